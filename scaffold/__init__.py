@@ -1,0 +1,3 @@
+"""scaffold: turn a short blueprint YAML into a complete, standalone PyTorch training project."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,535 @@
+"""The blueprint: what a user writes, read into typed sections with every problem located.
+
+`load_blueprint(path)` reads and checks a file; `blueprint_from_data(dict)` does the same for
+a blueprint replayed from a generated project's `.copier-answers.yml`. Shape checking of the
+model happens afterwards, in `scaffold.plan`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
+from scaffold.layers import IDENTIFIER, LayerList, Name
+from scaffold.presets import NORMALIZE_PRESETS
+from scaffold.source import MapNode, Node, from_plain, parse_yaml, to_plain
+from scaffold.spec import (
+    INVALID,
+    Bool,
+    Enum,
+    FieldType,
+    Float,
+    Int,
+    ListOf,
+    OneOf,
+    Section,
+    Str,
+    Struct,
+    read_section,
+    spec_field,
+)
+from scaffold.transforms import TransformList
+
+MAX_BLUEPRINT_BYTES = 1_000_000
+
+# --- input ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ImageInput(Section):
+    """An image input: channels x height x width."""
+
+    channels: int = spec_field(Int(min=1, max=64), doc="image channels (3 for RGB, 1 for grey)")
+    height: int = spec_field(Int(min=1, max=16384), doc="image height in pixels")
+    width: int = spec_field(Int(min=1, max=16384), doc="image width in pixels")
+
+    @property
+    def shape_text(self) -> str:
+        return f"{self.channels}x{self.height}x{self.width}"
+
+
+@dataclass
+class QuestionInput(Section):
+    """A question input: a sequence of word tokens."""
+
+    max_length: int = spec_field(Int(min=1, max=1000), 30, "questions are cut to this many words")
+    vocab_size: int = spec_field(
+        Int(min=3, max=10_000_000),
+        10000,
+        "vocabulary size assumed by `scaffold inspect`; training builds the real one from the data",
+    )
+
+
+@dataclass
+class TwoInputs(Section):
+    """An image and a question (visual question answering)."""
+
+    image: ImageInput = spec_field(Struct(ImageInput), doc="the image input")
+    question: QuestionInput = spec_field(Struct(QuestionInput), {}, "the question input")
+
+
+class InputType(FieldType):
+    """`input` is either one image, or `image` and `question`: told apart by their keys."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if isinstance(node, MapNode) and ({"image", "question"} & set(node.entries)):
+            section = read_section(TwoInputs, node, path, problems)
+            if section is not INVALID and section.question == {}:
+                section.question = QuestionInput()
+            return section
+        return Struct(ImageInput).read(node, path, problems)
+
+    def schema(self) -> dict[str, Any]:
+        return {"anyOf": [Struct(ImageInput).schema(), Struct(TwoInputs).schema()]}
+
+    def describe(self) -> str:
+        return "a mapping"
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Model(Section):
+    """The network: `layers` for one image input, or `image`, `question` and `head` for VQA."""
+
+    class_name: str | None = spec_field(Name, None, "name of the generated nn.Module class")
+    pretrained: str | None = spec_field(
+        Str(pattern=r"torchvision/\w+", what="torchvision/NAME"),
+        None,
+        "load torchvision ImageNet weights into the whole model, e.g. torchvision/resnet50",
+    )
+    layers: list | None = spec_field(LayerList, None, "the layers, in order, for one image input")
+    image: list | None = spec_field(LayerList, None, "image branch (two-input models)")
+    question: list | None = spec_field(LayerList, None, "question branch (two-input models)")
+    head: list | None = spec_field(LayerList, None, "where the branches meet (two-input models)")
+
+
+# --- data -------------------------------------------------------------------------------------
+
+IMAGE_DATASETS = ("synthetic", "image_folder", "cifar10", "mnist", "cub")
+VQA_DATASETS = ("vqa", "synthetic_vqa")
+
+
+@dataclass
+class Normalize(Section):
+    """Per-channel mean and standard deviation of the images (values in 0..1)."""
+
+    mean: list = spec_field(ListOf(Float(min=0, max=1), min_items=1), doc="mean per channel")
+    std: list = spec_field(ListOf(Float(above=0), min_items=1), doc="standard deviation per channel")
+
+
+@dataclass
+class Transforms(Section):
+    """Image transforms for training and for evaluation."""
+
+    train: list = spec_field(TransformList, [], "training transforms (augmentation)")
+    eval: list = spec_field(TransformList, [], "evaluation transforms (deterministic)")
+
+
+@dataclass
+class SyntheticSize(Section):
+    """Size of the built-in synthetic data set."""
+
+    train_size: int = spec_field(Int(min=1, max=10_000_000), 5000, "training images")
+    val_size: int = spec_field(Int(min=1, max=10_000_000), 1000, "validation images")
+
+
+@dataclass
+class Data(Section):
+    """Where the training data comes from and how images are prepared."""
+
+    dataset: str = spec_field(
+        Enum(*IMAGE_DATASETS, *VQA_DATASETS, aliases={"imagefolder": "image_folder", "cifar": "cifar10"}),
+        None,
+        "synthetic, image_folder, cifar10, mnist, cub, vqa or synthetic_vqa",
+    )
+    root: str | None = spec_field(Str(max_length=4096, what="a path"), None, "default --data-root")
+    classes: Any = spec_field(
+        OneOf(Int(min=2, max=1_000_000), ListOf(Str(max_length=200), min_items=2), what="a count or a list of names"),
+        None,
+        "number of classes, or their names",
+    )
+    answers: int = spec_field(Int(min=2, max=1_000_000), 1000, "VQA: the top-N answers become the classes")
+    min_word_count: int = spec_field(Int(min=1), 1, "VQA: rarer question words become <unk>")
+    val_split: float | None = spec_field(
+        Float(above=0, max=0.9), None, "hold out this fraction of the training data for validation"
+    )
+    normalize: Any = spec_field(
+        OneOf(Enum(*NORMALIZE_PRESETS, "none"), Struct(Normalize), what="a preset or {mean, std}"),
+        None,
+        "imagenet, cifar10, mnist, half, none, or {mean: [...], std: [...]}",
+    )
+    transforms: Transforms = spec_field(Struct(Transforms), None, "train and eval transforms")
+    bounding_boxes: bool = spec_field(Bool(), False, "CUB: crop every image to its bird's box")
+    num_workers: int = spec_field(Int(min=0, max=256), 4, "data loader worker processes")
+    synthetic: SyntheticSize = spec_field(Struct(SyntheticSize), None, "size of the synthetic data set")
+
+
+# --- training ---------------------------------------------------------------------------------
+
+OPTIMIZER_OPTIONS = {
+    "sgd": ("lr", "momentum", "nesterov", "weight_decay"),
+    "adam": ("lr", "betas", "eps", "weight_decay"),
+    "adamw": ("lr", "betas", "eps", "weight_decay"),
+    "rmsprop": ("lr", "alpha", "eps", "momentum", "weight_decay"),
+}
+
+
+@dataclass
+class Optimizer(Section):
+    """The optimizer and its settings."""
+
+    name: str = spec_field(Enum(*OPTIMIZER_OPTIONS), None, "sgd, adam, adamw or rmsprop")
+    lr: float = spec_field(Float(above=0, max=1000), None, "learning rate")
+    momentum: float | None = spec_field(Float(min=0, max=1), None, "sgd (default 0.9) and rmsprop (default 0)")
+    nesterov: bool | None = spec_field(Bool(), None, "sgd: Nesterov momentum")
+    weight_decay: float | None = spec_field(Float(min=0, max=1), None, "L2 penalty (default 0)")
+    betas: list | None = spec_field(
+        ListOf(Float(min=0, max=1), min_items=2, max_items=2), None, "adam/adamw: [beta1, beta2]"
+    )
+    alpha: float | None = spec_field(Float(min=0, max=1), None, "rmsprop: smoothing constant")
+    eps: float | None = spec_field(Float(above=0, max=1), None, "adam/adamw/rmsprop: epsilon")
+
+
+SCHEDULE_OPTIONS = {
+    "constant": ("warmup_epochs",),
+    "step": ("step_size", "gamma", "warmup_epochs"),
+    "multistep": ("milestones", "gamma", "warmup_epochs"),
+    "cosine": ("min_lr", "warmup_epochs"),
+    "plateau": ("metric", "factor", "patience", "min_lr"),
+}
+
+
+@dataclass
+class Schedule(Section):
+    """How the learning rate changes over the epochs."""
+
+    SHORTHAND = "name"
+    name: str = spec_field(Enum(*SCHEDULE_OPTIONS), doc="constant, step, multistep, cosine or plateau")
+    step_size: int | None = spec_field(Int(min=1), None, "step: epochs between decays")
+    milestones: list | None = spec_field(ListOf(Int(min=1), min_items=1), None, "multistep: decay epochs")
+    gamma: float | None = spec_field(Float(above=0, max=1), None, "step/multistep: decay factor (0.1)")
+    min_lr: float | None = spec_field(Float(min=0), None, "cosine/plateau: lowest learning rate")
+    warmup_epochs: int | None = spec_field(Int(min=0), None, "linear warm-up epochs")
+    metric: str | None = spec_field(Enum("val_acc", "val_loss"), None, "plateau: what to watch")
+    factor: float | None = spec_field(Float(above=0, max=1), None, "plateau: decay factor (0.1)")
+    patience: int | None = spec_field(Int(min=0), None, "plateau: epochs without improvement")
+
+
+ScheduleType = Struct(Schedule, shorthand="name")
+ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
+
+
+@dataclass
+class Phase(Section):
+    """A training phase with its own epochs, optimizer, schedule and trainable modules."""
+
+    name: str | None = spec_field(Str(pattern=IDENTIFIER, max_length=60, what="a name"), None, "phase name")
+    epochs: int = spec_field(Int(min=1, max=100_000), doc="epochs in this phase")
+    trainable: Any = spec_field(ModuleNames, "all", "all, or the modules that train (e.g. [fc])")
+    frozen: list = spec_field(ListOf(Name, min_items=1), [], "modules kept frozen")
+    optimizer: Optimizer | None = spec_field(Struct(Optimizer), None, "overrides train.optimizer")
+    schedule: Schedule | None = spec_field(ScheduleType, None, "overrides train.schedule")
+    batch_size: int | None = spec_field(Int(min=1, max=1_000_000), None, "overrides train.batch_size")
+
+
+@dataclass
+class Train(Section):
+    """How to train: optimizer, schedule, epochs, batch size, seed, and optional phases."""
+
+    seed: int = spec_field(Int(min=0, max=2**31 - 1), 0, "random seed")
+    epochs: int | None = spec_field(Int(min=1, max=100_000), None, "epochs (without phases)")
+    batch_size: int = spec_field(Int(min=1, max=1_000_000), 64, "images per step (per GPU)")
+    optimizer: Optimizer = spec_field(Struct(Optimizer), None, "the optimizer")
+    schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
+    grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
+    label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
+    phases: list | None = spec_field(ListOf(Struct(Phase), min_items=1), None, "training phases, in order")
+
+
+# --- the blueprint ----------------------------------------------------------------------------
+
+
+@dataclass
+class Blueprint(Section):
+    """A scaffold blueprint: what the model is, what data it learns from, and how it trains."""
+
+    name: str = spec_field(
+        Str(pattern=r"[A-Za-z][A-Za-z0-9_.-]*", max_length=80, what="a name (letters, digits, _ . -)"),
+        doc="short name of the model, e.g. bcnn_vgg16",
+    )
+    description: str = spec_field(Str(max_length=500), "", "one line on what this is")
+    input: Any = spec_field(InputType(), doc="the input: {channels, height, width}, or {image, question}")
+    model: Model = spec_field(Struct(Model), doc="the network")
+    data: Data = spec_field(Struct(Data), None, "data set and transforms")
+    train: Train = spec_field(Struct(Train), None, "training recipe")
+
+    source: str = "<blueprint>"  # the file it was read from
+    raw: dict | None = None  # the plain data, as saved in a generated project
+
+    @property
+    def is_vqa(self) -> bool:
+        return isinstance(self.input, TwoInputs)
+
+    @property
+    def image(self) -> ImageInput:
+        return self.input.image if self.is_vqa else self.input
+
+    @property
+    def num_classes(self) -> int:
+        if self.is_vqa:
+            return self.data.answers
+        classes = self.data.classes
+        return len(classes) if isinstance(classes, list) else classes
+
+    @property
+    def class_names(self) -> list[str] | None:
+        return self.data.classes if isinstance(self.data.classes, list) else None
+
+
+def load_blueprint(path: str | Path) -> Blueprint:
+    """Read and check a blueprint file (without shape checking), or raise BlueprintError."""
+    path = Path(path)
+    file = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BlueprintError(Problem(None, "", f"{file}: no such file")) from None
+    except IsADirectoryError:
+        raise BlueprintError(Problem(None, "", f"{file}: is a directory, not a blueprint file")) from None
+    except OSError as error:
+        raise BlueprintError(Problem(None, "", f"{file}: cannot read: {error.strerror}")) from None
+    if len(raw) > MAX_BLUEPRINT_BYTES:
+        raise BlueprintError(
+            Problem(Location(file, 1, 1), "", f"the file is {len(raw)} bytes; a blueprint is at most 1 MB")
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise BlueprintError(
+            Problem(Location(file, line, 1), "", "the file is not UTF-8 text", "save it as UTF-8")
+        ) from None
+    return blueprint_from_node(parse_yaml(text, file), file)
+
+
+def blueprint_from_data(data: dict, source: str = "<recorded blueprint>") -> Blueprint:
+    """Check a blueprint given as plain data (e.g. replayed from .copier-answers.yml)."""
+    return blueprint_from_node(from_plain(data, source), source)
+
+
+def blueprint_from_node(node: Node, file: str) -> Blueprint:
+    problems = ProblemCollector()
+    if not isinstance(node, MapNode):
+        problems.add(
+            node.location,
+            "",
+            "a blueprint is a mapping with name, description, input, model, data and train",
+        )
+        problems.raise_if_any()
+    blueprint = read_section(Blueprint, node, "", problems)
+    problems.raise_if_any()
+    blueprint.source = file
+    blueprint.raw = to_plain(node)
+    _apply_defaults(blueprint)
+    check_blueprint(blueprint, problems)
+    problems.raise_if_any()
+    return blueprint
+
+
+def _apply_defaults(bp: Blueprint) -> None:
+    if bp.data is None:
+        bp.data = Data(location=bp.location, path="data")
+    if bp.data.dataset is None:
+        bp.data.dataset = "synthetic_vqa" if bp.is_vqa else "synthetic"
+    if bp.data.classes is None and not bp.is_vqa:
+        bp.data.classes = {"cifar10": 10, "mnist": 10, "cub": 200}.get(bp.data.dataset, 10)
+    if bp.data.synthetic is None:
+        bp.data.synthetic = SyntheticSize()
+    if bp.data.transforms is None:
+        bp.data.transforms = Transforms()
+    if bp.train is None:
+        bp.train = Train(location=bp.location, path="train")
+    if bp.train.optimizer is None:
+        bp.train.optimizer = Optimizer(name="adam", lr=1e-3)
+
+
+def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
+    """Checks that need more than one field (shape checking comes later, in scaffold.plan)."""
+    _check_model_form(bp, problems)
+    _check_data(bp, problems)
+    _check_train(bp, problems)
+
+
+def _check_model_form(bp: Blueprint, problems: ProblemCollector) -> None:
+    model = bp.model
+    branches = {"image": model.image, "question": model.question, "head": model.head}
+    if bp.is_vqa:
+        if model.layers is not None:
+            problems.add(
+                _loc(model, "layers"),
+                "model.layers",
+                "a model with two inputs (image and question) has `image`, `question` and `head` "
+                "instead of `layers`",
+                "move the image layers under `model.image`, the question layers under "
+                "`model.question`, and the attention and classifier under `model.head`",
+            )
+        for key, layers in branches.items():
+            if layers is None:
+                problems.add(
+                    model.location,
+                    f"model.{key}",
+                    f"missing required key '{key}' for a model with image and question inputs",
+                )
+    else:
+        given = [key for key, value in branches.items() if value is not None]
+        for key in given:
+            problems.add(
+                _loc(model, key),
+                f"model.{key}",
+                f"`{key}` is for models with image and question inputs, but `input` is one image",
+                "use `model.layers`, or give `input` an `image` and a `question`",
+            )
+        if model.layers is None and not given:
+            problems.add(model.location, "model.layers", "missing required key 'layers' in model")
+
+
+def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
+    data = bp.data
+    if bp.is_vqa and data.dataset in IMAGE_DATASETS:
+        problems.add(
+            _loc(data, "dataset"),
+            "data.dataset",
+            f"{data.dataset} has no questions; a model with a question input needs vqa or synthetic_vqa",
+        )
+    if not bp.is_vqa and data.dataset in VQA_DATASETS:
+        problems.add(
+            _loc(data, "dataset"),
+            "data.dataset",
+            f"{data.dataset} is a question-answering data set, but the model has no question input",
+            "add `question` to `input` and split the model into image, question and head",
+        )
+    fixed = {"cifar10": 10, "mnist": 10, "cub": 200}
+    if data.dataset in fixed and bp.num_classes != fixed[data.dataset] and not bp.is_vqa:
+        problems.add(
+            _loc(data, "classes"),
+            "data.classes",
+            f"{data.dataset} has {fixed[data.dataset]} classes, not {bp.num_classes}",
+        )
+    if isinstance(data.classes, list) and len(set(data.classes)) != len(data.classes):
+        problems.add(_loc(data, "classes"), "data.classes", "class names must be different")
+    channels = bp.image.channels
+    if isinstance(data.normalize, Normalize):
+        for key in ("mean", "std"):
+            values = getattr(data.normalize, key)
+            if len(values) != channels:
+                problems.add(
+                    location_in(data.normalize, key),
+                    f"data.normalize.{key}",
+                    f"has {len(values)} values but the input has {channels} channels",
+                )
+    elif data.normalize in NORMALIZE_PRESETS and data.normalize != "half":
+        preset_channels = len(NORMALIZE_PRESETS[data.normalize][0])
+        if preset_channels != channels:
+            problems.add(
+                _loc(data, "normalize"),
+                "data.normalize",
+                f"{data.normalize} statistics are for {preset_channels} channels, the input has {channels}",
+                "give {mean: [...], std: [...]} with one value per channel, or `half`",
+            )
+    if data.dataset in ("image_folder", "cub", "vqa"):
+        for split in ("train", "eval"):
+            steps = getattr(data.transforms, split)
+            if steps and not any(_fixes_size(step) for step in steps):
+                problems.add(
+                    location_in(data.transforms, split),
+                    f"data.transforms.{split}",
+                    "images of different sizes cannot be stacked into a batch; no transform here "
+                    "makes every image the same size",
+                    "end with `center_crop` (evaluation) or `random_crop` (training)",
+                )
+
+
+def _fixes_size(step) -> bool:
+    return getattr(step, "fixes_size", step.FIXES_SIZE)
+
+
+def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
+    train = bp.train
+    if train.phases is None and train.epochs is None:
+        problems.add(
+            train.location, "train.epochs", "missing required key 'epochs' in train", "e.g. `epochs: 10`"
+        )
+    if train.phases is not None and train.epochs is not None:
+        problems.add(
+            _loc(train, "epochs"),
+            "train.epochs",
+            "give either `epochs` or `phases` (each phase has its own epochs), not both",
+        )
+    _check_optimizer(train.optimizer, "train.optimizer", problems, require=True)
+    if train.schedule is not None:
+        _check_schedule(train.schedule, "train.schedule", problems)
+    for i, phase in enumerate(train.phases or []):
+        path = f"train.phases[{i}]"
+        if phase.optimizer is not None:
+            if phase.optimizer.name is None:
+                phase.optimizer.name = train.optimizer.name
+            _check_optimizer(phase.optimizer, f"{path}.optimizer", problems, require=False)
+        if phase.schedule is not None:
+            _check_schedule(phase.schedule, f"{path}.schedule", problems)
+        if phase.trainable != "all" and phase.frozen:
+            problems.add(
+                _loc(phase, "frozen"),
+                f"{path}.frozen",
+                "give either `trainable: [...]` or `frozen: [...]`, not both",
+            )
+    names = [p.name for p in train.phases or [] if p.name]
+    for name in {n for n in names if names.count(n) > 1}:
+        problems.add(train.location, "train.phases", f"two phases are named '{name}'")
+
+
+def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:
+    if opt.name is None:
+        problems.add(opt.location, f"{path}.name", "missing required key 'name'", "sgd, adam, adamw or rmsprop")
+        return
+    if require and opt.lr is None:
+        problems.add(opt.location, f"{path}.lr", "missing required key 'lr'", "e.g. `lr: 0.01`")
+    allowed = OPTIMIZER_OPTIONS[opt.name]
+    for key in ("momentum", "nesterov", "weight_decay", "betas", "alpha", "eps"):
+        if getattr(opt, key) is not None and key not in allowed:
+            problems.add(
+                location_in(opt, key),
+                f"{path}.{key}",
+                f"{key} is not a setting of {opt.name}",
+                f"{opt.name} takes " + ", ".join(allowed),
+            )
+    if opt.nesterov and not opt.momentum and opt.name == "sgd":
+        problems.add(location_in(opt, "nesterov"), f"{path}.nesterov", "Nesterov momentum needs momentum > 0")
+
+
+def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -> None:
+    allowed = SCHEDULE_OPTIONS[schedule.name]
+    for key in ("step_size", "milestones", "gamma", "min_lr", "warmup_epochs", "metric", "factor", "patience"):
+        if getattr(schedule, key) is not None and key not in allowed:
+            problems.add(
+                location_in(schedule, key),
+                f"{path}.{key}",
+                f"{key} is not a setting of the {schedule.name} schedule",
+                f"{schedule.name} takes " + ", ".join(allowed),
+            )
+    if schedule.name == "step" and schedule.step_size is None:
+        problems.add(schedule.location, f"{path}.step_size", "the step schedule needs `step_size`")
+    if schedule.name == "multistep" and schedule.milestones is None:
+        problems.add(schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`")
+    if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
+        problems.add(location_in(schedule, "milestones"), f"{path}.milestones", "milestones must increase")
+
+
+def _loc(section: Section, key: str) -> Location | None:
+    return section.key_locations.get(key, section.location)
+
+
+location_in = _loc

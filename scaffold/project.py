@@ -1,0 +1,417 @@
+"""Everything the project templates print, computed from a checked blueprint and its model plan.
+
+Templates receive a `Project` and print its values; they make no decisions beyond including a
+block or not. Every string that comes from the user reaches generated Python through
+`py_literal` or `docstring_text`, so blueprint text is data, never code.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import yaml
+
+from scaffold import __version__
+from scaffold.blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
+from scaffold.plan import ModelPlan, PYTHON_BUILTINS, build_plan
+from scaffold.presets import NORMALIZE_PRESETS
+from scaffold import transforms as T
+
+# Names the generated package must not take: they would shadow modules it imports.
+SHADOWED_MODULES = frozenset(
+    "torch torchvision yaml tqdm matplotlib numpy PIL copy json math os sys time random "
+    "signal shutil tempfile pathlib argparse collections dataclasses contextlib typing re io "
+    "csv logging warnings functools itertools string test tests setuptools pip site".split()
+)
+
+JPEG_DATASETS = ("image_folder", "cub", "vqa")
+
+
+def package_problem(name: str) -> str:
+    """Why `name` cannot be the generated package's name, or ""."""
+    if not name.isidentifier() or not name.isascii():
+        return f"'{name}' is not a valid Python package name (letters, digits and _, not starting with a digit)"
+    if keyword.iskeyword(name):
+        return f"'{name}' is a Python keyword"
+    if name in SHADOWED_MODULES or name in PYTHON_BUILTINS:
+        return f"'{name}' would shadow the module or builtin of that name"
+    if name.startswith("_"):
+        return "a package name should not start with an underscore"
+    return ""
+
+
+def package_name_for(dest_name: str) -> str:
+    """DEST's base name made a valid identifier: `my-proj 2` -> `my_proj_2`."""
+    name = re.sub(r"\W+", "_", dest_name.strip().lower(), flags=re.ASCII).strip("_")
+    if not name:
+        name = "project"
+    if name[0].isdigit():
+        name = "p_" + name
+    if keyword.iskeyword(name) or name in SHADOWED_MODULES or name in PYTHON_BUILTINS:
+        name += "_project"
+    return name
+
+
+def py_literal(value) -> str:
+    """A Python literal for plain data (str, numbers, bools, None, lists, tuples, dicts)."""
+    if isinstance(value, str):
+        return _str_literal(value)
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(py_literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(py_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def _str_literal(text: str) -> str:
+    # repr() escapes quotes, backslashes, newlines and non-printables; prefer double quotes as black does
+    literal = repr(text)
+    if literal.startswith("'") and '"' not in text:
+        literal = '"' + literal[1:-1].replace("\\'", "'") + '"'
+    return literal
+
+
+def docstring_text(text: str) -> str:
+    """User text made safe inside a triple-quoted docstring (one line, no escapes to misread)."""
+    text = " ".join(text.split())
+    text = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if text.endswith('"'):
+        text += " "
+    return text
+
+
+def comment_text(text: str) -> str:
+    """User text made safe in a `#` comment (a single line)."""
+    return "".join(ch if ch.isprintable() else " " for ch in " ".join(text.split()))
+
+
+def yaml_text(data) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
+
+
+@dataclass
+class Project:
+    package: str
+    blueprint: Blueprint
+    plan: ModelPlan = field(init=False)
+    scaffold_version: str = __version__
+
+    def __post_init__(self) -> None:
+        self.plan = build_plan(self.blueprint)
+
+    # --- names and text -----------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.blueprint.name
+
+    @property
+    def name_literal(self) -> str:
+        return py_literal(self.blueprint.name)
+
+    @property
+    def title(self) -> str:
+        return comment_text(self.blueprint.description or self.blueprint.name)
+
+    @property
+    def docstring(self) -> str:
+        return docstring_text(self.blueprint.description or f"The {self.blueprint.name} model.")
+
+    @property
+    def class_name(self) -> str:
+        return self.plan.class_name
+
+    @property
+    def is_vqa(self) -> bool:
+        return self.blueprint.is_vqa
+
+    @property
+    def dataset(self) -> str:
+        return self.blueprint.data.dataset
+
+    @property
+    def jpeg_data(self) -> bool:
+        """Whether the configured data are image files (ImageFolder, CUB, VQA), where decoding and
+        the GPU input path matter."""
+        return self.dataset in JPEG_DATASETS
+
+    @property
+    def image(self):
+        return self.blueprint.image
+
+    @property
+    def num_classes(self) -> int:
+        return self.plan.num_classes
+
+    @property
+    def class_names_literal(self) -> str:
+        names = self.blueprint.class_names
+        return py_literal(names) if names else "None"
+
+    @property
+    def params_text(self) -> str:
+        return f"{self.plan.total_params:,}"
+
+    @property
+    def input_text(self) -> str:
+        i = self.image
+        return f"{i.channels}x{i.height}x{i.width}"
+
+    # --- model.py -----------------------------------------------------------------------------
+
+    @property
+    def model_uses_functional(self) -> bool:
+        code = "\n".join(self.plan.forward_lines)
+        return "F." in code or bool(self.plan.needs & {"bilinear_pool", "se"})
+
+    @property
+    def model_signature(self) -> str:
+        args = [f"num_classes: int = {self.num_classes}"]
+        if self.is_vqa:
+            args.insert(0, f"vocab_size: int = {self.plan.vocab_size}")
+        return ", ".join(args)
+
+    @property
+    def model_args_literal(self) -> str:
+        """Keyword arguments of the model class with the blueprint's values, as code."""
+        if self.is_vqa:
+            return f"vocab_size={self.plan.vocab_size}, num_classes={self.num_classes}"
+        return f"num_classes={self.num_classes}"
+
+    @property
+    def cfg_constants(self) -> list[tuple[str, str]]:
+        return [(name, py_literal(cfg)) for name, cfg in self.plan.cfg_constants]
+
+    @property
+    def pretrained(self):
+        return self.plan.pretrained[0] if self.plan.pretrained else None
+
+    @property
+    def forward_shape_note(self) -> str:
+        i = self.image
+        return f"{i.channels}x{i.height}x{i.width}"
+
+    # --- data ---------------------------------------------------------------------------------
+
+    @property
+    def normalize(self) -> tuple[list[float], list[float]] | None:
+        value = self.blueprint.data.normalize
+        channels = self.image.channels
+        if value == "none":
+            return None
+        if isinstance(value, Normalize):
+            return value.mean, value.std
+        if value is None:
+            value = "imagenet" if channels == 3 else "half"
+        mean, std = NORMALIZE_PRESETS[value]
+        if value == "half":
+            mean, std = [0.5] * channels, [0.5] * channels
+        return list(mean), list(std)
+
+    @property
+    def mean_literal(self) -> str:
+        return py_literal(tuple(self.normalize[0])) if self.normalize else "None"
+
+    @property
+    def std_literal(self) -> str:
+        return py_literal(tuple(self.normalize[1])) if self.normalize else "None"
+
+    def transform_lines(self, split: str) -> list[str]:
+        """Entries of the v2.Compose for `split`, sizes scaled with the image size at run time."""
+        steps = getattr(self.blueprint.data.transforms, split)
+        return [_transform_code(step, self.image.height, self.image.width) for step in steps]
+
+    @property
+    def train_transform_lines(self) -> list[str]:
+        return self.transform_lines("train")
+
+    @property
+    def eval_transform_lines(self) -> list[str]:
+        return self.transform_lines("eval")
+
+    @property
+    def transforms_scale(self) -> bool:
+        code = "\n".join(self.train_transform_lines + self.eval_transform_lines)
+        return "scaled(" in code
+
+    @property
+    def transforms_random(self) -> bool:
+        return any(step.RANDOM for step in self.blueprint.data.transforms.train)
+
+    @property
+    def uses_vqa_official(self) -> bool:
+        return self.is_vqa
+
+    # --- configs/default.yaml -----------------------------------------------------------------
+
+    @cached_property
+    def phases(self) -> list[dict]:
+        return resolved_phases(self.blueprint)
+
+    @property
+    def has_phases(self) -> bool:
+        return len(self.phases) > 1 or any(p["trainable"] != "all" or p["frozen"] for p in self.phases)
+
+    @cached_property
+    def config(self) -> dict:
+        bp = self.blueprint
+        data = bp.data
+        config_data: dict = {
+            "dataset": data.dataset,
+            "root": data.root,
+            "image_size": [self.image.height, self.image.width],
+            "num_workers": data.num_workers,
+            "val_split": data.val_split,
+        }
+        if data.dataset == "cub":
+            config_data["bounding_boxes"] = data.bounding_boxes
+        if self.is_vqa:
+            config_data["answers"] = data.answers
+            config_data["min_word_count"] = data.min_word_count
+            config_data["max_question_length"] = bp.input.question.max_length
+        config_data["synthetic"] = {
+            "train_size": data.synthetic.train_size,
+            "val_size": data.synthetic.val_size,
+        }
+        return {
+            "seed": bp.train.seed,
+            "data": config_data,
+            "train": {
+                "grad_clip": bp.train.grad_clip,
+                "label_smoothing": bp.train.label_smoothing,
+                "phases": self.phases,
+            },
+        }
+
+    @property
+    def config_yaml(self) -> str:
+        return yaml_text(self.config)
+
+    @property
+    def total_epochs(self) -> int:
+        return sum(p["epochs"] for p in self.phases)
+
+    @property
+    def batch_size(self) -> int:
+        return self.phases[0]["batch_size"]
+
+    @property
+    def smoke_image_size(self) -> int:
+        """A small image size for quick CPU runs of models that accept any size."""
+        if not self.plan.size_agnostic:
+            return self.image.height
+        return max(self.plan.min_image_size, min(64, self.image.height))
+
+
+def resolved_phases(bp: Blueprint) -> list[dict]:
+    """The training phases with every setting filled in (phase settings over train's)."""
+    train = bp.train
+    phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
+    result = []
+    for i, phase in enumerate(phases):
+        optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
+        schedule = phase.schedule or train.schedule or Schedule(name="constant")
+        result.append(
+            {
+                "name": phase.name or (f"phase{i + 1}" if len(phases) > 1 else "train"),
+                "epochs": phase.epochs,
+                "batch_size": phase.batch_size or train.batch_size,
+                "trainable": phase.trainable,
+                "frozen": list(phase.frozen),
+                "optimizer": _optimizer_dict(optimizer),
+                "schedule": _schedule_dict(schedule),
+            }
+        )
+    return result
+
+
+def _merge_optimizer(base: Optimizer, override: Optimizer | None) -> Optimizer:
+    if override is None:
+        return base
+    if override.name != base.name:
+        return override
+    merged = Optimizer(name=base.name)
+    for key in ("lr", "momentum", "nesterov", "weight_decay", "betas", "alpha", "eps"):
+        value = getattr(override, key)
+        setattr(merged, key, value if value is not None else getattr(base, key))
+    return merged
+
+
+OPTIMIZER_DEFAULTS = {
+    "sgd": {"momentum": 0.9, "nesterov": False, "weight_decay": 0.0},
+    "adam": {"betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01},
+    "rmsprop": {"alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
+}
+
+SCHEDULE_DEFAULTS = {
+    "constant": {"warmup_epochs": 0},
+    "step": {"gamma": 0.1, "warmup_epochs": 0},
+    "multistep": {"gamma": 0.1, "warmup_epochs": 0},
+    "cosine": {"min_lr": 0.0, "warmup_epochs": 0},
+    "plateau": {"metric": "val_acc", "factor": 0.1, "patience": 3, "min_lr": 0.0},
+}
+
+
+def _optimizer_dict(opt: Optimizer) -> dict:
+    result = {"name": opt.name, "lr": opt.lr}
+    for key, default in OPTIMIZER_DEFAULTS[opt.name].items():
+        value = getattr(opt, key)
+        result[key] = value if value is not None else default
+    return result
+
+
+def _schedule_dict(schedule: Schedule) -> dict:
+    result = {"name": schedule.name}
+    for key in ("step_size", "milestones"):
+        if getattr(schedule, key) is not None:
+            result[key] = getattr(schedule, key)
+    for key, default in SCHEDULE_DEFAULTS[schedule.name].items():
+        value = getattr(schedule, key)
+        result[key] = value if value is not None else default
+    return result
+
+
+def _transform_code(step: T.Transform, height: int, width: int) -> str:
+    """One v2 transform as code. Sizes equal to the input size become `size` (the run's image
+    size); other sizes are scaled with it: scaled(256) at 224 px input gives 256 at 224 px."""
+
+    def size(value) -> str:
+        if value is None:
+            return "size"
+        h, w = value if isinstance(value, (tuple, list)) else (value, value)
+        if (h, w) == (height, width):
+            return "size"
+        if h == w and isinstance(value, int):
+            return f"scaled({h})"
+        return f"(scaled({h}), scaled({w}))"
+
+    if isinstance(step, T.Resize):
+        if isinstance(step.size, int):
+            target = "size[0]" if step.size == height else f"scaled({step.size})"
+            return f"v2.Resize({target}, antialias=True)"
+        return f"v2.Resize({size(tuple(step.size) if step.size else None)}, antialias=True)"
+    if isinstance(step, T.CenterCrop):
+        return f"v2.CenterCrop({size(step.size)})"
+    if isinstance(step, T.RandomCrop):
+        padding = f", padding={step.padding}" if step.padding else ""
+        return f"v2.RandomCrop({size(step.size)}{padding})"
+    if isinstance(step, T.RandomResizedCrop):
+        scale = "" if step.scale == [0.08, 1.0] else f", scale={py_literal(tuple(step.scale))}"
+        return f"v2.RandomResizedCrop({size(step.size)}{scale}, antialias=True)"
+    if isinstance(step, T.RandomHorizontalFlip):
+        return "v2.RandomHorizontalFlip()" if step.p == 0.5 else f"v2.RandomHorizontalFlip(p={step.p!r})"
+    if isinstance(step, T.Pad):
+        return f"v2.Pad({step.padding})"
+    raise TypeError(step)

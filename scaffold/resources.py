@@ -1,0 +1,55 @@
+"""Where the project template and the bundled blueprints are.
+
+In a git checkout (the usual developer setup, and an editable install) they are the repository's
+own `copier.yml`, `templates/` and `blueprints/`, so generated projects record the template's
+git commit and can be updated. An installed wheel carries a copy inside the package, which is
+not a git repository: projects generated from it can be created but not updated from it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPOSITORY = PACKAGE_DIR.parent
+PACKAGED = PACKAGE_DIR / "_template"
+
+
+def template_root() -> Path:
+    """The directory holding copier.yml (the template's root for copier)."""
+    if (REPOSITORY / "copier.yml").is_file() and (REPOSITORY / "templates").is_dir():
+        return REPOSITORY
+    return PACKAGED
+
+
+def blueprints_dir() -> Path:
+    if (REPOSITORY / "blueprints").is_dir() and (REPOSITORY / "copier.yml").is_file():
+        return REPOSITORY / "blueprints"
+    return PACKAGED / "blueprints"
+
+
+def bundled_blueprints() -> list[Path]:
+    return sorted(blueprints_dir().glob("*.yaml"))
+
+
+def find_bundled(name: str) -> Path | None:
+    """A bundled blueprint by its name (`lenet`), for `--blueprint lenet`."""
+    candidate = blueprints_dir() / f"{name}.yaml"
+    return candidate if candidate.is_file() else None
+
+
+def git_toplevel(path: Path) -> Path | None:
+    """The root of the git work tree containing `path`, or None (no git, or not a repository)."""
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return None
+    if result.returncode != 0:
+        return None
+    return Path(result.stdout.strip()).resolve()

@@ -1,0 +1,66 @@
+"""Tensor shapes as the shape checker sees them: per sample, without the batch dimension."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shape:
+    """`kind` says what the dimensions are: image (C, H, W), vector (F,), tokens (L,) word ids,
+    words (L, F) one vector per word, sequence (R, F) one vector per image region."""
+
+    kind: str
+    dims: tuple[int, ...]
+
+    def __str__(self) -> str:
+        if self.kind == "tokens":
+            return f"{self.dims[0]} tokens"
+        return "x".join(str(d) for d in self.dims)
+
+    def comment(self) -> str:
+        """The shape with the batch dimension, as written in a code comment: (N, C, H, W)."""
+        if self.kind == "tokens":
+            return "(N, L)"
+        if self.kind == "words":
+            return f"(N, L, {self.dims[1]})"
+        return "(N, " + ", ".join(str(d) for d in self.dims) + ")"
+
+    @property
+    def numel(self) -> int:
+        total = 1
+        for d in self.dims:
+            total *= d
+        return total
+
+
+def image(c: int, h: int, w: int) -> Shape:
+    return Shape("image", (c, h, w))
+
+
+def vector(f: int) -> Shape:
+    return Shape("vector", (f,))
+
+
+def sequence(length: int, features: int) -> Shape:
+    return Shape("sequence", (length, features))
+
+
+def words(length: int, features: int) -> Shape:
+    return Shape("words", (length, features))
+
+
+def tokens(length: int) -> Shape:
+    return Shape("tokens", (length,))
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil: bool = False) -> int:
+    """Output length of a convolution or pooling window (PyTorch's formula)."""
+    span = dilation * (kernel - 1) + 1
+    numerator = size + 2 * padding - span
+    if ceil:
+        out = -(-numerator // stride) + 1
+        if (out - 1) * stride >= size + padding:  # the last window must start inside the input
+            out -= 1
+        return out
+    return numerator // stride + 1

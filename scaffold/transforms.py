@@ -1,0 +1,142 @@
+"""The image transform vocabulary of blueprints (`data.transforms.train` / `.eval`).
+
+Sizes may be left out: they then mean the model's input size. Sizes written as numbers are
+scaled with `--image-size` in the generated training, so a 448 px recipe can be tried at 64 px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from scaffold.errors import ProblemCollector
+from scaffold.spec import (
+    FieldType,
+    Float,
+    Int,
+    ListOf,
+    OneOf,
+    Pair,
+    Section,
+    read_tagged,
+    spec_field,
+)
+from scaffold.source import Node
+
+Size = Int(min=1, max=100_000)
+
+
+@dataclass
+class Transform(Section):
+    KIND: ClassVar[str] = ""
+    SHORTHAND: ClassVar[str | None] = None
+    RANDOM: ClassVar[bool] = False
+    FIXES_SIZE: ClassVar[bool] = False  # output size no longer depends on the image's
+
+
+TRANSFORMS: dict[str, type[Transform]] = {}
+TRANSFORM_ALIASES: dict[str, str] = {
+    "flip": "random_horizontal_flip",
+    "horizontal_flip": "random_horizontal_flip",
+    "hflip": "random_horizontal_flip",
+    "randomcrop": "random_crop",
+    "centercrop": "center_crop",
+    "randomresizedcrop": "random_resized_crop",
+}
+
+
+def transform(kind: str):
+    def register(cls: type[Transform]) -> type[Transform]:
+        cls.KIND = kind
+        TRANSFORMS[kind] = cls
+        return cls
+
+    return register
+
+
+@transform("resize")
+@dataclass
+class Resize(Transform):
+    """Resize: one number sets the shorter side (aspect ratio kept), [h, w] sets both."""
+
+    SHORTHAND = "size"
+    size: Any = spec_field(
+        OneOf(Size, ListOf(Size, min_items=2, max_items=2), what="a size or [height, width]"),
+        None,
+        "shorter side, or [height, width]; default: exactly the input size",
+    )
+
+    @property
+    def fixes_size(self) -> bool:
+        return not isinstance(self.size, int)
+
+
+@transform("center_crop")
+@dataclass
+class CenterCrop(Transform):
+    """Crop the centre."""
+
+    SHORTHAND = "size"
+    FIXES_SIZE = True
+    size: Any = spec_field(Pair(Size), None, "crop size; default: the input size")
+
+
+@transform("random_crop")
+@dataclass
+class RandomCrop(Transform):
+    """Crop at a random position, after optional zero padding (CIFAR: padding 4)."""
+
+    SHORTHAND = "size"
+    RANDOM = True
+    FIXES_SIZE = True
+    size: Any = spec_field(Pair(Size), None, "crop size; default: the input size")
+    padding: int = spec_field(Int(min=0, max=1000), 0, "zero padding on every side first")
+
+
+@transform("random_resized_crop")
+@dataclass
+class RandomResizedCrop(Transform):
+    """Crop a random area and aspect ratio, resized to the size (ImageNet training)."""
+
+    SHORTHAND = "size"
+    RANDOM = True
+    FIXES_SIZE = True
+    size: Any = spec_field(Pair(Size), None, "output size; default: the input size")
+    scale: list = spec_field(
+        ListOf(Float(above=0, max=1), min_items=2, max_items=2), [0.08, 1.0], "area range"
+    )
+
+
+@transform("random_horizontal_flip")
+@dataclass
+class RandomHorizontalFlip(Transform):
+    """Mirror left-right with probability p."""
+
+    SHORTHAND = "p"
+    RANDOM = True
+    p: float = spec_field(Float(min=0, max=1), 0.5, "probability")
+
+
+@transform("pad")
+@dataclass
+class Pad(Transform):
+    """Zero padding on every side (MNIST 28 px to LeNet's 32 px: pad 2)."""
+
+    SHORTHAND = "padding"
+    padding: int = spec_field(Int(min=1, max=1000), doc="pixels added on every side")
+
+
+class TransformType(FieldType):
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        return read_tagged(
+            node, path, problems, TRANSFORMS, TRANSFORM_ALIASES, "transform", "`resize: 256`"
+        )
+
+    def schema(self) -> dict[str, Any]:
+        return {"$ref": "#/$defs/transform"}
+
+    def describe(self) -> str:
+        return "a transform"
+
+
+TransformList = ListOf(TransformType())
