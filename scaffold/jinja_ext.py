@@ -18,10 +18,12 @@ from jinja2.ext import Extension
 from scaffold.blueprint import blueprint_from_data
 from scaffold.project import Project
 
-# Fixed: black's defaults, as `black --check` uses them in a generated project without its own
-# settings. Changing this reformats every generated file, so it changes only with black's major
-# version (pinned in pyproject.toml).
-BLACK_MODE = black.Mode()
+# Fixed: what `black --check` uses inside a generated project: black's defaults, with the target
+# versions it infers from the project's `requires-python = ">=3.10"`. Changing this reformats
+# every generated file, so it changes only with black's major version (pinned in pyproject.toml).
+BLACK_MODE = black.Mode(
+    target_versions={v for v in black.TargetVersion if v.value >= black.TargetVersion.PY310.value}
+)
 
 
 def format_python(source: str) -> str:

@@ -7,6 +7,7 @@ block or not. Every string that comes from the user reaches generated Python thr
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -123,6 +124,12 @@ class Project:
     @property
     def title(self) -> str:
         return comment_text(self.blueprint.description or self.blueprint.name)
+
+    @property
+    def toml_description(self) -> str:
+        """The description as a TOML basic string (JSON's escapes are valid TOML; DEL is not allowed raw)."""
+        text = " ".join((self.blueprint.description or self.blueprint.name).split())
+        return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
     @property
     def docstring(self) -> str:

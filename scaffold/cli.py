@@ -1,0 +1,286 @@
+"""The `scaffold` command line.
+
+Bad input (a blueprint, a path, a flag) ends with one clear message on stderr and exit code 2,
+never a traceback; nothing is written in that case.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from scaffold import __version__
+from scaffold.errors import BlueprintError, UsageError
+
+EPILOG_NEW = """
+\b
+Examples:
+  scaffold new --blueprint blueprints/bcnn_vgg16.yaml myproj
+  scaffold new --blueprint lenet lenet-mnist --name lenet
+  scaffold new --blueprint my.yaml proj --template https://git.example.com/team/templates.git
+
+\b
+--force on an existing, non-empty DEST adds the generated files to it: files of yours that the
+project does not contain are left alone; a file of yours that a generated file would replace
+(with different content) is first moved to DEST/.scaffold-backup/TIME/, and every such file is
+listed. Nothing is deleted. No git commit is made in that case.
+"""
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+class _Group(click.Group):
+    """Turns expected errors into messages; anything else is a bug, reported as one."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BlueprintError as error:
+            _fail(str(error))
+        except UsageError as error:
+            _fail(f"scaffold: {error}")
+        except KeyboardInterrupt:
+            _fail("scaffold: interrupted; nothing was left half-written", 130)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as error:  # a bug in scaffold: say so, without a wall of text
+            if os.environ.get("SCAFFOLD_DEBUG"):
+                traceback.print_exc()
+            _fail(
+                f"scaffold: internal error: {type(error).__name__}: {error}\n"
+                "  this is a bug in scaffold; set SCAFFOLD_DEBUG=1 to see the traceback",
+                1,
+            )
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="scaffold")
+def main() -> None:
+    """Turn a short blueprint YAML into a complete, standalone PyTorch training project.
+
+    \b
+    Examples:
+      scaffold list
+      scaffold validate blueprints/*.yaml
+      scaffold inspect blueprints/resnet50.yaml
+      scaffold new --blueprint blueprints/bcnn_vgg16.yaml myproj
+      scaffold update myproj
+    """
+
+
+def _resolve_blueprint(value: str) -> Path:
+    """A path, or the name of a bundled blueprint (`lenet`)."""
+    from scaffold.resources import find_bundled
+
+    path = Path(value)
+    if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in value:
+        return path
+    bundled = find_bundled(value)
+    return bundled if bundled is not None else path
+
+
+def _load(value: str):
+    from scaffold.blueprint import load_blueprint
+    from scaffold.plan import build_plan
+
+    blueprint = load_blueprint(_resolve_blueprint(value))
+    return blueprint, build_plan(blueprint)
+
+
+@main.command(epilog=EPILOG_NEW)
+@click.option("--blueprint", "-b", "blueprint_path", required=True, metavar="FILE", help="Blueprint YAML (or the name of a bundled one).")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option("--name", "package", metavar="PKG", help="Package name (default: DEST's name made an identifier).")
+@click.option("--force", is_flag=True, help="Add the generated files to an existing, non-empty DEST (see below).")
+@click.option("--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one (a team's fork).")
+@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit) to use.")
+@click.option("--no-git", is_flag=True, help="Do not make DEST a git repository with a first commit.")
+def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None:
+    """Generate a training project from a blueprint into DEST.
+
+    The blueprint is checked first; on any problem nothing is written. The project is rendered
+    beside DEST and moved into place at the end, so DEST is either absent or complete.
+    """
+    from scaffold.render import new_project
+
+    blueprint, plan = _load(blueprint_path)
+    result = new_project(blueprint, dest, package, force, template, vcs_ref, git=not no_git)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.replaced or result.added:
+        click.echo(f"Added {len(result.added)} files to {dest}, replaced {len(result.replaced)}.")
+        for name in result.replaced:
+            click.echo(f"  replaced {name} (your version is in {dest}/.scaffold-backup/)")
+        click.echo("No commit was made: review the changes, then commit them.")
+    else:
+        click.echo(f"Created {dest}: package {result.package}, model {plan.class_name} ({plan.total_params:,} parameters).")
+        if result.committed:
+            click.echo("It is a git repository with everything in a first commit.")
+    click.echo("Next:")
+    click.echo(f"  cd {dest} && pip install -e . && python -m {result.package}.train --help")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+def validate(files) -> None:
+    """Check blueprints: print `ok` for each good one, or its problems (exit code 2).
+
+    \b
+    Example:
+      scaffold validate blueprints/*.yaml
+    """
+    failed = False
+    for value in files:
+        try:
+            _load(value)
+        except BlueprintError as error:
+            failed = True
+            click.echo(str(error), err=True)
+            continue
+        click.echo(f"{value}: ok" if len(files) > 1 else "ok")
+    if failed:
+        sys.exit(2)
+
+
+@main.command()
+@click.argument("file", metavar="FILE")
+def inspect(file) -> None:
+    """Print every layer with its output shape, parameters and multiply-adds, without torch.
+
+    \b
+    Example:
+      scaffold inspect blueprints/bcnn_vgg16.yaml
+    """
+    from scaffold.report import inspect_table
+
+    blueprint, plan = _load(file)
+    click.echo(inspect_table(blueprint, plan))
+
+
+@main.command(name="list")
+def list_() -> None:
+    """List the bundled blueprints, one line each.
+
+    \b
+    Example:
+      scaffold list
+      scaffold new --blueprint lenet myproj
+    """
+    import yaml
+
+    from scaffold.resources import bundled_blueprints
+
+    paths = bundled_blueprints()
+    width = max((len(p.stem) for p in paths), default=0)
+    for path in paths:
+        try:
+            description = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("description", "")
+        except yaml.YAMLError:
+            description = "(unreadable)"
+        click.echo(f"{path.stem.ljust(width)}  {description}")
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE", help="Write to FILE instead of standard output.")
+def schema(output) -> None:
+    """Print the blueprint JSON Schema, for editors.
+
+    \b
+    Example (yaml-language-server, e.g. in VS Code):
+      scaffold schema -o blueprint.schema.json
+      # then, as the first line of a blueprint:
+      # yaml-language-server: $schema=blueprint.schema.json
+    """
+    from scaffold.schema import schema_json
+
+    text = schema_json()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("project", type=click.Path(path_type=Path), default=".")
+@click.option("--blueprint", "-b", "blueprint_path", metavar="FILE", help="Regenerate from this blueprint instead of the recorded one.")
+@click.option("--vcs-ref", metavar="REF", help="Template version to update to (default: the newest; with --blueprint: the current one).")
+def update(project, blueprint_path, vcs_ref) -> None:
+    """Bring template improvements (or a changed blueprint) into PROJECT, keeping your edits.
+
+    PROJECT must be a git repository without uncommitted changes. Where your edits and the
+    template's changes touch the same lines, the file gets conflict markers, it is listed,
+    and the exit code is 1.
+
+    \b
+    Examples:
+      scaffold update myproj
+      scaffold update myproj --blueprint blueprints/bcnn_vgg16.yaml
+    """
+    from scaffold.update import update_project
+
+    blueprint = None
+    if blueprint_path:
+        blueprint, _ = _load(blueprint_path)
+    report = update_project(project, blueprint, vcs_ref)
+    click.echo(report.summary())
+    if report.conflicts:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("project", type=click.Path(path_type=Path), default=".")
+@click.option("--template", metavar="URL_OR_PATH", help="Render from this template instead of the recorded one.")
+@click.option("--vcs-ref", metavar="REF", help="Template version (default: the recorded one; with --template: HEAD).")
+def check(project, template, vcs_ref) -> None:
+    """Check that PROJECT's generated files are what its blueprint and template give.
+
+    Re-renders the project from its recorded blueprint and template version and prints a diff
+    of every generated file that differs (exit code 1). Files you added are not looked at.
+
+    \b
+    Examples:
+      scaffold check myproj
+      scaffold check examples/lenet --template .      # against this checkout's template
+    """
+    from scaffold.update import check_project
+
+    report = check_project(project, template, vcs_ref)
+    click.echo(report.text())
+    if not report.ok:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("blueprints", nargs=-1, metavar="[BLUEPRINT...]")
+@click.option("--keep", is_flag=True, help="Keep the generated projects (their folder is printed).")
+@click.option("--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one.")
+def smoke(blueprints, keep, template) -> None:
+    """Generate, format-check, test and briefly train each blueprint (default: all bundled).
+
+    Prints one line per blueprint: ok or what failed, and the time taken. Exit code 1 if any
+    failed.
+
+    \b
+    Examples:
+      scaffold smoke
+      scaffold smoke blueprints/lenet.yaml my_model.yaml
+    """
+    from scaffold.resources import bundled_blueprints
+    from scaffold.smoke import smoke_blueprints
+
+    paths = [_resolve_blueprint(b) for b in blueprints] or bundled_blueprints()
+    ok = smoke_blueprints(paths, keep=keep, template=template, echo=click.echo)
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
