@@ -1,0 +1,47 @@
+"""Shared helpers: the repository's paths, running the real `scaffold` command, writing blueprints."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BLUEPRINTS = sorted((REPO / "blueprints").glob("*.yaml"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_scaffold(*args: str, cwd: Path | None = None, timeout: int = 600) -> Result:
+    """The real command line, in a subprocess, as a user runs it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "scaffold", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def write_blueprint(tmp_path):
+    """Write blueprint text (dedented) to a file and return its path."""
+
+    def write(text: str, name: str = "bp.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
