@@ -100,7 +100,7 @@ def _load(value: str):
 @click.option("--name", "package", metavar="PKG", help="Package name (default: DEST's name made an identifier).")
 @click.option("--force", is_flag=True, help="Add the generated files to an existing, non-empty DEST (see below).")
 @click.option("--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one (a team's fork).")
-@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit) to use.")
+@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit; default: the bundled template as it is, a --template's newest tag).")
 @click.option("--no-git", is_flag=True, help="Do not make DEST a git repository with a first commit.")
 def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None:
     """Generate a training project from a blueprint into DEST.
@@ -238,7 +238,7 @@ def update(project, blueprint_path, vcs_ref) -> None:
 @main.command()
 @click.argument("project", type=click.Path(path_type=Path), default=".")
 @click.option("--template", metavar="URL_OR_PATH", help="Render from this template instead of the recorded one.")
-@click.option("--vcs-ref", metavar="REF", help="Template version (default: the recorded one; with --template: HEAD).")
+@click.option("--vcs-ref", metavar="REF", help="Template version (default: the recorded one; with --template: its HEAD).")
 def check(project, template, vcs_ref) -> None:
     """Check that PROJECT's generated files are what its blueprint and template give.
 

@@ -43,6 +43,8 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
     """The bundled template (this checkout, or the installed copy), or a team's URL or path."""
     if template is None:
         root = template_root()
+        # this checkout's template as it is, not its newest tag (what a team's template uses)
+        vcs_ref = vcs_ref or "HEAD"
     elif "://" in template or template.startswith("git@") or template.startswith("gh:") or template.startswith("gl:"):
         return TemplateSource(template, vcs_ref)
     else:
@@ -165,7 +167,13 @@ def new_project(
         if existing and any(dest.iterdir()):
             _merge_into(staging, dest, result)
             return result
-        if git and shutil.which("git"):
+        enclosing = git_toplevel(parent) if git else None
+        if enclosing is not None:
+            result.notes.append(
+                f"{dest} is inside the git repository {enclosing}: not making it a repository "
+                "of its own; commit it there (scaffold update works from there too)"
+            )
+        elif git and shutil.which("git"):
             result.committed = _git_commit(staging, blueprint)
         if existing:
             dest.rmdir()  # empty: replaced by the rendered folder in one rename

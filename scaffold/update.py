@@ -26,6 +26,8 @@ from scaffold.render import ANSWERS_FILE, TemplateSource, render_project, templa
 UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 MARKERS = ("<<<<<<< ", ">>>>>>> ")
 VOLATILE_ANSWERS = {"_commit", "_src_path", "_scaffold_update_blocker"}
+# --vcs-ref for "the template version the project was generated from", as on copier's command line
+CURRENT = ":current:"
 
 
 def read_answers(project: Path) -> dict:
@@ -66,7 +68,9 @@ class UpdateReport:
             lines.append(f"{self.project} is up to date: nothing changed.")
             return "\n".join(lines)
         count = len(self.changed)
-        lines.append(f"Updated {self.project}: {count} {'file' if count == 1 else 'files'} changed.")
+        lines.append(
+            f"Updated {self.project}: {count} {'file' if count == 1 else 'files'} changed."
+        )
         if self.conflicts:
             count = len(self.conflicts)
             lines.append(
@@ -80,7 +84,9 @@ class UpdateReport:
         return "\n".join(lines)
 
 
-def update_project(project: Path, blueprint: Blueprint | None = None, vcs_ref: str | None = None) -> UpdateReport:
+def update_project(
+    project: Path, blueprint: Blueprint | None = None, vcs_ref: str | None = None
+) -> UpdateReport:
     project = Path(project).resolve()
     answers = read_answers(project)
     if answers.get("_scaffold_update_blocker"):
@@ -95,6 +101,7 @@ def update_project(project: Path, blueprint: Blueprint | None = None, vcs_ref: s
             f"{project} is not a git repository; updating merges your edits with git\n"
             "  hint: git init && git add -A && git commit -m 'my project'"
         )
+    _check_recorded_template(project, answers.get("_src_path") or "")
     dirty = _git(project, "status", "--porcelain").stdout.strip()
     if dirty:
         raise UsageError(
@@ -104,9 +111,12 @@ def update_project(project: Path, blueprint: Blueprint | None = None, vcs_ref: s
     data = {}
     if blueprint is not None:
         data["blueprint"] = blueprint.raw
-        vcs_ref = vcs_ref or ":current:"  # only the blueprint changes, not the template version
+        vcs_ref = vcs_ref or CURRENT  # only the blueprint changes, not the template version
 
     import copier
+
+    if vcs_ref == CURRENT:
+        vcs_ref = _current_ref(answers)
 
     chatter = io.StringIO()
     try:
@@ -125,17 +135,75 @@ def update_project(project: Path, blueprint: Blueprint | None = None, vcs_ref: s
             )
     except Exception as error:  # copier's own errors carry readable messages
         message = str(error).strip() or type(error).__name__
-        raise UsageError(f"the update failed: {message}\n{_indent(chatter.getvalue().strip())}".rstrip()) from None
+        raise UsageError(
+            f"the update failed: {message}\n{_indent(chatter.getvalue().strip())}".rstrip()
+        ) from None
     report = UpdateReport(project)
-    status = _git(project, "status", "--porcelain", "--untracked-files=all").stdout.splitlines()
-    for line in status:
-        code, name = line[:2], line[3:]
+    for code, name in _changed_files(project):
         report.changed.append(name)
         if code in UNMERGED or name.endswith(".rej"):
             report.conflicts.append(name)
         elif _has_markers(project / name):
             report.conflicts.append(name)
     return report
+
+
+def _check_recorded_template(project: Path, src: str) -> None:
+    """A template that moved or lost its git history makes copier fail with "Updating is only
+    supported in git-tracked templates"; say what is wrong and what to do instead."""
+    if not src or "://" in src or src.startswith(("git@", "gh:", "gl:")):
+        return  # a URL: copier's own message (network, authentication) is the useful one
+    where = Path(src)
+    if not where.is_absolute():
+        return  # not written by scaffold (which records absolute paths): copier resolves it
+    hint = (
+        f"  hint: if the template moved, set _src_path in {project / ANSWERS_FILE} to its new "
+        "path or URL, commit, and run the update again"
+    )
+    if not where.is_dir():
+        raise UsageError(
+            f"{project} cannot be updated: its template {src} does not exist (any more)\n{hint}"
+        )
+    if _git(where, "rev-parse", "--git-dir").returncode != 0:
+        raise UsageError(
+            f"{project} cannot be updated: its template {src} is not a git repository (any more), "
+            f"so the version it was generated from cannot be found\n{hint}"
+        )
+
+
+def _changed_files(project: Path) -> list[tuple[str, str]]:
+    """(status code, path relative to the project) for each changed file under the project.
+
+    `git status --porcelain` names files relative to the repository's root, which is not the
+    project's folder when the project is a subfolder of a larger repository; -z keeps names
+    with spaces or non-ASCII characters unquoted."""
+    prefix = _git(project, "rev-parse", "--show-prefix").stdout.strip()
+    out = _git(project, "status", "--porcelain", "-z", "--untracked-files=all", "--", ".").stdout
+    entries = out.split("\0")
+    changed = []
+    i = 0
+    while i < len(entries):
+        entry = entries[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        code, name = entry[:2], entry[3:]
+        if code[0] in "RC":
+            i += 1  # a rename or copy: the next entry is the old name
+        if prefix and name.startswith(prefix):
+            name = name[len(prefix) :]
+        changed.append((code, name))
+    return changed
+
+
+def _current_ref(answers: dict):
+    """`:current:` (the recorded template version) is a word of copier's command line; its Python
+    API takes an enum instead, and looks the string up as a git revision ("Unknown revision")."""
+    try:
+        from copier import VcsRef
+    except ImportError:  # an older copier: the recorded commit is the same version
+        return answers["_commit"]
+    return VcsRef.CURRENT
 
 
 def _has_markers(path: Path) -> bool:
@@ -164,10 +232,12 @@ class CheckReport:
     def text(self) -> str:
         if self.ok:
             return f"{self.project}: every generated file matches its blueprint and template ({self.source})."
-        lines = [f"{self.project}: generated files differ from what the blueprint and template give ({self.source}):"]
+        lines = [
+            f"{self.project}: generated files differ from what the blueprint and template give ({self.source}):"
+        ]
         for name in self.missing:
             lines.append(f"  missing: {name}")
-        for name, diff in self.diffs:
+        for name, _ in self.diffs:
             lines.append(f"  changed: {name}")
         lines.append("")
         lines += [diff for _, diff in self.diffs]
@@ -178,15 +248,18 @@ class CheckReport:
         return "\n".join(lines)
 
 
-def check_project(project: Path, template: str | None = None, vcs_ref: str | None = None) -> CheckReport:
+def check_project(
+    project: Path, template: str | None = None, vcs_ref: str | None = None
+) -> CheckReport:
     """Re-render the project from its recorded blueprint and template version (or from
     `template`) into a temporary folder and compare every generated file."""
     project = Path(project)
     answers = read_answers(project)
     blueprint = blueprint_from_data(answers["blueprint"], f"{project / ANSWERS_FILE}: blueprint")
     if template is not None:
+        vcs_ref = vcs_ref or "HEAD"  # the template as it is now, not its newest tag
         source = template_source(template, vcs_ref)
-        described = f"template {source.src_path}" + (f" at {vcs_ref}" if vcs_ref else "")
+        described = f"template {source.src_path} at {vcs_ref}"
     else:
         src = answers.get("_src_path")
         if not src:

@@ -45,3 +45,9 @@ def write_blueprint(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def generated_root(tmp_path_factory) -> str:
+    """Where bundled blueprints are generated, once per session (see tests/generated.py)."""
+    return str(tmp_path_factory.mktemp("generated"))
