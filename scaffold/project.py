@@ -318,7 +318,7 @@ class Project:
         """A small image size for quick CPU runs of models that accept any size."""
         if not self.plan.size_agnostic:
             return self.image.height
-        return max(self.plan.min_image_size, min(64, self.image.height))
+        return max(self.plan.min_image_size, min(32, self.image.height))
 
 
 def resolved_phases(bp: Blueprint) -> list[dict]:

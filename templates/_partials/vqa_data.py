@@ -62,13 +62,21 @@ class Questions(Dataset):
     def __len__(self) -> int:
         return len(self.questions)
 
-    def __getitem__(self, key: tuple[int, int]) -> dict:
+    skip_bad = False  # True: an undecodable image is skipped (and counted), not an error
+
+    def __getitem__(self, key: tuple[int, int]) -> dict | None:
         index, seed = key
         q = self.questions[index]
         if self.synthetic is not None:
             item = {"image": seeded(self.transform, to_channels(self.synthetic[q.image]["image"]), seed)}
         else:
-            item = image_item(q.image, seed, self.transform, self.decode)
+            try:
+                item = image_item(q.image, seed, self.transform, self.decode)
+            except DataError as error:
+                if not self.skip_bad:
+                    raise
+                print(f"skipped: {error}", file=sys.stderr)
+                return None
         counts = Counter(normalize_answer(a) for a in q.answers)
         soft = [(self.answer_ids[a], min(n / 3, 1.0)) for a, n in counts.items() if a in self.answer_ids]
         soft += [(-1, 0.0)] * (10 - len(soft))
@@ -112,6 +120,8 @@ def load_datasets(root: str | None, config: dict, image_size: tuple[int, int] = 
         path = Path(root).expanduser()
         if not path.is_dir():
             raise DataError(f"--data-root {root}: no such folder")
+        if not any(path.iterdir()):
+            raise DataError(f"--data-root {root} is empty")
         source = "vqa"
         if (path / "train.jsonl").is_file():
             train = jsonl_questions(path / "train.jsonl", path)
