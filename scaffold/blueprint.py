@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scaffold.names import class_name_problem
 from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
 from scaffold.layers import IDENTIFIER, LayerList, Name
 from scaffold.presets import NORMALIZE_PRESETS
@@ -28,6 +29,7 @@ from scaffold.spec import (
     Str,
     Struct,
     read_section,
+    show,
     spec_field,
 )
 from scaffold.transforms import TransformList
@@ -227,7 +229,11 @@ ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list 
 class Phase(Section):
     """A training phase with its own epochs, optimizer, schedule and trainable modules."""
 
-    name: str | None = spec_field(Str(pattern=IDENTIFIER, max_length=60, what="a name"), None, "phase name")
+    name: str | None = spec_field(
+        Str(pattern=IDENTIFIER, max_length=60, what="a name of ASCII letters, digits and _"),
+        None,
+        "phase name",
+    )
     epochs: int = spec_field(Int(min=1, max=100_000), doc="epochs in this phase")
     trainable: Any = spec_field(ModuleNames, "all", "all, or the modules that train (e.g. [fc])")
     frozen: list = spec_field(ListOf(Name, min_items=1), [], "modules kept frozen")
@@ -258,7 +264,11 @@ class Blueprint(Section):
     """A scaffold blueprint: what the model is, what data it learns from, and how it trains."""
 
     name: str = spec_field(
-        Str(pattern=r"[A-Za-z][A-Za-z0-9_.-]*", max_length=80, what="a name (letters, digits, _ . -)"),
+        Str(
+            pattern=r"[A-Za-z][A-Za-z0-9_.-]*",
+            max_length=80,
+            what="a name of ASCII letters, digits, _ . and -, starting with a letter",
+        ),
         doc="short name of the model, e.g. bcnn_vgg16",
     )
     description: str = spec_field(Str(max_length=500), "", "one line on what this is")
@@ -327,7 +337,8 @@ def blueprint_from_node(node: Node, file: str) -> Blueprint:
         problems.add(
             node.location,
             "",
-            "a blueprint is a mapping with name, description, input, model, data and train",
+            "a blueprint is a mapping with name, description, input, model, data and train, "
+            f"not {show(node)}",
         )
         problems.raise_if_any()
     blueprint = read_section(Blueprint, node, "", problems)
@@ -366,6 +377,12 @@ def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
 
 def _check_model_form(bp: Blueprint, problems: ProblemCollector) -> None:
     model = bp.model
+    if model.class_name:
+        problem = class_name_problem(model.class_name)
+        if problem:
+            problems.add(
+                _loc(model, "class_name"), "model.class_name", problem, "choose another class name"
+            )
     branches = {"image": model.image, "question": model.question, "head": model.head}
     if bp.is_vqa:
         if model.layers is not None:
@@ -429,7 +446,9 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
                 problems.add(
                     location_in(data.normalize, key),
                     f"data.normalize.{key}",
-                    f"has {len(values)} values but the input has {channels} channels",
+                    f"has {_count(len(values), 'value')} but the input has "
+                    f"{_count(channels, 'channel')}",
+                    "give one value per channel",
                 )
     elif data.normalize in NORMALIZE_PRESETS and data.normalize != "half":
         preset_channels = len(NORMALIZE_PRESETS[data.normalize][0])
@@ -437,7 +456,8 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
             problems.add(
                 _loc(data, "normalize"),
                 "data.normalize",
-                f"{data.normalize} statistics are for {preset_channels} channels, the input has {channels}",
+                f"{data.normalize} statistics are for {_count(preset_channels, 'channel')}, "
+                f"the input has {channels}",
                 "give {mean: [...], std: [...]} with one value per channel, or `half`",
             )
     if data.dataset in ("image_folder", "cub", "vqa"):
@@ -451,6 +471,20 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
                     "makes every image the same size",
                     "end with `center_crop` (evaluation) or `random_crop` (training)",
                 )
+            elif not steps:  # no transforms at all: the images keep their own sizes
+                where = data.transforms if data.transforms.location else data
+                problems.add(
+                    location_in(where, split if where is data.transforms else "dataset"),
+                    f"data.transforms.{split}",
+                    f"{data.dataset} images come in different sizes, but no {split} transform makes "
+                    "them the same size, so they cannot be stacked into a batch",
+                    "e.g. `train: [random_resized_crop, random_horizontal_flip]` and "
+                    "`eval: [resize: 256, center_crop]`",
+                )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _fixes_size(step) -> bool:

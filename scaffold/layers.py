@@ -31,7 +31,11 @@ from scaffold.spec import (
 from scaffold.source import Node
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-Name = Str(pattern=IDENTIFIER, max_length=60, what="a Python identifier (letters, digits, _)")
+Name = Str(
+    pattern=IDENTIFIER,
+    max_length=60,
+    what="a Python identifier of ASCII letters, digits and _, not starting with a digit",
+)
 Size = Int(min=1, max=1_000_000)
 Channels = Int(min=1, max=65_536)
 
@@ -76,7 +80,11 @@ class Conv(Layer):
     kernel: tuple[int, int] = spec_field(Pair(Size), (3, 3), "kernel size")
     stride: tuple[int, int] = spec_field(Pair(Size), (1, 1), "stride")
     padding: Any = spec_field(
-        OneOf(Pair(Int(min=0, max=10_000)), Enum("same")), (0, 0), "zero padding, or `same`"
+        OneOf(
+            Pair(Int(min=0, max=10_000)), Enum("same"), what="a number, [height, width] or `same`"
+        ),
+        (0, 0),
+        "zero padding, or `same`",
     )
     dilation: tuple[int, int] = spec_field(Pair(Size), (1, 1), "dilation")
     groups: int = spec_field(Int(min=1), 1, "groups (both channel counts must divide by it)")

@@ -9,7 +9,6 @@ matters for pretrained weights), and writes the lines of `__init__` and `forward
 
 from __future__ import annotations
 
-import keyword
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
@@ -17,28 +16,9 @@ from typing import Callable
 from scaffold import layers as L
 from scaffold.blueprint import Blueprint
 from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
+from scaffold.names import class_name_problem, module_name_problem
 from scaffold.presets import TORCHVISION_RESNETS, TORCHVISION_VGG, TORCHVISION_WEIGHTS, VGG_CFGS
 from scaffold.shapes import Shape, conv_out, image, sequence, tokens, vector, words
-
-# Attributes of nn.Module and names the generated model code itself uses: a module named like
-# one of these would break the model or shadow something it needs.
-RESERVED_NAMES = frozenset(
-    """
-    forward training parameters named_parameters buffers named_buffers children named_children
-    modules named_modules train eval to cuda cpu type float double half bfloat16 state_dict
-    load_state_dict apply zero_grad requires_grad_ register_buffer register_parameter
-    register_module add_module get_submodule get_parameter get_buffer extra_repr dump_patches
-    call_super_init compile share_memory ipu xpu mtia to_empty set_extra_state get_extra_state
-    register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_backward_hook register_load_state_dict_post_hook
-    register_state_dict_pre_hook T_destination num_classes vocab_size self super nn torch F
-    math x v q u image question lengths attention return_attention
-    make_layers conv_bn bilinear_pool BasicBlock Bottleneck SqueezeExcitation QuestionCNN
-    StackedAttention AttentionHop init_weights load_pretrained
-    """.split()
-)
-
-PYTHON_BUILTINS = frozenset(dir(__builtins__) if isinstance(__builtins__, dict) else dir(__builtins__))
 
 ACTIVATION_CALLS = {
     "relu": ("F.relu({})", "nn.ReLU(inplace=True)"),
@@ -246,7 +226,7 @@ class _Builder:
         for layer in self._all_layers():
             if not layer.name:
                 continue
-            problem = _bad_name(layer.name)
+            problem = module_name_problem(layer.name)
             if problem:
                 self.problems.add(
                     layer.key_locations.get("name", layer.location),
@@ -488,11 +468,16 @@ class _Builder:
                 f"{layer.path}.groups",
                 f"groups={layer.groups} must divide both the input channels ({c}) and out ({layer.out})",
             )
-        if h + 2 * ph < dh * (kh - 1) + 1 or w + 2 * pw < dw * (kw - 1) + 1:
+        span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+        if h + 2 * ph < span_h or w + 2 * pw < span_w:
+            kernel = f"kernel {kh}x{kw}"
+            if (span_h, span_w) != (kh, kw):
+                kernel += f" (spanning {span_h}x{span_w} with dilation {dh}x{dw})"
+            padded = f" (padded to {h + 2 * ph}x{w + 2 * pw})" if (ph, pw) != (0, 0) else ""
             raise _ShapeError(
                 layer.location,
                 layer.path,
-                f"input {shape} is smaller than kernel {kh}x{kw}",
+                f"input {shape}{padded} is smaller than {kernel}",
                 "use a smaller kernel, add padding, or remove a pooling layer before it",
             )
         if layer.padding == "same":
@@ -974,6 +959,16 @@ class _Builder:
         )
         return vector(d)
 
+    def do_stacked_attention(self, layer: L.StackedAttention, shape: Shape, fw: _Forward) -> Shape:
+        """Anywhere but the start of model.head: it needs both branches, which meet only there."""
+        raise _ShapeError(
+            layer.location,
+            layer.path,
+            "stacked_attention combines image regions with a question, so it can only be the "
+            "first layer of model.head",
+            "give `input` an image and a question, and start `model.head` with it",
+        )
+
     # --- bookkeeping --------------------------------------------------------------------------
 
     def module(self, name: str, ctor: str, params: bool = True, body: list[str] | None = None) -> None:
@@ -1068,36 +1063,26 @@ def _name_base(layer: L.Layer) -> str:
     }.get(layer.KIND, layer.KIND)
 
 
-def _bad_name(name: str) -> str:
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
-        return f"'{name}' is a Python keyword"
-    if name in RESERVED_NAMES:
-        return f"'{name}' is used by nn.Module or by the generated code"
-    if name in PYTHON_BUILTINS:
-        return f"'{name}' would shadow the Python builtin of that name"
-    if name.startswith("_"):
-        return "module names cannot start with an underscore"
-    return ""
-
-
 def _class_name(name: str) -> str:
     parts = [p for p in "".join(ch if ch.isalnum() else " " for ch in name).split() if p]
     candidate = "".join(p[:1].upper() + p[1:] for p in parts) or "Model"
     if candidate[0].isdigit():
         candidate = "Model" + candidate
-    if keyword.iskeyword(candidate) or candidate in RESERVED_NAMES or candidate in PYTHON_BUILTINS:
+    if class_name_problem(candidate):  # e.g. `run` would give Run, which train.py defines
         candidate += "Model"
     return candidate
 
 
 def _describe(shape: Shape) -> str:
-    return {
-        "image": f"an image {shape}",
-        "vector": f"a vector of {shape.dims[0]} features",
-        "tokens": f"word ids ({shape.dims[0]} tokens)",
-        "sequence": f"{shape.dims[0]} image regions of {shape.dims[1]} features",
-        "words": f"a sequence of word vectors ({shape.dims[1]} features each)",
-    }[shape.kind]
+    if shape.kind == "image":
+        return f"an image {shape}"
+    if shape.kind == "vector":
+        return f"a vector of {shape.dims[0]} features"
+    if shape.kind == "tokens":
+        return f"word ids ({shape.dims[0]} tokens)"
+    if shape.kind == "sequence":
+        return f"{shape.dims[0]} image regions of {shape.dims[1]} features"
+    return f"a sequence of word vectors ({shape.dims[1]} features each)"
 
 
 def _pair(values: tuple[int, int]) -> str:

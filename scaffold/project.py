@@ -8,7 +8,6 @@ block or not. Every string that comes from the user reaches generated Python thr
 from __future__ import annotations
 
 import json
-import keyword
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,31 +16,17 @@ import yaml
 
 from scaffold import __version__
 from scaffold.blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
-from scaffold.plan import ModelPlan, PYTHON_BUILTINS, build_plan
+from scaffold.names import package_name_problem
+from scaffold.plan import ModelPlan, build_plan
 from scaffold.presets import NORMALIZE_PRESETS
 from scaffold import transforms as T
-
-# Names the generated package must not take: they would shadow modules it imports.
-SHADOWED_MODULES = frozenset(
-    "torch torchvision yaml tqdm matplotlib numpy PIL copy json math os sys time random "
-    "signal shutil tempfile pathlib argparse collections dataclasses contextlib typing re io "
-    "csv logging warnings functools itertools string test tests setuptools pip site".split()
-)
 
 JPEG_DATASETS = ("image_folder", "cub", "vqa")
 
 
 def package_problem(name: str) -> str:
     """Why `name` cannot be the generated package's name, or ""."""
-    if not name.isidentifier() or not name.isascii():
-        return f"'{name}' is not a valid Python package name (letters, digits and _, not starting with a digit)"
-    if keyword.iskeyword(name):
-        return f"'{name}' is a Python keyword"
-    if name in SHADOWED_MODULES or name in PYTHON_BUILTINS:
-        return f"'{name}' would shadow the module or builtin of that name"
-    if name.startswith("_"):
-        return "a package name should not start with an underscore"
-    return ""
+    return package_name_problem(name)
 
 
 def package_name_for(dest_name: str) -> str:
@@ -51,7 +36,7 @@ def package_name_for(dest_name: str) -> str:
         name = "project"
     if name[0].isdigit():
         name = "p_" + name
-    if keyword.iskeyword(name) or name in SHADOWED_MODULES or name in PYTHON_BUILTINS:
+    if package_name_problem(name):  # a keyword, or the name of a module it imports
         name += "_project"
     return name
 

@@ -79,34 +79,49 @@ def from_plain(value: Any, file: str = "<data>") -> Node:
     return ScalarNode(location, value)
 
 
+MAX_VALUES = 100_000  # a blueprint has a few hundred; aliases of aliases can make billions
+
+
 def parse_yaml(text: str, file: str) -> Node:
     """Parse one YAML document into located nodes, or raise a BlueprintError."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        location = _location(file, mark) if mark else Location(file, 1, 1)
-        message = (error.problem or "invalid YAML").strip()
-        if error.context and "found" not in message:
-            message = f"{error.context}: {message}"
+        raise BlueprintError(_syntax_problem(error, text, file)) from None
+    except yaml.reader.ReaderError as error:  # a non-printable character: located by its position
+        before = text[: error.position]
+        location = Location(file, before.count("\n") + 1, len(before) - before.rfind("\n"))
+        message = (
+            f"invalid YAML: the non-printable character #x{error.character:04x} is not allowed"
+        )
         raise BlueprintError(
-            Problem(location, "", f"invalid YAML: {message}", _yaml_hint(message))
+            Problem(
+                location,
+                "",
+                message,
+                "remove it, or write it as an escape in a double-quoted string",
+            )
         ) from None
     except yaml.YAMLError as error:
         raise BlueprintError(Problem(Location(file, 1, 1), "", f"invalid YAML: {error}")) from None
+    except RecursionError:
+        raise BlueprintError(_too_deep(file)) from None
     if root is None:
         raise BlueprintError(
             Problem(
                 Location(file, 1, 1),
                 "",
-                "the file is empty",
+                "the file has only comments" if text.strip() else "the file is empty",
                 "a blueprint needs at least `name`, `input` and `model`; see `scaffold list` for examples",
             )
         )
-    problems: list[Problem] = []
-    node = _convert(root, file, _Loader(""), problems)
-    if problems:
-        raise BlueprintError(problems)
+    converter = _Converter(file)
+    try:
+        node = converter.convert(root, "")
+    except RecursionError:
+        raise BlueprintError(_too_deep(file)) from None
+    if converter.problems:
+        raise BlueprintError(converter.problems)
     return node
 
 
@@ -114,41 +129,165 @@ def _location(file: str, mark: yaml.Mark) -> Location:
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+def _too_deep(file: str) -> Problem:
+    return Problem(Location(file, 1, 1), "", "the YAML is nested too deeply to be a blueprint")
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    mark = error.problem_mark or error.context_mark
+    location = _location(file, mark) if mark else Location(file, 1, 1)
+    message = (error.problem or "invalid YAML").strip()
+    if error.context and message.startswith("but "):  # "expected X" + "but found Y": one sentence
+        message = f"{error.context}, {message}"
+    elif error.context and "found" not in message:
+        message = f"{error.context}: {message}"
+    hint = _yaml_hint(message)
+    opened = error.context_mark
+    if opened and error.problem_mark and opened.line < error.problem_mark.line:
+        # an unclosed bracket or quote is noticed lines later: say where it was opened
+        what = text[opened.index : opened.index + 1] if opened.index < len(text) else ""
+        if what in ("[", "{", "'", '"') and "end" in message and "stream" in message:
+            # noticed only at the end of the file: the opening is the line to fix
+            message = f"this {what} is never closed (the file ends first)"
+            return Problem(_location(file, opened), "", f"invalid YAML: {message}")
+        if what in ("[", "{", "'", '"'):
+            hint = (
+                f"the {what} at line {opened.line + 1}, column {opened.column + 1} is never closed"
+            )
+    return Problem(location, "", f"invalid YAML: {message}", hint)
+
+
 def _yaml_hint(message: str) -> str:
-    if "tab" in message:
+    if "tab" in message or "'\\t'" in message:
         return "indent with spaces; YAML does not allow tabs"
     if "mapping values are not allowed" in message:
         return "a value containing ': ' must be quoted, or a nested mapping must be indented"
     if "could not find expected ':'" in message:
         return "each entry of a mapping is `key: value`"
+    if "single document" in message:
+        return (
+            "a blueprint is one YAML document: remove the `---` or `...` line that starts another"
+        )
     return ""
 
 
-def _convert(node: yaml.Node, file: str, loader: yaml.SafeLoader, problems: list[Problem]) -> Node:
-    location = _location(file, node.start_mark)
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves `<<: *anchor` merges
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+class _Converter:
+    """Turns PyYAML's node graph into located nodes, collecting problems instead of raising.
+
+    An anchor used several times is converted once (its nodes are shared), but every use counts
+    towards MAX_VALUES, and an alias inside its own anchor is reported instead of recursing."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.loader = _Loader("")
+        self.problems: list[Problem] = []
+        self.done: dict[int, tuple[Node, int]] = {}  # id of a yaml node: (result, values in it)
+        self.active: set[int] = set()  # yaml nodes being converted: an alias to one is a cycle
+        self.count = 0
+
+    def add(self, location: Location, path: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem(location, path, message, hint))
+
+    def convert(self, node: yaml.Node, path: str) -> Node:
+        location = _location(self.file, node.start_mark)
+        key = id(node)
+        if key in self.active:
+            self.add(
+                location,
+                path,
+                "this alias refers to an anchor that contains it",
+                "YAML data cannot contain itself",
+            )
+            return ScalarNode(location, None)
+        if key in self.done:
+            result, size = self.done[key]
+            self._count(size, location)
+            return result
+        start = self.count
+        self.active.add(key)
+        try:
+            result = self._convert(node, path, location)
+        finally:
+            self.active.discard(key)
+        self.done[key] = (result, self.count - start)
+        return result
+
+    def _count(self, values: int, location: Location) -> None:
+        self.count += values
+        if self.count > MAX_VALUES:
+            problem = Problem(
+                location,
+                "",
+                f"the blueprint has more than {MAX_VALUES:,} values once its aliases are expanded",
+                "a blueprint needs a few hundred; check the anchors (&) and aliases (*)",
+            )
+            raise BlueprintError(problem)
+
+    def _convert(self, node: yaml.Node, path: str, location: Location) -> Node:
+        self._count(1, location)
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return ScalarNode(location, self.loader.construct_object(node))
+            except yaml.constructor.ConstructorError:
+                self._unsupported_tag(node, path, location)
+                return ScalarNode(location, None)
+        if node.tag not in _PLAIN_TAGS:
+            self._unsupported_tag(node, path, location)
+        if isinstance(node, yaml.SequenceNode):
+            return SeqNode(
+                location, [self.convert(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+            )
+        assert isinstance(node, yaml.MappingNode)
+        return self._mapping(node, path, location)
+
+    def _unsupported_tag(self, node: yaml.Node, path: str, location: Location) -> None:
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        self.add(
+            location,
+            path,
+            f"unsupported YAML tag '{tag}'",
+            "a blueprint holds plain values: remove the tag",
+        )
+
+    def _mapping(self, node: yaml.MappingNode, path: str, location: Location) -> MapNode:
+        # `<<: *anchor` merges: PyYAML puts the merged entries first; the mapping's own entries
+        # (the last `own` ones) override them, as YAML says, and only they can be duplicates.
+        own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        try:
+            self.loader.flatten_mapping(node)
+        except yaml.constructor.ConstructorError as error:
+            mark = error.problem_mark or node.start_mark
+            self.add(
+                _location(self.file, mark),
+                path,
+                f"invalid merge (<<): {error.problem}",
+                "`<<:` takes an alias of a mapping (`<<: *defaults`) or a list of them",
+            )
+            return MapNode(location)
+        merged = len(node.value) - own
         result = MapNode(location)
-        for key_node, value_node in node.value:
-            key_location = _location(file, key_node.start_mark)
+        own_keys: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key_location = _location(self.file, key_node.start_mark)
             if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(Problem(key_location, "", "a mapping key must be a plain name"))
+                self.add(key_location, path, "a mapping key must be a plain name")
                 continue
-            key = str(loader.construct_object(key_node))
-            if key in result.entries:
+            key = str(key_node.value)  # as written: `null: 1` is the key 'null', not None
+            field = f"{path}.{key}" if path else key
+            if key in own_keys:
                 first = result.key_locations[key]
-                problems.append(
-                    Problem(
-                        key_location,
-                        key,
-                        f"duplicate key '{key}' (first given at line {first.line})",
-                        "keep one of them; YAML silently drops the first otherwise",
-                    )
+                self.add(
+                    key_location,
+                    field,
+                    f"duplicate key '{key}' (first given at line {first.line})",
+                    "keep one of them; YAML silently drops the first otherwise",
                 )
                 continue
-            result.entries[key] = _convert(value_node, file, loader, problems)
+            result.entries[key] = self.convert(value_node, field)
             result.key_locations[key] = key_location
+            if index >= merged:
+                own_keys.add(key)
         return result
-    if isinstance(node, yaml.SequenceNode):
-        return SeqNode(location, [_convert(item, file, loader, problems) for item in node.value])
-    return ScalarNode(location, loader.construct_object(node))

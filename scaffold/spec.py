@@ -88,7 +88,11 @@ class Float(FieldType):
         value = scalar(node)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self._wrong(node, path, problems)
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer with hundreds of digits
+            problems.add(node.location, path, "is far too large a number")
+            return INVALID
         if not math.isfinite(value):
             problems.add(node.location, path, f"must be a finite number, got {value}")
             return INVALID
@@ -219,7 +223,7 @@ class ListOf(FieldType):
         return result
 
     def describe(self) -> str:
-        return f"a list of {self.item.describe()}"
+        return f"a list, each entry {self.item.describe()}"
 
 
 class OneOf(FieldType):
@@ -235,6 +239,11 @@ class OneOf(FieldType):
             if not trial.problems:
                 return value
         fitting = [a for a in self.alternatives if _fits(a, node)]
+        if len(fitting) == 1 and isinstance(fitting[0], Enum):
+            # a word that is none of the choices: say what else would do, keep the did-you-mean
+            trial = ProblemCollector()
+            fitting[0].read(node, path, trial)
+            return self._wrong(node, path, problems, trial.problems[0].hint)
         if len(fitting) == 1:  # the user clearly meant this form: report its own problem
             return fitting[0].read(node, path, problems)
         return self._wrong(node, path, problems)
@@ -247,13 +256,23 @@ class OneOf(FieldType):
 
 
 def _fits(field_type: FieldType, node: Node) -> bool:
-    if isinstance(field_type, (ListOf, Pair)):
+    """Whether `node` has the form of `field_type` (a number for a number, a word for a word),
+    even if its value is wrong: then that alternative's own message is the helpful one."""
+    if isinstance(field_type, ListOf):
         return isinstance(node, SeqNode)
+    if isinstance(field_type, Pair):  # [height, width], or one number for both
+        return isinstance(node, SeqNode) or _fits(field_type.item, node)
     if isinstance(field_type, Struct):
         return isinstance(node, MapNode)
     if isinstance(field_type, OneOf):
         return any(_fits(a, node) for a in field_type.alternatives)
-    return isinstance(node, ScalarNode)
+    if not isinstance(node, ScalarNode):
+        return False
+    if isinstance(field_type, (Enum, Str)):
+        return isinstance(node.value, str)
+    if isinstance(field_type, (Int, Float)):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    return True
 
 
 class Pair(FieldType):
