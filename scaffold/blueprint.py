@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaffold.names import class_name_problem
 from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
 from scaffold.layers import IDENTIFIER, LayerList, Name
+from scaffold.names import class_name_problem
 from scaffold.presets import NORMALIZE_PRESETS
 from scaffold.source import MapNode, Node, from_plain, parse_yaml, to_plain
 from scaffold.spec import (

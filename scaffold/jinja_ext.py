@@ -11,24 +11,14 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-import black
 from jinja2 import Environment
 from jinja2.ext import Extension
 
 from scaffold.blueprint import blueprint_from_data
+from scaffold.formatting import BLACK_MODE, format_python
 from scaffold.project import Project
 
-# Fixed: what `black --check` uses inside a generated project: black's defaults, with the target
-# versions it infers from the project's `requires-python = ">=3.10"`. Changing this reformats
-# every generated file, so it changes only with black's major version (pinned in pyproject.toml).
-BLACK_MODE = black.Mode(
-    target_versions={v for v in black.TargetVersion if v.value >= black.TargetVersion.PY310.value}
-)
-
-
-def format_python(source: str) -> str:
-    return black.format_str(source, mode=BLACK_MODE)
-
+__all__ = ["BLACK_MODE", "ScaffoldExtension", "format_python", "scaffold_project"]
 
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:

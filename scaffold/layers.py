@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from scaffold.errors import ProblemCollector
 from scaffold.presets import VGG_CFGS
+from scaffold.source import Node
 from scaffold.spec import (
     Bool,
     Enum,
@@ -28,7 +29,6 @@ from scaffold.spec import (
     read_tagged,
     spec_field,
 )
-from scaffold.source import Node
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 Name = Str(

@@ -10,8 +10,8 @@ matters for pretrained weights), and writes the lines of `__init__` and `forward
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from scaffold import layers as L
 from scaffold.blueprint import Blueprint

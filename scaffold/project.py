@@ -15,11 +15,11 @@ from functools import cached_property
 import yaml
 
 from scaffold import __version__
+from scaffold import transforms as T
 from scaffold.blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
 from scaffold.names import package_name_problem
 from scaffold.plan import ModelPlan, build_plan
 from scaffold.presets import NORMALIZE_PRESETS
-from scaffold import transforms as T
 
 JPEG_DATASETS = ("image_folder", "cub", "vqa")
 

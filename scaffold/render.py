@@ -23,6 +23,7 @@ from pathlib import Path
 from scaffold import __version__
 from scaffold.blueprint import Blueprint
 from scaffold.errors import UsageError
+from scaffold.local_template import render_local
 from scaffold.project import package_name_for, package_problem
 from scaffold.resources import git_toplevel, template_root
 
@@ -37,6 +38,14 @@ class TemplateSource:
     vcs_ref: str | None = None
     update_blocker: str = ""  # why projects from this source cannot be updated ("" if they can)
     dirty: bool = False
+    local_root: Path | None = None  # the template folder, when it is on this machine
+    git: bool = False  # whether local_root is the root of a git repository
+
+    @property
+    def renders_locally(self) -> bool:
+        """Whether scaffold can render it as copier would without running copier: a local folder
+        as it is now (git's HEAD with any uncommitted changes, or a folder outside git)."""
+        return self.local_root is not None and (not self.git or self.vcs_ref == "HEAD")
 
 
 def template_source(template: str | None = None, vcs_ref: str | None = None) -> TemplateSource:
@@ -61,20 +70,21 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
             "version of it again; to make projects updatable, generate them from a git checkout "
             "of the template (scaffold new --template PATH_OR_URL)"
         )
-        return TemplateSource(str(root), vcs_ref, update_blocker=reason)
+        return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
     if toplevel != root.resolve():
         reason = (
             f"the template at {root} is a subfolder of the git repository {toplevel}; copier "
             "records template versions only for a repository's root"
         )
-        return TemplateSource(str(root), vcs_ref, update_blocker=reason)
+        return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
     status = subprocess.run(
         ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
         capture_output=True,
         text=True,
         check=False,
     )
-    return TemplateSource(str(root), vcs_ref, dirty=bool(status.stdout.strip()))
+    dirty = bool(status.stdout.strip())
+    return TemplateSource(str(root), vcs_ref, dirty=dirty, local_root=root, git=True)
 
 
 @dataclass
@@ -88,17 +98,24 @@ class NewResult:
     notes: list[str] = field(default_factory=list)
 
 
-def render_project(
-    blueprint: Blueprint,
-    dest: Path,
-    package: str,
-    source: TemplateSource,
-    into: Path,
-) -> None:
-    """Run copier: render the template for `blueprint` into the empty folder `into`."""
-    import copier  # imported here: `validate` and `inspect` stay fast without it
-
+def render_project(blueprint: Blueprint, package: str, source: TemplateSource, into: Path) -> None:
+    """Render the template for `blueprint` into the empty folder `into`: as copier does, and
+    without copier's fixed costs when the template is a local folder as it is now."""
     data = {"package_name": package, "blueprint": blueprint.raw}
+    if source.renders_locally:
+        render_local(source.local_root, into, data, source.src_path, in_git=source.git)
+    else:
+        _render_with_copier(source, into, data)
+    if source.update_blocker:
+        answers = into / ANSWERS_FILE
+        with answers.open("a", encoding="utf-8") as f:
+            f.write(f"# scaffold: this project cannot be updated: {source.update_blocker}\n")
+            f.write(f"_scaffold_update_blocker: {_yaml_string(source.update_blocker)}\n")
+
+
+def _render_with_copier(source: TemplateSource, into: Path, data: dict) -> None:
+    import copier  # imported here: validate, inspect and local renders stay fast without it
+
     chatter = io.StringIO()
     with warnings.catch_warnings(), redirect_stderr(chatter):
         warnings.simplefilter("ignore")  # copier's DirtyLocalWarning etc.: reported our own way
@@ -113,11 +130,6 @@ def render_project(
             unsafe=True,  # our own Jinja extension; the template is ours or the team's
             skip_tasks=True,
         )
-    if source.update_blocker:
-        answers = into / ANSWERS_FILE
-        with answers.open("a", encoding="utf-8") as f:
-            f.write(f"# scaffold: this project cannot be updated: {source.update_blocker}\n")
-            f.write(f"_scaffold_update_blocker: {_yaml_string(source.update_blocker)}\n")
 
 
 def _yaml_string(text: str) -> str:
@@ -163,7 +175,7 @@ def new_project(
         result.notes.append(f"this project cannot be updated: {source.update_blocker}")
 
     with _staging_dir(parent, dest.name) as staging:
-        render_project(blueprint, dest, package, source, staging)
+        render_project(blueprint, package, source, staging)
         if existing and any(dest.iterdir()):
             _merge_into(staging, dest, result)
             return result
@@ -185,7 +197,8 @@ def new_project(
 def _staging_dir(parent: Path, name: str):
     """A temporary folder beside DEST, removed unless it was moved into place; SIGTERM and Ctrl-C
     clean it up too."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.scaffold-", dir=parent))
+    _remove_abandoned_staging(parent, name)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.scaffold-{os.getpid()}-", dir=parent))
     umask = os.umask(0)
     os.umask(umask)
     staging.chmod(0o777 & ~umask)  # mkdtemp makes it private; the project should not be
@@ -205,6 +218,25 @@ def _staging_dir(parent: Path, name: str):
             signal.signal(signal.SIGTERM, previous)
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_abandoned_staging(parent: Path, name: str) -> None:
+    """Staging folders left by a `scaffold new` that was killed (SIGKILL leaves no chance to
+    clean up): removed once the process that made them is gone."""
+    for folder in parent.glob(f".{name}.scaffold-*-*"):
+        pid = folder.name[len(f".{name}.scaffold-") :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def _merge_into(staging: Path, dest: Path, result: NewResult) -> None:

@@ -9,8 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from scaffold.blueprint import load_blueprint
 from scaffold.errors import BlueprintError, UsageError

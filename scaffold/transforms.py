@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from scaffold.errors import ProblemCollector
+from scaffold.source import Node
 from scaffold.spec import (
     FieldType,
     Float,
@@ -21,7 +22,6 @@ from scaffold.spec import (
     read_tagged,
     spec_field,
 )
-from scaffold.source import Node
 
 Size = Int(min=1, max=100_000)
 

@@ -271,7 +271,7 @@ def check_project(
         rendered = Path(tmp) / "project"
         rendered.mkdir()
         try:
-            render_project(blueprint, project, answers["package_name"], source, rendered)
+            render_project(blueprint, answers["package_name"], source, rendered)
         except Exception as error:
             raise UsageError(f"cannot render {described}: {error}") from None
         report = CheckReport(project, described)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from scaffold.blueprint import load_blueprint
@@ -15,7 +15,7 @@ from scaffold.render import new_project
 REPO = Path(__file__).resolve().parent.parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def project_for(name: str, root: str) -> tuple[Path, Project]:
     """Generate blueprints/NAME.yaml into ROOT/NAME (once), returning the folder and its Project."""
     blueprint = load_blueprint(REPO / "blueprints" / f"{name}.yaml")

@@ -1,0 +1,122 @@
+"""Rendering a local template folder as `copier copy` would, without copier's fixed costs.
+
+`scaffold new` from this checkout's template (or a team's local template at HEAD) does not need
+what makes `copier copy` take most of a second: importing copier, cloning the template repository
+into a temporary folder and deleting it again, and a `git config` call per rendered file. This
+module renders the same files with the same Jinja environment, file-name rules, exclusions,
+modes and answers file; tests require its output to be byte-for-byte copier's. Everything else
+(remote templates, other versions, `scaffold update` and `check`) goes through copier itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path, PurePath
+
+import yaml
+from jinja2 import FileSystemLoader
+from jinja2.sandbox import SandboxedEnvironment
+
+from scaffold.errors import UsageError
+
+# copier's defaults for these settings (copier/_template.py)
+DEFAULT_EXCLUDE = ("copier.yaml", "copier.yml", "~*", "*.py[co]", "__pycache__", ".git", ".DS_Store", ".svn")
+DEFAULT_SUFFIX = ".jinja"
+DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
+
+
+def _config(root: Path) -> dict:
+    for name in ("copier.yml", "copier.yaml"):
+        if (root / name).is_file():
+            return yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+    raise UsageError(f"{root}: no copier.yml")
+
+
+def _git(root: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
+    return done.stdout
+
+
+def template_files(root: Path, subdirectory: str, in_git: bool) -> list[tuple[Path, bool]]:
+    """The template's files under `subdirectory` as copier's clone holds them: what git tracks
+    plus what it does not ignore (copier commits uncommitted changes into its clone), each with
+    whether it is executable (git's mode, not the working tree's)."""
+    base = root / subdirectory
+    if not in_git:
+        files = [p for p in base.rglob("*") if p.is_file()]
+        return [(p.relative_to(base), os.access(p, os.X_OK)) for p in sorted(files)]
+    listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "-s", "--", subdirectory)
+    executable: dict[str, bool] = {}
+    for entry in listed.split("\0"):
+        if not entry:
+            continue
+        if "\t" in entry:  # tracked: "MODE SHA STAGE\tPATH"
+            info, path = entry.split("\t", 1)
+            executable[path] = info.startswith("100755")
+        else:  # untracked, not ignored: the working tree decides
+            executable[entry] = os.access(root / entry, os.X_OK)
+    result = []
+    for path, is_exec in sorted(executable.items()):
+        if (root / path).is_file():  # tracked but deleted: copier's commit of the changes drops it
+            result.append((Path(path).relative_to(subdirectory), is_exec))
+    return result
+
+
+def describe(root: Path) -> str:
+    """The template version copier records as `_commit`."""
+    return _git(root, "describe", "--tags", "--always").strip()
+
+
+def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool) -> None:
+    """Render the template at `root` (a folder with copier.yml) into the empty folder `dest`."""
+    import pathspec
+
+    config = _config(root)
+    subdirectory = config.get("_subdirectory", "")
+    suffix = config.get("_templates_suffix", DEFAULT_SUFFIX)
+    answers_file = config.get("_answers_file", DEFAULT_ANSWERS_FILE)
+    exclude = pathspec.PathSpec.from_lines("gitwildmatch", config.get("_exclude", DEFAULT_EXCLUDE))
+    envops = {"keep_trailing_newline": True, **config.get("_envops", {})}
+    extensions = [
+        "jinja2_ansible_filters.AnsibleCoreFiltersExtension",
+        *config.get("_jinja_extensions", []),
+    ]
+    environment = SandboxedEnvironment(loader=FileSystemLoader(str(root)), extensions=extensions, **envops)
+    questions = [key for key in config if not key.startswith("_")]
+    answers = {"_commit": describe(root)} if in_git else {}
+    answers["_src_path"] = src_path
+    answers.update((key, data[key]) for key in questions if key in data)
+    context = {
+        **{key: data[key] for key in questions if key in data},
+        "_copier_answers": answers,
+        "_copier_conf": {"answers_file": PurePath(answers_file), "src_path": PurePath(root), "dst_path": PurePath(dest), "sep": os.sep},
+        "_folder_name": dest.name,
+        "_copier_python": sys.executable,
+    }
+    umask = os.umask(0)
+    os.umask(umask)
+    for relative, executable in template_files(root, subdirectory, in_git):
+        is_template = bool(suffix) and relative.name.endswith(suffix)
+        if is_template and (root / subdirectory / relative).with_suffix("").exists():
+            continue  # copier skips a file that has a templated sibling
+        target = relative.with_suffix("") if is_template else relative
+        parts = [environment.from_string(part).render(**context) for part in target.parts]
+        if not all(parts):
+            continue  # a part that renders empty: the file is not wanted
+        rendered = Path(*parts)
+        if exclude.match_file(rendered.as_posix()):  # a pattern naming a folder covers its files
+            continue
+        source = Path(subdirectory) / relative
+        if is_template:
+            content = environment.get_template(source.as_posix()).render(**context).encode()
+        else:
+            content = (root / source).read_bytes()
+        path = dest / rendered
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        mode = 0o666 & ~umask
+        if executable:
+            mode |= 0o111 & ~umask
+        os.chmod(path, mode)
