@@ -1,0 +1,64 @@
+"""Predict with a trained ResNet.
+    python -m resnet_cifar.predict --checkpoint runs/resnet_cifar/best.pt --image photo.jpg
+
+Prints the most likely classes with their probabilities.
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+from torchvision.io import read_file
+
+from . import data
+from .evaluate import load_checkpoint
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m resnet_cifar.predict", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="a checkpoint written by training",
+    )
+    parser.add_argument(
+        "--image", type=Path, required=True, help="an image file (JPEG, PNG, ...)"
+    )
+    parser.add_argument("--top", type=int, default=5, help="how many classes to show")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = torch.device(
+        "cuda"
+        if args.device == "cuda"
+        or (args.device == "auto" and torch.cuda.is_available())
+        else "cpu"
+    )
+    model, saved = load_checkpoint(args.checkpoint, device)
+    if not args.image.is_file():
+        raise SystemExit(f"--image {args.image}: no such file")
+    try:
+        image = data.decode(read_file(str(args.image)), str(args.image))
+    except data.DataError as error:
+        raise SystemExit(str(error)) from None
+    image_size = tuple(saved["config"]["data"]["image_size"])
+    _, eval_tf = data.build_transforms(image_size, "folder")
+    pixels = eval_tf(image)
+    x = data.normalize(pixels.unsqueeze(0).to(device))
+    classes = saved["classes"]
+    with torch.no_grad():
+        logits = model(x)
+    probabilities = logits.float().softmax(1)[0]
+    top = probabilities.topk(min(args.top, len(classes)))
+    for probability, index in zip(top.values.tolist(), top.indices.tolist()):
+        print(f"{probability:7.2%}  {classes[index]}")
+
+
+if __name__ == "__main__":
+    main()

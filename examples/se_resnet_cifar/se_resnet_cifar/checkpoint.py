@@ -1,0 +1,133 @@
+"""Checkpoints that survive being killed at any moment, and hold everything needed to go on.
+
+A checkpoint holds the weights, optimizer, schedule and grad scaler, the position (phase, epoch,
+step within the epoch), the epoch's running totals, the metrics so far, the best accuracy, every
+RNG state, and what evaluation needs (model arguments, class names, config).
+"""
+
+import contextlib
+import csv
+import os
+import random
+from pathlib import Path
+
+import torch
+from torch import nn
+
+METRICS = [
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "lr",
+    "seconds",
+    "img_per_s",
+    "phase",
+]
+
+
+def save(path: Path, state: dict) -> None:
+    """Write atomically: a temporary file, flushed and fsynced, renamed over the old one. A run
+    killed in the middle of this leaves the previous checkpoint intact."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def load(path: Path) -> dict:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which
+        raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
+
+
+def check_compatible(model: nn.Module, state: dict, source: Path) -> None:
+    """Name what differs when a checkpoint does not fit this model (another blueprint?)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} here {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or shapes:
+        lines = [f"{source} does not fit this model:"]
+        for title, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("shapes", shapes),
+        ):
+            if keys:
+                more = " ..." if len(keys) > 6 else ""
+                lines.append(f"  {title}: {', '.join(keys[:6])}{more}")
+        raise SystemExit("\n".join(lines))
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def write_metrics(path: Path, history: list[dict]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, path)
+
+
+def plot_curves(path: Path, history: list[dict], title: str) -> None:
+    """Loss and accuracy per epoch; dotted lines where a new training phase starts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
+        ax.plot(
+            epochs, [row[f"train_{key}"] for row in history], marker=".", label="train"
+        )
+        ax.plot(
+            epochs,
+            [row[f"val_{key}"] for row in history],
+            marker=".",
+            label="validation",
+        )
+        for previous, row in zip(history, history[1:]):
+            if row["phase"] != previous["phase"]:
+                ax.axvline(
+                    previous["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1
+                )
+        ax.set(xlabel="epoch", title=name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[1].set_ylim(0, 1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
