@@ -11,25 +11,31 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 
-import black
-
-# What `black --check` uses inside a generated project: black's defaults, with the target
-# versions it infers from the project's `requires-python = ">=3.10"`. Changing this reformats
-# every generated file, so it changes only with black's major version (pinned in pyproject.toml).
-BLACK_MODE = black.Mode(
-    target_versions={v for v in black.TargetVersion if v.value >= black.TargetVersion.PY310.value}
-)
 CACHE_ENTRIES = 2000  # about 20 MB: the files of a few hundred projects
+TARGETS = "py310+"  # the target versions black infers from `requires-python = ">=3.10"`
 
-# What the result depends on besides the source. Not repr(BLACK_MODE): it prints a set, whose
-# order changes from one process to the next.
-_KEY_PREFIX = (
-    f"{black.__version__}\n{sorted(v.name for v in BLACK_MODE.target_versions)}\n"
-    f"{BLACK_MODE.line_length} {BLACK_MODE.string_normalization} {BLACK_MODE.magic_trailing_comma} "
-    f"{BLACK_MODE.preview} {sorted(str(f) for f in BLACK_MODE.enabled_features)}\n"
-).encode()
+
+@cache
+def black_mode():
+    """What `black --check` uses inside a generated project: black's defaults, with the target
+    versions it infers from the project's `requires-python = ">=3.10"`. Changing this reformats
+    every generated file, so it changes only with black's major version (pinned in
+    pyproject.toml). black is imported here, on first need: a run whose results all come from
+    the cache does without it."""
+    import black
+
+    first = black.TargetVersion.PY310.value
+    return black.Mode(target_versions={v for v in black.TargetVersion if v.value >= first})
+
+
+@cache
+def _key_prefix() -> bytes:
+    """What a result depends on besides the source: black's version and the (fixed) mode."""
+    return f"black {version('black')}, default mode, targets {TARGETS}\n".encode()
 
 
 def cache_dir() -> Path | None:
@@ -43,16 +49,22 @@ def format_python(source: str) -> str:
     """`source` formatted as black formats it in a generated project."""
     folder = cache_dir()
     if folder is None:
-        return black.format_str(source, mode=BLACK_MODE)
-    key = hashlib.sha256(_KEY_PREFIX + source.encode()).hexdigest()
+        return _black(source)
+    key = hashlib.sha256(_key_prefix() + source.encode()).hexdigest()
     path = folder / key[:2] / key
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
         pass
-    formatted = black.format_str(source, mode=BLACK_MODE)
+    formatted = _black(source)
     _store(path, formatted)
     return formatted
+
+
+def _black(source: str) -> str:
+    import black
+
+    return black.format_str(source, mode=black_mode())
 
 
 def _store(path: Path, text: str) -> None:

@@ -15,10 +15,10 @@ from jinja2 import Environment
 from jinja2.ext import Extension
 
 from scaffold.blueprint import blueprint_from_data
-from scaffold.formatting import BLACK_MODE, format_python
+from scaffold.formatting import black_mode, format_python
 from scaffold.project import Project
 
-__all__ = ["BLACK_MODE", "ScaffoldExtension", "format_python", "scaffold_project"]
+__all__ = ["ScaffoldExtension", "black_mode", "format_python", "scaffold_project"]
 
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:

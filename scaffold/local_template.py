@@ -64,6 +64,22 @@ def template_files(root: Path, subdirectory: str, in_git: bool) -> list[tuple[Pa
     return result
 
 
+def _bytecode_cache():
+    from jinja2 import FileSystemBytecodeCache
+
+    from scaffold.formatting import cache_dir
+
+    folder = cache_dir()
+    if folder is None:
+        return None
+    folder = folder.parent / "jinja"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return FileSystemBytecodeCache(str(folder))
+
+
 def describe(root: Path) -> str:
     """The template version copier records as `_commit`."""
     return _git(root, "describe", "--tags", "--always").strip()
@@ -77,13 +93,20 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
     subdirectory = config.get("_subdirectory", "")
     suffix = config.get("_templates_suffix", DEFAULT_SUFFIX)
     answers_file = config.get("_answers_file", DEFAULT_ANSWERS_FILE)
-    exclude = pathspec.PathSpec.from_lines("gitwildmatch", config.get("_exclude", DEFAULT_EXCLUDE))
+    # the pattern style copier picks for the installed pathspec
+    style = "gitignore" if int(pathspec.__version__.split(".")[0]) >= 1 else "gitwildmatch"
+    exclude = pathspec.PathSpec.from_lines(style, config.get("_exclude", DEFAULT_EXCLUDE))
     envops = {"keep_trailing_newline": True, **config.get("_envops", {})}
     extensions = [
         "jinja2_ansible_filters.AnsibleCoreFiltersExtension",
         *config.get("_jinja_extensions", []),
     ]
-    environment = SandboxedEnvironment(loader=FileSystemLoader(str(root)), extensions=extensions, **envops)
+    environment = SandboxedEnvironment(
+        loader=FileSystemLoader(str(root)),
+        extensions=extensions,
+        bytecode_cache=_bytecode_cache(),  # compiled templates, keyed by their source
+        **envops,
+    )
     questions = [key for key in config if not key.startswith("_")]
     answers = {"_commit": describe(root)} if in_git else {}
     answers["_src_path"] = src_path
@@ -102,7 +125,10 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
         if is_template and (root / subdirectory / relative).with_suffix("").exists():
             continue  # copier skips a file that has a templated sibling
         target = relative.with_suffix("") if is_template else relative
-        parts = [environment.from_string(part).render(**context) for part in target.parts]
+        parts = [
+            environment.from_string(part).render(**context) if "{" in part else part  # Jinja or literal
+            for part in target.parts
+        ]
         if not all(parts):
             continue  # a part that renders empty: the file is not wanted
         rendered = Path(*parts)
