@@ -27,7 +27,7 @@ DEFAULT_SUFFIX = ".jinja"
 DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
 
 
-def _config(root: Path) -> dict:
+def template_config(root: Path) -> dict:
     for name in ("copier.yml", "copier.yaml"):
         if (root / name).is_file():
             return yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
@@ -89,7 +89,7 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
     """Render the template at `root` (a folder with copier.yml) into the empty folder `dest`."""
     import pathspec
 
-    config = _config(root)
+    config = template_config(root)
     subdirectory = config.get("_subdirectory", "")
     suffix = config.get("_templates_suffix", DEFAULT_SUFFIX)
     answers_file = config.get("_answers_file", DEFAULT_ANSWERS_FILE)

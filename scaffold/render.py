@@ -23,7 +23,7 @@ from pathlib import Path
 from scaffold import __version__
 from scaffold.blueprint import Blueprint
 from scaffold.errors import UsageError
-from scaffold.local_template import render_local
+from scaffold.local_template import render_local, template_config
 from scaffold.project import package_name_for, package_problem
 from scaffold.resources import git_toplevel, template_root
 
@@ -77,8 +77,10 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
             "records template versions only for a repository's root"
         )
         return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
+    # only changes to the template count (not to examples/ or the tool, in scaffold's own repo)
+    template_paths = ["copier.yml", "copier.yaml", template_config(root).get("_subdirectory", ".")]
     status = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        ["git", "-C", str(root), "status", "--porcelain", "--", *template_paths],
         capture_output=True,
         text=True,
         check=False,
