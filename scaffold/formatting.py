@@ -9,8 +9,10 @@ black's ~0.2 ms per line. `SCAFFOLD_NO_CACHE=1` turns the cache off.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -47,18 +49,44 @@ def cache_dir() -> Path | None:
 
 def format_python(source: str) -> str:
     """`source` formatted as black formats it in a generated project."""
+    return format_many([source])[0]
+
+
+def format_many(sources: list[str]) -> list[str]:
+    """Each source formatted as black formats it in a generated project; what the cache does not
+    hold is formatted on every core at once (black holds the GIL: processes, not threads)."""
     folder = cache_dir()
-    if folder is None:
-        return _black(source)
+    paths = [_cache_path(folder, source) for source in sources] if folder else [None] * len(sources)
+    results: list[str | None] = [_cached(path) for path in paths]
+    missing = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -len(sources[i]))
+    workers = min(len(missing), os.cpu_count() or 1)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        import black  # noqa: F401  imported before forking, so the workers start with it
+
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            formatted = list(pool.map(_black, [sources[i] for i in missing]))
+    else:
+        formatted = [_black(sources[i]) for i in missing]
+    for i, text in zip(missing, formatted):
+        results[i] = text
+        if paths[i] is not None:
+            _store(paths[i], text)
+    return results
+
+
+def _cache_path(folder: Path, source: str) -> Path:
     key = hashlib.sha256(_key_prefix() + source.encode()).hexdigest()
-    path = folder / key[:2] / key
+    return folder / key[:2] / key
+
+
+def _cached(path: Path | None) -> str | None:
+    if path is None:
+        return None
     try:
         return path.read_text(encoding="utf-8")
     except OSError:
-        pass
-    formatted = _black(source)
-    _store(path, formatted)
-    return formatted
+        return None
 
 
 def _black(source: str) -> str:

@@ -11,6 +11,7 @@ modes and answers file; tests require its output to be byte-for-byte copier's. E
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path, PurePath
@@ -20,6 +21,7 @@ from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
 from scaffold.errors import UsageError
+from scaffold.formatting import format_many
 
 # copier's defaults for these settings (copier/_template.py)
 DEFAULT_EXCLUDE = ("copier.yaml", "copier.yml", "~*", "*.py[co]", "__pycache__", ".git", ".DS_Store", ".svn")
@@ -118,8 +120,16 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
         "_folder_name": dest.name,
         "_copier_python": sys.executable,
     }
-    umask = os.umask(0)
-    os.umask(umask)
+    # The black filter only marks what it would format; all of it is formatted at the end, on
+    # every core at once (format_many). The result is the same as formatting one file at a time.
+    pending: list[str] = []
+
+    def defer_black(source: str) -> str:
+        pending.append(source)
+        return f"\0black:{len(pending) - 1}\0"
+
+    environment.filters["black"] = defer_black
+    outputs: list[tuple[Path, bytes | str, bool]] = []
     for relative, executable in template_files(root, subdirectory, in_git):
         is_template = bool(suffix) and relative.name.endswith(suffix)
         if is_template and (root / subdirectory / relative).with_suffix("").exists():
@@ -136,10 +146,18 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
             continue
         source = Path(subdirectory) / relative
         if is_template:
-            content = environment.get_template(source.as_posix()).render(**context).encode()
+            content = environment.get_template(source.as_posix()).render(**context)
         else:
             content = (root / source).read_bytes()
-        path = dest / rendered
+        outputs.append((dest / rendered, content, executable))
+    formatted = format_many(pending)
+    umask = os.umask(0)
+    os.umask(umask)
+    for path, content, executable in outputs:
+        if isinstance(content, str):
+            for i in re.findall(r"\0black:(\d+)\0", content):
+                content = content.replace(f"\0black:{i}\0", formatted[int(i)])
+            content = content.encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
         mode = 0o666 & ~umask
