@@ -24,6 +24,7 @@ from scaffold import __version__
 from scaffold.blueprint import Blueprint
 from scaffold.errors import UsageError
 from scaffold.local_template import render_local, template_config
+from scaffold.plan import build_plan
 from scaffold.project import package_name_for, package_problem
 from scaffold.resources import git_toplevel, template_root
 
@@ -149,6 +150,7 @@ def new_project(
     vcs_ref: str | None = None,
     git: bool = True,
 ) -> NewResult:
+    build_plan(blueprint)  # shape and name problems, located in the blueprint's own file
     dest = Path(dest)
     package = package or package_name_for(dest.resolve().name)
     problem = package_problem(package)

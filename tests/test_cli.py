@@ -202,3 +202,17 @@ def test_bundled_blueprints_directory_is_what_list_shows():
     names = {p.stem for p in Path(REPO / "blueprints").glob("*.yaml")}
     listed = {line.split()[0] for line in run_scaffold("list").out.splitlines() if line.strip()}
     assert names == listed
+
+
+def test_smoke_prints_one_line_per_blueprint_and_fails_on_a_broken_one(write_blueprint):
+    broken = write_blueprint(
+        "name: broken\ninput: {channels: 1, height: 8, width: 8}\nmodel:\n  layers: [conv: 4, linear: classes]\n"
+        "train: {epochs: 1}\n"
+    )
+    result = run_scaffold("smoke", REPO / "blueprints" / "lenet.yaml", broken)
+    assert result.code == 1, result.err
+    lines = result.out.splitlines()
+    assert any(line.startswith("lenet") and line.rstrip().endswith("ok") for line in lines), result.out
+    failed = next(line for line in lines if line.startswith("bp"))
+    assert "FAIL" in failed and "bp.yaml:4:21: model.layers[1] (linear): linear needs a flat input" in failed
+    assert "1 of 2 blueprints passed" in result.out
