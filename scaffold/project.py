@@ -133,6 +133,12 @@ class Project:
         return self.blueprint.data.dataset
 
     @property
+    def in_memory_data(self) -> bool:
+        """Whether the configured data set is small and held in memory (synthetic shapes,
+        CIFAR-10, MNIST): then it can live on the GPU whole (--data-on-device, --cuda-graph)."""
+        return self.dataset in ("synthetic", "cifar10", "mnist")
+
+    @property
     def jpeg_data(self) -> bool:
         """Whether the configured data are image files (ImageFolder, CUB, VQA), where decoding and
         the GPU input path matter."""
@@ -147,9 +153,13 @@ class Project:
         return self.plan.num_classes
 
     @property
-    def class_names_literal(self) -> str:
+    def classes_code(self) -> str:
+        """`CLASSES = [...]` laid out as black would, so that it has nothing to do."""
         names = self.blueprint.class_names
-        return py_literal(names) if names else "None"
+        line = f"CLASSES = {py_literal(names) if names else 'None'}"
+        if len(line) <= LINE_LENGTH or not names:
+            return line
+        return "CLASSES = [\n" + "".join(f"    {py_literal(n)},\n" for n in names) + "]"
 
     @property
     def params_text(self) -> str:
@@ -182,12 +192,26 @@ class Project:
         return f"num_classes={self.num_classes}"
 
     @property
-    def cfg_constants(self) -> list[tuple[str, str]]:
-        return [(name, py_literal(cfg)) for name, cfg in self.plan.cfg_constants]
+    def cfg_constants(self) -> list[str]:
+        """The VGG cfg lists as code: one line when it fits, else one block (up to each M) per
+        line, like the paper's table (black would put every number on a line of its own)."""
+        return [_cfg_code(name, cfg) for name, cfg in self.plan.cfg_constants]
 
     @property
     def pretrained(self):
         return self.plan.pretrained[0] if self.plan.pretrained else None
+
+    @property
+    def backbone_renamed(self) -> bool:
+        """Whether the pretrained backbone's attribute differs from torchvision's name for it."""
+        pre = self.pretrained
+        return bool(pre and pre.target and pre.source_prefix != pre.target + ".")
+
+    @property
+    def weights_description(self) -> str:
+        """torchvision's weights the project loads, as named in a log line."""
+        pre = self.pretrained
+        return f"torchvision {pre.weights_enum}.{pre.weights_member}" if pre else ""
 
     @property
     def forward_shape_note(self) -> str:
@@ -304,6 +328,22 @@ class Project:
         if not self.plan.size_agnostic:
             return self.image.height
         return max(self.plan.min_image_size, min(32, self.image.height))
+
+
+LINE_LENGTH = 88  # black's, in generated projects
+
+
+def _cfg_code(name: str, cfg: list) -> str:
+    line = f"{name} = {py_literal(cfg)}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    blocks: list[list] = [[]]
+    for value in cfg:
+        blocks[-1].append(value)
+        if value == "M":
+            blocks.append([])
+    rows = "".join(f"    {', '.join(py_literal(v) for v in block)},\n" for block in blocks if block)
+    return f"# fmt: off\n{name} = [\n{rows}]\n# fmt: on"
 
 
 def resolved_phases(bp: Blueprint) -> list[dict]:

@@ -225,9 +225,8 @@ def load_datasets(
 def synthetic_questions(dataset: SyntheticVQA) -> list[Question]:
     questions = []
     for i in range(len(dataset)):
-        text = dataset.text(
-            i
-        )  # the question and answer alone, without drawing the image
+        # the question and answer alone, without drawing the image
+        text = dataset.text(i)
         questions.append(
             Question(
                 i,
