@@ -11,26 +11,15 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
+# fmt: off
 VGG16 = [
-    64,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    "M",
-    512,
-    512,
-    512,
-    "M",
-    512,
-    512,
-    512,
-    "M",
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    512, 512, 512, "M",
+    512, 512, 512, "M",
 ]
+# fmt: on
 
 
 def make_layers(
@@ -74,8 +63,8 @@ def bilinear_pool(
 class BCNN(nn.Module):
     """B-CNN [D,D] bilinear VGG-16 for fine-grained birds (CUB-200-2011), 448 px, two-phase training.
 
-    Input 3x448x448, output one score per class; 67,143,688 parameters
-    with the default sizes.
+    Input 3x448x448, output one score per class;
+    67,143,688 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 200) -> None:
@@ -108,9 +97,8 @@ def load_pretrained(model: BCNN, weights_file: str | None = None) -> None:
     """
     if weights_file is not None:
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
-        state = state.get(
-            "model", state
-        )  # a checkpoint of this project holds the model under "model"
+        # a checkpoint of this project holds the weights under "model"
+        state = state.get("model", state)
     else:
         from torchvision import models
 
@@ -123,9 +111,6 @@ def load_pretrained(model: BCNN, weights_file: str | None = None) -> None:
                 "Without network access, fetch that file on another machine and pass it with "
                 "--weights FILE, or train from scratch with --no-pretrained."
             ) from None
-    # torchvision names these layers "features"; a checkpoint of this project names them "features"
-    prefix = (
-        "features." if any(k.startswith("features.") for k in state) else "features."
-    )
+    prefix = "features."  # the same name in torchvision and in this project
     backbone = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     model.features.load_state_dict(backbone, strict=True)

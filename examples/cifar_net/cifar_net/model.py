@@ -13,8 +13,8 @@ from torch import nn
 class Net(nn.Module):
     """The PyTorch CIFAR-10 tutorial Net, two 5x5 convs and three linear layers, 3x32x32.
 
-    Input 3x32x32, output one score per class; 62,006 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    62,006 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

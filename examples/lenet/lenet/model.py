@@ -13,8 +13,8 @@ from torch import nn
 class LeNet(nn.Module):
     """LeNet-5 (LeCun et al. 1998) as in the PyTorch tutorial, 1x32x32 grey images, 61,706 parameters.
 
-    Input 1x32x32, output one score per class; 61,706 parameters
-    with the default sizes.
+    Input 1x32x32, output one score per class;
+    61,706 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

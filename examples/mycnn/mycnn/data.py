@@ -24,6 +24,7 @@ IMAGE_SIZE = (32, 32)  # height, width the model was designed for
 CHANNELS = 3
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.247, 0.2435, 0.2616)
+# names from the blueprint; the data's own names win
 CLASSES = [
     "plane",
     "car",
@@ -35,7 +36,7 @@ CLASSES = [
     "horse",
     "ship",
     "truck",
-]  # names from the blueprint; the data's own names win
+]
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
@@ -190,9 +191,8 @@ def make_loader(
     pin_memory: bool,
     drop_last: bool,
 ) -> DataLoader:
-    num_workers = min(
-        num_workers, os.cpu_count() or 1
-    )  # more would only compete for cores
+    # more would only compete for cores
+    num_workers = min(num_workers, os.cpu_count() or 1)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -214,9 +214,8 @@ def decode_on_device(
     undecodable files are left out (and their labels dropped from `batch`)."""
     mode = ImageReadMode.GRAY if CHANNELS == 1 else ImageReadMode.RGB
     datas = batch["data"]
-    jpegs = [
-        i for i, d in enumerate(datas) if d.dim() == 1
-    ]  # bytes; others arrive decoded
+    # bytes; others arrive decoded
+    jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
         decoded = (
@@ -302,9 +301,8 @@ def image_item(
     data = read_file(path)
     if decode_on == "gpu":
         if not is_jpeg(data):
-            data = decode(
-                data, path
-            )  # PNG and friends: decoded here, transformed there
+            # PNG and friends: decoded here, transformed there
+            data = decode(data, path)
         return {"data": data, "seed": seed, "box": box, "path": path}
     image = decode(data, path)
     if box is not None:
@@ -350,9 +348,8 @@ class Synthetic(Dataset):
 
     def raw(self) -> tuple[torch.Tensor, torch.Tensor]:
         items = [self.shapes[i] for i in range(len(self.shapes))]
-        return torch.stack([image for image, _ in items]), torch.tensor(
-            [label for _, label in items]
-        )
+        images = torch.stack([image for image, _ in items])
+        return images, torch.tensor([label for _, label in items])
 
 
 class DeviceData:
@@ -618,9 +615,8 @@ def torchvision_datasets(
 
     def images(ds) -> torch.Tensor:
         data = torch.as_tensor(ds.data)
-        data = (
-            data.permute(0, 3, 1, 2) if data.dim() == 4 else data.unsqueeze(1)
-        )  # (N, C, H, W)
+        # (N, C, H, W)
+        data = data.permute(0, 3, 1, 2) if data.dim() == 4 else data.unsqueeze(1)
         if data.shape[1] != CHANNELS:
             data = torch.stack([to_channels(image) for image in data])
         return data.contiguous()

@@ -123,9 +123,10 @@ def main(argv: list[str] | None = None) -> None:
             images = data.normalize(batch["image"].to(device, non_blocking=True))
             logits = model(images)
             predictions.append(logits.argmax(1).cpu())
+            # not the pixels
             batches.append(
                 {k: v for k, v in batch.items() if k not in ("image", "data")}
-            )  # not the pixels
+            )
     predicted = torch.cat(predictions)
     labels = torch.cat([b["label"] for b in batches])
     accuracy = (predicted == labels).float().mean().item()

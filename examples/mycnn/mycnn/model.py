@@ -13,8 +13,8 @@ from torch import nn
 class MyCNN(nn.Module):
     """Two conv-BN-ReLU-pool stages (16 and 32 channels) and a linear classifier, 3x32x32.
 
-    Input 3x32x32, output one score per class; 25,674 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    25,674 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

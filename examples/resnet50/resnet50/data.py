@@ -24,7 +24,8 @@ IMAGE_SIZE = (224, 224)  # height, width the model was designed for
 CHANNELS = 3
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-CLASSES = None  # names from the blueprint; the data's own names win
+# names from the blueprint; the data's own names win
+CLASSES = None
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
@@ -176,9 +177,8 @@ def make_loader(
     pin_memory: bool,
     drop_last: bool,
 ) -> DataLoader:
-    num_workers = min(
-        num_workers, os.cpu_count() or 1
-    )  # more would only compete for cores
+    # more would only compete for cores
+    num_workers = min(num_workers, os.cpu_count() or 1)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -200,9 +200,8 @@ def decode_on_device(
     undecodable files are left out (and their labels dropped from `batch`)."""
     mode = ImageReadMode.GRAY if CHANNELS == 1 else ImageReadMode.RGB
     datas = batch["data"]
-    jpegs = [
-        i for i, d in enumerate(datas) if d.dim() == 1
-    ]  # bytes; others arrive decoded
+    # bytes; others arrive decoded
+    jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
         decoded = (
@@ -288,9 +287,8 @@ def image_item(
     data = read_file(path)
     if decode_on == "gpu":
         if not is_jpeg(data):
-            data = decode(
-                data, path
-            )  # PNG and friends: decoded here, transformed there
+            # PNG and friends: decoded here, transformed there
+            data = decode(data, path)
         return {"data": data, "seed": seed, "box": box, "path": path}
     image = decode(data, path)
     if box is not None:
@@ -316,9 +314,6 @@ class TensorImages(Dataset):
             "label": self.labels[index],
         }
 
-    def raw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.images, torch.tensor(self.labels)
-
 
 class Synthetic(Dataset):
     """The built-in synthetic shapes, with this project's transforms."""
@@ -333,112 +328,6 @@ class Synthetic(Dataset):
         index, seed = key
         image, label = self.shapes[index]
         return {"image": seeded(self.transform, image, seed), "label": label}
-
-    def raw(self) -> tuple[torch.Tensor, torch.Tensor]:
-        items = [self.shapes[i] for i in range(len(self.shapes))]
-        return torch.stack([image for image, _ in items]), torch.tensor(
-            [label for _, label in items]
-        )
-
-
-class DeviceData:
-    """A small data set held whole on the device as uint8, batched and augmented there: no loader
-    workers and no copy per step, so small models run at the speed of the GPU (--data-on-device).
-    Same sample order as the loader; augmentation draws from a device generator per batch.
-    Supports the in-memory data sets and CIFAR-style transforms: pad, random crop, flip.
-    """
-
-    def __init__(
-        self, dataset: Dataset, transform: v2.Transform, device: torch.device, seed: int
-    ) -> None:
-        if not hasattr(dataset, "raw"):
-            raise DataError(
-                "--data-on-device works with in-memory data sets (synthetic, CIFAR-10, MNIST), not image files"
-            )
-        images, labels = dataset.raw()
-        self.images, self.labels = images.to(device), labels.to(device)
-        self.device, self.seed = device, seed
-        self.pad = self.crop_padding = 0
-        self.crop_size = None
-        self.flip = 0.0
-        steps = (
-            transform.transforms if isinstance(transform, v2.Compose) else [transform]
-        )
-        for step in steps:
-            if isinstance(step, v2.Pad) and isinstance(
-                step.padding, (int, list, tuple)
-            ):
-                self.pad += (
-                    step.padding if isinstance(step.padding, int) else step.padding[0]
-                )
-            elif isinstance(step, v2.RandomCrop):
-                self.crop_size = tuple(step.size)
-                self.crop_padding = step.padding[0] if step.padding else 0
-            elif isinstance(step, v2.RandomHorizontalFlip):
-                self.flip = step.p
-            elif not isinstance(step, v2.Identity):
-                raise DataError(
-                    f"--data-on-device supports pad, random_crop and random_horizontal_flip, not {type(step).__name__}"
-                )
-
-    def batches(
-        self, sampler: SeededSampler, batch_size: int, epoch: int, drop_last: bool
-    ):
-        order = torch.tensor(sampler.indices(), device=self.device)
-        first = sampler.start // batch_size
-        end = len(order) - len(order) % batch_size if drop_last else len(order)
-        for step, begin in enumerate(
-            range(first * batch_size, end, batch_size), start=first
-        ):
-            index = order[begin : begin + batch_size]
-            generator = torch.Generator(self.device).manual_seed(
-                (self.seed * 1_000_003 + epoch) * 100_003 + step
-            )
-            yield {
-                "image": self.augment(self.images[index], generator),
-                "label": self.labels[index],
-            }
-
-    def augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if self.pad:
-            images = torch.nn.functional.pad(images, [self.pad] * 4)
-        if self.crop_size is not None:
-            n, c, h, w = images.shape
-            padding = self.crop_padding
-            padded = (
-                torch.nn.functional.pad(images, [padding] * 4) if padding else images
-            )
-            ch, cw = self.crop_size
-            top = torch.randint(
-                0,
-                h + 2 * padding - ch + 1,
-                (n,),
-                device=images.device,
-                generator=generator,
-            )
-            left = torch.randint(
-                0,
-                w + 2 * padding - cw + 1,
-                (n,),
-                device=images.device,
-                generator=generator,
-            )
-            rows = (top[:, None] + torch.arange(ch, device=images.device))[
-                :, None, :, None
-            ]
-            cols = (left[:, None] + torch.arange(cw, device=images.device))[
-                :, None, None, :
-            ]
-            batch = torch.arange(n, device=images.device)[:, None, None, None]
-            channel = torch.arange(c, device=images.device)[None, :, None, None]
-            images = padded[batch, channel, rows, cols]
-        if self.flip:
-            flip = (
-                torch.rand(images.shape[0], device=images.device, generator=generator)
-                < self.flip
-            )
-            images = torch.where(flip[:, None, None, None], images.flip(3), images)
-        return images
 
 
 # --- data sets --------------------------------------------------------------------------------

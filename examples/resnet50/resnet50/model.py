@@ -63,8 +63,8 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """ResNet-50 (He et al. 2016), torchvision-compatible, fine-tuned from ImageNet weights, 224 px.
 
-    Input 3x224x224, output one score per class; 25,557,032 parameters
-    with the default sizes.
+    Input 3x224x224, output one score per class;
+    25,557,032 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -146,9 +146,8 @@ def load_pretrained(model: ResNet, weights_file: str | None = None) -> None:
     """
     if weights_file is not None:
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
-        state = state.get(
-            "model", state
-        )  # a checkpoint of this project holds the model under "model"
+        # a checkpoint of this project holds the weights under "model"
+        state = state.get("model", state)
     else:
         from torchvision import models
 

@@ -64,8 +64,8 @@ class BasicBlock(nn.Module):
 class ResNet(nn.Module):
     """The tutorials' CIFAR ResNet, 16/32/64 channels, [2, 2, 2] basic blocks, conv3x3 shortcuts.
 
-    Input 3x32x32, output one score per class; 195,738 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    195,738 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

@@ -153,9 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device
     )
     batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
-    batch["question"] = torch.randint(
-        2, 10000, (n, 14), device=run.device
-    )  # 14 words, as the reference benchmark
+    # 14 words, as the reference benchmark
+    batch["question"] = torch.randint(2, 10000, (n, 14), device=run.device)
 
     def train_step(batch: dict) -> None:
         with run.autocast():

@@ -55,10 +55,8 @@ def build_transforms(
     size = tuple(image_size)
 
     if source == "synthetic":  # drawn at the right size already
-        return (
-            v2.Identity(),
-            v2.Identity(),
-        )  # no flips: questions may be about left and right
+        # no flips: questions may be about left and right
+        return (v2.Identity(), v2.Identity())
     train = v2.Compose(
         [
             v2.Resize(size[0], antialias=True),
@@ -183,9 +181,8 @@ def make_loader(
     pin_memory: bool,
     drop_last: bool,
 ) -> DataLoader:
-    num_workers = min(
-        num_workers, os.cpu_count() or 1
-    )  # more would only compete for cores
+    # more would only compete for cores
+    num_workers = min(num_workers, os.cpu_count() or 1)
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -207,9 +204,8 @@ def decode_on_device(
     undecodable files are left out (and their labels dropped from `batch`)."""
     mode = ImageReadMode.GRAY if CHANNELS == 1 else ImageReadMode.RGB
     datas = batch["data"]
-    jpegs = [
-        i for i, d in enumerate(datas) if d.dim() == 1
-    ]  # bytes; others arrive decoded
+    # bytes; others arrive decoded
+    jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
         decoded = (
@@ -295,9 +291,8 @@ def image_item(
     data = read_file(path)
     if decode_on == "gpu":
         if not is_jpeg(data):
-            data = decode(
-                data, path
-            )  # PNG and friends: decoded here, transformed there
+            # PNG and friends: decoded here, transformed there
+            data = decode(data, path)
         return {"data": data, "seed": seed, "box": box, "path": path}
     image = decode(data, path)
     if box is not None:
@@ -545,9 +540,8 @@ def load_datasets(
 def synthetic_questions(dataset: SyntheticVQA) -> list[Question]:
     questions = []
     for i in range(len(dataset)):
-        text = dataset.text(
-            i
-        )  # the question and answer alone, without drawing the image
+        # the question and answer alone, without drawing the image
+        text = dataset.text(i)
         questions.append(
             Question(
                 i,

@@ -131,9 +131,10 @@ def main(argv: list[str] | None = None) -> None:
             images = data.normalize(batch["image"].to(device, non_blocking=True))
             logits = model(images, batch["question"].to(device, non_blocking=True))
             predictions.append(logits.argmax(1).cpu())
+            # not the pixels
             batches.append(
                 {k: v for k, v in batch.items() if k not in ("image", "data")}
-            )  # not the pixels
+            )
     predicted = torch.cat(predictions)
     labels = torch.cat([b["label"] for b in batches])
     accuracy = (predicted == labels).float().mean().item()
@@ -154,14 +155,12 @@ def report_vqa(
         mask = torch.tensor([t == name for t in types])
         correct = (predicted[mask] == labels[mask]).float().mean().item()
         print(f"  {name:8s} {correct:.4f} ({int(mask.sum())} questions)")
-    ids = torch.cat(
-        [b["answer_ids"] for b in batches]
-    )  # (N, 10): the humans' answers, -1 if none or rare
+    # (N, 10): the humans' answers, -1 if none or rare
+    ids = torch.cat([b["answer_ids"] for b in batches])
     scores = torch.cat([b["answer_scores"] for b in batches])
     if (ids >= 0).any():
-        soft = (scores * (ids == predicted[:, None])).amax(
-            dim=1
-        )  # min(#humans / 3, 1) of the prediction
+        # min(#humans / 3, 1) of the prediction
+        soft = (scores * (ids == predicted[:, None])).amax(dim=1)
         print(
             f"VQA accuracy (min(#humans who gave the answer / 3, 1)): {soft.mean().item():.4f}"
         )

@@ -10,26 +10,15 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
+# fmt: off
 VGG16 = [
-    64,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    "M",
-    512,
-    512,
-    512,
-    "M",
-    512,
-    512,
-    512,
-    "M",
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    512, 512, 512, "M",
+    512, 512, 512, "M",
 ]
+# fmt: on
 
 
 def make_layers(
@@ -74,9 +63,8 @@ class QuestionCNN(nn.Module):
         features = []
         for conv in self.convs:
             y = torch.tanh(conv(x))  # (N, C, L + k - 1)
-            last = (
-                lengths + conv.kernel_size[0] - 1
-            )  # windows that still touch a real word
+            # windows that still touch a real word
+            last = lengths + conv.kernel_size[0] - 1
             positions = torch.arange(y.size(2), device=y.device)
             y = y.masked_fill(
                 (positions[None, :] >= last[:, None])[:, None, :], float("-inf")
@@ -100,9 +88,8 @@ class AttentionHop(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, v: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        h = torch.tanh(
-            self.image_proj(v) + self.question_proj(u).unsqueeze(1)
-        )  # (N, R, k)
+        # (N, R, k)
+        h = torch.tanh(self.image_proj(v) + self.question_proj(u).unsqueeze(1))
         return torch.softmax(self.score(self.dropout(h)).squeeze(2), dim=1)  # (N, R)
 
 
@@ -134,8 +121,8 @@ class StackedAttention(nn.Module):
 class SAN(nn.Module):
     """Stacked attention network SAN(2, CNN) for visual question answering, VGG-16 regions at 448 px.
 
-    Input 3x448x448 and a question of word ids, output one score per answer; 25,685,098 parameters
-    with the default sizes.
+    Input 3x448x448 and a question of word ids, output one score per answer;
+    25,685,098 parameters with the default sizes.
     """
 
     def __init__(self, vocab_size: int = 10000, num_classes: int = 1000) -> None:
@@ -188,9 +175,8 @@ def load_pretrained(model: SAN, weights_file: str | None = None) -> None:
     """
     if weights_file is not None:
         state = torch.load(weights_file, map_location="cpu", weights_only=True)
-        state = state.get(
-            "model", state
-        )  # a checkpoint of this project holds the model under "model"
+        # a checkpoint of this project holds the weights under "model"
+        state = state.get("model", state)
     else:
         from torchvision import models
 
@@ -203,9 +189,6 @@ def load_pretrained(model: SAN, weights_file: str | None = None) -> None:
                 "Without network access, fetch that file on another machine and pass it with "
                 "--weights FILE, or train from scratch with --no-pretrained."
             ) from None
-    # torchvision names these layers "features"; a checkpoint of this project names them "features"
-    prefix = (
-        "features." if any(k.startswith("features.") for k in state) else "features."
-    )
+    prefix = "features."  # the same name in torchvision and in this project
     backbone = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     model.features.load_state_dict(backbone, strict=True)

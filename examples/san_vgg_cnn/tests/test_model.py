@@ -11,9 +11,8 @@ SIZE = 32  # the model works at any size from 32 px; small is fast
 def inputs(batch: int = 2) -> tuple:
     torch.manual_seed(0)
     images = torch.randn(batch, 3, SIZE, SIZE)
-    questions = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])[
-        :batch
-    ]  # the second one padded
+    # the second one padded
+    questions = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])[:batch]
     return images, questions
 
 

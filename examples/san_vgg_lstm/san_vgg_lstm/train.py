@@ -185,9 +185,8 @@ def start_run(args: argparse.Namespace, config: dict) -> Run:
         args.device == "auto" and torch.cuda.is_available()
     )
     run = Run(args, config, torch.device("cuda" if cuda else "cpu"))
-    if (
-        "RANK" in os.environ
-    ):  # torchrun: one process per GPU (or per CPU slot, with gloo)
+    # torchrun: one process per GPU (or per CPU slot, with gloo)
+    if "RANK" in os.environ:
         run.rank, run.local_rank = int(os.environ["RANK"]), int(
             os.environ["LOCAL_RANK"]
         )
@@ -330,9 +329,8 @@ def train_epoch(
         if "label" not in batch:  # every sample was an undecodable image
             done += 1
             continue
-        inputs = model_inputs(
-            batch, run, transform
-        )  # may drop undecodable images' labels
+        # may drop undecodable images' labels
+        inputs = model_inputs(batch, run, transform)
         labels = batch["label"].to(run.device, non_blocking=True)
         if graphed is not None:
             loss, logits = graphed(inputs, labels)
@@ -408,9 +406,8 @@ def main(argv: list[str] | None = None) -> None:
             args.image_size,
             round(args.image_size * image_size[1] / image_size[0]),
         )
-        config["data"]["image_size"] = list(
-            image_size
-        )  # evaluation and prediction use it too
+        # evaluation and prediction use it too
+        config["data"]["image_size"] = list(image_size)
     if args.decode == "gpu" and not run.cuda:
         raise SystemExit("--decode gpu needs a CUDA device")
     if args.skip_nonfinite and run.world > 1:
@@ -422,9 +419,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.dataset == "synthetic"
         else (args.data_root or config["data"]["root"])
     )
-    config["data"]["root"] = (
-        str(Path(root).resolve()) if root else None
-    )  # for evaluation
+    # for evaluation
+    config["data"]["root"] = str(Path(root).resolve()) if root else None
     try:
         datasets = data.load_datasets(
             root,
@@ -453,7 +449,9 @@ def main(argv: list[str] | None = None) -> None:
     model = SAN(**model_args)
     if not args.no_pretrained and not args.resume:
         load_pretrained(model, args.weights)
-        run.log(f"loaded pretrained vgg16 weights from {args.weights or 'torchvision'}")
+        run.log(
+            f"pretrained weights: {args.weights or 'torchvision VGG16_Weights.IMAGENET1K_V1'}"
+        )
     model.to(device=run.device, memory_format=run.memory_format)
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
     out = args.out

@@ -41,9 +41,8 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = x.mean(dim=(2, 3))  # (N, C): squeeze
-        s = torch.sigmoid(
-            self.fc2(F.relu(self.fc1(z)))
-        )  # (N, C): excitation, per sample
+        # (N, C): excitation, per sample
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(z))))
         return x * s[:, :, None, None]
 
 
@@ -90,8 +89,8 @@ class Bottleneck(nn.Module):
 class SEResNet(nn.Module):
     """SE-ResNet-50 (Hu et al. 2018), ResNet-50 with squeeze-excitation (r = 16) in every block, 224 px.
 
-    Input 3x224x224, output one score per class; 28,088,024 parameters
-    with the default sizes.
+    Input 3x224x224, output one score per class;
+    28,088,024 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 1000) -> None:

@@ -96,16 +96,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="gpu" if torch.cuda.is_available() else "cpu",
         help="where JPEG files are decoded: in the loader workers, or in batches on the GPU",
     )
-    fast(
-        "--data-on-device",
-        action="store_true",
-        help="keep a small data set on the device",
-    )
-    fast(
-        "--cuda-graph",
-        action="store_true",
-        help="replay each training step as a CUDA graph",
-    )
     control = parser.add_argument_group("run control").add_argument
     control(
         "--limit-batches", type=int, help="at most this many batches per epoch and eval"
@@ -193,9 +183,8 @@ def start_run(args: argparse.Namespace, config: dict) -> Run:
         args.device == "auto" and torch.cuda.is_available()
     )
     run = Run(args, config, torch.device("cuda" if cuda else "cpu"))
-    if (
-        "RANK" in os.environ
-    ):  # torchrun: one process per GPU (or per CPU slot, with gloo)
+    # torchrun: one process per GPU (or per CPU slot, with gloo)
+    if "RANK" in os.environ:
         run.rank, run.local_rank = int(os.environ["RANK"]), int(
             os.environ["LOCAL_RANK"]
         )
@@ -291,56 +280,6 @@ def evaluate(model: nn.Module, batches, run: Run, transform=None) -> dict:
     }
 
 
-class GraphedStep:
-    """The whole training step (forward, backward, optimizer) captured once as a CUDA graph
-    and replayed: small models are then bound neither by Python nor by kernel launches.
-    Batches are copied into fixed input tensors; the warm-up steps before the capture are
-    undone, so training sees the same weights and optimizer state as without a graph."""
-
-    def __init__(self, model, optimizer, inputs: tuple, labels, run: Run) -> None:
-        self.model, self.optimizer, self.run = model, optimizer, run
-        self.inputs = [x.clone() for x in inputs]
-        self.labels = labels.clone()
-        saved = {k: v.clone() for k, v in model.state_dict().items()}
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(
-            side
-        ):  # warm up: cudnn autotuning, optimizer state, allocator
-            for _ in range(3):
-                self.step()
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.loss, self.logits = self.step()
-        with torch.no_grad():
-            for key, value in model.state_dict().items():
-                value.copy_(saved[key])
-            for state in optimizer.state.values():
-                for value in state.values():
-                    if torch.is_tensor(value):
-                        value.zero_()
-
-    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        self.optimizer.zero_grad(set_to_none=False)
-        smoothing = self.run.config["train"]["label_smoothing"]
-        with self.run.autocast():
-            logits = self.model(*self.inputs)
-            loss = F.cross_entropy(
-                logits.float(), self.labels, label_smoothing=smoothing
-            )
-        loss.backward()
-        self.optimizer.step()
-        return loss.detach(), logits.detach()
-
-    def __call__(self, inputs: tuple, labels: torch.Tensor) -> tuple:
-        for static, value in zip(self.inputs, inputs):
-            static.copy_(value)
-        self.labels.copy_(labels)
-        self.graph.replay()
-        return self.loss, self.logits
-
-
 @dataclass
 class Epoch:
     """One epoch's work: the batches, where to start, and the running totals."""
@@ -388,9 +327,8 @@ def train_epoch(
         if "label" not in batch:  # every sample was an undecodable image
             done += 1
             continue
-        inputs = model_inputs(
-            batch, run, transform
-        )  # may drop undecodable images' labels
+        # may drop undecodable images' labels
+        inputs = model_inputs(batch, run, transform)
         labels = batch["label"].to(run.device, non_blocking=True)
         if graphed is not None:
             loss, logits = graphed(inputs, labels)
@@ -466,9 +404,8 @@ def main(argv: list[str] | None = None) -> None:
             args.image_size,
             round(args.image_size * image_size[1] / image_size[0]),
         )
-        config["data"]["image_size"] = list(
-            image_size
-        )  # evaluation and prediction use it too
+        # evaluation and prediction use it too
+        config["data"]["image_size"] = list(image_size)
     if args.decode == "gpu" and not run.cuda:
         raise SystemExit("--decode gpu needs a CUDA device")
     if args.skip_nonfinite and run.world > 1:
@@ -480,9 +417,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.dataset == "synthetic"
         else (args.data_root or config["data"]["root"])
     )
-    config["data"]["root"] = (
-        str(Path(root).resolve()) if root else None
-    )  # for evaluation
+    # for evaluation
+    config["data"]["root"] = str(Path(root).resolve()) if root else None
     try:
         datasets = data.load_datasets(
             root,
@@ -503,15 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     val_sampler = data.SeededSampler(
         len(datasets.val), seed, shuffle=False, rank=run.rank, world_size=run.world
     )
-    graph, on_device = args.cuda_graph, args.data_on_device or args.cuda_graph
-    if graph and (not run.cuda or run.world > 1):
-        raise SystemExit("--cuda-graph needs one CUDA device (no torchrun)")
-    if on_device:
-        try:
-            device_train = data.DeviceData(datasets.train, train_tf, run.device, seed)
-            device_val = data.DeviceData(datasets.val, eval_tf, run.device, seed)
-        except data.DataError as error:
-            raise SystemExit(f"data: {error}") from None
+    graph = False
     model_args = {"num_classes": len(datasets.classes)}
     model = SEResNet(**model_args)
     model.to(device=run.device, memory_format=run.memory_format)
@@ -618,16 +546,6 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 resume_totals = None
             batches, val_batches = loader, val_loader
-            if on_device:
-                batches = device_train.batches(train_sampler, batch_size, number, True)
-                val_batches = device_val.batches(val_sampler, batch_size, number, False)
-            if graph and graphed is None:
-                first = next(
-                    device_train.batches(train_sampler, batch_size, number, True)
-                )
-                graphed = GraphedStep(
-                    model, optimizer, model_inputs(first, run), first["label"], run
-                )
             warmup = 3 if run.compile and run.cuda and number == phase_start else 0
             epoch = Epoch(number, batches, steps, resume_step, totals, warmup)
             done = train_epoch(

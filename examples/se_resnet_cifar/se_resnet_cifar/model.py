@@ -41,9 +41,8 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         z = x.mean(dim=(2, 3))  # (N, C): squeeze
-        s = torch.sigmoid(
-            self.fc2(F.relu(self.fc1(z)))
-        )  # (N, C): excitation, per sample
+        # (N, C): excitation, per sample
+        s = torch.sigmoid(self.fc2(F.relu(self.fc1(z))))
         return x * s[:, :, None, None]
 
 
@@ -91,8 +90,8 @@ class BasicBlock(nn.Module):
 class SEResNet(nn.Module):
     """The tutorials' CIFAR ResNet with squeeze-excitation (r = 16) in every block.
 
-    Input 3x32x32, output one score per class; 197,320 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    197,320 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

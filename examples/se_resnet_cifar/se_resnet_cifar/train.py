@@ -196,9 +196,8 @@ def start_run(args: argparse.Namespace, config: dict) -> Run:
         args.device == "auto" and torch.cuda.is_available()
     )
     run = Run(args, config, torch.device("cuda" if cuda else "cpu"))
-    if (
-        "RANK" in os.environ
-    ):  # torchrun: one process per GPU (or per CPU slot, with gloo)
+    # torchrun: one process per GPU (or per CPU slot, with gloo)
+    if "RANK" in os.environ:
         run.rank, run.local_rank = int(os.environ["RANK"]), int(
             os.environ["LOCAL_RANK"]
         )
@@ -307,9 +306,8 @@ class GraphedStep:
         saved = {k: v.clone() for k, v in model.state_dict().items()}
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(
-            side
-        ):  # warm up: cudnn autotuning, optimizer state, allocator
+        # warm up: cudnn autotuning, optimizer state, allocator
+        with torch.cuda.stream(side):
             for _ in range(3):
                 self.step()
         torch.cuda.current_stream().wait_stream(side)
@@ -391,9 +389,8 @@ def train_epoch(
         if "label" not in batch:  # every sample was an undecodable image
             done += 1
             continue
-        inputs = model_inputs(
-            batch, run, transform
-        )  # may drop undecodable images' labels
+        # may drop undecodable images' labels
+        inputs = model_inputs(batch, run, transform)
         labels = batch["label"].to(run.device, non_blocking=True)
         if graphed is not None:
             loss, logits = graphed(inputs, labels)
@@ -469,9 +466,8 @@ def main(argv: list[str] | None = None) -> None:
             args.image_size,
             round(args.image_size * image_size[1] / image_size[0]),
         )
-        config["data"]["image_size"] = list(
-            image_size
-        )  # evaluation and prediction use it too
+        # evaluation and prediction use it too
+        config["data"]["image_size"] = list(image_size)
     if args.decode == "gpu" and not run.cuda:
         raise SystemExit("--decode gpu needs a CUDA device")
     if args.skip_nonfinite and run.world > 1:
@@ -483,9 +479,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.dataset == "synthetic"
         else (args.data_root or config["data"]["root"])
     )
-    config["data"]["root"] = (
-        str(Path(root).resolve()) if root else None
-    )  # for evaluation
+    # for evaluation
+    config["data"]["root"] = str(Path(root).resolve()) if root else None
     try:
         datasets = data.load_datasets(
             root,

@@ -33,8 +33,8 @@ def make_layers(
 class VGG(nn.Module):
     """VGG11-BN for 32x32 CIFAR images (features + one linear layer), as in the tutorials.
 
-    Input 3x32x32, output one score per class; 9,231,114 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    9,231,114 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:

@@ -10,29 +10,15 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
+# fmt: off
 VGG19 = [
-    64,
-    64,
-    "M",
-    128,
-    128,
-    "M",
-    256,
-    256,
-    256,
-    256,
-    "M",
-    512,
-    512,
-    512,
-    512,
-    "M",
-    512,
-    512,
-    512,
-    512,
-    "M",
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, 256, "M",
+    512, 512, 512, 512, "M",
+    512, 512, 512, 512, "M",
 ]
+# fmt: on
 
 
 def make_layers(
@@ -55,8 +41,8 @@ def make_layers(
 class VGG(nn.Module):
     """VGG19-BN for 32x32 CIFAR images (features + one linear layer), as in the tutorials.
 
-    Input 3x32x32, output one score per class; 20,040,522 parameters
-    with the default sizes.
+    Input 3x32x32, output one score per class;
+    20,040,522 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 10) -> None:
