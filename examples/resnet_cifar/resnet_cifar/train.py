@@ -448,6 +448,55 @@ def train_epoch(
     }
 
 
+def load_data(args: argparse.Namespace, config: dict, run: Run) -> tuple:
+    """The training and validation sets at the image size of this run. The size and data root
+    used are written into the config, which the checkpoints carry to evaluation."""
+    image_size = tuple(config["data"]["image_size"])
+    if args.image_size is not None:
+        if args.image_size < 1:
+            raise SystemExit(
+                f"--image-size {args.image_size}: the model needs at least 1 px"
+            )
+        height, width = image_size
+        image_size = (args.image_size, round(args.image_size * width / height))
+        config["data"]["image_size"] = list(image_size)
+    if args.decode == "gpu" and not run.cuda:
+        raise SystemExit("--decode gpu needs a CUDA device")
+    root = args.data_root or config["data"]["root"]
+    if args.dataset == "synthetic":
+        root = None
+    config["data"]["root"] = str(Path(root).resolve()) if root else None
+    try:
+        datasets = data.load_datasets(
+            root,
+            config["data"],
+            image_size,
+            decode=args.decode,
+            seed=config["seed"],
+            download=args.download,
+        )
+    except data.DataError as error:
+        raise SystemExit(f"data: {error}") from None
+    datasets.train.skip_bad = datasets.val.skip_bad = args.skip_bad_images
+    return datasets, image_size
+
+
+def metrics_row(number: int, phase: dict, totals, val: dict, lr, done: dict) -> dict:
+    """One line of metrics.csv."""
+    loss_sum, correct, count = totals.tolist()
+    return {
+        "epoch": number + 1,
+        "train_loss": round(loss_sum / count, 6),
+        "train_acc": round(correct / count, 6),
+        "val_loss": round(val["loss"], 6),
+        "val_acc": round(val["acc"], 6),
+        "lr": float(lr),
+        "seconds": round(done["seconds"], 3),
+        "img_per_s": round(done["img_per_s"], 1),
+        "phase": phase["name"],
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = load_config(args)
@@ -456,44 +505,12 @@ def main(argv: list[str] | None = None) -> None:
     random.seed(seed)
     torch.manual_seed(seed)  # every device's generator too
 
-    image_size = tuple(config["data"]["image_size"])
-    if args.image_size is not None:
-        if args.image_size < 1:
-            raise SystemExit(
-                f"--image-size {args.image_size}: the model needs at least 1 px"
-            )
-        image_size = (
-            args.image_size,
-            round(args.image_size * image_size[1] / image_size[0]),
-        )
-        # evaluation and prediction use it too
-        config["data"]["image_size"] = list(image_size)
-    if args.decode == "gpu" and not run.cuda:
-        raise SystemExit("--decode gpu needs a CUDA device")
     if args.skip_nonfinite and run.world > 1:
         raise SystemExit(
             "--skip-nonfinite works in one process: DDP ranks would skip apart"
         )
-    root = (
-        None
-        if args.dataset == "synthetic"
-        else (args.data_root or config["data"]["root"])
-    )
-    # for evaluation
-    config["data"]["root"] = str(Path(root).resolve()) if root else None
-    try:
-        datasets = data.load_datasets(
-            root,
-            config["data"],
-            image_size,
-            decode=args.decode,
-            seed=seed,
-            download=args.download,
-        )
-    except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+    datasets, image_size = load_data(args, config, run)
     run.log(f"data: {datasets.description}")
-    datasets.train.skip_bad = datasets.val.skip_bad = args.skip_bad_images
     train_tf, eval_tf = data.build_transforms(image_size, datasets.source)
     workers = config["data"]["num_workers"]
     train_sampler = data.SeededSampler(
@@ -655,7 +672,6 @@ def main(argv: list[str] | None = None) -> None:
                 sys.exit(130)
             if run.world > 1:
                 dist.all_reduce(totals)
-            loss_sum, correct, count = totals.tolist()
             val = evaluate(model, val_batches, run, eval_tf)
             expected = len(datasets.val) - val["skipped"]
             if args.limit_batches is None and val["count"] != expected:
@@ -669,17 +685,8 @@ def main(argv: list[str] | None = None) -> None:
                 schedule.step(val[metric])
             else:
                 schedule.step()
-            row = {
-                "epoch": number + 1,
-                "train_loss": round(loss_sum / count, 6),
-                "train_acc": round(correct / count, 6),
-                "val_loss": round(val["loss"], 6),
-                "val_acc": round(val["acc"], 6),
-                "lr": float(optimizer.param_groups[0]["lr"]),
-                "seconds": round(done["seconds"], 3),
-                "img_per_s": round(done["img_per_s"], 1),
-                "phase": phase["name"],
-            }
+            lr = optimizer.param_groups[0]["lr"]
+            row = metrics_row(number, phase, totals, val, lr, done)
             run.history.append(row)
             improved = val["acc"] > run.best_acc
             run.best_acc = max(run.best_acc, val["acc"])
