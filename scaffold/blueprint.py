@@ -120,7 +120,9 @@ class Normalize(Section):
     """Per-channel mean and standard deviation of the images (values in 0..1)."""
 
     mean: list = spec_field(ListOf(Float(min=0, max=1), min_items=1), doc="mean per channel")
-    std: list = spec_field(ListOf(Float(above=0), min_items=1), doc="standard deviation per channel")
+    std: list = spec_field(
+        ListOf(Float(above=0), min_items=1), doc="standard deviation per channel"
+    )
 
 
 @dataclass
@@ -144,17 +146,27 @@ class Data(Section):
     """Where the training data comes from and how images are prepared."""
 
     dataset: str = spec_field(
-        Enum(*IMAGE_DATASETS, *VQA_DATASETS, aliases={"imagefolder": "image_folder", "cifar": "cifar10"}),
+        Enum(
+            *IMAGE_DATASETS,
+            *VQA_DATASETS,
+            aliases={"imagefolder": "image_folder", "cifar": "cifar10"},
+        ),
         None,
         "synthetic, image_folder, cifar10, mnist, cub, vqa or synthetic_vqa",
     )
     root: str | None = spec_field(Str(max_length=4096, what="a path"), None, "default --data-root")
     classes: Any = spec_field(
-        OneOf(Int(min=2, max=1_000_000), ListOf(Str(max_length=200), min_items=2), what="a count or a list of names"),
+        OneOf(
+            Int(min=2, max=1_000_000),
+            ListOf(Str(max_length=200), min_items=2),
+            what="a count or a list of names",
+        ),
         None,
         "number of classes, or their names",
     )
-    answers: int = spec_field(Int(min=2, max=1_000_000), 1000, "VQA: the top-N answers become the classes")
+    answers: int = spec_field(
+        Int(min=2, max=1_000_000), 1000, "VQA: the top-N answers become the classes"
+    )
     min_word_count: int = spec_field(Int(min=1), 1, "VQA: rarer question words become <unk>")
     val_split: float | None = spec_field(
         Float(above=0, max=0.9), None, "hold out this fraction of the training data for validation"
@@ -167,7 +179,9 @@ class Data(Section):
     transforms: Transforms = spec_field(Struct(Transforms), None, "train and eval transforms")
     bounding_boxes: bool = spec_field(Bool(), False, "CUB: crop every image to its bird's box")
     num_workers: int = spec_field(Int(min=0, max=256), 4, "data loader worker processes")
-    synthetic: SyntheticSize = spec_field(Struct(SyntheticSize), None, "size of the synthetic data set")
+    synthetic: SyntheticSize = spec_field(
+        Struct(SyntheticSize), None, "size of the synthetic data set"
+    )
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -186,7 +200,9 @@ class Optimizer(Section):
 
     name: str = spec_field(Enum(*OPTIMIZER_OPTIONS), None, "sgd, adam, adamw or rmsprop")
     lr: float = spec_field(Float(above=0, max=1000), None, "learning rate")
-    momentum: float | None = spec_field(Float(min=0, max=1), None, "sgd (default 0.9) and rmsprop (default 0)")
+    momentum: float | None = spec_field(
+        Float(min=0, max=1), None, "sgd (default 0.9) and rmsprop (default 0)"
+    )
     nesterov: bool | None = spec_field(Bool(), None, "sgd: Nesterov momentum")
     weight_decay: float | None = spec_field(Float(min=0, max=1), None, "L2 penalty (default 0)")
     betas: list | None = spec_field(
@@ -210,10 +226,16 @@ class Schedule(Section):
     """How the learning rate changes over the epochs."""
 
     SHORTHAND = "name"
-    name: str = spec_field(Enum(*SCHEDULE_OPTIONS), doc="constant, step, multistep, cosine or plateau")
+    name: str = spec_field(
+        Enum(*SCHEDULE_OPTIONS), doc="constant, step, multistep, cosine or plateau"
+    )
     step_size: int | None = spec_field(Int(min=1), None, "step: epochs between decays")
-    milestones: list | None = spec_field(ListOf(Int(min=1), min_items=1), None, "multistep: decay epochs")
-    gamma: float | None = spec_field(Float(above=0, max=1), None, "step/multistep: decay factor (0.1)")
+    milestones: list | None = spec_field(
+        ListOf(Int(min=1), min_items=1), None, "multistep: decay epochs"
+    )
+    gamma: float | None = spec_field(
+        Float(above=0, max=1), None, "step/multistep: decay factor (0.1)"
+    )
     min_lr: float | None = spec_field(Float(min=0), None, "cosine/plateau: lowest learning rate")
     warmup_epochs: int | None = spec_field(Int(min=0), None, "linear warm-up epochs")
     metric: str | None = spec_field(Enum("val_acc", "val_loss"), None, "plateau: what to watch")
@@ -239,7 +261,9 @@ class Phase(Section):
     frozen: list = spec_field(ListOf(Name, min_items=1), [], "modules kept frozen")
     optimizer: Optimizer | None = spec_field(Struct(Optimizer), None, "overrides train.optimizer")
     schedule: Schedule | None = spec_field(ScheduleType, None, "overrides train.schedule")
-    batch_size: int | None = spec_field(Int(min=1, max=1_000_000), None, "overrides train.batch_size")
+    batch_size: int | None = spec_field(
+        Int(min=1, max=1_000_000), None, "overrides train.batch_size"
+    )
 
 
 @dataclass
@@ -253,7 +277,9 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
-    phases: list | None = spec_field(ListOf(Struct(Phase), min_items=1), None, "training phases, in order")
+    phases: list | None = spec_field(
+        ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
+    )
 
 
 # --- the blueprint ----------------------------------------------------------------------------
@@ -272,7 +298,9 @@ class Blueprint(Section):
         doc="short name of the model, e.g. bcnn_vgg16",
     )
     description: str = spec_field(Str(max_length=500), "", "one line on what this is")
-    input: Any = spec_field(InputType(), doc="the input: {channels, height, width}, or {image, question}")
+    input: Any = spec_field(
+        InputType(), doc="the input: {channels, height, width}, or {image, question}"
+    )
     model: Model = spec_field(Struct(Model), doc="the network")
     data: Data = spec_field(Struct(Data), None, "data set and transforms")
     train: Train = spec_field(Struct(Train), None, "training recipe")
@@ -309,12 +337,18 @@ def load_blueprint(path: str | Path) -> Blueprint:
     except FileNotFoundError:
         raise BlueprintError(Problem(None, "", f"{file}: no such file")) from None
     except IsADirectoryError:
-        raise BlueprintError(Problem(None, "", f"{file}: is a directory, not a blueprint file")) from None
+        raise BlueprintError(
+            Problem(None, "", f"{file}: is a directory, not a blueprint file")
+        ) from None
     except OSError as error:
         raise BlueprintError(Problem(None, "", f"{file}: cannot read: {error.strerror}")) from None
     if len(raw) > MAX_BLUEPRINT_BYTES:
         raise BlueprintError(
-            Problem(Location(file, 1, 1), "", f"the file is {len(raw)} bytes; a blueprint is at most 1 MB")
+            Problem(
+                Location(file, 1, 1),
+                "",
+                f"the file is {len(raw)} bytes; a blueprint is at most 1 MB",
+            )
         )
     try:
         text = raw.decode("utf-8")
@@ -437,7 +471,13 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
             f"{data.dataset} has {fixed[data.dataset]} classes, not {bp.num_classes}",
         )
     if isinstance(data.classes, list) and len(set(data.classes)) != len(data.classes):
-        problems.add(_loc(data, "classes"), "data.classes", "class names must be different")
+        twice = sorted({name for name in data.classes if data.classes.count(name) > 1})
+        problems.add(
+            _loc(data, "classes"),
+            "data.classes",
+            f"class names must be different; {', '.join(map(repr, twice))} appears more than once",
+            "rename or remove the repeated names",
+        )
     channels = bp.image.channels
     if isinstance(data.normalize, Normalize):
         for key in ("mean", "std"):
@@ -495,7 +535,10 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
     train = bp.train
     if train.phases is None and train.epochs is None:
         problems.add(
-            train.location, "train.epochs", "missing required key 'epochs' in train", "e.g. `epochs: 10`"
+            train.location,
+            "train.epochs",
+            "missing required key 'epochs' in train",
+            "e.g. `epochs: 10`",
         )
     if train.phases is not None and train.epochs is not None:
         problems.add(
@@ -527,7 +570,12 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:
     if opt.name is None:
-        problems.add(opt.location, f"{path}.name", "missing required key 'name'", "sgd, adam, adamw or rmsprop")
+        problems.add(
+            opt.location,
+            f"{path}.name",
+            "missing required key 'name'",
+            "sgd, adam, adamw or rmsprop",
+        )
         return
     if require and opt.lr is None:
         problems.add(opt.location, f"{path}.lr", "missing required key 'lr'", "e.g. `lr: 0.01`")
@@ -541,12 +589,23 @@ def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, requ
                 f"{opt.name} takes " + ", ".join(allowed),
             )
     if opt.nesterov and not opt.momentum and opt.name == "sgd":
-        problems.add(location_in(opt, "nesterov"), f"{path}.nesterov", "Nesterov momentum needs momentum > 0")
+        problems.add(
+            location_in(opt, "nesterov"), f"{path}.nesterov", "Nesterov momentum needs momentum > 0"
+        )
 
 
 def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -> None:
     allowed = SCHEDULE_OPTIONS[schedule.name]
-    for key in ("step_size", "milestones", "gamma", "min_lr", "warmup_epochs", "metric", "factor", "patience"):
+    for key in (
+        "step_size",
+        "milestones",
+        "gamma",
+        "min_lr",
+        "warmup_epochs",
+        "metric",
+        "factor",
+        "patience",
+    ):
         if getattr(schedule, key) is not None and key not in allowed:
             problems.add(
                 location_in(schedule, key),
@@ -557,9 +616,13 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
     if schedule.name == "step" and schedule.step_size is None:
         problems.add(schedule.location, f"{path}.step_size", "the step schedule needs `step_size`")
     if schedule.name == "multistep" and schedule.milestones is None:
-        problems.add(schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`")
+        problems.add(
+            schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`"
+        )
     if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
-        problems.add(location_in(schedule, "milestones"), f"{path}.milestones", "milestones must increase")
+        problems.add(
+            location_in(schedule, "milestones"), f"{path}.milestones", "milestones must increase"
+        )
 
 
 def _loc(section: Section, key: str) -> Location | None:

@@ -149,7 +149,10 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str, file: str) -> Proble
         if what in ("[", "{", "'", '"') and "end" in message and "stream" in message:
             # noticed only at the end of the file: the opening is the line to fix
             message = f"this {what} is never closed (the file ends first)"
-            return Problem(_location(file, opened), "", f"invalid YAML: {message}")
+            closing = {"[": "]", "{": "}"}.get(what, what)
+            return Problem(
+                _location(file, opened), "", f"invalid YAML: {message}", f"close it with {closing}"
+            )
         if what in ("[", "{", "'", '"'):
             hint = (
                 f"the {what} at line {opened.line + 1}, column {opened.column + 1} is never closed"
@@ -164,6 +167,10 @@ def _yaml_hint(message: str) -> str:
         return "a value containing ': ' must be quoted, or a nested mapping must be indented"
     if "could not find expected ':'" in message:
         return "each entry of a mapping is `key: value`"
+    if "<stream end>" in message:
+        return (
+            "the file ends in the middle of a value: close every [ and {, and finish the last entry"
+        )
     if "single document" in message:
         return (
             "a blueprint is one YAML document: remove the `---` or `...` line that starts another"

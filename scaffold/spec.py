@@ -206,12 +206,16 @@ class ListOf(FieldType):
                 node.location,
                 path,
                 "is empty" if not node.items else f"needs at least {self.min_items} entries",
+                f"give at least {self.min_items} {'entry' if self.min_items == 1 else 'entries'}"
+                " (see `scaffold schema`, or a bundled blueprint: `scaffold list`)",
             )
             return INVALID
         if self.max_items is not None and len(node.items) > self.max_items:
             problems.add(node.location, path, f"has more than {self.max_items} entries")
             return INVALID
-        values = [self.item.read(item, f"{path}[{i}]", problems) for i, item in enumerate(node.items)]
+        values = [
+            self.item.read(item, f"{path}[{i}]", problems) for i, item in enumerate(node.items)
+        ]
         return INVALID if any(v is INVALID for v in values) else values
 
     def schema(self) -> dict[str, Any]:
@@ -309,7 +313,9 @@ class Struct(FieldType):
         if isinstance(node, MapNode):
             return read_section(self.section, node, path, problems)
         if self.shorthand and isinstance(node, (ScalarNode, SeqNode)):
-            mapping = MapNode(node.location, {self.shorthand: node}, {self.shorthand: node.location})
+            mapping = MapNode(
+                node.location, {self.shorthand: node}, {self.shorthand: node.location}
+            )
             return read_section(self.section, mapping, path, problems)
         return self._wrong(node, path, problems)
 
@@ -391,7 +397,9 @@ class Section:
     )
 
 
-def spec_field(field_type: FieldType, default: Any = REQUIRED, doc: str = "", key: str | None = None):
+def spec_field(
+    field_type: FieldType, default: Any = REQUIRED, doc: str = "", key: str | None = None
+):
     """A dataclass field read from the blueprint key `key` (default: the field name)."""
     metadata = {"type": field_type, "doc": doc, "key": key}
     if default is REQUIRED:
@@ -519,9 +527,11 @@ def read_tagged(
             path,
             f"a {noun} is one kind with its arguments, but this entry has "
             f"{len(keys)} keys: {', '.join(keys)}",
-            f"indent the arguments under the kind: `- {keys[0]}: {{{keys[1]}: ...}}`"
-            if known
-            else f"write each {noun} as `- kind: {{arguments}}`",
+            (
+                f"indent the arguments under the kind: `- {keys[0]}: {{{keys[1]}: ...}}`"
+                if known
+                else f"write each {noun} as `- kind: {{arguments}}`"
+            ),
         )
         return INVALID
     else:

@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 LOCATED = re.compile(r"^bp\.yaml:(\d+):(\d+): ")
 
+
 def case(
     id: str,
     text: str,
@@ -669,7 +670,7 @@ CASES = [
           classes: [cat, dog, cat]
         train: {epochs: 1}
         """,
-        "bp.yaml:6:3: data.classes: class names must be different",
+        "bp.yaml:6:3: data.classes: class names must be different; 'cat' appears more than once",
         at="classes:",
     ),
     case(
@@ -1299,3 +1300,29 @@ def test_a_dilated_kernel_too_large_is_described_with_its_dilation(tmp_path):
     first = done.stderr.splitlines()[0]
     assert first.startswith("bp.yaml:5:7: model.layers[0] (conv)"), first
     assert "41x41" in first or "dilation" in first, first
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        (
+            "name: x\nmodel:\n  layers: [flatten, linear: classes\n",
+            "close it with ]",
+        ),
+        ("name: x\nmodel: {layers: [", "the file ends in the middle of a value"),
+        (
+            "name: x\ninput: {channels: 1, height: 8, width: 8}\nmodel: {layers: []}\n",
+            "give at least 1 entry",
+        ),
+        (
+            "name: x\ninput: {channels: 1, height: 8, width: 8}\n"
+            "model: {layers: [flatten, linear: classes]}\ndata: {classes: [a, b, a]}\n",
+            "rename or remove the repeated names",
+        ),
+    ],
+    ids=["unclosed-bracket", "unclosed-at-the-end", "empty-layers", "repeated-class"],
+)
+def test_problems_without_an_obvious_fix_carry_a_hint(tmp_path, text, hint):
+    (tmp_path / "bp.yaml").write_text(text, encoding="utf-8")
+    done = scaffold("validate", "bp.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and f"  hint: {hint}" in done.stderr, done.stderr
