@@ -88,8 +88,16 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 300) -> Non
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("delay", [0.0, 0.7])  # right as a checkpoint lands, and mid-epoch
-def test_sigkill_then_resume_gives_bit_identical_weights(project, reference, tmp_path, delay):
+@pytest.mark.parametrize(
+    "delay, flags_again",
+    [
+        (0.0, True),  # right as a checkpoint lands, every flag given again
+        (0.7, False),  # mid-epoch, and only --resume: config, data, seed, --out from the checkpoint
+    ],
+)
+def test_sigkill_then_resume_gives_bit_identical_weights(
+    project, reference, tmp_path, delay, flags_again
+):
     out = tmp_path / "run"
     process = start(project, command(project, out))
     wait_for(out / "last.pt", process)
@@ -97,7 +105,11 @@ def test_sigkill_then_resume_gives_bit_identical_weights(project, reference, tmp
     os.killpg(process.pid, signal.SIGKILL)  # the trainer and its loader workers, no warning
     process.wait()
     torch.load(out / "last.pt", weights_only=False)  # a complete checkpoint survived
-    resumed = run(project, command(project, out, "--resume", str(out / "last.pt")))
+    if flags_again:
+        again = command(project, out, "--resume", str(out / "last.pt"))
+    else:
+        again = [sys.executable, "-m", "mycnn.train", "--resume", str(out / "last.pt")]
+    resumed = run(project, again)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert_identical(weights(out / "last.pt"), reference)
     rows = (out / "metrics.csv").read_text().splitlines()
@@ -184,6 +196,47 @@ def test_data_problems_are_named(project, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "skipped undecodable images: 0 train, 1 val" in done.stdout
+    evaluate = [
+        sys.executable,
+        "-m",
+        "mycnn.evaluate",
+        "--checkpoint",
+        str(tmp_path / "out2" / "last.pt"),
+    ]
+    failed = run(project, evaluate)
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr[-2000:]
+    assert str(broken) in failed.stderr
+    skipped = run(project, [*evaluate, "--skip-bad-images"])
+    assert skipped.returncode == 0, skipped.stderr[-2000:]
+    assert "accuracy: " in skipped.stdout and "skipped 1 undecodable images" in skipped.stdout
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--batch-size", "0"], "--batch-size: must be at least 1, got 0"),
+        (["--epochs", "0"], "--epochs: must be at least 1, got 0"),
+        (["--lr", "-1"], "--lr: must be a positive number, got -1"),
+        (["--workers", "-1"], "--workers: must be 0 or more, got -1"),
+        (["--val-split", "1.5"], "--val-split: must be between 0 and 1, got 1.5"),
+    ],
+)
+def test_bad_flags_are_named(project, capsys, flags, message):
+    train = import_generated(project, "train")
+    with pytest.raises(SystemExit) as stopped:
+        train.parse_args(flags)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_config_lacking_a_setting_is_named(project, tmp_path):
+    config = yaml.safe_load((project / "configs" / "small.yaml").read_text())
+    del config["train"]["phases"][0]["optimizer"]["lr"]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
+    args = command(project, tmp_path / "out", "--config", str(tmp_path / "bad.yaml"))
+    done = run(project, args)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert "bad.yaml: the setting train.phases[0].optimizer.lr is missing" in done.stderr
 
 
 def test_a_checkpoint_of_another_blueprint_is_named(project, tmp_path):
@@ -216,3 +269,43 @@ def test_torchrun_two_cpu_processes(project, tmp_path):
     assert not list(out.glob(".*tmp*")), "a checkpoint write was left behind"
     rows = (out / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3
+    # the learning rate each epoch trained with: cosine over 2 epochs from 0.01
+    assert [float(row.split(",")[5]) for row in rows[1:]] == [0.01, 0.005]
+
+
+def test_decode_defaults_to_the_device_of_the_run(project, monkeypatch):
+    """On a machine with a GPU, --device cpu must not pick GPU decoding."""
+    train = import_generated(project, "train")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    args = train.parse_args(
+        ["--config", str(project / "configs" / "small.yaml"), "--device", "cpu"]
+    )
+    config = train.load_config(args)
+    run = train.start_run(args, config)
+    train.load_data(args, config, run)
+    assert args.decode == "cpu"
+
+
+def test_checkpoints_keep_numpy_random_state_too(project):
+    np = pytest.importorskip("numpy")
+    checkpoint = import_generated(project, "checkpoint")
+    np.random.seed(5)
+    state = checkpoint.rng_state()
+    first = np.random.rand(3)
+    checkpoint.set_rng_state(state)
+    assert (np.random.rand(3) == first).all()
+
+
+def test_predict_prints_the_top_classes(project, tmp_path):
+    out = tmp_path / "run"
+    trained = run(project, command(project, out, "--epochs", "1", "--limit-batches", "2"))
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    picture = tmp_path / "photo.jpg"
+    write_jpeg(torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8), str(picture))
+    predict = [sys.executable, "-m", "mycnn.predict", "--checkpoint", str(out / "last.pt")]
+    done = run(project, [*predict, "--image", str(picture), "--top", "3"])
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 3 and all("%" in line for line in lines)
+    missing = run(project, [*predict, "--image", str(tmp_path / "none.jpg")])
+    assert missing.returncode != 0 and "no such file" in missing.stderr
