@@ -22,6 +22,8 @@ from scaffold.plan import ModelPlan, build_plan
 from scaffold.presets import NORMALIZE_PRESETS
 
 JPEG_DATASETS = ("image_folder", "cub", "vqa")
+# more synthetic classes than this differ only in narrow hue bands: not learnable in a minute
+SYNTHETIC_CLASS_LIMIT = 10
 
 
 def package_problem(name: str) -> str:
@@ -83,7 +85,9 @@ def comment_text(text: str) -> str:
 
 
 def yaml_text(data) -> str:
-    return yaml.safe_dump(data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100)
+    return yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
+    )
 
 
 @dataclass
@@ -151,6 +155,11 @@ class Project:
     @property
     def num_classes(self) -> int:
         return self.plan.num_classes
+
+    @property
+    def synthetic_classes(self) -> int:
+        """Classes of the built-in synthetic shapes: the blueprint's, up to SYNTHETIC_CLASS_LIMIT."""
+        return min(self.num_classes, SYNTHETIC_CLASS_LIMIT)
 
     @property
     def classes_code(self) -> str:
@@ -277,7 +286,9 @@ class Project:
 
     @property
     def has_phases(self) -> bool:
-        return len(self.phases) > 1 or any(p["trainable"] != "all" or p["frozen"] for p in self.phases)
+        return len(self.phases) > 1 or any(
+            p["trainable"] != "all" or p["frozen"] for p in self.phases
+        )
 
     @cached_property
     def config(self) -> dict:
@@ -443,7 +454,11 @@ def _transform_code(step: T.Transform, height: int, width: int) -> str:
         scale = "" if step.scale == [0.08, 1.0] else f", scale={py_literal(tuple(step.scale))}"
         return f"v2.RandomResizedCrop({size(step.size)}{scale}, antialias=True)"
     if isinstance(step, T.RandomHorizontalFlip):
-        return "v2.RandomHorizontalFlip()" if step.p == 0.5 else f"v2.RandomHorizontalFlip(p={step.p!r})"
+        return (
+            "v2.RandomHorizontalFlip()"
+            if step.p == 0.5
+            else f"v2.RandomHorizontalFlip(p={step.p!r})"
+        )
     if isinstance(step, T.Pad):
         return f"v2.Pad({step.padding})"
     raise TypeError(step)

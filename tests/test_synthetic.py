@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from generated import import_generated, project_for
 from torch import nn
 
 SYNTHETIC_PY = Path(__file__).parents[1] / "templates" / "{{ package_name }}" / "synthetic.py"
@@ -398,3 +399,16 @@ def test_lenet_learns_grey_shapes(synthetic, two_threads):
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     assert train_and_evaluate(model, optimizer, train, val, epochs=5) >= 0.9
+
+
+@pytest.mark.parametrize(
+    "name, classes", [("lenet", 10), ("bcnn_vgg16", 10), ("resnet18", 10), ("vgg16", 10)]
+)
+def test_synthetic_data_keep_to_a_learnable_number_of_classes(name, classes, generated_root):
+    """ImageNet's 1000 or CUB's 200 classes would leave a few images per class, told apart by
+    narrow hue bands: the synthetic task stays at 10, and the model takes its classes from it."""
+    dest, _ = project_for(name, generated_root)
+    data = import_generated(dest, "data")
+    sets = data.load_datasets(None, {"synthetic": {"train_size": 20, "val_size": 10}}, (32, 32))
+    assert len(sets.classes) == classes
+    assert f"synthetic shapes, {classes} classes" in sets.description
