@@ -35,13 +35,20 @@ def wall(command: list[str], env: dict) -> float:
 
 def measure(blueprint: Path, repeat: int, work: Path) -> dict[str, list[float]]:
     scaffold = [sys.executable, "-m", "scaffold"]
-    results: dict[str, list[float]] = {"new (cold)": [], "new (warm)": [], "validate": [], "inspect": []}
+    results: dict[str, list[float]] = {
+        "new (cold)": [],
+        "new (warm)": [],
+        "validate": [],
+        "inspect": [],
+    }
     for i in range(repeat):
         cache = work / f"cache-{blueprint.stem}-{i}"
         env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
         for label in ("new (cold)", "new (warm)"):  # the same cache: empty, then filled
             dest = work / f"{blueprint.stem}-{i}-{label[5:9]}"
-            results[label].append(wall([*scaffold, "new", "--blueprint", str(blueprint), str(dest)], env))
+            results[label].append(
+                wall([*scaffold, "new", "--blueprint", str(blueprint), str(dest)], env)
+            )
             shutil.rmtree(dest)
         results["validate"].append(wall([*scaffold, "validate", str(blueprint)], env))
         results["inspect"].append(wall([*scaffold, "inspect", str(blueprint)], env))
@@ -56,7 +63,9 @@ def main() -> None:
     paths = args.blueprints or sorted((REPO / "blueprints").glob("*.yaml"))
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"median / fastest of {args.repeat} runs, seconds\n")
-    header = f"{'blueprint':16s}" + "".join(f"{k:>18s}" for k in ("new (cold)", "new (warm)", "validate", "inspect"))
+    header = f"{'blueprint':16s}" + "".join(
+        f"{k:>18s}" for k in ("new (cold)", "new (warm)", "validate", "inspect")
+    )
     print(header)
     worst: dict[str, tuple[float, str]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-tool-") as tmp:

@@ -95,13 +95,39 @@ def _load(value: str):
 
 
 @main.command(epilog=EPILOG_NEW)
-@click.option("--blueprint", "-b", "blueprint_path", required=True, metavar="FILE", help="Blueprint YAML (or the name of a bundled one).")
+@click.option(
+    "--blueprint",
+    "-b",
+    "blueprint_path",
+    required=True,
+    metavar="FILE",
+    help="Blueprint YAML (or the name of a bundled one).",
+)
 @click.argument("dest", type=click.Path(path_type=Path))
-@click.option("--name", "package", metavar="PKG", help="Package name (default: DEST's name made an identifier).")
-@click.option("--force", is_flag=True, help="Add the generated files to an existing, non-empty DEST (see below).")
-@click.option("--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one (a team's fork).")
-@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit; default: the bundled template as it is, a --template's newest tag).")
-@click.option("--no-git", is_flag=True, help="Do not make DEST a git repository with a first commit.")
+@click.option(
+    "--name",
+    "package",
+    metavar="PKG",
+    help="Package name (default: DEST's name made an identifier).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Add the generated files to an existing, non-empty DEST (see below).",
+)
+@click.option(
+    "--template",
+    metavar="URL_OR_PATH",
+    help="Project template to use instead of the bundled one (a team's fork).",
+)
+@click.option(
+    "--vcs-ref",
+    metavar="REF",
+    help="Template version (git tag or commit; default: the bundled template as it is, a --template's newest tag).",
+)
+@click.option(
+    "--no-git", is_flag=True, help="Do not make DEST a git repository with a first commit."
+)
 def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None:
     """Generate a training project from a blueprint into DEST.
 
@@ -120,7 +146,9 @@ def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None
             click.echo(f"  replaced {name} (your version is in {dest}/.scaffold-backup/)")
         click.echo("No commit was made: review the changes, then commit them.")
     else:
-        click.echo(f"Created {dest}: package {result.package}, model {plan.class_name} ({plan.total_params:,} parameters).")
+        click.echo(
+            f"Created {dest}: package {result.package}, model {plan.class_name} ({plan.total_params:,} parameters)."
+        )
         if result.committed:
             click.echo("It is a git repository with everything in a first commit.")
     click.echo("Next:")
@@ -181,14 +209,22 @@ def list_() -> None:
     width = max((len(p.stem) for p in paths), default=0)
     for path in paths:
         try:
-            description = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("description", "")
+            description = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get(
+                "description", ""
+            )
         except yaml.YAMLError:
             description = "(unreadable)"
         click.echo(f"{path.stem.ljust(width)}  {description}")
 
 
 @main.command()
-@click.option("--output", "-o", type=click.Path(path_type=Path), metavar="FILE", help="Write to FILE instead of standard output.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    metavar="FILE",
+    help="Write to FILE instead of standard output.",
+)
 def schema(output) -> None:
     """Print the blueprint JSON Schema, for editors.
 
@@ -210,8 +246,18 @@ def schema(output) -> None:
 
 @main.command()
 @click.argument("project", type=click.Path(path_type=Path), default=".")
-@click.option("--blueprint", "-b", "blueprint_path", metavar="FILE", help="Regenerate from this blueprint instead of the recorded one.")
-@click.option("--vcs-ref", metavar="REF", help="Template version to update to (default: the newest; with --blueprint: the current one).")
+@click.option(
+    "--blueprint",
+    "-b",
+    "blueprint_path",
+    metavar="FILE",
+    help="Regenerate from this blueprint instead of the recorded one.",
+)
+@click.option(
+    "--vcs-ref",
+    metavar="REF",
+    help="Template version to update to (default: the newest; with --blueprint: the current one).",
+)
 def update(project, blueprint_path, vcs_ref) -> None:
     """Bring template improvements (or a changed blueprint) into PROJECT, keeping your edits.
 
@@ -237,8 +283,16 @@ def update(project, blueprint_path, vcs_ref) -> None:
 
 @main.command()
 @click.argument("project", type=click.Path(path_type=Path), default=".")
-@click.option("--template", metavar="URL_OR_PATH", help="Render from this template instead of the recorded one.")
-@click.option("--vcs-ref", metavar="REF", help="Template version (default: the recorded one; with --template: its HEAD).")
+@click.option(
+    "--template",
+    metavar="URL_OR_PATH",
+    help="Render from this template instead of the recorded one.",
+)
+@click.option(
+    "--vcs-ref",
+    metavar="REF",
+    help="Template version (default: the recorded one; with --template: its HEAD).",
+)
 def check(project, template, vcs_ref) -> None:
     """Check that PROJECT's generated files are what its blueprint and template give.
 
@@ -261,7 +315,9 @@ def check(project, template, vcs_ref) -> None:
 @main.command()
 @click.argument("blueprints", nargs=-1, metavar="[BLUEPRINT...]")
 @click.option("--keep", is_flag=True, help="Keep the generated projects (their folder is printed).")
-@click.option("--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one.")
+@click.option(
+    "--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one."
+)
 def smoke(blueprints, keep, template) -> None:
     """Generate, format-check, test and briefly train each blueprint (default: all bundled).
 

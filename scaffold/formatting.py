@@ -58,7 +58,9 @@ def format_many(sources: list[str]) -> list[str]:
     folder = cache_dir()
     paths = [_cache_path(folder, source) for source in sources] if folder else [None] * len(sources)
     results: list[str | None] = [_cached(path) for path in paths]
-    missing = sorted((i for i, r in enumerate(results) if r is None), key=lambda i: -len(sources[i]))
+    missing = sorted(
+        (i for i, r in enumerate(results) if r is None), key=lambda i: -len(sources[i])
+    )
     workers = min(len(missing), os.cpu_count() or 1)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         import black  # noqa: F401  imported before forking, so the workers start with it

@@ -20,6 +20,7 @@ from scaffold.project import Project
 
 __all__ = ["ScaffoldExtension", "black_mode", "format_python", "scaffold_project"]
 
+
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:
     return Project(package, blueprint_from_data(json.loads(blueprint_json)))

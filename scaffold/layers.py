@@ -111,7 +111,9 @@ class Activation(Layer):
 for _kind in ACTIVATIONS:
     if _kind == "leaky_relu":
         continue
-    layer(_kind)(type(_kind.title().replace("_", ""), (Activation,), {"__doc__": f"{_kind} activation"}))
+    layer(_kind)(
+        type(_kind.title().replace("_", ""), (Activation,), {"__doc__": f"{_kind} activation"})
+    )
 
 
 @layer("leaky_relu")
@@ -240,9 +242,13 @@ class Stem(Layer):
 class Stage(Layer):
     """A residual stage: `blocks` residual blocks, the first with `stride` and, if needed, a shortcut projection."""
 
-    block: str = spec_field(Enum("basic", "bottleneck"), doc="basic (3x3-3x3) or bottleneck (1x1-3x3-1x1, x4)")
+    block: str = spec_field(
+        Enum("basic", "bottleneck"), doc="basic (3x3-3x3) or bottleneck (1x1-3x3-1x1, x4)"
+    )
     blocks: int = spec_field(Int(min=1, max=1000), doc="number of residual blocks")
-    channels: int = spec_field(Channels, doc="output channels of the stage (bottleneck width is a quarter)")
+    channels: int = spec_field(
+        Channels, doc="output channels of the stage (bottleneck width is a quarter)"
+    )
     stride: int = spec_field(Int(min=1, max=8), 1, "stride of the first block")
     shortcut: str = spec_field(
         Enum("conv1x1", "conv3x3", "none"),
@@ -300,8 +306,12 @@ class ProjectRegions(Layer):
     """Treat every position of a C x H x W map as a region and project it: tanh(W f + b), giving H*W x out."""
 
     SHORTHAND = "out"
-    out: int = spec_field(Channels, doc="size d of each region vector (must equal the question vector)")
-    activation: str = spec_field(Enum("tanh", "relu", "none"), "tanh", "non-linearity after the projection")
+    out: int = spec_field(
+        Channels, doc="size d of each region vector (must equal the question vector)"
+    )
+    activation: str = spec_field(
+        Enum("tanh", "relu", "none"), "tanh", "non-linearity after the projection"
+    )
 
 
 @layer("embedding")
@@ -357,5 +367,6 @@ class StackedAttention(Layer):
 
 
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
-    return read_tagged(node, path, problems, LAYERS, ALIASES, "layer", "`relu` or `conv: {out: 64}`")
-
+    return read_tagged(
+        node, path, problems, LAYERS, ALIASES, "layer", "`relu` or `conv: {out: 64}`"
+    )

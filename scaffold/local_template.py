@@ -24,7 +24,16 @@ from scaffold.errors import UsageError
 from scaffold.formatting import format_many
 
 # copier's defaults for these settings (copier/_template.py)
-DEFAULT_EXCLUDE = ("copier.yaml", "copier.yml", "~*", "*.py[co]", "__pycache__", ".git", ".DS_Store", ".svn")
+DEFAULT_EXCLUDE = (
+    "copier.yaml",
+    "copier.yml",
+    "~*",
+    "*.py[co]",
+    "__pycache__",
+    ".git",
+    ".DS_Store",
+    ".svn",
+)
 DEFAULT_SUFFIX = ".jinja"
 DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
 
@@ -37,7 +46,9 @@ def template_config(root: Path) -> dict:
 
 
 def _git(root: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(root), *args], capture_output=True, text=True, check=True
+    )
     return done.stdout
 
 
@@ -49,7 +60,17 @@ def template_files(root: Path, subdirectory: str, in_git: bool) -> list[tuple[Pa
     if not in_git:
         files = [p for p in base.rglob("*") if p.is_file()]
         return [(p.relative_to(base), os.access(p, os.X_OK)) for p in sorted(files)]
-    listed = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "-s", "--", subdirectory)
+    listed = _git(
+        root,
+        "ls-files",
+        "-z",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+        "-s",
+        "--",
+        subdirectory,
+    )
     executable: dict[str, bool] = {}
     for entry in listed.split("\0"):
         if not entry:
@@ -116,7 +137,12 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
     context = {
         **{key: data[key] for key in questions if key in data},
         "_copier_answers": answers,
-        "_copier_conf": {"answers_file": PurePath(answers_file), "src_path": PurePath(root), "dst_path": PurePath(dest), "sep": os.sep},
+        "_copier_conf": {
+            "answers_file": PurePath(answers_file),
+            "src_path": PurePath(root),
+            "dst_path": PurePath(dest),
+            "sep": os.sep,
+        },
         "_folder_name": dest.name,
         "_copier_python": sys.executable,
     }
@@ -136,7 +162,9 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
             continue  # copier skips a file that has a templated sibling
         target = relative.with_suffix("") if is_template else relative
         parts = [
-            environment.from_string(part).render(**context) if "{" in part else part  # Jinja or literal
+            (
+                environment.from_string(part).render(**context) if "{" in part else part
+            )  # Jinja or literal
             for part in target.parts
         ]
         if not all(parts):

@@ -17,8 +17,7 @@ BUILTINS = frozenset(dir(builtins))
 # Module-level names defined or imported by the generated modules (model.py, train.py, data.py,
 # evaluate.py, bench.py, tests). Keep in step with templates/ (a test renders every template and
 # checks that no generated module defines a name missing here).
-GENERATED_NAMES = frozenset(
-    """
+GENERATED_NAMES = frozenset("""
     torch nn F math make_layers conv_bn bilinear_pool BasicBlock Bottleneck SqueezeExcitation
     QuestionCNN StackedAttention AttentionHop load_pretrained VGG11 VGG13 VGG16 VGG19
     BLUEPRINT DEFAULT_CONFIG DistributedDataParallel Epoch GraphedStep NonFiniteLoss Path Run Stop
@@ -27,13 +26,11 @@ GENERATED_NAMES = frozenset(
     parse_args random set_trainable signal start_run sys time tqdm train_epoch yaml csv
     load_checkpoint plot_confusion report_classes report_vqa FlopCounterMode end_to_end json
     matmul_peak print_table statistics summary synchronize timed inputs SIZE PARAMETERS pytest
-    """.split()
-)
+    """.split())
 
 # Attributes of nn.Module, and the names a generated forward() uses for its tensors: a module
 # attribute named like one of these would break the model or shadow something it needs.
-MODULE_ATTRIBUTES = frozenset(
-    """
+MODULE_ATTRIBUTES = frozenset("""
     forward training parameters named_parameters buffers named_buffers children named_children
     modules named_modules train eval to cuda cpu type float double half bfloat16 state_dict
     load_state_dict apply zero_grad requires_grad_ register_buffer register_parameter
@@ -43,8 +40,7 @@ MODULE_ATTRIBUTES = frozenset(
     register_full_backward_pre_hook register_backward_hook register_load_state_dict_post_hook
     register_state_dict_pre_hook T_destination num_classes vocab_size self super
     x v q u image question lengths attention return_attention hops
-    """.split()
-)
+    """.split())
 
 # Modules a generated package imports or is imported beside: naming the package like one of them
 # would shadow it.

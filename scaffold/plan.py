@@ -248,7 +248,12 @@ class _Builder:
         if layer is not None and layer.name:
             self.taken.add(layer.name)
             return layer.name
-        if single_ok and self.kind_counts[base] <= 1 and base not in self.taken and base not in self.user_names:
+        if (
+            single_ok
+            and self.kind_counts[base] <= 1
+            and base not in self.taken
+            and base not in self.user_names
+        ):
             self.taken.add(base)
             return base
         while True:
@@ -339,7 +344,9 @@ class _Builder:
             self._check_output(out, model.head[-1], "model.head")
         return out
 
-    def branch(self, layers: list, shape: Shape, fw: _Forward, path: str, offset: int = 0) -> Shape | None:
+    def branch(
+        self, layers: list, shape: Shape, fw: _Forward, path: str, offset: int = 0
+    ) -> Shape | None:
         for layer in layers:
             try:
                 shape = self.layer(layer, shape, fw)
@@ -410,13 +417,19 @@ class _Builder:
         entry of nn.Sequential when `in_sequential`)."""
         if isinstance(layer, L.Activation):
             if shape.kind == "tokens":
-                raise _ShapeError(layer.location, layer.path, f"{layer.KIND} cannot act on word ids; embed them first")
+                raise _ShapeError(
+                    layer.location,
+                    layer.path,
+                    f"{layer.KIND} cannot act on word ids; embed them first",
+                )
             if in_sequential:
                 return _Simple(shape, _module_ctor(layer), layer.KIND)
             return _Simple(shape, "", layer.KIND, call=_functional(layer), folds=True)
         if isinstance(layer, L.Flatten):
             if shape.kind == "tokens":
-                raise _ShapeError(layer.location, layer.path, "flatten cannot act on word ids; embed them first")
+                raise _ShapeError(
+                    layer.location, layer.path, "flatten cannot act on word ids; embed them first"
+                )
             out = vector(shape.numel)
             if in_sequential:
                 return _Simple(out, "nn.Flatten()", "flatten")
@@ -426,7 +439,9 @@ class _Builder:
         if isinstance(layer, L.BatchNorm):
             if shape.kind not in ("image", "vector"):
                 raise _ShapeError(
-                    layer.location, layer.path, f"batch_norm works on images or vectors, not on {_describe(shape)}"
+                    layer.location,
+                    layer.path,
+                    f"batch_norm works on images or vectors, not on {_describe(shape)}",
                 )
             cls = "nn.BatchNorm2d" if shape.kind == "image" else "nn.BatchNorm1d"
             c = shape.dims[0]
@@ -439,7 +454,11 @@ class _Builder:
             self.need_image(layer, shape)
             size = getattr(layer, "size", (1, 1))
             out = image(shape.dims[0], *size)
-            return _Simple(out, f"nn.AdaptiveAvgPool2d(({size[0]}, {size[1]}))", f"adaptive avgpool {size[0]}x{size[1]}")
+            return _Simple(
+                out,
+                f"nn.AdaptiveAvgPool2d(({size[0]}, {size[1]}))",
+                f"adaptive avgpool {size[0]}x{size[1]}",
+            )
         if isinstance(layer, L.Dropout):
             return _Simple(shape, f"nn.Dropout(p={layer.p})", f"dropout {layer.p}")
         assert isinstance(layer, L.Linear)
@@ -529,7 +548,11 @@ class _Builder:
                 f"input {shape} is smaller than kernel {kh}x{kw}",
                 "remove this pooling layer, or use a larger input",
             )
-        return image(c, conv_out(h, kh, sh, ph, ceil=layer.ceil_mode), conv_out(w, kw, sw, pw, ceil=layer.ceil_mode))
+        return image(
+            c,
+            conv_out(h, kh, sh, ph, ceil=layer.ceil_mode),
+            conv_out(w, kw, sw, pw, ceil=layer.ceil_mode),
+        )
 
     def linear(self, layer: L.Linear, shape: Shape) -> _Simple:
         if shape.kind == "image":
@@ -541,17 +564,30 @@ class _Builder:
                 "and a flatten",
             )
         if shape.kind == "tokens":
-            raise _ShapeError(layer.location, layer.path, "linear cannot act on word ids; embed them first")
+            raise _ShapeError(
+                layer.location, layer.path, "linear cannot act on word ids; embed them first"
+            )
         features = shape.dims[-1]
         out_features = self.num_classes if layer.out == "classes" else layer.out
-        uses_classes = layer.out == "classes" or (self._is_last(layer) and out_features == self.num_classes)
-        out = vector(out_features) if shape.kind == "vector" else Shape(shape.kind, (shape.dims[0], out_features))
+        uses_classes = layer.out == "classes" or (
+            self._is_last(layer) and out_features == self.num_classes
+        )
+        out = (
+            vector(out_features)
+            if shape.kind == "vector"
+            else Shape(shape.kind, (shape.dims[0], out_features))
+        )
         size = "num_classes" if uses_classes else str(out_features)
         bias = "" if layer.bias else ", bias=False"
         params = features * out_features + (out_features if layer.bias else 0)
         positions = shape.dims[0] if shape.kind == "sequence" else 1
         return _Simple(
-            out, f"nn.Linear({features}, {size}{bias})", "linear", params, positions * features * out_features, foldable=True
+            out,
+            f"nn.Linear({features}, {size}{bias})",
+            "linear",
+            params,
+            positions * features * out_features,
+            foldable=True,
         )
 
     def _is_last(self, layer: L.Layer) -> bool:
@@ -586,7 +622,11 @@ class _Builder:
             self._add_cfg(preset, VGG_CFGS[preset])
             expr = preset if layer.last_pool else f"{preset}[:-1]"
         else:
-            constant = "CFG" if not any(n == "CFG" for n, _ in self.cfg_constants) else f"CFG{len(self.cfg_constants) + 1}"
+            constant = (
+                "CFG"
+                if not any(n == "CFG" for n, _ in self.cfg_constants)
+                else f"CFG{len(self.cfg_constants) + 1}"
+            )
             self._add_cfg(constant, cfg)
             expr = constant
         args = [expr]
@@ -615,7 +655,16 @@ class _Builder:
                 continue
             c, h, w = shape.dims
             out = image(value, h, w)
-            self.rows.append(Row(f"{name}.{index}", "conv 3x3", out, value * c * 9 + value, out.numel * c * 9, depth=1))
+            self.rows.append(
+                Row(
+                    f"{name}.{index}",
+                    "conv 3x3",
+                    out,
+                    value * c * 9 + value,
+                    out.numel * c * 9,
+                    depth=1,
+                )
+            )
             index += 1
             if layer.batch_norm:
                 self.rows.append(Row(f"{name}.{index}", "batch norm", out, 2 * value, 0, depth=1))
@@ -634,7 +683,9 @@ class _Builder:
         if all(n != constant for n, _ in self.cfg_constants):
             self.cfg_constants.append((constant, cfg))
 
-    def _check_vgg_pretrained(self, layer: L.Vgg, preset: str | None, shape: Shape) -> PretrainedLoad | None:
+    def _check_vgg_pretrained(
+        self, layer: L.Vgg, preset: str | None, shape: Shape
+    ) -> PretrainedLoad | None:
         if not layer.pretrained:
             return None
         arch = layer.pretrained.split("/", 1)[1]
@@ -677,14 +728,27 @@ class _Builder:
         else:
             k, s, p = 3, 1, 1
         if h + 2 * p < k or w + 2 * p < k:
-            raise _ShapeError(layer.location, layer.path, f"input {shape} is smaller than kernel {k}x{k}")
+            raise _ShapeError(
+                layer.location, layer.path, f"input {shape} is smaller than kernel {k}x{k}"
+            )
         after_conv = image(out_c, conv_out(h, k, s, p), conv_out(w, k, s, p))
         first_row = len(self.rows)
         stride = f", stride={s}" if s != 1 else ""
-        self.module(conv, f"nn.Conv2d({c}, {out_c}, kernel_size={k}{stride}, padding={p}, bias=False)")
+        self.module(
+            conv, f"nn.Conv2d({c}, {out_c}, kernel_size={k}{stride}, padding={p}, bias=False)"
+        )
         self.module(bn, f"nn.BatchNorm2d({out_c})")
         self.module(relu, "nn.ReLU(inplace=True)", params=False)
-        self.rows.append(Row(conv, f"conv {k}x{k}" + (f"/{s}" if s > 1 else ""), after_conv, out_c * c * k * k, after_conv.numel * c * k * k, depth=1))
+        self.rows.append(
+            Row(
+                conv,
+                f"conv {k}x{k}" + (f"/{s}" if s > 1 else ""),
+                after_conv,
+                out_c * c * k * k,
+                after_conv.numel * c * k * k,
+                depth=1,
+            )
+        )
         self.rows.append(Row(bn, "batch norm", after_conv, 2 * out_c, 0, depth=1))
         self.rows.append(Row(relu, "relu", after_conv, 0, 0, depth=1))
         fw.start(f"self.{relu}(self.{bn}(self.{conv}({{}})))", after_conv)
@@ -692,7 +756,11 @@ class _Builder:
         if layer.style == "imagenet":
             _, h2, w2 = after_conv.dims
             if h2 < 2 or w2 < 2:
-                raise _ShapeError(layer.location, layer.path, f"input {after_conv} is too small for the stem's max pool")
+                raise _ShapeError(
+                    layer.location,
+                    layer.path,
+                    f"input {after_conv} is too small for the stem's max pool",
+                )
             out = image(out_c, conv_out(h2, 3, 2, 1), conv_out(w2, 3, 2, 1))
             pool = self.fixed_name("maxpool")
             self.module(pool, "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)", params=False)
@@ -724,7 +792,9 @@ class _Builder:
             c, h, w = shape.dims
             stride = layer.stride if i == 0 else 1
             if h + 2 < 3 or w + 2 < 3:
-                raise _ShapeError(layer.location, layer.path, f"input {shape} is too small for a 3x3 convolution")
+                raise _ShapeError(
+                    layer.location, layer.path, f"input {shape} is too small for a 3x3 convolution"
+                )
             out = image(out_c, conv_out(h, 3, stride, 1), conv_out(w, 3, stride, 1))
             prefix = f"{name}.{i}"
             block_first = len(self.rows)
@@ -771,10 +841,17 @@ class _Builder:
                 k = 1 if layer.shortcut == "conv1x1" else 3
                 self.needs.add("conv_bn")
                 stride_arg = f", stride={stride}" if stride != 1 else ""
-                args.insert(3 if stride != 1 else 2, f"downsample=conv_bn({c}, {out_c}, kernel_size={k}{stride_arg})")
+                args.insert(
+                    3 if stride != 1 else 2,
+                    f"downsample=conv_bn({c}, {out_c}, kernel_size={k}{stride_arg})",
+                )
                 self._conv_row(f"{prefix}.downsample.0", k, c, out, 2, stride)
-                self.rows.append(Row(f"{prefix}.downsample.1", "batch norm", out, 2 * out_c, 0, depth=2))
-            self.rows.insert(block_first, Row(prefix, f"{layer.block} block", out, 0, 0, depth=1, group=True))
+                self.rows.append(
+                    Row(f"{prefix}.downsample.1", "batch norm", out, 2 * out_c, 0, depth=2)
+                )
+            self.rows.insert(
+                block_first, Row(prefix, f"{layer.block} block", out, 0, 0, depth=1, group=True)
+            )
             self._sum_group(block_first)
             ctor_lines.append(f"{block_cls}({', '.join(args)}),")
             shape = out
@@ -784,10 +861,14 @@ class _Builder:
         fw.start(f"self.{name}({{}})", shape)
         return shape
 
-    def _conv_row(self, module: str, k: int, c_in: int, out: Shape, depth: int, stride: int = 1) -> None:
+    def _conv_row(
+        self, module: str, k: int, c_in: int, out: Shape, depth: int, stride: int = 1
+    ) -> None:
         c_out = out.dims[0]
         label = f"conv {k}x{k}" + (f"/{stride}" if stride > 1 else "")
-        self.rows.append(Row(module, label, out, c_out * c_in * k * k, out.numel * c_in * k * k, depth=depth))
+        self.rows.append(
+            Row(module, label, out, c_out * c_in * k * k, out.numel * c_in * k * k, depth=depth)
+        )
 
     def _sum_group(self, index: int) -> None:
         """Give the group row at `index` the totals of the leaf rows after it, one level deeper."""
@@ -816,7 +897,9 @@ class _Builder:
             info = self.simple(inner, shape, in_sequential=True)
             shape = info.out
             body.append(f"{info.ctor},  # {shape.comment()}")
-            self.rows.append(Row(f"{name}.{index}", info.label, shape, info.params, info.macs, depth=1))
+            self.rows.append(
+                Row(f"{name}.{index}", info.label, shape, info.params, info.macs, depth=1)
+            )
         self.rows.insert(first_row, Row(name, "sequential", shape, 0, 0, group=True))
         self._sum_group(first_row)
         self.module(name, "nn.Sequential(", body=body)
@@ -845,9 +928,19 @@ class _Builder:
         out = sequence(h * w, layer.out)
         name = self.name(layer, "image_proj")
         self.module(name, f"nn.Linear({c}, {layer.out})")
-        self.rows.append(Row(name, f"regions {h}x{h if h == w else w} -> linear", out, c * layer.out + layer.out, h * w * c * layer.out))
+        self.rows.append(
+            Row(
+                name,
+                f"regions {h}x{h if h == w else w} -> linear",
+                out,
+                c * layer.out + layer.out,
+                h * w * c * layer.out,
+            )
+        )
         inner = f"self.{name}({{}}.flatten(2).transpose(1, 2))"
-        template = {"tanh": f"torch.tanh({inner})", "relu": f"F.relu({inner})", "none": inner}[layer.activation]
+        template = {"tanh": f"torch.tanh({inner})", "relu": f"F.relu({inner})", "none": inner}[
+            layer.activation
+        ]
         if layer.activation != "none":
             self.rows.append(Row("", layer.activation, out, 0, 0))
         fw.start(template, out)
@@ -855,7 +948,11 @@ class _Builder:
 
     def do_embedding(self, layer: L.Embedding, shape: Shape, fw: _Forward) -> Shape:
         if shape.kind != "tokens":
-            raise _ShapeError(layer.location, layer.path, f"embedding needs word ids (the question input), but gets {_describe(shape)}")
+            raise _ShapeError(
+                layer.location,
+                layer.path,
+                f"embedding needs word ids (the question input), but gets {_describe(shape)}",
+            )
         out = words(shape.dims[0], layer.dim)
         name = self.name(layer, "embedding")
         self.module(name, f"nn.Embedding(vocab_size, {layer.dim}, padding_idx=0)")
@@ -865,7 +962,11 @@ class _Builder:
 
     def do_lstm(self, layer: L.LSTM, shape: Shape, fw: _Forward) -> Shape:
         if shape.kind != "words":
-            raise _ShapeError(layer.location, layer.path, f"lstm needs a sequence of word vectors (after an embedding), but gets {_describe(shape)}")
+            raise _ShapeError(
+                layer.location,
+                layer.path,
+                f"lstm needs a sequence of word vectors (after an embedding), but gets {_describe(shape)}",
+            )
         length, features = shape.dims
         h = layer.hidden
         name = self.name(layer, "lstm")
@@ -882,7 +983,9 @@ class _Builder:
             macs += length * 4 * h * (inputs + h)
             inputs = h
         out = vector(h)
-        self.rows.append(Row(name, f"lstm x{layer.layers}" if layer.layers > 1 else "lstm", out, params, macs))
+        self.rows.append(
+            Row(name, f"lstm x{layer.layers}" if layer.layers > 1 else "lstm", out, params, macs)
+        )
         var = fw.var
         fw.flush()
         fw.statement(
@@ -894,8 +997,16 @@ class _Builder:
 
     def do_text_cnn(self, layer: L.TextCNN, shape: Shape, fw: _Forward) -> Shape:
         if shape.kind != "words":
-            raise _ShapeError(layer.location, layer.path, f"text_cnn needs a sequence of word vectors (after an embedding), but gets {_describe(shape)}")
-        channels = layer.channels if isinstance(layer.channels, list) else [layer.channels] * len(layer.kernels)
+            raise _ShapeError(
+                layer.location,
+                layer.path,
+                f"text_cnn needs a sequence of word vectors (after an embedding), but gets {_describe(shape)}",
+            )
+        channels = (
+            layer.channels
+            if isinstance(layer.channels, list)
+            else [layer.channels] * len(layer.kernels)
+        )
         if len(channels) != len(layer.kernels):
             raise _ShapeError(
                 layer.key_locations.get("channels", layer.location),
@@ -909,10 +1020,17 @@ class _Builder:
         out = vector(sum(channels))
         name = self.name(layer, "question_cnn")
         self.needs.add("question_cnn")
-        kernels = "(" + ", ".join(map(str, layer.kernels)) + ("," if len(layer.kernels) == 1 else "") + ")"
+        kernels = (
+            "("
+            + ", ".join(map(str, layer.kernels))
+            + ("," if len(layer.kernels) == 1 else "")
+            + ")"
+        )
         chans = "(" + ", ".join(map(str, channels)) + ("," if len(channels) == 1 else "") + ")"
         self.module(name, f"QuestionCNN({features}, kernels={kernels}, channels={chans})")
-        self.rows.append(Row(name, "text cnn " + "/".join(map(str, layer.kernels)) + "-gram", out, params, macs))
+        self.rows.append(
+            Row(name, "text cnn " + "/".join(map(str, layer.kernels)) + "-gram", out, params, macs)
+        )
         fw.start(f"self.{name}({{}}, lengths)", out)
         return out
 
@@ -949,8 +1067,19 @@ class _Builder:
         first_row = len(self.rows)
         for hop in range(layer.hops):
             macs = regions * d * k + d * k + regions * k + regions * d
-            self.rows.append(Row(f"{name}.hops.{hop}", f"attention hop {hop + 1}", vector(d), per_hop, macs, depth=1))
-        self.rows.insert(first_row, Row(name, f"stacked attention x{layer.hops}", vector(d), 0, 0, group=True))
+            self.rows.append(
+                Row(
+                    f"{name}.hops.{hop}",
+                    f"attention hop {hop + 1}",
+                    vector(d),
+                    per_hop,
+                    macs,
+                    depth=1,
+                )
+            )
+        self.rows.insert(
+            first_row, Row(name, f"stacked attention x{layer.hops}", vector(d), 0, 0, group=True)
+        )
         self._sum_group(first_row)
         args = [str(d), str(k), f"hops={layer.hops}", f"dropout={layer.dropout}"]
         self.module(name, f"StackedAttention({', '.join(args)})")
@@ -971,7 +1100,9 @@ class _Builder:
 
     # --- bookkeeping --------------------------------------------------------------------------
 
-    def module(self, name: str, ctor: str, params: bool = True, body: list[str] | None = None) -> None:
+    def module(
+        self, name: str, ctor: str, params: bool = True, body: list[str] | None = None
+    ) -> None:
         if body is None:
             self.init_lines.append(f"self.{name} = {ctor}")
         else:
@@ -988,7 +1119,11 @@ class _Builder:
         arch = model.pretrained.split("/", 1)[1]
         where = model.key_locations.get("pretrained", model.location)
         if arch not in TORCHVISION_RESNETS:
-            hint = "for VGG features, put `pretrained` on the vgg layer" if arch in TORCHVISION_VGG else ""
+            hint = (
+                "for VGG features, put `pretrained` on the vgg layer"
+                if arch in TORCHVISION_VGG
+                else ""
+            )
             self.problems.add(
                 where,
                 "model.pretrained",
@@ -1026,7 +1161,8 @@ class _Builder:
                             phase.key_locations.get(key, phase.location),
                             f"{path}.{key}[{position}]",
                             f"the model has no module named '{module}'",
-                            did_you_mean(module, names) or "modules with parameters: " + ", ".join(sorted(names)),
+                            did_you_mean(module, names)
+                            or "modules with parameters: " + ", ".join(sorted(names)),
                         )
             if phase.frozen and set(phase.frozen) >= names:
                 self.problems.add(
@@ -1131,7 +1267,9 @@ def _resnet_mismatch(bp: Blueprint, arch: str, names: set[str]) -> str:
     kinds = [layer.KIND for layer in layers]
     wanted = ["stem", "stage", "stage", "stage", "stage", None, "flatten", "linear"]
     if len(kinds) != len(wanted):
-        return f"expected a stem, 4 stages, global_avgpool, flatten and linear; got {', '.join(kinds)}"
+        return (
+            f"expected a stem, 4 stages, global_avgpool, flatten and linear; got {', '.join(kinds)}"
+        )
     stem = layers[0]
     if not isinstance(stem, L.Stem) or stem.style != "imagenet" or stem.channels != 64:
         return "the stem must be `stem: {style: imagenet, channels: 64}`"
@@ -1147,7 +1285,9 @@ def _resnet_mismatch(bp: Blueprint, arch: str, names: set[str]) -> str:
             )
         if stage.name and stage.name != f"layer{i + 1}":
             return f"stage {i + 1} must be named layer{i + 1}"
-    if not isinstance(layers[5], (L.GlobalAvgPool, L.AdaptiveAvgPool)) or getattr(layers[5], "size", (1, 1)) != (1, 1):
+    if not isinstance(layers[5], (L.GlobalAvgPool, L.AdaptiveAvgPool)) or getattr(
+        layers[5], "size", (1, 1)
+    ) != (1, 1):
         return "the stages must be followed by global_avgpool"
     last = layers[7]
     if last.name not in (None, "fc"):

@@ -55,7 +55,12 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
         root = template_root()
         # this checkout's template as it is, not its newest tag (what a team's template uses)
         vcs_ref = vcs_ref or "HEAD"
-    elif "://" in template or template.startswith("git@") or template.startswith("gh:") or template.startswith("gl:"):
+    elif (
+        "://" in template
+        or template.startswith("git@")
+        or template.startswith("gh:")
+        or template.startswith("gl:")
+    ):
         return TemplateSource(template, vcs_ref)
     else:
         root = Path(template).expanduser().resolve()
@@ -274,8 +279,12 @@ def _merge_into(staging: Path, dest: Path, result: NewResult) -> None:
 def _git_commit(project: Path, blueprint: Blueprint) -> bool:
     env = {
         **os.environ,
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME") or _git_config("user.name") or "scaffold",
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL") or _git_config("user.email") or "scaffold@localhost",
+        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME")
+        or _git_config("user.name")
+        or "scaffold",
+        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL")
+        or _git_config("user.email")
+        or "scaffold@localhost",
     }
     env["GIT_COMMITTER_NAME"] = os.environ.get("GIT_COMMITTER_NAME") or env["GIT_AUTHOR_NAME"]
     env["GIT_COMMITTER_EMAIL"] = os.environ.get("GIT_COMMITTER_EMAIL") or env["GIT_AUTHOR_EMAIL"]
@@ -293,7 +302,9 @@ def _git_commit(project: Path, blueprint: Blueprint) -> bool:
         ],
     ]
     for command in commands:
-        done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            command, cwd=project, env=env, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             shutil.rmtree(project / ".git", ignore_errors=True)
             return False
@@ -301,5 +312,7 @@ def _git_commit(project: Path, blueprint: Blueprint) -> bool:
 
 
 def _git_config(key: str) -> str:
-    done = subprocess.run(["git", "config", "--get", key], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "config", "--get", key], capture_output=True, text=True, check=False
+    )
     return done.stdout.strip()

@@ -54,7 +54,9 @@ def tokens(length: int) -> Shape:
     return Shape("tokens", (length,))
 
 
-def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil: bool = False) -> int:
+def conv_out(
+    size: int, kernel: int, stride: int, padding: int, dilation: int = 1, ceil: bool = False
+) -> int:
     """Output length of a convolution or pooling window (PyTorch's formula)."""
     span = dilation * (kernel - 1) + 1
     numerator = size + 2 * padding - span

@@ -24,7 +24,9 @@ class SmokeFailure(Exception):
     pass
 
 
-def smoke_blueprints(paths: list[Path], keep: bool = False, template: str | None = None, echo: Callable = print) -> bool:
+def smoke_blueprints(
+    paths: list[Path], keep: bool = False, template: str | None = None, echo: Callable = print
+) -> bool:
     base = Path(tempfile.mkdtemp(prefix="scaffold-smoke-"))
     failures = 0
     width = max((len(p.stem) for p in paths), default=0)
@@ -56,7 +58,12 @@ def smoke_one(path: Path, base: Path, template: str | None = None) -> None:
     project = Project(package, blueprint)
     env = {**os.environ, "PYTHONPATH": str(dest) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     _step("black", [sys.executable, "-m", "black", "--check", "-q", "."], dest, env)
-    _step("tests", [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"], dest, env)
+    _step(
+        "tests",
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"],
+        dest,
+        env,
+    )
     command = [
         sys.executable, "-m", f"{package}.train", "--device", "cpu", "--dataset", "synthetic",
         "--epochs", "1", "--batch-size", "4", "--limit-batches", "2", "--workers", "0",
@@ -77,7 +84,15 @@ def smoke_one(path: Path, base: Path, template: str | None = None) -> None:
 
 def _step(name: str, command: list[str], cwd: Path, env: dict) -> None:
     try:
-        done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False)
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=STEP_TIMEOUT,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise SmokeFailure(f"{name}: took longer than {STEP_TIMEOUT} s") from None
     if done.returncode != 0:

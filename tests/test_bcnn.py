@@ -103,7 +103,9 @@ def test_an_image_folder_tree_works_too(bcnn, tmp_path):
             folder = tmp_path / "birds" / split / name
             folder.mkdir(parents=True)
             for i in range(2):
-                write_jpeg(torch.randint(0, 256, (3, 30, 40), dtype=torch.uint8), str(folder / f"{i}.jpg"))
+                write_jpeg(
+                    torch.randint(0, 256, (3, 30, 40), dtype=torch.uint8), str(folder / f"{i}.jpg")
+                )
     sets = data.load_datasets(str(tmp_path / "birds"), CONFIG, (32, 32))
     assert sets.source == "folder" and sets.classes == ["cardinal", "sparrow"]
     assert len(sets.train) == 4 and len(sets.val) == 4

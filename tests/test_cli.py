@@ -41,7 +41,9 @@ def test_validate_prints_ok_for_every_bundled_blueprint():
 
 def test_validate_reports_every_bad_file_and_exits_2(write_blueprint):
     good = BLUEPRINTS[0]
-    bad = write_blueprint("name: x\ninput: {channels: 1, height: 8, width: 8}\nmodel:\n  layers: [rleu]\n")
+    bad = write_blueprint(
+        "name: x\ninput: {channels: 1, height: 8, width: 8}\nmodel:\n  layers: [rleu]\n"
+    )
     result = run_scaffold("validate", good, bad)
     assert result.code == 2
     assert f"{bad}:4:12: model.layers[0]: unknown layer type 'rleu'" in result.err
@@ -139,9 +141,15 @@ def test_new_inside_a_git_repository_makes_no_nested_repository(tmp_path):
 def test_new_commits_the_project(tmp_path):
     result = run_scaffold("new", "--blueprint", "lenet", tmp_path / "proj")
     assert result.code == 0, result.err
-    log = subprocess.run(["git", "-C", str(tmp_path / "proj"), "log", "--oneline"], capture_output=True, text=True)
+    log = subprocess.run(
+        ["git", "-C", str(tmp_path / "proj"), "log", "--oneline"], capture_output=True, text=True
+    )
     assert len(log.stdout.splitlines()) == 1
-    status = subprocess.run(["git", "-C", str(tmp_path / "proj"), "status", "--porcelain"], capture_output=True, text=True)
+    status = subprocess.run(
+        ["git", "-C", str(tmp_path / "proj"), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+    )
     assert status.stdout == ""
 
 
@@ -160,7 +168,15 @@ def test_killed_generation_leaves_no_destination_or_a_complete_one(tmp_path, del
     process.send_signal(signal.SIGKILL)
     process.wait()
     if dest.exists():
-        expected = {"README.md", "pyproject.toml", ".copier-answers.yml", "configs", "proj", "tests", "scripts"}
+        expected = {
+            "README.md",
+            "pyproject.toml",
+            ".copier-answers.yml",
+            "configs",
+            "proj",
+            "tests",
+            "scripts",
+        }
         assert expected <= {p.name for p in dest.iterdir()}
         assert (dest / "proj" / "train.py").stat().st_size > 1000
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "proj"]
@@ -212,7 +228,12 @@ def test_smoke_prints_one_line_per_blueprint_and_fails_on_a_broken_one(write_blu
     result = run_scaffold("smoke", REPO / "blueprints" / "lenet.yaml", broken)
     assert result.code == 1, result.err
     lines = result.out.splitlines()
-    assert any(line.startswith("lenet") and line.rstrip().endswith("ok") for line in lines), result.out
+    assert any(
+        line.startswith("lenet") and line.rstrip().endswith("ok") for line in lines
+    ), result.out
     failed = next(line for line in lines if line.startswith("bp"))
-    assert "FAIL" in failed and "bp.yaml:4:21: model.layers[1] (linear): linear needs a flat input" in failed
+    assert (
+        "FAIL" in failed
+        and "bp.yaml:4:21: model.layers[1] (linear): linear needs a flat input" in failed
+    )
     assert "1 of 2 blueprints passed" in result.out

@@ -10,7 +10,9 @@ NAMES = [path.stem for path in BLUEPRINTS]
 
 
 def test_every_bundled_blueprint_has_an_example():
-    examples = {p.name for p in (REPO / "examples").iterdir() if (p / ".copier-answers.yml").is_file()}
+    examples = {
+        p.name for p in (REPO / "examples").iterdir() if (p / ".copier-answers.yml").is_file()
+    }
     assert examples == set(NAMES), "run examples/regenerate.sh"
 
 

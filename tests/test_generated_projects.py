@@ -20,10 +20,26 @@ NAMES = [path.stem for path in BLUEPRINTS]
 @pytest.mark.parametrize("name", NAMES)
 def test_generated_code_is_black_and_ruff_clean(name, generated_root):
     dest, _ = project_for(name, generated_root)
-    black = subprocess.run([sys.executable, "-m", "black", "--check", "-q", "."], cwd=dest, capture_output=True, text=True)
+    black = subprocess.run(
+        [sys.executable, "-m", "black", "--check", "-q", "."],
+        cwd=dest,
+        capture_output=True,
+        text=True,
+    )
     assert black.returncode == 0, black.stderr
     ruff = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "-q", "--no-cache", "--select", "F", "--isolated", "."],
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "-q",
+            "--no-cache",
+            "--select",
+            "F",
+            "--isolated",
+            ".",
+        ],
         cwd=dest,
         capture_output=True,
         text=True,

@@ -27,7 +27,9 @@ def smooth_jpegs(folder, count: int = 6) -> list[str]:
     yy, xx = torch.meshgrid(torch.arange(75.0), torch.arange(100.0), indexing="ij")
     paths = []
     for i in range(count):
-        picture = torch.stack([torch.sin(xx / (9 + i)), torch.cos(yy / (7 + i)), torch.sin((xx + yy) / 13)])
+        picture = torch.stack(
+            [torch.sin(xx / (9 + i)), torch.cos(yy / (7 + i)), torch.sin((xx + yy) / 13)]
+        )
         path = folder / f"{i}.jpg"
         write_jpeg(((picture + 1) * 127).to(torch.uint8), str(path), quality=92)
         paths.append(str(path))
@@ -85,7 +87,9 @@ def test_whole_data_set_on_the_device(tmp_path):
     data = import_generated(dest, "data")
     train_tf, _ = data.build_transforms((32, 32), "cifar10")
     shapes = data.SyntheticShapes(40, 10, (32, 32), 3, seed=0)
-    device_data = data.DeviceData(data.Synthetic(shapes, train_tf), train_tf, torch.device("cpu"), seed=0)
+    device_data = data.DeviceData(
+        data.Synthetic(shapes, train_tf), train_tf, torch.device("cpu"), seed=0
+    )
     sampler = data.SeededSampler(40, 0, shuffle=True)
     sampler.set_epoch(3)
     batches = list(device_data.batches(sampler, 16, epoch=3, drop_last=True))
@@ -105,18 +109,44 @@ def test_cuda_graph_needs_a_gpu(tmp_path):
     dest, _ = project_for("resnet_cifar", str(tmp_path))
     with pytest.raises(SystemExit, match="CUDA"):
         import_generated(dest, "train").main(
-            ["--device", "cpu", "--dataset", "synthetic", "--cuda-graph", "--out", str(tmp_path / "x")]
+            [
+                "--device",
+                "cpu",
+                "--dataset",
+                "synthetic",
+                "--cuda-graph",
+                "--out",
+                str(tmp_path / "x"),
+            ]
         )
 
 
 @pytest.mark.parametrize("name", ["lenet", "san_vgg_cnn"])
 def test_bench_runs_on_a_cpu(name, tmp_path):
     dest, project = project_for(name, str(tmp_path))
-    args = ["--device", "cpu", "--batch-size", "4", "--steps", "2", "--warmup", "1", "--json", str(tmp_path / "b.json")]
+    args = [
+        "--device",
+        "cpu",
+        "--batch-size",
+        "4",
+        "--steps",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+        str(tmp_path / "b.json"),
+    ]
     if project.plan.size_agnostic:
         args += ["--image-size", "32"]
     env = {**os.environ, "PYTHONPATH": str(dest)}
-    done = subprocess.run([sys.executable, "-m", f"{name}.bench", *args], cwd=dest, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", f"{name}.bench", *args],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "compute only" in done.stdout and "img/s" in done.stdout and "MFU" in done.stdout
     assert "GFLOP per image" in done.stdout
@@ -128,7 +158,14 @@ def test_bench_end_to_end_from_jpeg_files(bcnn, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(dest)}
     args = ["--device", "cpu", "--batch-size", "2", "--steps", "2", "--warmup", "1", "--image-size", "32",
             "--data-root", str(cub), "--workers", "0"]  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "bcnn_vgg16.bench", *args], cwd=dest, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bcnn_vgg16.bench", *args],
+        cwd=dest,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "end to end, decode cpu" in done.stdout
     assert "skipping --decode gpu" in done.stdout  # no CUDA device here
@@ -143,7 +180,9 @@ def test_evaluation_reports_classes_and_writes_the_confusion_matrix(bcnn, tmp_pa
          "--device", "cpu", "--no-pretrained", "--out", str(out)]
     )  # fmt: skip
     capsys.readouterr()
-    import_generated(dest, "evaluate").main(["--checkpoint", str(out / "best.pt"), "--device", "cpu", "--workers", "0"])
+    import_generated(dest, "evaluate").main(
+        ["--checkpoint", str(out / "best.pt"), "--device", "cpu", "--workers", "0"]
+    )
     report = capsys.readouterr().out
     assert "Laysan Albatross" in report and "accuracy" in report
     assert (out / "confusion_matrix.png").stat().st_size > 1000

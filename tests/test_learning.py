@@ -22,8 +22,21 @@ REPO = Path(__file__).resolve().parent.parent
 def train(project: Path, package: str, *args: str) -> list[dict]:
     out = project / "runs" / "learning"
     env = {**os.environ, "PYTHONPATH": str(project)}
-    command = [sys.executable, "-m", f"{package}.train", "--device", "cpu", "--workers", "2", "--out", str(out), *args]
-    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    command = [
+        sys.executable,
+        "-m",
+        f"{package}.train",
+        "--device",
+        "cpu",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        *args,
+    ]
+    done = subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     with open(out / "metrics.csv") as f:
         return list(csv.DictReader(f))
@@ -52,7 +65,9 @@ def test_san_beats_the_majority_answer_by_twenty_points(tmp_path):
     blueprint["model"]["question"] = [{"embedding": 32}, {"lstm": 64}]
     blueprint["model"]["head"][0]["stacked_attention"].update({"attention": 32, "dropout": 0.1})
     blueprint["model"]["head"][1] = {"dropout": 0.1}
-    blueprint["data"].update({"normalize": "half", "synthetic": {"train_size": 3000, "val_size": 600}})
+    blueprint["data"].update(
+        {"normalize": "half", "synthetic": {"train_size": 3000, "val_size": 600}}
+    )
     blueprint["train"] = {
         "seed": 0,
         "epochs": 3,

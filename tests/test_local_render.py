@@ -34,7 +34,9 @@ def test_local_rendering_is_exactly_copiers(name, tmp_path):
     _render_with_copier(source, theirs, {"package_name": "pkg", "blueprint": blueprint.raw})
     mine, copiers = tree(ours), tree(theirs)
     assert mine.keys() == copiers.keys()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain"], capture_output=True, text=True
+    ).stdout
     for name_ in mine:
         if name_ == ".copier-answers.yml" and dirty:  # copier commits the changes in its clone
             continue

@@ -25,8 +25,16 @@ def test_schema_is_valid_and_accepts_every_bundled_blueprint():
 @pytest.mark.parametrize(
     "blueprint",
     [
-        {"name": "x", "input": {"channels": 1, "height": 8, "width": 8}, "model": {"layers": ["rleu"]}},
-        {"name": "x", "input": {"channels": 1, "height": 8, "width": 8}, "model": {"layers": [{"conv": {"outt": 3}}]}},
+        {
+            "name": "x",
+            "input": {"channels": 1, "height": 8, "width": 8},
+            "model": {"layers": ["rleu"]},
+        },
+        {
+            "name": "x",
+            "input": {"channels": 1, "height": 8, "width": 8},
+            "model": {"layers": [{"conv": {"outt": 3}}]},
+        },
         {"name": "x", "inputs": {}, "model": {}},
     ],
 )

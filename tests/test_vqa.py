@@ -23,7 +23,9 @@ CONFIG = {
 def jpeg(path: Path, seed: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     generator = torch.Generator().manual_seed(seed)
-    write_jpeg(torch.randint(0, 256, (3, 24, 30), dtype=torch.uint8, generator=generator), str(path))
+    write_jpeg(
+        torch.randint(0, 256, (3, 24, 30), dtype=torch.uint8, generator=generator), str(path)
+    )
 
 
 TRAIN = [
@@ -58,7 +60,11 @@ def make_official(root: Path) -> Path:
             jpeg(root / split / f"COCO_{split}_{image_id:012d}.jpg", i)
             questions.append({"image_id": image_id, "question": question + "?", "question_id": i})
             humans = [answer] * 4 + ["maybe"] * 6  # 4 of 10 humans agree: soft score 1.0
-            kind = "yes/no" if answer in ("yes", "no") else ("number" if "many" in question else "other")
+            kind = (
+                "yes/no"
+                if answer in ("yes", "no")
+                else ("number" if "many" in question else "other")
+            )
             annotations.append(
                 {
                     "question_id": i,
@@ -68,8 +74,12 @@ def make_official(root: Path) -> Path:
                     "answers": [{"answer": a, "answer_id": j} for j, a in enumerate(humans)],
                 }
             )
-        (root / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(json.dumps({"questions": questions}))
-        (root / f"v2_mscoco_{split}_annotations.json").write_text(json.dumps({"annotations": annotations}))
+        (root / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(
+            json.dumps({"questions": questions})
+        )
+        (root / f"v2_mscoco_{split}_annotations.json").write_text(
+            json.dumps({"annotations": annotations})
+        )
     return root
 
 
@@ -136,7 +146,9 @@ def test_bad_jsonl_lines_are_named(san, tmp_path):
 def test_padding_does_not_leak(name, generated_root):
     """A padded batch gives every question exactly what it gives run alone."""
     dest, project = project_for(name, generated_root)
-    model = getattr(import_generated(dest, "model"), project.class_name)(vocab_size=40, num_classes=7).eval()
+    model = getattr(import_generated(dest, "model"), project.class_name)(
+        vocab_size=40, num_classes=7
+    ).eval()
     torch.manual_seed(0)
     images = torch.randn(3, 3, 32, 32)
     questions = [[5, 6, 7, 8, 9], [10, 11], [12]]
@@ -157,14 +169,27 @@ def test_train_evaluate_and_predict_with_attention_maps(san, tmp_path, capsys):
     train = import_generated(dest, "train")
     train.main(["--data-root", str(root), "--epochs", "1", "--batch-size", "2", "--image-size", "32",
                 "--workers", "0", "--device", "cpu", "--no-pretrained", "--out", str(out)])  # fmt: skip
-    assert json.loads((out / "answers.json").read_text()) and json.loads((out / "vocab.json").read_text())
+    assert json.loads((out / "answers.json").read_text()) and json.loads(
+        (out / "vocab.json").read_text()
+    )
     capsys.readouterr()
-    import_generated(dest, "evaluate").main(["--checkpoint", str(out / "last.pt"), "--device", "cpu", "--workers", "0"])
+    import_generated(dest, "evaluate").main(
+        ["--checkpoint", str(out / "last.pt"), "--device", "cpu", "--workers", "0"]
+    )
     report = capsys.readouterr().out
     assert "accuracy" in report and "VQA accuracy" in report
     assert "number" in report and "other" in report  # the validation questions' types
     image = root / "val2014" / "COCO_val2014_000000000100.jpg"
     import_generated(dest, "predict").main(
-        ["--checkpoint", str(out / "last.pt"), "--image", str(image), "--question", "is there a cup?", "--device", "cpu"]
+        [
+            "--checkpoint",
+            str(out / "last.pt"),
+            "--image",
+            str(image),
+            "--question",
+            "is there a cup?",
+            "--device",
+            "cpu",
+        ]
     )
     assert image.with_suffix(".attention.png").is_file()
