@@ -11,6 +11,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -77,7 +78,12 @@ def check_compatible(model: nn.Module, state: dict, source: Path) -> None:
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    # NumPy's too: this project draws nothing from it, but augmentations added later may
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -85,6 +91,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
+    if "numpy" in state:
+        np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

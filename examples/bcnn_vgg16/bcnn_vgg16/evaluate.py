@@ -8,13 +8,14 @@ per_class.csv next to the checkpoint (or into --out).
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 
 import torch
 
 from . import checkpoint, data
 from .model import BCNN
-from .train import BLUEPRINT
+from .train import BLUEPRINT, non_negative_int, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,15 +38,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="synthetic: the built-in synthetic data",
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         help="data loader processes (default: the checkpoint's config)",
     )
     parser.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         help="evaluate at this size (default: the training size)",
     )
     parser.add_argument(
@@ -54,9 +55,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where to write the plots (default: the checkpoint's folder)",
     )
     parser.add_argument(
-        "--limit-batches", type=int, help="evaluate at most this many batches"
+        "--limit-batches", type=positive_int, help="evaluate at most this many batches"
+    )
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip undecodable images, counted",
     )
     return parser.parse_args(argv)
+
+
+def pick_device(name: str) -> torch.device:
+    """--device auto|cpu|cuda as a torch device."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is available")
+    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[BCNN, dict]:
@@ -75,12 +89,7 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[BCNN, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = torch.device(
-        "cuda"
-        if args.device == "cuda"
-        or (args.device == "auto" and torch.cuda.is_available())
-        else "cpu"
-    )
+    device = pick_device(args.device)
     model, saved = load_checkpoint(args.checkpoint, device)
     config = saved["config"]
     image_size = tuple(config["data"]["image_size"])
@@ -108,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(
             f"the data's classes differ from the checkpoint's: {', '.join(differ[:10]) or 'same names, other order'}"
         )
+    datasets.val.skip_bad = args.skip_bad_images
     _, eval_tf = data.build_transforms(image_size, datasets.source)
     sampler = data.SeededSampler(len(datasets.val), config["seed"], shuffle=False)
     loader = data.make_loader(
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"evaluating {args.checkpoint} on {datasets.description}")
 
-    predictions, batches = [], []
+    predictions, batches, skipped = [], [], 0
     with (
         torch.no_grad(),
         torch.autocast(
@@ -130,6 +140,9 @@ def main(argv: list[str] | None = None) -> None:
         for step, batch in enumerate(loader):
             if args.limit_batches is not None and step >= args.limit_batches:
                 break
+            skipped += batch["skipped"]
+            if "label" not in batch:  # every sample was an undecodable image
+                continue
             images = data.normalize(batch["image"].to(device, non_blocking=True))
             logits = model(images)
             predictions.append(logits.argmax(1).cpu())
@@ -143,6 +156,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"accuracy: {accuracy:.4f} ({int((predicted == labels).sum())} of {len(labels)})"
     )
+    if skipped:
+        print(f"skipped {skipped} undecodable images")
     out = args.out or args.checkpoint.parent
     out.mkdir(parents=True, exist_ok=True)
     report_classes(predicted, labels, classes, out)
@@ -218,4 +233,7 @@ def plot_confusion(
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except data.DataError as error:  # raised while loading a batch
+        sys.exit(f"data: {error}")

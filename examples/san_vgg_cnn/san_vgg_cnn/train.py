@@ -7,7 +7,8 @@
 
 Without --data-root it trains on the built-in synthetic questions about shapes. It writes OUT/metrics.csv,
 OUT/last.pt (every epoch), OUT/best.pt (best validation accuracy) and OUT/curves.png;
---resume OUT/last.pt continues exactly where a run stopped, even in the middle of an epoch.
+--resume OUT/last.pt continues exactly where a run stopped, even in the middle of an epoch,
+with the settings, data and output folder of that run (flags given again override them).
 On a GPU it is fast by default: bf16 autocast, channels_last, cudnn.benchmark, TF32,
 fused optimizers and torch.compile.
 """
@@ -36,6 +37,36 @@ from .phases import freeze_norm_statistics, make_optimizer, make_schedule, set_t
 
 BLUEPRINT = "san_vgg_cnn"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+# flags that change what a run computes: a checkpoint keeps them, --resume restores them
+RESUMED_FLAGS = ("limit_batches", "skip_bad_images", "skip_nonfinite")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +76,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--config", type=Path, default=DEFAULT_CONFIG, help="training settings (YAML)")
+    add(
+        "--config",
+        type=Path,
+        help="training settings (YAML; default: configs/default.yaml, or the resumed run's)",
+    )
     add("--data-root", help="data folder; without it, the built-in synthetic data")
     add(
         "--dataset",
@@ -53,15 +88,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="auto",
         help="synthetic: no data root",
     )
-    add("--epochs", type=int, help="epochs of every phase (default: the config's)")
+    add(
+        "--epochs",
+        type=positive_int,
+        help="epochs of every phase (default: the config's)",
+    )
     add(
         "--batch-size",
-        type=int,
+        type=positive_int,
         help="samples per step and process (default: the config's)",
     )
-    add("--lr", type=float, help="learning rate of every phase (default: the config's)")
+    add(
+        "--lr",
+        type=positive_float,
+        help="learning rate of every phase (default: the config's)",
+    )
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    add("--out", type=Path, default=Path("runs") / BLUEPRINT, help="output folder")
+    add(
+        "--out",
+        type=Path,
+        help=f"output folder (default: runs/{BLUEPRINT}, or the resumed checkpoint's folder)",
+    )
     add(
         "--resume",
         type=Path,
@@ -69,11 +116,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="continue from a checkpoint (OUT/last.pt)",
     )
     add("--seed", type=int, help="random seed (default: the config's)")
-    add("--image-size", type=int, help="image size to train at (at least 32 px)")
-    add("--workers", type=int, help="data loader processes (default: the config's)")
+    add(
+        "--image-size",
+        type=positive_int,
+        help="image size to train at (at least 32 px)",
+    )
+    add(
+        "--workers",
+        type=non_negative_int,
+        help="data loader processes (default: the config's)",
+    )
     add(
         "--val-split",
-        type=float,
+        type=fraction,
         help="hold out this fraction of a single training set",
     )
     add("--weights", metavar="FILE", help="pretrained weights from a local file")
@@ -95,15 +150,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     fast(
         "--decode",
         choices=["cpu", "gpu"],
-        default="gpu" if torch.cuda.is_available() else "cpu",
-        help="where JPEG files are decoded: in the loader workers, or in batches on the GPU",
+        help="where JPEG files are decoded: in the loader workers, or in batches on the GPU "
+        "(default: gpu with CUDA)",
     )
     control = parser.add_argument_group("run control").add_argument
     control(
-        "--limit-batches", type=int, help="at most this many batches per epoch and eval"
+        "--limit-batches",
+        type=positive_int,
+        help="at most this many batches per epoch and eval",
     )
     control(
-        "--log-every", type=int, default=20, help="steps between progress-bar updates"
+        "--log-every",
+        type=positive_int,
+        default=20,
+        help="steps between progress-bar updates",
     )
     control(
         "--skip-nonfinite", action="store_true", help="skip NaN/inf losses, not stop"
@@ -116,16 +176,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_config(args: argparse.Namespace) -> dict:
-    """configs/default.yaml (or --config), with the command line's overrides."""
-    try:
-        config = yaml.safe_load(args.config.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SystemExit(
-            f"cannot read the config {args.config}: {error.strerror}"
-        ) from None
-    except yaml.YAMLError as error:
-        raise SystemExit(f"{args.config} is not valid YAML: {error}") from None
+def restore_flags(args: argparse.Namespace, resumed: dict) -> None:
+    """The resumed run's flags, where this command line does not set them."""
+    for name, value in resumed.get("flags", {}).items():
+        if getattr(args, name, None) in (None, False):
+            setattr(args, name, value)
+
+
+def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
+    """configs/default.yaml (or --config, or the config of the run being resumed), with the
+    command line's overrides."""
+    if resumed is not None and args.config is None:
+        config = resumed["config"]
+    else:
+        path = args.config or DEFAULT_CONFIG
+        try:
+            config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise SystemExit(
+                f"cannot read the config {path}: {error.strerror}"
+            ) from None
+        except yaml.YAMLError as error:
+            raise SystemExit(f"{path} is not valid YAML: {error}") from None
+        check_config(config, path)
     if args.seed is not None:
         config["seed"] = args.seed
     if args.workers is not None:
@@ -140,6 +213,37 @@ def load_config(args: argparse.Namespace) -> dict:
         if args.lr is not None:
             phase["optimizer"]["lr"] = args.lr
     return config
+
+
+def check_config(config, path: Path) -> None:
+    """Name the first setting a hand-edited config lacks, rather than fail later on a KeyError."""
+
+    def require(section, keys: tuple[str, ...], where: str) -> None:
+        for key in keys:
+            value = section
+            for part in key.split("."):
+                if not isinstance(value, dict) or part not in value:
+                    raise SystemExit(
+                        f"{path}: the setting {where}{key} is missing "
+                        f"(compare with {DEFAULT_CONFIG})"
+                    )
+                value = value[part]
+
+    require(config, ("seed", "data.image_size", "data.num_workers", "data.root"), "")
+    require(config, ("train.grad_clip", "train.label_smoothing", "train.phases"), "")
+    if not isinstance(config["train"]["phases"], list) or not config["train"]["phases"]:
+        raise SystemExit(f"{path}: train.phases must be a list of at least one phase")
+    for number, phase in enumerate(config["train"]["phases"]):
+        where = f"train.phases[{number}]."
+        needed = ("name", "epochs", "batch_size", "trainable", "frozen")
+        require(
+            phase, needed + ("optimizer.name", "optimizer.lr", "schedule.name"), where
+        )
+        for key in ("epochs", "batch_size"):
+            if not isinstance(phase[key], int) or phase[key] < 1:
+                raise SystemExit(
+                    f"{path}: {where}{key} must be a whole number of at least 1"
+                )
 
 
 @dataclass
@@ -272,7 +376,10 @@ def evaluate(model: nn.Module, batches, run: Run, transform=None) -> dict:
         )
         add_totals(totals, loss, logits, labels)
     if run.world > 1:
+        skipped = torch.tensor(float(skipped), dtype=totals.dtype, device=run.device)
+        totals = torch.cat([totals, skipped.view(1)])
         dist.all_reduce(totals)
+        totals, skipped = totals[:3], int(totals[3])
     loss_sum, correct, count = totals.tolist()
     return {
         "loss": loss_sum / max(count, 1),
@@ -327,6 +434,11 @@ def train_epoch(
             timer, timed_images = time.perf_counter(), 0
         skipped += batch.get("skipped", 0)
         if "label" not in batch:  # every sample was an undecodable image
+            if run.world > 1:  # the other ranks would wait for this one's gradients
+                raise data.DataError(
+                    f"a whole batch of undecodable images on rank {run.rank}: "
+                    "remove them (their paths are counted with --skip-bad-images) or use a larger batch"
+                )
             done += 1
             continue
         # may drop undecodable images' labels
@@ -358,7 +470,8 @@ def train_epoch(
         timed_images += labels.numel() * run.world
         done += 1
         # checked every step on a CPU (free), every log interval on a GPU (no sync per step)
-        if not run.cuda or done % args.log_every == 0 or done == epoch.steps:
+        synced = not run.cuda or done % args.log_every == 0 or done == epoch.steps
+        if synced:
             first = max(epoch.start_step, done - args.log_every)
             window = losses[first:done]
             if not torch.isfinite(window).all():
@@ -373,7 +486,12 @@ def train_epoch(
                     loss=f"{losses[done - 1].item():.4f}", img_s=f"{speed:.0f}"
                 )
         bar.update(1)
-        if stop.requested:
+        if run.world > 1 and synced:
+            # every rank stops at the same step, or one would wait forever in the next all-reduce
+            flag = torch.tensor(float(stop.requested), device=run.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stop.requested = bool(flag.item())
+        if stop.requested and (run.world == 1 or synced):
             break
     bar.close()
     if run.cuda:
@@ -400,6 +518,8 @@ def load_data(args: argparse.Namespace, config: dict, run: Run) -> tuple:
         height, width = image_size
         image_size = (args.image_size, round(args.image_size * width / height))
         config["data"]["image_size"] = list(image_size)
+    if args.decode is None:
+        args.decode = "gpu" if run.cuda else "cpu"
     if args.decode == "gpu" and not run.cuda:
         raise SystemExit("--decode gpu needs a CUDA device")
     root = args.data_root or config["data"]["root"]
@@ -438,8 +558,16 @@ def metrics_row(number: int, phase: dict, totals, val: dict, lr, done: dict) -> 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    config = load_config(args)
+    resumed = checkpoint.load(args.resume) if args.resume else None
+    if resumed is not None:
+        restore_flags(args, resumed)
+    config = load_config(args, resumed)
     run = start_run(args, config)
+    if resumed is not None and args.epochs is not None:
+        run.log(
+            "note: --epochs changes the length of the resumed run; the learning-rate schedule "
+            "of the phase in progress keeps the length it was saved with"
+        )
     seed = config["seed"]
     random.seed(seed)
     torch.manual_seed(seed)  # every device's generator too
@@ -471,7 +599,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     model.to(device=run.device, memory_format=run.memory_format)
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    out = args.out
+    out = args.out or (args.resume.parent if args.resume else Path("runs") / BLUEPRINT)
     if run.master:
         out.mkdir(parents=True, exist_ok=True)
         datasets.save_vocabularies(out)
@@ -495,11 +623,12 @@ def main(argv: list[str] | None = None) -> None:
             "classes": datasets.classes,
             "vocab": datasets.vocab.words,
             "config": config,
+            "data_source": datasets.source,
+            "flags": {name: getattr(args, name) for name in RESUMED_FLAGS},
         }
 
-    resumed, start_epoch, start_step = None, 0, 0
-    if args.resume:
-        resumed = checkpoint.load(args.resume)
+    start_epoch, start_step = 0, 0
+    if resumed is not None:
         if resumed.get("blueprint") != BLUEPRINT:
             run.log(
                 f"note: {args.resume} comes from the blueprint {resumed.get('blueprint')!r}"
@@ -611,12 +740,12 @@ def main(argv: list[str] | None = None) -> None:
                 run.log(
                     f"skipped undecodable images: {done['skipped']} train, {val['skipped']} val"
                 )
+            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             if isinstance(schedule, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 metric = "acc" if phase["schedule"]["metric"] == "val_acc" else "loss"
                 schedule.step(val[metric])
             else:
                 schedule.step()
-            lr = optimizer.param_groups[0]["lr"]
             row = metrics_row(number, phase, totals, val, lr, done)
             run.history.append(row)
             improved = val["acc"] > run.best_acc

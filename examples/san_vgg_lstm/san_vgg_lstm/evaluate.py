@@ -7,13 +7,14 @@ question. The vocabulary and answer list come from the checkpoint, as in trainin
 """
 
 import argparse
+import sys
 from pathlib import Path
 
 import torch
 
 from . import checkpoint, data
 from .model import SAN
-from .train import BLUEPRINT
+from .train import BLUEPRINT, non_negative_int, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,15 +37,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="synthetic: the built-in synthetic data",
     )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         help="data loader processes (default: the checkpoint's config)",
     )
     parser.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         help="evaluate at this size (default: the training size)",
     )
     parser.add_argument(
@@ -53,9 +54,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="where to write the plots (default: the checkpoint's folder)",
     )
     parser.add_argument(
-        "--limit-batches", type=int, help="evaluate at most this many batches"
+        "--limit-batches", type=positive_int, help="evaluate at most this many batches"
+    )
+    parser.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="skip undecodable images, counted",
     )
     return parser.parse_args(argv)
+
+
+def pick_device(name: str) -> torch.device:
+    """--device auto|cpu|cuda as a torch device."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is available")
+    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[SAN, dict]:
@@ -74,12 +88,7 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[SAN, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = torch.device(
-        "cuda"
-        if args.device == "cuda"
-        or (args.device == "auto" and torch.cuda.is_available())
-        else "cpu"
-    )
+    device = pick_device(args.device)
     model, saved = load_checkpoint(args.checkpoint, device)
     config = saved["config"]
     image_size = tuple(config["data"]["image_size"])
@@ -106,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except data.DataError as error:
         raise SystemExit(f"data: {error}") from None
+    datasets.val.skip_bad = args.skip_bad_images
     _, eval_tf = data.build_transforms(image_size, datasets.source)
     sampler = data.SeededSampler(len(datasets.val), config["seed"], shuffle=False)
     loader = data.make_loader(
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"evaluating {args.checkpoint} on {datasets.description}")
 
-    predictions, batches = [], []
+    predictions, batches, skipped = [], [], 0
     with (
         torch.no_grad(),
         torch.autocast(
@@ -128,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         for step, batch in enumerate(loader):
             if args.limit_batches is not None and step >= args.limit_batches:
                 break
+            skipped += batch["skipped"]
+            if "label" not in batch:  # every sample was an undecodable image
+                continue
             images = data.normalize(batch["image"].to(device, non_blocking=True))
             logits = model(images, batch["question"].to(device, non_blocking=True))
             predictions.append(logits.argmax(1).cpu())
@@ -141,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"accuracy: {accuracy:.4f} ({int((predicted == labels).sum())} of {len(labels)})"
     )
+    if skipped:
+        print(f"skipped {skipped} undecodable images")
     out = args.out or args.checkpoint.parent
     out.mkdir(parents=True, exist_ok=True)
     report_vqa(predicted, labels, batches)
@@ -167,4 +182,7 @@ def report_vqa(
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except data.DataError as error:  # raised while loading a batch
+        sys.exit(f"data: {error}")

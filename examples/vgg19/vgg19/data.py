@@ -478,11 +478,14 @@ def load_datasets(
     if root is None:
         return synthetic_datasets(config, image_size, seed)
     path = Path(root).expanduser()
+    if download:
+        path.mkdir(parents=True, exist_ok=True)
+        return torchvision_datasets(path, image_size, download)
     if not path.is_dir():
         raise DataError(f"--data-root {root}: no such folder")
     if not any(path.iterdir()):
         raise DataError(f"--data-root {root} is empty")
-    if looks_like_torchvision(path) or download:
+    if looks_like_torchvision(path):
         return torchvision_datasets(path, image_size, download)
     return folder_datasets(path, config, image_size, decode, seed)
 
@@ -491,7 +494,7 @@ def synthetic_datasets(
     config: dict, image_size: tuple[int, int], seed: int
 ) -> DataSets:
     sizes = config["synthetic"]
-    num_classes = len(CLASSES) if CLASSES else 10
+    num_classes = 10
     train_tf, eval_tf = build_transforms(image_size, "synthetic")
     # different seeds, so validation images are not training images
     train = SyntheticShapes(
@@ -608,9 +611,14 @@ def torchvision_datasets(
         train = datasets.CIFAR10(root, train=True, download=download)
         val = datasets.CIFAR10(root, train=False, download=download)
     except (RuntimeError, OSError) as error:
+        fix = (
+            "Check the network connection"
+            if download
+            else "Pass --download to fetch it there"
+        )
         raise DataError(
             f"cannot load CIFAR-10 from {root}: {error}\n"
-            "Pass --download to fetch it there, or train on the built-in synthetic shapes by leaving out --data-root."
+            f"{fix}, or train on the built-in synthetic shapes by leaving out --data-root."
         ) from None
 
     def images(ds) -> torch.Tensor:

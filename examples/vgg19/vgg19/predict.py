@@ -9,9 +9,10 @@ from pathlib import Path
 
 import torch
 from torchvision.io import read_file
+from torchvision.transforms import v2
 
 from . import data
-from .evaluate import load_checkpoint
+from .evaluate import load_checkpoint, pick_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,12 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = torch.device(
-        "cuda"
-        if args.device == "cuda"
-        or (args.device == "auto" and torch.cuda.is_available())
-        else "cpu"
-    )
+    device = pick_device(args.device)
     model, saved = load_checkpoint(args.checkpoint, device)
     if not args.image.is_file():
         raise SystemExit(f"--image {args.image}: no such file")
@@ -48,7 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     except data.DataError as error:
         raise SystemExit(str(error)) from None
     image_size = tuple(saved["config"]["data"]["image_size"])
-    _, eval_tf = data.build_transforms(image_size, "folder")
+    source = saved.get("data_source", "folder")
+    if source in (
+        "folder",
+        "cub",
+        "vqa",
+    ):  # photos: the evaluation transform of training
+        _, eval_tf = data.build_transforms(image_size, source)
+    else:  # trained on whole small images: scale the whole image to the training size
+        eval_tf = v2.Resize(image_size, antialias=True)
     pixels = eval_tf(image)
     x = data.normalize(pixels.unsqueeze(0).to(device))
     classes = saved["classes"]
