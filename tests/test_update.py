@@ -27,8 +27,8 @@ PKG = "proj"  # the package name of a project generated into a folder named proj
 USER_EDITS = [
     (
         f"{PKG}/train.py",
-        '"--log-every", type=int, default=20,',
-        '"--log-every", type=int, default=5,',
+        "        default=20,\n",  # --log-every's default
+        "        default=5,\n",
     ),
     (
         f"{PKG}/model.py",
@@ -50,8 +50,8 @@ TEMPLATE_CHANGES = [
 ]
 COLLIDING_TEMPLATE_CHANGE = (
     "templates/{{ package_name }}/train.py.jinja",
-    '"--log-every", type=int, default=20,',
-    '"--log-every", type=int, default=50,',
+    '"--log-every", type=positive_int, default=20,',
+    '"--log-every", type=positive_int, default=50,',
 )
 
 
