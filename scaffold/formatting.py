@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from functools import cache
 from importlib.metadata import version
 from pathlib import Path
@@ -66,7 +68,7 @@ def format_many(sources: list[str]) -> list[str]:
         import black  # noqa: F401  imported before forking, so the workers start with it
 
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with _signals_held(), ProcessPoolExecutor(workers, mp_context=context) as pool:
             formatted = list(pool.map(_black, [sources[i] for i in missing]))
     else:
         formatted = [_black(sources[i]) for i in missing]
@@ -75,6 +77,19 @@ def format_many(sources: list[str]) -> list[str]:
         if paths[i] is not None:
             _store(paths[i], text)
     return results
+
+
+@contextmanager
+def _signals_held():
+    """Ctrl-C and SIGTERM wait until the pool is shut down (a second or so): raised in the
+    middle of the pool's bookkeeping, the KeyboardInterrupt can leave it waiting forever.
+    Delivered when this ends, they interrupt `scaffold new` as anywhere else."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _cache_path(folder: Path, source: str) -> Path:
