@@ -281,14 +281,18 @@ class Run:
         return torch.autocast(self.device.type, dtype=dtype)
 
 
+def pick_device(name: str) -> torch.device:
+    """--device auto|cpu|cuda as a torch device."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA GPU is available")
+    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
+    return torch.device("cuda" if cuda else "cpu")
+
+
 def start_run(args: argparse.Namespace, config: dict) -> Run:
     """Pick the device, join the DDP group under torchrun, switch on what makes a GPU fast."""
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA GPU is available")
-    cuda = args.device == "cuda" or (
-        args.device == "auto" and torch.cuda.is_available()
-    )
-    run = Run(args, config, torch.device("cuda" if cuda else "cpu"))
+    run = Run(args, config, pick_device(args.device))
+    cuda = run.cuda
     # torchrun: one process per GPU (or per CPU slot, with gloo)
     if "RANK" in os.environ:
         run.rank, run.local_rank = int(os.environ["RANK"]), int(

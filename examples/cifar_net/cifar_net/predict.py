@@ -12,7 +12,8 @@ from torchvision.io import read_file
 from torchvision.transforms import v2
 
 from . import data
-from .evaluate import load_checkpoint, pick_device
+from .evaluate import load_checkpoint
+from .train import pick_device
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,7 +15,7 @@ import torch
 
 from . import checkpoint, data
 from .model import VGG
-from .train import BLUEPRINT, non_negative_int, positive_int
+from .train import BLUEPRINT, non_negative_int, pick_device, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -58,14 +58,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="skip undecodable images, counted",
     )
     return parser.parse_args(argv)
-
-
-def pick_device(name: str) -> torch.device:
-    """--device auto|cpu|cuda as a torch device."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA GPU is available")
-    cuda = name == "cuda" or (name == "auto" and torch.cuda.is_available())
-    return torch.device("cuda" if cuda else "cpu")
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[VGG, dict]:
