@@ -7,16 +7,12 @@ Every case is a small blueprint and the exact first line of what scaffold prints
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import pytest
+from conftest import run_scaffold
 
-REPO = Path(__file__).resolve().parent.parent
 LOCATED = re.compile(r"^bp\.yaml:(\d+):(\d+): ")
 
 
@@ -1211,17 +1207,6 @@ CASES = [
 ]
 
 
-def scaffold(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "scaffold", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")},
-    )
-
-
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 45
     assert len({c.id for c in CASES}) == len(CASES)
@@ -1235,22 +1220,22 @@ def test_malformed_blueprint_is_refused_with_a_located_message(
     (tmp_path / "bp.yaml").write_text(text, encoding="utf-8")
     dest = tmp_path / "out"
     if command == "new":
-        done = scaffold("new", "--blueprint", "bp.yaml", "out", "--no-git", cwd=tmp_path)
+        done = run_scaffold("new", "--blueprint", "bp.yaml", "out", "--no-git", cwd=tmp_path)
     else:
-        done = scaffold("validate", "bp.yaml", cwd=tmp_path)
+        done = run_scaffold("validate", "bp.yaml", cwd=tmp_path)
 
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.returncode == 2, done.stderr
-    assert done.stdout == ""
-    lines = done.stderr.splitlines()
+    assert "Traceback" not in done.err, done.err
+    assert done.code == 2, done.err
+    assert done.out == ""
+    lines = done.err.splitlines()
     assert lines, "no message"
     if expected.endswith(": "):
-        assert lines[0].startswith(expected), done.stderr
+        assert lines[0].startswith(expected), done.err
     else:
-        assert lines[0] == expected, done.stderr
+        assert lines[0] == expected, done.err
     # every line is a located problem or the hint under one
     for line in lines:
-        assert LOCATED.match(line) or line.startswith("  hint: "), done.stderr
+        assert LOCATED.match(line) or line.startswith("  hint: "), done.err
     # the line number points at the line to fix
     line_number = int(LOCATED.match(lines[0]).group(1))
     source_lines = text.splitlines() or [""]
@@ -1277,8 +1262,8 @@ def test_a_module_named_like_a_dict_method_is_accepted(tmp_path):
             """),
         encoding="utf-8",
     )
-    done = scaffold("validate", "bp.yaml", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
+    done = run_scaffold("validate", "bp.yaml", cwd=tmp_path)
+    assert done.code == 0, done.err
 
 
 def test_a_dilated_kernel_too_large_is_described_with_its_dilation(tmp_path):
@@ -1295,9 +1280,9 @@ def test_a_dilated_kernel_too_large_is_described_with_its_dilation(tmp_path):
             """).lstrip(),
         encoding="utf-8",
     )
-    done = scaffold("validate", "bp.yaml", cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
-    first = done.stderr.splitlines()[0]
+    done = run_scaffold("validate", "bp.yaml", cwd=tmp_path)
+    assert done.code == 2, done.err
+    first = done.err.splitlines()[0]
     assert first.startswith("bp.yaml:5:7: model.layers[0] (conv)"), first
     assert "41x41" in first or "dilation" in first, first
 
@@ -1324,5 +1309,5 @@ def test_a_dilated_kernel_too_large_is_described_with_its_dilation(tmp_path):
 )
 def test_problems_without_an_obvious_fix_carry_a_hint(tmp_path, text, hint):
     (tmp_path / "bp.yaml").write_text(text, encoding="utf-8")
-    done = scaffold("validate", "bp.yaml", cwd=tmp_path)
-    assert done.returncode == 2 and f"  hint: {hint}" in done.stderr, done.stderr
+    done = run_scaffold("validate", "bp.yaml", cwd=tmp_path)
+    assert done.code == 2 and f"  hint: {hint}" in done.err, done.err
