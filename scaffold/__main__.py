@@ -6,7 +6,7 @@ import sys
 def run() -> None:
     # Ctrl-C while the command line's modules are still importing: a message, not a traceback
     try:
-        from scaffold.cli import main
+        from .cli import main
     except KeyboardInterrupt:
         sys.exit("scaffold: interrupted; nothing was written")
     main()

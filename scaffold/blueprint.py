@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
-from scaffold.layers import IDENTIFIER, LayerList, Name
-from scaffold.names import class_name_problem
-from scaffold.presets import NORMALIZE_PRESETS
-from scaffold.source import MapNode, Node, from_plain, parse_yaml, to_plain
-from scaffold.spec import (
+from .errors import BlueprintError, Location, Problem, ProblemCollector
+from .layers import IDENTIFIER, LayerList, Name
+from .names import class_name_problem
+from .presets import NORMALIZE_PRESETS
+from .source import MapNode, Node, from_plain, parse_yaml, to_plain
+from .spec import (
     INVALID,
     Bool,
     Enum,
@@ -32,7 +32,7 @@ from scaffold.spec import (
     show,
     spec_field,
 )
-from scaffold.transforms import TransformList
+from .transforms import TransformList
 
 MAX_BLUEPRINT_BYTES = 1_000_000
 

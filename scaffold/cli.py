@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from scaffold import __version__
-from scaffold.errors import BlueprintError, UsageError
+from . import __version__
+from .errors import BlueprintError, UsageError
 
 EPILOG_NEW = """
 \b
@@ -77,7 +77,7 @@ def main() -> None:
 
 def _resolve_blueprint(value: str) -> Path:
     """A path, or the name of a bundled blueprint (`lenet`)."""
-    from scaffold.resources import find_bundled
+    from .resources import find_bundled
 
     path = Path(value)
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in value:
@@ -87,8 +87,8 @@ def _resolve_blueprint(value: str) -> Path:
 
 
 def _load(value: str):
-    from scaffold.blueprint import load_blueprint
-    from scaffold.plan import build_plan
+    from .blueprint import load_blueprint
+    from .plan import build_plan
 
     blueprint = load_blueprint(_resolve_blueprint(value))
     return blueprint, build_plan(blueprint)
@@ -134,7 +134,7 @@ def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None
     The blueprint is checked first; on any problem nothing is written. The project is rendered
     beside DEST and moved into place at the end, so DEST is either absent or complete.
     """
-    from scaffold.render import new_project
+    from .render import new_project
 
     blueprint, plan = _load(blueprint_path)
     result = new_project(blueprint, dest, package, force, template, vcs_ref, git=not no_git)
@@ -186,7 +186,7 @@ def inspect(file) -> None:
     Example:
       scaffold inspect blueprints/bcnn_vgg16.yaml
     """
-    from scaffold.report import inspect_table
+    from .report import inspect_table
 
     blueprint, plan = _load(file)
     click.echo(inspect_table(blueprint, plan))
@@ -203,7 +203,7 @@ def list_() -> None:
     """
     import yaml
 
-    from scaffold.resources import bundled_blueprints
+    from .resources import bundled_blueprints
 
     paths = bundled_blueprints()
     width = max((len(p.stem) for p in paths), default=0)
@@ -234,7 +234,7 @@ def schema(output) -> None:
       # then, as the first line of a blueprint:
       # yaml-language-server: $schema=blueprint.schema.json
     """
-    from scaffold.schema import schema_json
+    from .schema import schema_json
 
     text = schema_json()
     if output is None:
@@ -270,7 +270,7 @@ def update(project, blueprint_path, vcs_ref) -> None:
       scaffold update myproj
       scaffold update myproj --blueprint blueprints/bcnn_vgg16.yaml
     """
-    from scaffold.update import update_project
+    from .update import update_project
 
     blueprint = None
     if blueprint_path:
@@ -304,7 +304,7 @@ def check(project, template, vcs_ref) -> None:
       scaffold check myproj
       scaffold check examples/lenet --template .      # against this checkout's template
     """
-    from scaffold.update import check_project
+    from .update import check_project
 
     report = check_project(project, template, vcs_ref)
     click.echo(report.text())
@@ -329,8 +329,8 @@ def smoke(blueprints, keep, template) -> None:
       scaffold smoke
       scaffold smoke blueprints/lenet.yaml my_model.yaml
     """
-    from scaffold.resources import bundled_blueprints
-    from scaffold.smoke import smoke_blueprints
+    from .resources import bundled_blueprints
+    from .smoke import smoke_blueprints
 
     paths = [_resolve_blueprint(b) for b in blueprints] or bundled_blueprints()
     ok = smoke_blueprints(paths, keep=keep, template=template, echo=click.echo)

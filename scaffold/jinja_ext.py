@@ -14,9 +14,9 @@ from functools import lru_cache
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-from scaffold.blueprint import blueprint_from_data
-from scaffold.formatting import black_mode, format_python
-from scaffold.project import Project
+from .blueprint import blueprint_from_data
+from .formatting import black_mode, format_python
+from .project import Project
 
 __all__ = ["ScaffoldExtension", "black_mode", "format_python", "scaffold_project"]
 

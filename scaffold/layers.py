@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from scaffold.errors import ProblemCollector
-from scaffold.presets import VGG_CFGS
-from scaffold.source import Node
-from scaffold.spec import (
+from .errors import ProblemCollector
+from .presets import VGG_CFGS
+from .source import Node
+from .spec import (
     Bool,
     Enum,
     FieldType,

@@ -20,8 +20,8 @@ import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
-from scaffold.errors import UsageError
-from scaffold.formatting import format_many
+from .errors import UsageError
+from .formatting import format_many
 
 # copier's defaults for these settings (copier/_template.py)
 DEFAULT_EXCLUDE = (
@@ -90,7 +90,7 @@ def template_files(root: Path, subdirectory: str, in_git: bool) -> list[tuple[Pa
 def _bytecode_cache():
     from jinja2 import FileSystemBytecodeCache
 
-    from scaffold.formatting import cache_dir
+    from .formatting import cache_dir
 
     folder = cache_dir()
     if folder is None:

@@ -13,12 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scaffold import layers as L
-from scaffold.blueprint import Blueprint
-from scaffold.errors import BlueprintError, Location, Problem, ProblemCollector
-from scaffold.names import class_name_problem, module_name_problem
-from scaffold.presets import TORCHVISION_RESNETS, TORCHVISION_VGG, TORCHVISION_WEIGHTS, VGG_CFGS
-from scaffold.shapes import Shape, conv_out, image, sequence, tokens, vector, words
+from . import layers as L
+from .blueprint import Blueprint
+from .errors import BlueprintError, Location, Problem, ProblemCollector
+from .names import class_name_problem, module_name_problem
+from .presets import TORCHVISION_RESNETS, TORCHVISION_VGG, TORCHVISION_WEIGHTS, VGG_CFGS
+from .shapes import Shape, conv_out, image, sequence, tokens, vector, words
 
 ACTIVATION_CALLS = {
     "relu": ("F.relu({})", "nn.ReLU(inplace=True)"),
@@ -1155,7 +1155,7 @@ class _Builder:
                 for position, module in enumerate(listed):
                     top = module.split(".")[0]
                     if top not in names:
-                        from scaffold.spec import did_you_mean
+                        from .spec import did_you_mean
 
                         self.problems.add(
                             phase.key_locations.get(key, phase.location),

@@ -14,12 +14,12 @@ from functools import cached_property
 
 import yaml
 
-from scaffold import __version__
-from scaffold import transforms as T
-from scaffold.blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
-from scaffold.names import package_name_problem
-from scaffold.plan import ModelPlan, build_plan
-from scaffold.presets import NORMALIZE_PRESETS
+from . import __version__
+from . import transforms as T
+from .blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
+from .names import package_name_problem
+from .plan import ModelPlan, build_plan
+from .presets import NORMALIZE_PRESETS
 
 JPEG_DATASETS = ("image_folder", "cub", "vqa")
 # more synthetic classes than this differ only in narrow hue bands: not learnable in a minute

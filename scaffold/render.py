@@ -20,13 +20,13 @@ from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scaffold import __version__
-from scaffold.blueprint import Blueprint
-from scaffold.errors import UsageError
-from scaffold.local_template import render_local, template_config
-from scaffold.plan import build_plan
-from scaffold.project import package_name_for, package_problem
-from scaffold.resources import git_toplevel, template_root
+from . import __version__
+from .blueprint import Blueprint
+from .errors import UsageError
+from .local_template import render_local, template_config
+from .plan import build_plan
+from .project import package_name_for, package_problem
+from .resources import git_toplevel, template_root
 
 ANSWERS_FILE = ".copier-answers.yml"
 

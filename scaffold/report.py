@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from scaffold.blueprint import Blueprint
-from scaffold.plan import ModelPlan
+from .blueprint import Blueprint
+from .plan import ModelPlan
 
 
 def human(n: int) -> str:

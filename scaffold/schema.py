@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scaffold import __version__
-from scaffold.blueprint import Blueprint
-from scaffold.layers import ALIASES, LAYERS
-from scaffold.spec import section_fields, section_schema
-from scaffold.transforms import TRANSFORM_ALIASES, TRANSFORMS
+from . import __version__
+from .blueprint import Blueprint
+from .layers import ALIASES, LAYERS
+from .spec import section_fields, section_schema
+from .transforms import TRANSFORM_ALIASES, TRANSFORMS
 
 
 def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any]:

@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from scaffold.blueprint import load_blueprint
-from scaffold.errors import BlueprintError, UsageError
-from scaffold.project import Project, package_name_for
-from scaffold.render import new_project
+from .blueprint import load_blueprint
+from .errors import BlueprintError, UsageError
+from .project import Project, package_name_for
+from .render import new_project
 
 STEP_TIMEOUT = 1800  # seconds for one blueprint's tests, on a slow CI machine
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from scaffold.errors import BlueprintError, Location, Problem
+from .errors import BlueprintError, Location, Problem
 
 
 class _Loader(yaml.SafeLoader):

@@ -14,8 +14,8 @@ import math
 import re
 from typing import Any, TypeVar
 
-from scaffold.errors import Location, ProblemCollector
-from scaffold.source import MapNode, Node, ScalarNode, SeqNode
+from .errors import Location, ProblemCollector
+from .source import MapNode, Node, ScalarNode, SeqNode
 
 INVALID: Any = object()  # a value that failed to read; its problem is already recorded
 REQUIRED: Any = object()
@@ -334,7 +334,7 @@ class Any_(FieldType):
     """Free-form data (kept as plain Python values)."""
 
     def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
-        from scaffold.source import to_plain
+        from .source import to_plain
 
         return to_plain(node)
 

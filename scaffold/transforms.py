@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from scaffold.errors import ProblemCollector
-from scaffold.source import Node
-from scaffold.spec import (
+from .errors import ProblemCollector
+from .source import Node
+from .spec import (
     FieldType,
     Float,
     Int,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import yaml
 
-from scaffold.blueprint import Blueprint, blueprint_from_data
-from scaffold.errors import UsageError
-from scaffold.render import ANSWERS_FILE, TemplateSource, render_project, template_source
+from .blueprint import Blueprint, blueprint_from_data
+from .errors import UsageError
+from .render import ANSWERS_FILE, TemplateSource, render_project, template_source
 
 UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 MARKERS = ("<<<<<<< ", ">>>>>>> ")
