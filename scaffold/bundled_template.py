@@ -34,6 +34,9 @@ BUNDLE = BUNDLE_DIR / "template.bundle"
 INFO = BUNDLE_DIR / "template.json"
 BRANCH = "main"
 MARKER = "scaffold-bundle"  # in the repository's .git: which bundle was fetched last
+# Folders of scaffold's repository that are not part of the template: not checked out (copier
+# clones the repository's commits, not its files, so this changes nothing it renders).
+NOT_TEMPLATE = ("examples", "tests", "benchmarks", "docs")
 
 
 def repository_path() -> Path:
@@ -120,6 +123,12 @@ class BundledTemplate:
         try:
             _check(_git(None, "init", "-q", str(staging)))
             _check(_git(staging, "symbolic-ref", "HEAD", f"refs/heads/{BRANCH}"))
+            _check(_git(staging, "config", "core.sparseCheckout", "true"))
+            sparse = ["/*", *(f"!/{name}/" for name in NOT_TEMPLATE)]
+            (staging / ".git" / "info").mkdir(exist_ok=True)
+            (staging / ".git" / "info" / "sparse-checkout").write_text(
+                "\n".join(sparse) + "\n", encoding="utf-8"
+            )
             self._fetch(staging)
             _check(_git(staging, "checkout", "-q", "--force", "-B", BRANCH, self.commit))
             (staging / ".git" / MARKER).write_text(self.key + "\n", encoding="utf-8")

@@ -11,6 +11,7 @@ repository the installed scaffold keeps.
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,16 +108,29 @@ class User:
         return Result(done.returncode, done.stdout, done.stderr)
 
 
-@pytest.fixture
-def make_user(tmp_path, tmp_path_factory):
-    cache = tmp_path_factory.getbasetemp() / "black-cache"  # shared: black's results only
+@pytest.fixture(scope="module")
+def installed(wheels, tmp_path_factory) -> dict[str, Venv]:
+    """A venv with each version installed (pip, from its wheel), and one without scaffold;
+    tests work on copies (`make_user`)."""
+    base = tmp_path_factory.mktemp("venvs")
+    venvs = {"none": Venv.create(base / "none")}
+    for version, wheel in wheels.items():
+        venvs[version] = Venv.create(base / version)
+        venvs[version].install(wheel)
+    return venvs
 
-    def make(*wheels: Path, name: str = "user", home: Path | None = None, xdg: bool = True):
-        env_dir = tmp_path / f"{name}-venv"
-        venv = Venv.create(env_dir)
-        for wheel in wheels:
-            venv.install(wheel)
-        extra = {"XDG_CACHE_HOME": str(cache)}
+
+@pytest.fixture
+def make_user(installed, tmp_path):
+    # black's results are cached by content: the user's usual cache, as for the other tests
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+
+    def make(version: str = "none", name: str = "user", home: Path | None = None, xdg=True):
+        """A user with scaffold `version` installed (a copy of its venv), a data folder of
+        their own (or the one under `home`, with XDG_DATA_HOME unset)."""
+        venv = Venv(tmp_path / f"{name}-venv")
+        shutil.copytree(installed[version].path, venv.path, symlinks=True)
+        extra = {"XDG_CACHE_HOME": cache}
         if xdg:
             extra["XDG_DATA_HOME"] = str(tmp_path / f"{name}-data")
         if home is not None:
@@ -138,7 +152,7 @@ def new_project(user: User, where: Path, name: str = PKG, *extra: str) -> Path:
 
 
 def test_installed_scaffold_makes_projects_that_update_offline(wheels, make_user, tmp_path):
-    user = make_user(wheels["v1"])
+    user = make_user("v1")
     project = new_project(user, tmp_path)
     recorded = answers(project)
     repository = tmp_path / "user-data" / "scaffold" / "template"
@@ -172,7 +186,7 @@ def test_plain_copier_updates_a_project_of_an_installed_scaffold(wheels, make_us
     """`copier update --trust --defaults` in the project, from an environment without scaffold,
     gives what `scaffold update` gives: both use the user's template repository, which any
     scaffold command brings to the installed version."""
-    user = make_user(wheels["v1"])
+    user = make_user("v1")
     project = new_project(user, tmp_path)
     (tmp_path / "twin").mkdir()
     twin = new_project(user, tmp_path / "twin")  # the same project, updated by scaffold
@@ -197,14 +211,14 @@ def test_a_clone_of_the_project_on_another_machine_updates_there(wheels, make_us
     project elsewhere (another account or machine, with a newer scaffold) updates from that
     machine's copy, made from its own wheel. The installed version is past its last tag: the
     update brings it anyway."""
-    alice = make_user(wheels["v2"], name="alice", home=tmp_path / "alice", xdg=False)
+    alice = make_user("v2", name="alice", home=tmp_path / "alice", xdg=False)
     project = new_project(alice, tmp_path)
     recorded = answers(project)
     assert recorded["_src_path"] == "~/.local/share/scaffold/template"
     assert recorded["_commit"] == "v0.2.0"
     commit_user_edits(project)
 
-    bob = make_user(wheels["v3"], name="bob", home=tmp_path / "bob", xdg=False)
+    bob = make_user("v3", name="bob", home=tmp_path / "bob", xdg=False)
     clone = tmp_path / "bob" / "work" / PKG
     clone.parent.mkdir(parents=True)
     git(tmp_path, "clone", "-q", str(project), str(clone))
@@ -220,9 +234,9 @@ def test_a_clone_of_the_project_on_another_machine_updates_there(wheels, make_us
 
 
 def test_an_older_scaffold_says_it_cannot_update_a_newer_project(wheels, make_user, tmp_path):
-    newer = make_user(wheels["v2"], name="newer")
+    newer = make_user("v2", name="newer")
     project = new_project(newer, tmp_path)
-    older = make_user(wheels["v1"], name="older")
+    older = make_user("v1", name="older")
     older.env["XDG_DATA_HOME"] = newer.env["XDG_DATA_HOME"]  # the same user, another venv
     update = older.scaffold("update", project, cwd=tmp_path)
     assert update.code == 2, update.out + update.err
@@ -232,3 +246,23 @@ def test_an_older_scaffold_says_it_cannot_update_a_newer_project(wheels, make_us
     # the newer scaffold still finds its version, after the older one used the repository
     check = newer.scaffold("check", project, cwd=tmp_path)
     assert check.code == 0, check.out + check.err
+
+
+def test_two_first_runs_at_once_share_one_template_repository(make_user, tmp_path):
+    """Two `scaffold new` at the same time, before the template repository exists: one makes
+    it, the other waits for it (a lock), and both projects record the same version."""
+    import subprocess
+
+    user = make_user("v1")
+    command = [str(user.venv.python), "-m", "scaffold", "new", "--blueprint", "lenet"]
+    runs = [
+        subprocess.Popen(
+            [*command, name], cwd=tmp_path, env=user.env, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+        )
+        for name in ("one", "two")
+    ]  # fmt: skip
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, out + err
+    assert answers(tmp_path / "one")["_commit"] == answers(tmp_path / "two")["_commit"] == "v0.1.0"
