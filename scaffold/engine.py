@@ -13,7 +13,8 @@ template's engine too:
 - any other checkout (a team's fork, a clone of a URL at some version) is its own `scaffold/`,
   loaded under a name of its own (copier_extension.load_engine);
 - a template version from before engines travelled with templates (copier.yml names the dotted
-  `scaffold.jinja_ext.ScaffoldExtension`) renders with the installed package, as copier does.
+  `scaffold.jinja_ext.ScaffoldExtension`) renders with the installed package, as copier does;
+- so does the plain copy of the template in a package built without git (`_template/`).
 
 An engine's errors are its own classes; `Engine` turns them into this package's, so the command
 line reports them as it reports its own.
@@ -31,6 +32,7 @@ from types import ModuleType
 
 from .copier_extension import fingerprint, load_engine
 from .errors import BlueprintError, UsageError
+from .resources import PACKAGED
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_CLASS = "ScaffoldExtension"
@@ -134,6 +136,8 @@ def engine_for(root: Path, config: dict, same_as_running: bool = False) -> Engin
     relative = engine_extension_path(config)
     if relative is None:
         return running(root)  # an old template version: copier renders it with the installed one
+    if Path(root).resolve() == PACKAGED:
+        return running(root)  # the installed package's own plain copy of its template
     folder = (Path(root) / relative).parent.resolve()
     if folder == PACKAGE_DIR:
         return running(root)

@@ -61,19 +61,23 @@ def set_version(source: Path, version: str) -> None:
     init.write_text(text.replace(old, f'__version__ = "{version}"'), encoding="utf-8")
 
 
+def copy_source(dest: Path) -> Path:
+    dest.mkdir()
+    for name in SOURCE_FILES:
+        shutil.copy2(REPO / name, dest / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_template")
+    for name in SOURCE_FOLDERS:
+        shutil.copytree(REPO / name, dest / name, ignore=ignore)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory, git_identity) -> dict[str, Path]:
     """Wheels of scaffold v1 (tag v0.1.0), v2 (planner and template change, tag v0.2.0) and v3
     (one more template line, no tag), built from a repository that is gone afterwards."""
     pytest.importorskip("hatchling", reason="building wheels needs hatchling")
     base = tmp_path_factory.mktemp("wheels")
-    source = base / "scaffold-source"
-    source.mkdir()
-    for name in SOURCE_FILES:
-        shutil.copy2(REPO / name, source / name)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "_template")
-    for name in SOURCE_FOLDERS:
-        shutil.copytree(REPO / name, source / name, ignore=ignore)
+    source = copy_source(base / "scaffold-source")
     set_version(source, "0.1.0")
     init_repo(source, tag="v0.1.0", message="scaffold 0.1.0")
     built = {"v1": build_wheel(source, base / "v1")}
@@ -266,3 +270,26 @@ def test_two_first_runs_at_once_share_one_template_repository(make_user, tmp_pat
         out, err = run.communicate(timeout=600)
         assert run.returncode == 0, out + err
     assert answers(tmp_path / "one")["_commit"] == answers(tmp_path / "two")["_commit"] == "v0.1.0"
+
+
+def test_a_wheel_built_without_git_makes_projects_that_say_why_they_cannot_update(
+    wheels, make_user, tmp_path
+):
+    """Built from a folder outside git (and not from an sdist that has the history), the wheel
+    carries no history: its projects are made, and say at once why they cannot be updated."""
+    import zipfile
+
+    wheel = build_wheel(copy_source(tmp_path / "no-git-source"), tmp_path / "no-git-wheel")
+    assert not any("template.bundle" in n for n in zipfile.ZipFile(wheel).namelist())
+    user = make_user()
+    user.venv.install(wheel)
+    new = user.scaffold("new", "--blueprint", "lenet", PKG, cwd=tmp_path)
+    assert new.code == 0, new.out + new.err
+    assert "cannot be updated" in new.err and "without its template's history" in new.err
+    project = tmp_path / PKG
+    assert "history" in answers(project)["_scaffold_update_blocker"]
+    update = user.scaffold("update", project, cwd=tmp_path)
+    assert update.code == 2 and "cannot be updated" in update.err
+    assert "Traceback" not in update.err
+    check = user.scaffold("check", project, cwd=tmp_path)
+    assert check.code == 0, check.out + check.err
