@@ -183,12 +183,16 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
 def blueprint_for_project(project: Path, path: Path):
     """Read and check a blueprint file for `scaffold update --blueprint`, with the engine of the
     template version the project records (the version the update renders it with)."""
-    answers = read_answers(Path(project))
+    project = Path(project).resolve()
+    answers = read_answers(project)
     src = answers.get("_src_path")
-    if not src or not answers.get("_commit"):
+    if not src or not answers.get("_commit") or answers.get("_scaffold_update_blocker"):
         from .engine import running
 
-        return running().load(path)[0]
+        return running().load(path)[0]  # update_project says why it cannot update
+    bundled = installed()
+    if bundled is None or not bundled.is_source_of(src):
+        _check_recorded_template(project, src)
     with open_template(recorded_source(src, answers["_commit"])) as opened:
         return opened.engine.load(path)[0]
 
