@@ -356,6 +356,10 @@ def test_update_says_when_the_template_moved(template, tmp_path):
     assert f"its template {template.resolve()} does not exist" in result.err
     assert "_src_path" in result.err  # the way out
     assert "Traceback" not in result.err
+    # also when the update would read a new blueprint with the template's engine
+    with_blueprint = run_scaffold("update", project, "--blueprint", LENET)
+    assert with_blueprint.code == 2
+    assert f"its template {template.resolve()} does not exist" in with_blueprint.err
 
 
 def test_project_from_a_template_outside_git_says_why_it_cannot_be_updated(tmp_path):

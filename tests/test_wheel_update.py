@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,28 +75,56 @@ def copy_source(dest: Path) -> Path:
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory, git_identity) -> dict[str, Path]:
     """Wheels of scaffold v1 (tag v0.1.0), v2 (planner and template change, tag v0.2.0) and v3
-    (one more template line, no tag), built from a repository that is gone afterwards."""
+    (one more template line, no tag), built from a repository that is gone afterwards. Built
+    once per test session, also when pytest-xdist runs this module's tests in several workers."""
     pytest.importorskip("hatchling", reason="building wheels needs hatchling")
-    base = tmp_path_factory.mktemp("wheels")
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's folder, which the workers' own folders are in
+    base = shared / "scaffold-wheels"
+    with _file_lock(shared / "scaffold-wheels.lock"):
+        if not (base / "done").is_file():
+            shutil.rmtree(base, ignore_errors=True)
+            base.mkdir()
+            _build_wheels(base)
+            (base / "done").write_text("", encoding="utf-8")
+    return {version: next((base / version).glob("scaffold-*.whl")) for version in VERSIONS}
+
+
+VERSIONS = ("v1", "v2", "v3")
+
+
+def _build_wheels(base: Path) -> None:
     source = copy_source(base / "scaffold-source")
     set_version(source, "0.1.0")
     init_repo(source, tag="v0.1.0", message="scaffold 0.1.0")
-    built = {"v1": build_wheel(source, base / "v1")}
+    build_wheel(source, base / "v1")
 
     apply_changes(source, TEMPLATE_CHANGES)
     change_planner(source)
     set_version(source, "0.2.0")
     git(source, "commit", "-q", "-am", "scaffold 0.2.0: shape comments say B; template changes")
     git(source, "tag", "v0.2.0")
-    built["v2"] = build_wheel(source, base / "v2")
+    build_wheel(source, base / "v2")
 
     edit(source / V3_CHANGE[0], *V3_CHANGE[1:])
     set_version(source, "0.3.0")
     git(source, "commit", "-q", "-am", "after 0.2.0, not tagged")
-    built["v3"] = build_wheel(source, base / "v3")
+    build_wheel(source, base / "v3")
 
     shutil.rmtree(source)  # no scaffold repository anywhere: only the wheels
-    return built
+
+
+@contextmanager
+def _file_lock(path: Path):
+    import fcntl
+
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @dataclass
