@@ -35,8 +35,9 @@ from .local_template import local_render_problem, render_local, template_config
 from .resources import REPOSITORY, git_toplevel, in_checkout, template_root
 
 ANSWERS_FILE = ".copier-answers.yml"
-# copier's shortcuts for hosted repositories (copier/_vcs.py)
+# what copier reads as a git URL, and its shortcuts for hosted repositories (copier/_vcs.py)
 GIT_ALIASES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
+GIT_PREFIXES = ("git@", "git://", "git+", "https://github.com/", "https://gitlab.com/")
 
 
 @dataclass
@@ -232,11 +233,20 @@ def _checkout(source: TemplateSource) -> Iterator[tuple[Path, str]]:
 
 
 def _git_url(url: str) -> str:
+    """The URL git clones, for a template URL as copier reads it (copier/_vcs.py get_repo)."""
     for alias, base in GIT_ALIASES.items():
         if url.startswith(alias):
             rest = url[len(alias) :].lstrip("/")
             return base + rest + ("" if rest.endswith(".git") else ".git")
-    return url[4:] if url.startswith("git+") else url
+    if url.startswith("git+"):
+        return url[4:]
+    if url.endswith(".git") or url.startswith(GIT_PREFIXES):
+        return url + ("" if url.endswith(".git") or not url.startswith("https://") else ".git")
+    raise UsageError(
+        f"{url}: copier reads a URL as a git repository only when it ends in .git or starts "
+        "with git+ (it records the URL, and updates from it)\n"
+        f"  hint: --template git+{url}"
+    )
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:

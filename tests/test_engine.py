@@ -185,7 +185,7 @@ def test_new_from_a_fork_by_path_and_by_url_uses_its_engine(fork, tmp_path):
     assert_planner_change(by_path)
     assert answers(by_path)["_commit"] == "v1.1.0"
 
-    url = fork.as_uri()
+    url = "git+" + fork.as_uri()  # copier's way to name a git repository by a file:// URL
     by_url = tmp_path / "by-url"
     result = run_scaffold("new", "--blueprint", LENET, "--template", url, by_url, "--name", PKG)
     assert result.code == 0, result.err
@@ -196,3 +196,14 @@ def test_new_from_a_fork_by_path_and_by_url_uses_its_engine(fork, tmp_path):
         name = path.relative_to(by_path)
         if name.name != ".copier-answers.yml":
             assert path.read_bytes() == (by_url / name).read_bytes(), name
+
+    # the team's next version, by URL: its engine change arrives in the project
+    edit(fork / "scaffold" / "report.py", '"MACs (fork)")', '"MACs (fork v1.2)")')
+    edit(fork / "templates" / "README.md.jinja", "## Install\n", "## Install (team v1.2)\n")
+    git(fork, "commit", "-q", "-am", "v1.2.0")
+    git(fork, "tag", "v1.2.0")
+    update = run_scaffold("update", by_url)
+    assert update.code == 0, update.out + update.err
+    assert answers(by_url)["_commit"] == "v1.2.0"
+    assert "## Install (team v1.2)" in (by_url / "README.md").read_text(encoding="utf-8")
+    assert_planner_change(by_url)
