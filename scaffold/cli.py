@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -75,23 +76,44 @@ def main() -> None:
     """
 
 
-def _resolve_blueprint(value: str) -> Path:
-    """A path, or the name of a bundled blueprint (`lenet`)."""
+def _resolve_blueprint(value: str, engine=None) -> Path:
+    """A path, or the name of a bundled blueprint (`lenet`): the template's own `blueprints/`
+    first, then the ones scaffold comes with."""
     from .resources import find_bundled
 
     path = Path(value)
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in value:
         return path
+    if engine is not None and engine.root is not None:
+        candidate = Path(engine.root) / "blueprints" / f"{value}.yaml"
+        if candidate.is_file():
+            return candidate
     bundled = find_bundled(value)
     return bundled if bundled is not None else path
 
 
-def _load(value: str):
-    from .blueprint import load_blueprint
-    from .plan import build_plan
+@contextmanager
+def _template_engine(template: str | None, vcs_ref: str | None = None):
+    """The engine that reads blueprints for a template (scaffold/engine.py): this scaffold's
+    own for the bundled template, the template's for a team's (--template)."""
+    if template is None and vcs_ref is None:
+        from .engine import running
 
-    blueprint = load_blueprint(_resolve_blueprint(value))
-    return blueprint, build_plan(blueprint)
+        yield running()
+        return
+    from .render import open_template, template_source
+
+    with open_template(template_source(template, vcs_ref)) as opened:
+        yield opened.engine
+
+
+def _load(value: str, engine=None):
+    """(blueprint, plan), read and checked by `engine` (default: this scaffold's)."""
+    if engine is None:
+        from .engine import running
+
+        engine = running()
+    return engine.load(_resolve_blueprint(value, engine))
 
 
 @main.command(epilog=EPILOG_NEW)
@@ -131,13 +153,17 @@ def _load(value: str):
 def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None:
     """Generate a training project from a blueprint into DEST.
 
-    The blueprint is checked first; on any problem nothing is written. The project is rendered
-    beside DEST and moved into place at the end, so DEST is either absent or complete.
+    The blueprint is checked first, by the template's own version of scaffold; on any problem
+    nothing is written. The project is rendered beside DEST and moved into place at the end, so
+    DEST is either absent or complete.
     """
-    from .render import new_project
+    from .render import new_project, open_template, template_source
 
-    blueprint, plan = _load(blueprint_path)
-    result = new_project(blueprint, dest, package, force, template, vcs_ref, git=not no_git)
+    with open_template(template_source(template, vcs_ref)) as opened:
+        blueprint, plan = _load(blueprint_path, opened.engine)
+        result = new_project(
+            blueprint, dest, package, force, git=not no_git, opened=opened, plan=plan
+        )
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if result.replaced or result.added:
@@ -155,41 +181,59 @@ def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None
     click.echo(f"  cd {dest} && pip install -e . && python -m {result.package}.train --help")
 
 
+TEMPLATE_OPTION = click.option(
+    "--template",
+    metavar="URL_OR_PATH",
+    help="Read blueprints as this project template's version of scaffold does (a team's fork).",
+)
+TEMPLATE_REF_OPTION = click.option(
+    "--vcs-ref",
+    metavar="REF",
+    help="Version of --template (git tag or commit; default: its newest tag).",
+)
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-def validate(files) -> None:
+@TEMPLATE_OPTION
+@TEMPLATE_REF_OPTION
+def validate(files, template, vcs_ref) -> None:
     """Check blueprints: print `ok` for each good one, or its problems (exit code 2).
 
     \b
-    Example:
+    Examples:
       scaffold validate blueprints/*.yaml
+      scaffold validate my.yaml --template https://git.example.com/team/templates.git
     """
     failed = False
-    for value in files:
-        try:
-            _load(value)
-        except BlueprintError as error:
-            failed = True
-            click.echo(str(error), err=True)
-            continue
-        click.echo(f"{value}: ok" if len(files) > 1 else "ok")
+    with _template_engine(template, vcs_ref) as engine:
+        for value in files:
+            try:
+                _load(value, engine)
+            except BlueprintError as error:
+                failed = True
+                click.echo(str(error), err=True)
+                continue
+            click.echo(f"{value}: ok" if len(files) > 1 else "ok")
     if failed:
         sys.exit(2)
 
 
 @main.command()
 @click.argument("file", metavar="FILE")
-def inspect(file) -> None:
+@TEMPLATE_OPTION
+@TEMPLATE_REF_OPTION
+def inspect(file, template, vcs_ref) -> None:
     """Print every layer with its output shape, parameters and multiply-adds, without torch.
 
     \b
-    Example:
+    Examples:
       scaffold inspect blueprints/bcnn_vgg16.yaml
+      scaffold inspect my.yaml --template ~/src/team-template
     """
-    from .report import inspect_table
-
-    blueprint, plan = _load(file)
-    click.echo(inspect_table(blueprint, plan))
+    with _template_engine(template, vcs_ref) as engine:
+        blueprint, plan = _load(file, engine)
+        click.echo(engine.inspect_table(blueprint, plan))
 
 
 @main.command(name="list")
@@ -270,11 +314,11 @@ def update(project, blueprint_path, vcs_ref) -> None:
       scaffold update myproj
       scaffold update myproj --blueprint blueprints/bcnn_vgg16.yaml
     """
-    from .update import update_project
+    from .update import blueprint_for_project, update_project
 
     blueprint = None
-    if blueprint_path:
-        blueprint, _ = _load(blueprint_path)
+    if blueprint_path:  # read as the project's template version reads blueprints
+        blueprint = blueprint_for_project(project, _resolve_blueprint(blueprint_path))
     report = update_project(project, blueprint, vcs_ref)
     click.echo(report.summary())
     if report.conflicts:

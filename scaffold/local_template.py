@@ -1,27 +1,33 @@
-"""Rendering a local template folder as `copier copy` would, without copier's fixed costs.
+"""Rendering a template checkout as `copier copy` would, without copier's fixed costs.
 
-`scaffold new` from this checkout's template (or a team's local template at HEAD) does not need
-what makes `copier copy` take most of a second: importing copier, cloning the template repository
-into a temporary folder and deleting it again, and a `git config` call per rendered file. This
-module renders the same files with the same Jinja environment, file-name rules, exclusions,
-modes and answers file; tests require its output to be byte-for-byte copier's. Everything else
-(remote templates, other versions, `scaffold update` and `check`) goes through copier itself.
+`scaffold new` does not need what makes `copier copy` take most of a second: importing copier,
+cloning the template repository into a temporary folder and deleting it again, and a `git config`
+call per rendered file. This module renders the same files with the same Jinja environment,
+file-name rules, exclusions, modes and answers file; tests require its output to be byte-for-byte
+copier's. It covers the settings scaffold's template and its forks use (`local_render_problem`
+says when a template needs copier itself, which then renders it).
+
+Extensions named by a path in the template (`scaffold/copier_extension.py:ScaffoldExtension`,
+what copier-template-extensions loads for copier) are loaded here the same way, without
+importing copier: the template's engine (scaffold/engine.py) for scaffold's own extension, the
+file executed as a module otherwise.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import re
 import subprocess
 import sys
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
 import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 
 from .errors import UsageError
-from .formatting import format_many
 
 # copier's defaults for these settings (copier/_template.py)
 DEFAULT_EXCLUDE = (
@@ -36,13 +42,56 @@ DEFAULT_EXCLUDE = (
 )
 DEFAULT_SUFFIX = ".jinja"
 DEFAULT_ANSWERS_FILE = ".copier-answers.yml"
+# copier.yml settings this module renders as copier does (tasks, migrations and messages do not
+# change what `copier copy --skip-tasks --quiet` writes)
+LOCAL_SETTINGS = {
+    "_subdirectory",
+    "_min_copier_version",
+    "_answers_file",
+    "_exclude",
+    "_jinja_extensions",
+    "_templates_suffix",
+    "_envops",
+    "_tasks",
+    "_migrations",
+    "_message_before_copy",
+    "_message_after_copy",
+    "_message_before_update",
+    "_message_after_update",
+}
 
 
 def template_config(root: Path) -> dict:
     for name in ("copier.yml", "copier.yaml"):
         if (root / name).is_file():
-            return yaml.safe_load((root / name).read_text(encoding="utf-8")) or {}
+            text = (root / name).read_text(encoding="utf-8")
+            try:
+                return yaml.safe_load(text) or {}
+            except yaml.YAMLError as error:  # e.g. copier's !include: copier reads it
+                raise UsageError(f"{root / name}: not plain YAML ({error})") from None
     raise UsageError(f"{root}: no copier.yml")
+
+
+def local_render_problem(root: Path, data: dict) -> str:
+    """Why the template at `root` must be rendered by copier itself, or "" when this module
+    renders it exactly as copier does."""
+    try:
+        config = template_config(root)
+    except UsageError as error:
+        return str(error)
+    for key, value in config.items():
+        if key.startswith("_"):
+            if key not in LOCAL_SETTINGS:
+                return f"copier.yml sets {key}"
+            if key in ("_subdirectory", "_exclude", "_answers_file") and "{" in str(value):
+                return f"copier.yml's {key} is a Jinja template"
+            if key == "_envops" and "undefined" in (value or {}):
+                return "copier.yml sets _envops.undefined"
+        elif key not in data:
+            return f"copier.yml asks {key}, which scaffold does not answer"
+        elif isinstance(value, dict) and ({"validator", "secret"} & value.keys()):
+            return f"copier.yml's question {key} has a validator or is secret"
+    return ""
 
 
 def _git(root: Path, *args: str) -> str:
@@ -108,11 +157,57 @@ def describe(root: Path) -> str:
     return _git(root, "describe", "--tags", "--always").strip()
 
 
-def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool) -> None:
-    """Render the template at `root` (a folder with copier.yml) into the empty folder `dest`."""
+def jinja_extensions(root: Path, config: dict, engine) -> list:
+    """copier.yml's `_jinja_extensions` as copier with copier-template-extensions loads them:
+    `path.py:Class` relative to the template root, dotted names from the installed packages."""
+    from .engine import PATH_LOADER, engine_extension_path
+
+    own = engine_extension_path(config)
+    result: list = ["jinja2_ansible_filters.AnsibleCoreFiltersExtension"]
+    for entry in config.get("_jinja_extensions", None) or []:
+        if entry == PATH_LOADER:
+            continue  # what it does for copier (paths) is done here
+        if isinstance(entry, str) and ":" in entry:
+            path, name = entry.split(":", 1)
+            if own is not None and PurePosixPath(path) == own and name == "ScaffoldExtension":
+                result.append(engine.extension)
+                continue
+            if path.endswith(".py") or "/" in path:
+                result.append(getattr(_load_template_module(root, path), name))
+                continue
+            result.append(getattr(importlib.import_module(path), name))
+            continue
+        result.append(entry)
+    return result
+
+
+def _load_template_module(root: Path, relative: str):
+    """A template's extension file, executed as copier-template-extensions does."""
+    path = root / relative
+    if not path.is_file():
+        raise UsageError(
+            f"{root}: copier.yml names the extension file {relative}, which is missing"
+        )
+    name = f"copier_template_extensions.{Path(relative).stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def render_local(
+    root: Path, dest: Path, data: dict, src_path: str, in_git: bool, engine=None
+) -> None:
+    """Render the template at `root` (a folder with copier.yml) into the empty folder `dest`,
+    with the template's `engine` (scaffold/engine.py; found from `root` when not given)."""
     import pathspec
 
     config = template_config(root)
+    if engine is None:
+        from .engine import engine_for
+
+        engine = engine_for(root, config)
     subdirectory = config.get("_subdirectory", "")
     suffix = config.get("_templates_suffix", DEFAULT_SUFFIX)
     answers_file = config.get("_answers_file", DEFAULT_ANSWERS_FILE)
@@ -120,13 +215,9 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
     style = "gitignore" if int(pathspec.__version__.split(".")[0]) >= 1 else "gitwildmatch"
     exclude = pathspec.PathSpec.from_lines(style, config.get("_exclude", DEFAULT_EXCLUDE))
     envops = {"keep_trailing_newline": True, **config.get("_envops", {})}
-    extensions = [
-        "jinja2_ansible_filters.AnsibleCoreFiltersExtension",
-        *config.get("_jinja_extensions", []),
-    ]
     environment = SandboxedEnvironment(
         loader=FileSystemLoader(str(root)),
-        extensions=extensions,
+        extensions=jinja_extensions(root, config, engine),
         bytecode_cache=_bytecode_cache(),  # compiled templates, keyed by their source
         **envops,
     )
@@ -147,14 +238,17 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
         "_copier_python": sys.executable,
     }
     # The black filter only marks what it would format; all of it is formatted at the end, on
-    # every core at once (format_many). The result is the same as formatting one file at a time.
+    # every core at once (the engine's format_many). The result is the same as formatting one
+    # file at a time.
+    format_many = _format_many(engine)
     pending: list[str] = []
 
     def defer_black(source: str) -> str:
         pending.append(source)
         return f"\0black:{len(pending) - 1}\0"
 
-    environment.filters["black"] = defer_black
+    if format_many is not None:
+        environment.filters["black"] = defer_black
     outputs: list[tuple[Path, bytes | str, bool]] = []
     for relative, executable in template_files(root, subdirectory, in_git):
         is_template = bool(suffix) and relative.name.endswith(suffix)
@@ -178,7 +272,7 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
         else:
             content = (root / source).read_bytes()
         outputs.append((dest / rendered, content, executable))
-    formatted = format_many(pending)
+    formatted = format_many(pending) if pending else []
     umask = os.umask(0)
     os.umask(umask)
     for path, content, executable in outputs:
@@ -192,3 +286,12 @@ def render_local(root: Path, dest: Path, data: dict, src_path: str, in_git: bool
         if executable:
             mode |= 0o111 & ~umask
         os.chmod(path, mode)
+
+
+def _format_many(engine):
+    """The engine's batch formatter (formatting.format_many), or None: then its own black
+    filter formats each file as it renders."""
+    try:
+        return engine.module("formatting").format_many
+    except (ImportError, AttributeError):
+        return None

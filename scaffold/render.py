@@ -3,6 +3,12 @@
 The project is rendered into a hidden temporary folder beside DEST, committed there, and moved
 into place with one rename at the end: an interrupted run leaves no DEST (only, after a
 SIGKILL, a `.DEST.scaffold-*` folder to delete) or the complete project, never half of one.
+
+A template is opened (`open_template`) before anything is read: a local folder as it is, the
+installed scaffold's bundled repository (made ready under a lock), or a temporary clone at the
+wanted version. Its engine (scaffold/engine.py) reads and checks the blueprint, and the
+template is rendered as copier renders it: by scaffold/local_template.py where that gives
+copier's output, by copier itself otherwise.
 """
 
 from __future__ import annotations
@@ -16,51 +22,76 @@ import subprocess
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager, redirect_stderr
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .blueprint import Blueprint
+from .bundled_template import BundledTemplate, installed
+from .engine import Engine, engine_extension_path, engine_for
 from .errors import UsageError
-from .local_template import render_local, template_config
-from .plan import build_plan
-from .project import package_name_for, package_problem
-from .resources import git_toplevel, template_root
+from .local_template import local_render_problem, render_local, template_config
+from .resources import REPOSITORY, git_toplevel, in_checkout, template_root
 
 ANSWERS_FILE = ".copier-answers.yml"
+# what copier reads as a git URL, and its shortcuts for hosted repositories (copier/_vcs.py)
+GIT_ALIASES = {"gh:": "https://github.com/", "gl:": "https://gitlab.com/"}
+GIT_PREFIXES = ("git@", "git://", "git+", "https://github.com/", "https://gitlab.com/")
 
 
 @dataclass
 class TemplateSource:
     """Where copier takes the template from, and whether projects can be updated from it."""
 
-    src_path: str  # absolute path or URL, as copier records it
+    src_path: str  # absolute path (or ~/...) or URL, as copier records it
     vcs_ref: str | None = None
     update_blocker: str = ""  # why projects from this source cannot be updated ("" if they can)
     dirty: bool = False
     local_root: Path | None = None  # the template folder, when it is on this machine
     git: bool = False  # whether local_root is the root of a git repository
+    at_head: bool = False  # vcs_ref is the commit checked out in local_root, which is clean
+    bundled: BundledTemplate | None = None  # the installed scaffold's own template repository
 
     @property
     def renders_locally(self) -> bool:
-        """Whether scaffold can render it as copier would without running copier: a local folder
-        as it is now (git's HEAD with any uncommitted changes, or a folder outside git)."""
-        return self.local_root is not None and (not self.git or self.vcs_ref == "HEAD")
+        """Whether the template is used from local_root as it is (git's HEAD with any
+        uncommitted changes, or a folder outside git), without a clone."""
+        return self.local_root is not None and (
+            not self.git or self.vcs_ref == "HEAD" or self.at_head
+        )
+
+
+def is_url(template: str) -> bool:
+    return "://" in template or template.startswith(("git@", "gh:", "gl:"))
 
 
 def template_source(template: str | None = None, vcs_ref: str | None = None) -> TemplateSource:
-    """The bundled template (this checkout, or the installed copy), or a team's URL or path."""
+    """The bundled template (this checkout, or the installed scaffold's), or a team's URL or
+    path. A local template without --vcs-ref means its newest release tag, as for copier."""
     if template is None:
-        root = template_root()
+        if not in_checkout():
+            bundled = installed()
+            if bundled is not None:
+                return TemplateSource(
+                    bundled.src_path,
+                    vcs_ref or "HEAD",
+                    local_root=bundled.repository,
+                    git=True,
+                    bundled=bundled,
+                )
+            reason = (
+                "this scaffold was installed without its template's history (a wheel built "
+                "without git, or no git on this machine), so copier cannot find this version "
+                "of the template again; install scaffold from a wheel built from its git "
+                "repository, or generate from a git checkout (scaffold new --template PATH_OR_URL)"
+            )
+            root = template_root()
+            return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
+        root = REPOSITORY
         # this checkout's template as it is, not its newest tag (what a team's template uses)
         vcs_ref = vcs_ref or "HEAD"
-    elif (
-        "://" in template
-        or template.startswith("git@")
-        or template.startswith("gh:")
-        or template.startswith("gl:")
-    ):
+    elif is_url(template):
         return TemplateSource(template, vcs_ref)
     else:
         root = Path(template).expanduser().resolve()
@@ -83,22 +114,152 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
             "records template versions only for a repository's root"
         )
         return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
-    # only changes to the template count (not to examples/ or the tool, in scaffold's own repo)
-    template_paths = ["copier.yml", "copier.yaml", template_config(root).get("_subdirectory", ".")]
-    status = subprocess.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--", *template_paths],
-        capture_output=True,
-        text=True,
-        check=False,
+    source = TemplateSource(str(root), vcs_ref, local_root=root, git=True)
+    if vcs_ref is None:
+        source.vcs_ref = newest_tag(root) or "HEAD"  # copier's choice; HEAD with the changes
+    # only changes to the template count (not to examples/ or tests/, in scaffold's own repo)
+    # (bytecode the engine's import leaves in a template without a .gitignore is no change)
+    status = _git(
+        root, "status", "--porcelain", "--", *_template_paths(root), ":(exclude,glob)**/*.pyc"
     )
-    dirty = bool(status.stdout.strip())
-    return TemplateSource(str(root), vcs_ref, dirty=dirty, local_root=root, git=True)
+    source.dirty = bool(status.stdout.strip())
+    if source.vcs_ref != "HEAD" and not source.dirty:
+        wanted = _git(root, "rev-parse", "--verify", "--quiet", f"{source.vcs_ref}^{{commit}}")
+        head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+        source.at_head = wanted.returncode == 0 and wanted.stdout == head.stdout
+    return source
+
+
+def recorded_source(src_path: str, ref: str | None) -> TemplateSource:
+    """The template a project records (`_src_path`, at `ref`), to render it again."""
+    bundled = installed()
+    if bundled is not None and bundled.is_source_of(src_path):
+        return TemplateSource(
+            src_path, ref, local_root=bundled.repository, git=True, bundled=bundled
+        )
+    if is_url(src_path):
+        return TemplateSource(src_path, ref)
+    root = Path(src_path).expanduser()
+    git = (root / ".git").exists()
+    return TemplateSource(src_path, ref, local_root=root, git=git)
+
+
+def _template_paths(root: Path) -> list[str]:
+    """What belongs to the template in its repository: copier.yml, the rendered folder, and
+    the engine package copier.yml loads."""
+    config = template_config(root)
+    paths = ["copier.yml", "copier.yaml", str(config.get("_subdirectory", "."))]
+    extension = engine_extension_path(config)
+    if extension is not None:
+        paths.append(str(extension.parent))
+    return paths
+
+
+def newest_tag(repo: Path) -> str | None:
+    """The newest release tag of a git repository, as copier picks it: PEP 440 versions, no
+    pre-releases."""
+    from packaging.version import InvalidVersion, Version
+
+    best: tuple[Version, str] | None = None
+    for tag in _git(repo, "tag", "--list").stdout.split():
+        try:
+            version = Version(tag)
+        except InvalidVersion:
+            continue
+        if not version.is_prerelease and (best is None or version > best[0]):
+            best = (version, tag)
+    return best[1] if best else None
+
+
+@dataclass
+class OpenTemplate:
+    """A template ready to render: its files at `root` (at the wanted version) and its
+    engine."""
+
+    source: TemplateSource
+    root: Path
+    ref: str | None  # the version checked out at root, as copier is to be asked for it
+    engine: Engine
+
+
+@contextmanager
+def open_template(source: TemplateSource) -> Iterator[OpenTemplate]:
+    """The template's files on this machine at the wanted version, with its engine, for as long
+    as the block runs (a temporary clone is removed at the end)."""
+    with ExitStack() as stack:
+        if source.bundled is not None:
+            stack.enter_context(source.bundled.ready())
+        if source.renders_locally:
+            root, ref = source.local_root, source.vcs_ref
+        else:
+            root, ref = stack.enter_context(_checkout(source))
+        try:
+            config = template_config(root)
+        except UsageError:
+            config = {}  # copier reads what this module cannot (e.g. !include); see render()
+        engine = engine_for(root, config, same_as_running=source.bundled is not None)
+        yield OpenTemplate(source, root, ref, engine)
+
+
+@contextmanager
+def _checkout(source: TemplateSource) -> Iterator[tuple[Path, str]]:
+    """A temporary clone of the template at its wanted version (copier's choice when none is
+    given: the newest release tag, or HEAD)."""
+    url = str(source.local_root) if source.local_root is not None else _git_url(source.src_path)
+    with tempfile.TemporaryDirectory(prefix="scaffold-template-") as tmp:
+        clone = Path(tmp) / "template"
+        done = subprocess.run(
+            ["git", "clone", "-q", "--no-checkout", "--", url, str(clone)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise UsageError(
+                f"cannot get the template {source.src_path}: git clone failed: "
+                f"{done.stderr.strip()}"
+            )
+        ref = source.vcs_ref or newest_tag(clone) or "HEAD"
+        commit = _git(clone, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if commit.returncode != 0:
+            raise UsageError(
+                f"the template {source.src_path} has no version {ref!r}\n"
+                f"  hint: its tags are: {', '.join(_git(clone, 'tag').stdout.split()) or 'none'}"
+            )
+        checked = _git(clone, "checkout", "-q", "--force", commit.stdout.strip())
+        if checked.returncode != 0:
+            raise UsageError(f"cannot check out {ref} of {source.src_path}: {checked.stderr}")
+        yield clone, ref
+
+
+def _git_url(url: str) -> str:
+    """The URL git clones, for a template URL as copier reads it (copier/_vcs.py get_repo)."""
+    for alias, base in GIT_ALIASES.items():
+        if url.startswith(alias):
+            rest = url[len(alias) :].lstrip("/")
+            return base + rest + ("" if rest.endswith(".git") else ".git")
+    if url.startswith("git+"):
+        return url[4:]
+    if url.endswith(".git") or url.startswith(GIT_PREFIXES):
+        return url + ("" if url.endswith(".git") or not url.startswith("https://") else ".git")
+    raise UsageError(
+        f"{url}: copier reads a URL as a git repository only when it ends in .git or starts "
+        "with git+ (it records the URL, and updates from it)\n"
+        f"  hint: --template git+{url}"
+    )
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
 
 
 @dataclass
 class NewResult:
     dest: Path
     package: str
+    plan: object = None  # the engine's model plan
     committed: bool = False
     backups: list[Path] = field(default_factory=list)
     replaced: list[str] = field(default_factory=list)
@@ -106,14 +267,15 @@ class NewResult:
     notes: list[str] = field(default_factory=list)
 
 
-def render_project(blueprint: Blueprint, package: str, source: TemplateSource, into: Path) -> None:
-    """Render the template for `blueprint` into the empty folder `into`: as copier does, and
-    without copier's fixed costs when the template is a local folder as it is now."""
-    data = {"package_name": package, "blueprint": blueprint.raw}
-    if source.renders_locally:
-        render_local(source.local_root, into, data, source.src_path, in_git=source.git)
+def render(opened: OpenTemplate, data: dict, into: Path) -> None:
+    """Render the opened template with `data` (copier's answers) into the empty folder `into`,
+    as copier does."""
+    source = opened.source
+    if local_render_problem(opened.root, data):
+        _render_with_copier(source, into, data, opened.ref)
     else:
-        _render_with_copier(source, into, data)
+        in_git = source.git or not source.renders_locally
+        render_local(opened.root, into, data, source.src_path, in_git=in_git, engine=opened.engine)
     if source.update_blocker:
         answers = into / ANSWERS_FILE
         with answers.open("a", encoding="utf-8") as f:
@@ -121,7 +283,15 @@ def render_project(blueprint: Blueprint, package: str, source: TemplateSource, i
             f.write(f"_scaffold_update_blocker: {_yaml_string(source.update_blocker)}\n")
 
 
-def _render_with_copier(source: TemplateSource, into: Path, data: dict) -> None:
+def render_project(blueprint, package: str, source: TemplateSource, into: Path) -> None:
+    """Render the template for `blueprint` (read by any engine) into the empty folder `into`."""
+    with open_template(source) as opened:
+        render(opened, {"package_name": package, "blueprint": blueprint.raw}, into)
+
+
+def _render_with_copier(
+    source: TemplateSource, into: Path, data: dict, vcs_ref: str | None = None
+) -> None:
     import copier  # imported here: validate, inspect and local renders stay fast without it
 
     chatter = io.StringIO()
@@ -131,7 +301,7 @@ def _render_with_copier(source: TemplateSource, into: Path, data: dict) -> None:
             source.src_path,
             str(into),
             data=data,
-            vcs_ref=source.vcs_ref,
+            vcs_ref=vcs_ref or source.vcs_ref,
             defaults=True,
             overwrite=True,
             quiet=True,
@@ -147,18 +317,28 @@ def _yaml_string(text: str) -> str:
 
 
 def new_project(
-    blueprint: Blueprint,
+    blueprint,
     dest: Path,
     package: str | None = None,
     force: bool = False,
     template: str | None = None,
     vcs_ref: str | None = None,
     git: bool = True,
+    opened: OpenTemplate | None = None,
+    plan=None,
 ) -> NewResult:
-    build_plan(blueprint)  # shape and name problems, located in the blueprint's own file
+    """Generate a project from `blueprint` into `dest`. The blueprint is checked by the
+    template's engine (`opened`, when the caller has the template open already; `plan`, when it
+    has checked the blueprint with it too)."""
+    if opened is None:
+        with open_template(template_source(template, vcs_ref)) as opened:
+            return new_project(blueprint, dest, package, force, git=git, opened=opened)
+    engine = opened.engine
+    if plan is None:
+        blueprint, plan = engine.check(blueprint)  # shape and name problems, located in its file
     dest = Path(dest)
-    package = package or package_name_for(dest.resolve().name)
-    problem = package_problem(package)
+    package = package or engine.package_name_for(dest.resolve().name)
+    problem = engine.package_problem(package)
     if problem:
         raise UsageError(f"--name: {problem}\n  hint: pass a valid name with --name PKG")
     existing = dest.exists()
@@ -173,9 +353,9 @@ def new_project(
     parent = dest.resolve().parent
     if not parent.is_dir():
         raise UsageError(f"{parent} does not exist; create it first")
-    source = template_source(template, vcs_ref)
-    result = NewResult(dest=dest, package=package)
-    if source.dirty:
+    source = opened.source
+    result = NewResult(dest=dest, package=package, plan=plan)
+    if source.dirty and source.renders_locally:
         result.notes.append(
             "the template has uncommitted changes; they were used, but this project records a "
             "commit that exists only in copier's temporary clone"
@@ -184,7 +364,7 @@ def new_project(
         result.notes.append(f"this project cannot be updated: {source.update_blocker}")
 
     with _staging_dir(parent, dest.name) as staging:
-        render_project(blueprint, package, source, staging)
+        render(opened, {"package_name": package, "blueprint": blueprint.raw}, staging)
         if existing and any(dest.iterdir()):
             _merge_into(staging, dest, result)
             return result
@@ -276,7 +456,7 @@ def _merge_into(staging: Path, dest: Path, result: NewResult) -> None:
         shutil.copy2(path, target)
 
 
-def _git_commit(project: Path, blueprint: Blueprint) -> bool:
+def _git_commit(project: Path, blueprint) -> bool:
     env = {
         **os.environ,
         "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME")

@@ -1,9 +1,12 @@
 """Where the project template and the bundled blueprints are.
 
 In a git checkout (the usual developer setup, and an editable install) they are the repository's
-own `copier.yml`, `templates/` and `blueprints/`, so generated projects record the template's
-git commit and can be updated. An installed wheel carries a copy inside the package, which is
-not a git repository: projects generated from it can be created but not updated from it.
+own `copier.yml`, `templates/`, `scaffold/` (the template's engine) and `blueprints/`, so
+generated projects record the template's git commit and can be updated. An installed wheel
+carries the template repository as a git bundle, unpacked into a repository of the user's when
+a project is made (scaffold/bundled_template.py), and the blueprints inside the package. A wheel
+built without git has only a plain copy of the template in the package (`_template/`): projects
+generated from it can be created but not updated from it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,17 @@ REPOSITORY = PACKAGE_DIR.parent
 PACKAGED = PACKAGE_DIR / "_template"
 
 
+def in_checkout() -> bool:
+    """Whether this scaffold runs from a git checkout (or an editable install of one), whose
+    root is the template."""
+    return (REPOSITORY / "copier.yml").is_file() and (REPOSITORY / "templates").is_dir()
+
+
 def template_root() -> Path:
-    """The directory holding copier.yml (the template's root for copier)."""
-    if (REPOSITORY / "copier.yml").is_file() and (REPOSITORY / "templates").is_dir():
-        return REPOSITORY
-    return PACKAGED
+    """The directory holding copier.yml (the template's root for copier), as it is on disk: the
+    checkout, or an installed package's plain copy (see bundled_template for the updatable
+    one)."""
+    return REPOSITORY if in_checkout() else PACKAGED
 
 
 def blueprints_dir() -> Path:

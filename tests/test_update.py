@@ -1,58 +1,40 @@
 """Generated projects that stay updatable: `scaffold new`, `update` and `check`, end to end.
 
 Real git, real copier, real files: each test generates projects from its own clone of a template
-repository (this checkout's copier.yml and templates/, committed and tagged v1), changes the
-template and the projects the way people do, and runs the `scaffold` command in a subprocess.
+repository (this checkout's copier.yml, templates/ and engine scaffold/, committed and tagged
+v1), changes the template and the projects the way people do, and runs the `scaffold` command in
+a subprocess. Installed scaffolds (wheels) are tested in test_wheel_update.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import REPO, run_scaffold
+from template_repos import (
+    COLLIDING_TEMPLATE_CHANGE,
+    PKG,
+    TEMPLATE_CHANGES,
+    USER_EDITS,
+    answers,
+    apply_changes,
+    assert_planner_change,
+    assert_user_edits_kept,
+    change_planner,
+    commit_user_edits,
+    copy_template,
+    edit,
+    git,
+    template_repo,
+)
+from venvs import Venv
 
 LENET = REPO / "blueprints" / "lenet.yaml"
-PKG = "proj"  # the package name of a project generated into a folder named proj
-
-# A user's edits and the template changes of a new version, as (file, old text, new text). The
-# edits are a few lines away from anything a template or blueprint change touches, so that they
-# merge; COLLIDING_* change the same line.
-USER_EDITS = [
-    (
-        f"{PKG}/train.py",
-        "        default=20,\n",  # --log-every's default
-        "        default=5,\n",
-    ),
-    (
-        f"{PKG}/model.py",
-        "from torch import nn\n",
-        "from torch import nn\n\nUSER_SETTING = 0.1  # my model edit\n",
-    ),
-]
-TEMPLATE_CHANGES = [
-    (
-        "templates/{{ package_name }}/data.py.jinja",
-        "exactly even in the middle of an epoch.\n",
-        "exactly even in the middle of an epoch. Improved in template v2.\n",
-    ),
-    (
-        "templates/README.md.jinja",
-        "## Install\n\n",
-        "## Install\n\nA line added in template v2.\n\n",
-    ),
-]
-COLLIDING_TEMPLATE_CHANGE = (
-    "templates/{{ package_name }}/train.py.jinja",
-    '"--log-every", type=positive_int, default=20,',
-    '"--log-every", type=positive_int, default=50,',
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,47 +55,19 @@ def git_identity(tmp_path_factory):
         yield
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, f"git {' '.join(args)} failed in {repo}:\n{done.stderr}"
-    return done.stdout
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{path}: expected {old!r} exactly once (did the template change?)"
-    path.write_text(text.replace(old, new), encoding="utf-8")
-
-
-def release(template: Path, tag: str, changes) -> None:
-    """A new version of the template: change it, commit, tag."""
-    for name, old, new in changes:
-        edit(template / name, old, new)
+def release(template: Path, tag: str, changes, planner: bool = False) -> None:
+    """A new version of the template: change it (its templates, and its planner), commit, tag."""
+    apply_changes(template, changes)
+    if planner:
+        change_planner(template)
     git(template, "commit", "-q", "-am", f"template {tag}")
     git(template, "tag", tag)
-
-
-def copy_template(dest: Path) -> Path:
-    """This checkout's template (copier.yml and templates/) in a plain folder, without git."""
-    dest.mkdir(parents=True)
-    shutil.copy2(REPO / "copier.yml", dest / "copier.yml")
-    shutil.copytree(
-        REPO / "templates", dest / "templates", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    return dest
 
 
 @pytest.fixture(scope="module")
 def base_template(tmp_path_factory, git_identity) -> Path:
     """The template repository at v1, built once per module; tests clone it (`template`)."""
-    root = copy_template(tmp_path_factory.mktemp("template-base") / "templates-repo")
-    git(root, "init", "-q", "-b", "main")
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "template v1")
-    git(root, "tag", "v1")
-    return root
+    return template_repo(tmp_path_factory.mktemp("template-base") / "templates-repo")
 
 
 @pytest.fixture
@@ -130,23 +84,12 @@ def generate(template: Path, dest: Path, *extra: str, blueprint: Path = LENET) -
     return dest
 
 
-def commit_user_edits(project: Path, edits=USER_EDITS) -> None:
-    for name, old, new in edits:
-        edit(project / name, old, new)
-    git(project, "commit", "-q", "-am", "my edits")
-
-
 def text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def answers(project: Path) -> dict:
-    return yaml.safe_load(text(project / ".copier-answers.yml"))
-
-
-def assert_user_edits_kept(project: Path) -> None:
-    for name, _, new in USER_EDITS:
-        assert new in text(project / name), f"{name}: the user's edit was lost"
+def changed_files(project: Path) -> set[str]:
+    return {line[3:] for line in git(project, "status", "--porcelain").splitlines()}
 
 
 def run_project_tests(project: Path, *tests: str) -> None:
@@ -192,20 +135,28 @@ def test_new_no_git(template, tmp_path):
 # scaffold update
 
 
-def test_update_brings_template_changes_and_keeps_edits(template, tmp_path):
+def test_update_brings_template_and_planner_changes_and_keeps_edits(template, tmp_path):
+    """v2 changes a template and what the planner writes (copier issue #1170: an update that
+    renders the old version with today's planner loses the planner's change)."""
     project = generate(template, tmp_path / "proj")
+    assert_planner_change(project, changed=False)
     commit_user_edits(project)
-    release(template, "v2", TEMPLATE_CHANGES)
+    release(template, "v2", TEMPLATE_CHANGES, planner=True)
 
     result = run_scaffold("update", project)
     assert result.code == 0, result.out + result.err
     assert "conflict" not in result.out
     assert_user_edits_kept(project)
+    assert_planner_change(project)
     assert "Improved in template v2." in text(project / PKG / "data.py")
     assert "A line added in template v2." in text(project / "README.md")
     assert answers(project)["_commit"] == "v2"
-    changed = {line[3:] for line in git(project, "status", "--porcelain").splitlines()}
-    assert changed == {".copier-answers.yml", "README.md", f"{PKG}/data.py"}
+    assert changed_files(project) == {
+        ".copier-answers.yml",
+        "README.md",
+        f"{PKG}/data.py",
+        f"{PKG}/model.py",
+    }
 
     black = subprocess.run(
         [sys.executable, "-m", "black", "--check", "."], cwd=project, capture_output=True, text=True
@@ -213,33 +164,113 @@ def test_update_brings_template_changes_and_keeps_edits(template, tmp_path):
     assert black.returncode == 0, black.stderr
     run_project_tests(project, "tests/test_model.py", "tests/test_data.py")
 
-    # Updating again to the same version changes nothing.
+    # What differs from v2 now is the user's edits, and nothing else.
     git(project, "commit", "-q", "-am", "update to v2")
+    check = run_scaffold("check", project)
+    assert check.code == 1, check.out + check.err
+    listed = {line[len("  changed: ") :] for line in check.out.splitlines() if "changed: " in line}
+    assert listed == {name for name, _, _ in USER_EDITS}
+    assert "note: black" not in check.out  # the same black: no formatting drift
+
+    # Updating again to the same version changes nothing.
     again = run_scaffold("update", project)
     assert again.code == 0, again.err
     assert "up to date" in again.out
     assert git(project, "status", "--porcelain") == ""
 
 
-def test_plain_copier_update_works_too(template, tmp_path):
-    """`copier update --trust --defaults` inside the project, without scaffold's command."""
-    project = generate(template, tmp_path / "proj")
-    commit_user_edits(project)
-    release(template, "v2", TEMPLATE_CHANGES)
+@pytest.fixture(scope="module")
+def copier_without_scaffold(tmp_path_factory) -> Venv:
+    """An environment with copier and copier-template-extensions, in which scaffold cannot be
+    imported at all: what renders must come from the template."""
+    env = Venv.create(tmp_path_factory.mktemp("copier-only") / "venv")
+    done = env.run_python("-c", "import scaffold.jinja_ext", cwd=tmp_path_factory.getbasetemp())
+    assert done.returncode != 0, "scaffold is importable in the test venv"
+    return env
 
-    done = subprocess.run(
-        [sys.executable, "-m", "copier", "update", "--trust", "--defaults"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)},  # the Jinja extension must be importable
-        timeout=300,
+
+def test_plain_copier_update_works_too(template, tmp_path, copier_without_scaffold):
+    """`copier update --trust --defaults` inside the project, where scaffold is not installed:
+    each version renders with its own engine, so the planner change arrives too."""
+    project = generate(template, tmp_path / "proj")
+    twin = generate(template, tmp_path / "twin", "--name", PKG)
+    for one in (project, twin):
+        commit_user_edits(one)
+    release(template, "v2", TEMPLATE_CHANGES, planner=True)
+
+    done = copier_without_scaffold.run_python(
+        "-m", "copier", "update", "--trust", "--defaults", cwd=project, timeout=300
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert_user_edits_kept(project)
+    assert_planner_change(project)
     assert "Improved in template v2." in text(project / PKG / "data.py")
     assert "A line added in template v2." in text(project / "README.md")
     assert answers(project)["_commit"] == "v2"
+
+    # the same as scaffold update, file for file
+    assert run_scaffold("update", twin).code == 0
+    for path in sorted(p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts):
+        name = path.relative_to(project)
+        assert path.read_bytes() == (twin / name).read_bytes(), name
+
+
+def test_update_from_a_version_before_engines_travelled_with_templates(template, tmp_path):
+    """Projects generated before this change record a version whose copier.yml names the
+    installed package's extension (`scaffold.jinja_ext.ScaffoldExtension`): they still update."""
+    edit(
+        template / "copier.yml",
+        "  - copier_template_extensions.TemplateExtensionLoader\n"
+        "  - scaffold/copier_extension.py:ScaffoldExtension\n",
+        "  - scaffold.jinja_ext.ScaffoldExtension\n",
+    )
+    answers_template = template / "templates" / "{{ _copier_conf.answers_file }}.jinja"
+    lines = text(answers_template).splitlines(keepends=True)
+    answers_template.write_text("".join(lines[:3]), encoding="utf-8")  # no version lines then
+    git(template, "commit", "-q", "-am", "template v1.0 (before engines travelled)")
+    git(template, "tag", "v1.0")
+    project = generate(template, tmp_path / "proj", "--vcs-ref", "v1.0")
+    assert answers(project)["_commit"] == "v1.0"
+    commit_user_edits(project)
+    git(template, "checkout", "-q", "v1", "--", "copier.yml", str(answers_template))
+    release(template, "v2", TEMPLATE_CHANGES)
+
+    result = run_scaffold("update", project)
+    assert result.code == 0, result.out + result.err
+    assert_user_edits_kept(project)
+    assert "A line added in template v2." in text(project / "README.md")
+    recorded = answers(project)
+    assert recorded["_commit"] == "v2"
+    assert recorded["_black_version"]  # recorded from now on
+
+
+def test_update_and_check_name_formatting_drift(template, tmp_path):
+    """A project formatted by another black (recorded in its answers file): when the installed
+    black formats a generated file differently, update and check say which."""
+    project = generate(template, tmp_path / "proj")
+    edit(project / PKG / "model.py", "nn.Linear(400, 120)", "nn.Linear( 400, 120 )")
+    recorded = text(project / ".copier-answers.yml")
+    installed = answers(project)["_black_version"]
+    assert recorded.count(f'_black_version: "{installed}"') == 1
+    (project / ".copier-answers.yml").write_text(
+        recorded.replace(f'_black_version: "{installed}"', '_black_version: "25.1.0"'),
+        encoding="utf-8",
+    )
+    git(project, "commit", "-q", "-am", "as black 25.1 formatted it")
+
+    check = run_scaffold("check", project)
+    assert check.code == 1
+    assert (
+        f"note: black {installed} (installed) formats 1 generated file differently from "
+        f"black 25.1.0 that formatted this project: {PKG}/model.py;" in check.out
+    )
+
+    release(template, "v2", TEMPLATE_CHANGES)
+    update = run_scaffold("update", project)
+    assert update.code == 0, update.out + update.err
+    assert f"note: black {installed} (installed) formats 1 generated file" in update.out
+    assert "black==25.1.0" in update.out
+    assert answers(project)["_black_version"] == installed
 
 
 def test_update_reports_conflicts_and_loses_nothing(template, tmp_path):
@@ -325,6 +356,10 @@ def test_update_says_when_the_template_moved(template, tmp_path):
     assert f"its template {template.resolve()} does not exist" in result.err
     assert "_src_path" in result.err  # the way out
     assert "Traceback" not in result.err
+    # also when the update would read a new blueprint with the template's engine
+    with_blueprint = run_scaffold("update", project, "--blueprint", LENET)
+    assert with_blueprint.code == 2
+    assert f"its template {template.resolve()} does not exist" in with_blueprint.err
 
 
 def test_project_from_a_template_outside_git_says_why_it_cannot_be_updated(tmp_path):
@@ -416,102 +451,6 @@ def test_team_template_example(tmp_path):
     assert "@acme/mlops" in text(project / ".github" / "CODEOWNERS")
     assert answers(project)["_commit"] == "v1.1.0"
     assert_user_edits_kept(project)
-
-
-# ---------------------------------------------------------------------------------------------
-# an installed scaffold (a wheel), whose template is not in a git repository
-
-
-@pytest.fixture(scope="module")
-def installed_scaffold(tmp_path_factory) -> Path:
-    """A venv with scaffold installed from a wheel of this checkout; returns its bin folder."""
-    pytest.importorskip(
-        "hatchling", reason="building the wheel needs hatchling (pip install hatchling)"
-    )
-    root = tmp_path_factory.mktemp("installed")
-    wheels = root / "wheels"
-    build = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(wheels),
-            str(REPO),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build.returncode == 0, build.stdout + build.stderr
-    (wheel,) = wheels.glob("scaffold-*.whl")
-    env_dir = root / "venv"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)  # torch, copier, black: shared
-    bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "--python",
-            str(bindir / "python"),
-            "install",
-            "-q",
-            "--no-deps",
-            str(wheel),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert install.returncode == 0, install.stdout + install.stderr
-    return bindir
-
-
-def test_installed_package_generates_projects_that_say_why_they_cannot_update(
-    installed_scaffold, tmp_path
-):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    where = subprocess.run(
-        [
-            str(installed_scaffold / "python"),
-            "-c",
-            "import scaffold.resources as r; print(r.template_root())",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert where.returncode == 0, where.stderr
-    assert "site-packages" in where.stdout and str(REPO) not in where.stdout
-
-    def scaffold(*args):
-        return subprocess.run(
-            [str(installed_scaffold / "scaffold"), *map(str, args)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-        )
-
-    new = scaffold("new", "--blueprint", "lenet", "proj")
-    assert new.returncode == 0, new.stdout + new.stderr
-    assert "cannot be updated" in new.stderr
-    recorded = answers(tmp_path / "proj")
-    assert "git" in recorded["_scaffold_update_blocker"]
-    assert "site-packages" in recorded["_src_path"]
-    assert git(tmp_path / "proj", "rev-list", "--count", "HEAD").strip() == "1"
-
-    update = scaffold("update", "proj")
-    assert update.returncode == 2
-    assert "cannot be updated" in update.stderr and "git" in update.stderr
-    assert "Traceback" not in update.stderr
 
 
 def test_update_of_a_project_in_a_subfolder_of_a_repository(template, tmp_path):

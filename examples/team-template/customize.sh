@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make a team's own project template from scaffold's: copy copier.yml and templates/, apply the
-# team's changes (team.patch), and commit and tag the result in a new git repository, from which
+# Make a team's own project template from scaffold's: copy copier.yml, templates/ and the engine
+# scaffold/ (the code that renders them: each template version carries its own), apply the team's
+# changes (team.patch), and commit and tag the result in a new git repository, from which
 # `scaffold new --template` generates projects that `scaffold update` can later update.
 #
 #   examples/team-template/customize.sh [SCAFFOLD_CHECKOUT [DEST]]
@@ -16,20 +17,24 @@ tag=${TEAM_TEMPLATE_TAG:-v1.0.0}
 
 fail() { echo "customize.sh: $*" >&2; exit 2; }
 
-[ -f "$src/copier.yml" ] && [ -d "$src/templates" ] ||
-    fail "$src is not a scaffold checkout (it has no copier.yml and templates/)"
+[ -f "$src/copier.yml" ] && [ -d "$src/templates" ] && [ -f "$src/scaffold/copier_extension.py" ] ||
+    fail "$src is not a scaffold checkout (it has no copier.yml, templates/ and scaffold/copier_extension.py)"
 if [ -e "$dest" ] && [ -n "$(ls -A "$dest" 2>/dev/null)" ]; then
     fail "$dest already exists and is not empty; choose a new folder"
 fi
 command -v git >/dev/null || fail "git is needed: copier updates projects from git tags"
 
 # 1. The template as scaffold ships it: copier.yml at the root (with `_subdirectory: templates`),
-#    because copier records template versions only for the root of a git repository.
+#    because copier records template versions only for the root of a git repository, and the
+#    engine scaffold/ beside it (copier.yml loads scaffold/copier_extension.py by its path).
 mkdir -p "$dest"
 dest=$(cd "$dest" && pwd)
 cp "$src/copier.yml" "$dest/"
 cp -R "$src/templates" "$dest/templates"
-find "$dest/templates" -name __pycache__ -prune -exec rm -rf {} +
+cp -R "$src/scaffold" "$dest/scaffold"
+rm -rf "$dest/scaffold/_template"
+find "$dest/templates" "$dest/scaffold" -name __pycache__ -prune -exec rm -rf {} +
+printf '__pycache__/\n*.py[cod]\n' > "$dest/.gitignore"
 
 cd "$dest"
 git init -q
