@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from ..errors import Location, Problem, ProblemCollector
+from ..errors import Location, Problem, ProblemCollector, UsageError
 from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
 from ..source import Node
@@ -196,8 +196,9 @@ ALIASES: dict[str, str] = {}
 ORIGIN: dict[str, str] = {}  # kind -> the module that defines it, for messages
 
 
-class UnitError(Exception):
-    """A unit file that cannot be loaded (a template's own block with a mistake in it)."""
+class UnitError(UsageError):
+    """A unit that cannot be loaded: a template's own block with a mistake in it (the command
+    line reports it as a usage problem, exit code 2, not as a bug in scaffold)."""
 
 
 def unit(kind: str, *aliases: str):

@@ -56,7 +56,8 @@ class InvertedResidual(nn.Module):
                 nn.BatchNorm2d(hidden),
                 nn.ReLU6(inplace=True),
             ),
-            nn.Conv2d(hidden, out_channels, kernel_size=1, bias=False),  # linear bottleneck
+            # the linear bottleneck: no activation after the projection
+            nn.Conv2d(hidden, out_channels, kernel_size=1, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
         self.conv = nn.Sequential(*layers)

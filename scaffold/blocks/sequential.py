@@ -38,7 +38,8 @@ class Sequential(Layer):
         inner = self.inner(x, ctx, module, depth + 1)
         out = inner[-1][1]
         ctx.group(mark, module, "sequential", out, depth)
-        return [(_sequential(inner, comments=True), out)]
+        # the enclosing group comments this entry with its shape; its own entries need none
+        return [(_sequential(inner, comments=False), out)]
 
     def inner(self, x: Shape, ctx: Context, prefix: str, depth: int) -> list:
         entries: list = []
