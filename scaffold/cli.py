@@ -77,11 +77,11 @@ def main() -> None:
 
 def _resolve_blueprint(value: str) -> Path:
     """A path, or the name of a bundled blueprint (`lenet`)."""
-    from .resources import find_bundled
-
     path = Path(value)
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in value:
         return path
+    from .resources import find_bundled  # only here: it imports subprocess
+
     bundled = find_bundled(value)
     return bundled if bundled is not None else path
 

@@ -15,8 +15,6 @@ matrix products and the LSTM's gate products; not batch norm, activations, pooli
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..errors import Location, Problem, ProblemCollector, UsageError
@@ -36,6 +34,7 @@ from ..spec import (
     Str,
     did_you_mean,
     read_tagged,
+    section,
     spec_field,
 )
 from .emit import (
@@ -61,7 +60,7 @@ __all__ = [
     # declaring a unit
     "Layer",
     "unit",
-    "dataclass",
+    "section",
     "spec_field",
     "Bool",
     "Enum",
@@ -148,7 +147,7 @@ class ShapeError(Exception):
 # --- layers -----------------------------------------------------------------------------------
 
 
-@dataclass
+@section
 class Layer(Section):
     """Base of every block kind. Class attributes: KIND (the word in blueprints, set by @unit),
     SHORTHAND (the field a single value fills in: `- linear: 120`), NAME (the base of the
@@ -211,8 +210,15 @@ def unit(kind: str, *aliases: str):
                 raise UnitError(
                     f"{cls.__module__}: the block kind '{word}' is already defined by {other}"
                 )
-        if not dataclasses.is_dataclass(cls) or "plan" not in _defined(cls):
-            raise UnitError(f"{cls.__module__}: {cls.__name__} must be a @dataclass with plan()")
+        if "__dataclass_fields__" in cls.__dict__:
+            raise UnitError(
+                f"{cls.__module__}: {cls.__name__}: @unit declares the fields (spec_field); "
+                "remove @dataclass"
+            )
+        if "plan" not in _defined(cls):
+            raise UnitError(f"{cls.__module__}: {cls.__name__} has no plan()")
+        if "__section_fields__" not in cls.__dict__:
+            section(cls)
         cls.KIND = kind
         cls.NAME = cls.__dict__.get("NAME") or cls.NAME or kind
         LAYERS[kind] = cls
@@ -250,40 +256,53 @@ LayerList = ListOf(LayerType(), min_items=1)
 
 
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
-    from .registry import load_units
+    from .registry import REGISTRY  # imports each unit when a blueprint first uses its kind
 
-    load_units()
+    REGISTRY.index()
     return read_tagged(
-        node, path, problems, LAYERS, ALIASES, "layer", "`relu` or `conv: {out: 64}`"
+        node, path, problems, REGISTRY, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
 
 
 # --- what the walk records --------------------------------------------------------------------
 
 
-@dataclass
 class Row:
     """One line of `scaffold inspect`."""
 
-    module: str  # state_dict prefix ("" for a function call in forward)
-    kind: str
-    shape: Shape
-    params: int
-    macs: int
-    depth: int = 0
-    group: bool = False  # a container whose children follow; its numbers are their sum
+    __slots__ = ("module", "kind", "shape", "params", "macs", "depth", "group")
+
+    def __init__(
+        self,
+        module: str,  # state_dict prefix ("" for a function call in forward)
+        kind: str,
+        shape: Shape,
+        params: int,
+        macs: int,
+        depth: int = 0,
+        group: bool = False,  # a container whose children follow; its numbers are their sum
+    ) -> None:
+        self.module, self.kind, self.shape = module, kind, shape
+        self.params, self.macs, self.depth, self.group = params, macs, depth, group
+
+    def __repr__(self) -> str:
+        return f"Row({self.module!r}, {self.kind!r}, {self.shape}, {self.params}, {self.macs})"
 
 
-@dataclass
 class PretrainedLoad:
     """torchvision weights the generated model can load, and where they go."""
 
-    arch: str  # torchvision model name, e.g. "vgg16"
-    weights_enum: str  # e.g. "VGG16_Weights"
-    weights_member: str  # e.g. "IMAGENET1K_V1"
-    target: str  # attribute receiving the weights; "" for the whole model
-    source_prefix: str  # prefix of the keys in torchvision's state_dict ("features." or "")
-    head: str = ""  # the classifier's state_dict prefix, loaded only when its shape matches
+    def __init__(
+        self,
+        arch: str,  # torchvision model name, e.g. "vgg16"
+        weights_enum: str,  # e.g. "VGG16_Weights"
+        weights_member: str,  # e.g. "IMAGENET1K_V1"
+        target: str,  # attribute receiving the weights; "" for the whole model
+        source_prefix: str,  # prefix of the keys in torchvision's state_dict ("features." or "")
+        head: str = "",  # the classifier's state_dict prefix, loaded only when its shape matches
+    ) -> None:
+        self.arch, self.weights_enum, self.weights_member = arch, weights_enum, weights_member
+        self.target, self.source_prefix, self.head = target, source_prefix, head
 
 
 class Context:
@@ -487,7 +506,7 @@ class Simple:
         self.joinable = joinable  # a following batch norm or activation may join its line
 
 
-@dataclass
+@section
 class SimpleLayer(Layer):
     """A layer that is one torch module (or one function call in forward)."""
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .base import Context, Float, Shape, Simple, SimpleLayer, dataclass, nn, spec_field, unit
+from .base import Context, Float, Shape, Simple, SimpleLayer, nn, spec_field, unit
 
 
 @unit("batch_norm", "bn", "batchnorm", "batch_norm2d", "batchnorm2d")
-@dataclass
 class BatchNorm(SimpleLayer):
     """Batch normalisation over the channels (2-D maps) or features (vectors)."""
 

@@ -11,7 +11,6 @@ from .base import (
     Layer,
     Ref,
     Shape,
-    dataclass,
     spec_field,
     unit,
     vector,
@@ -45,7 +44,6 @@ def bilinear_pool(
 
 
 @unit("bilinear_pool", "bilinear")
-@dataclass
 class BilinearPool(Layer):
     """Bilinear pooling (Lin et al. 2015): mean outer product of the features over positions, signed sqrt, L2 norm."""
 

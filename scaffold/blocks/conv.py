@@ -17,7 +17,6 @@ from .base import (
     SimpleLayer,
     Size,
     conv_out,
-    dataclass,
     image,
     nn,
     pair,
@@ -27,7 +26,6 @@ from .base import (
 
 
 @unit("conv", "conv2d", "convolution")
-@dataclass
 class Conv(SimpleLayer):
     """2-D convolution; input channels are inferred."""
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .base import Context, Float, Shape, Simple, SimpleLayer, dataclass, nn, spec_field, unit
+from .base import Context, Float, Shape, Simple, SimpleLayer, nn, spec_field, unit
 
 
 @unit("dropout")
-@dataclass
 class Dropout(SimpleLayer):
     """Dropout."""
 

@@ -9,7 +9,6 @@ from .base import (
     Layer,
     Shape,
     Var,
-    dataclass,
     nn,
     spec_field,
     this,
@@ -19,7 +18,6 @@ from .base import (
 
 
 @unit("embedding")
-@dataclass
 class Embedding(Layer):
     """Word embedding of the question tokens; the vocabulary size comes from the data."""
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from .base import HOLE, Context, Shape, Simple, SimpleLayer, dataclass, nn, torch, unit, vector
+from .base import HOLE, Context, Shape, Simple, SimpleLayer, nn, torch, unit, vector
 
 
 @unit("flatten")
-@dataclass
 class Flatten(SimpleLayer):
     """Flatten everything but the batch dimension."""
 

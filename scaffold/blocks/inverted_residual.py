@@ -12,7 +12,6 @@ from .base import (
     Ref,
     Shape,
     conv_out,
-    dataclass,
     image,
     spec_field,
     unit,
@@ -72,7 +71,6 @@ class InvertedResidual(nn.Module):
 
 
 @unit("inverted_residual")
-@dataclass
 class InvertedResidualBlocks(Layer):
     """MobileNetV2's inverted residual blocks: 1x1 expansion, 3x3 depthwise, linear 1x1 projection, ReLU6, residual when the shape stays."""
 

@@ -14,7 +14,6 @@ from .base import (
     SimpleLayer,
     Size,
     Var,
-    dataclass,
     nn,
     spec_field,
     unit,
@@ -23,7 +22,6 @@ from .base import (
 
 
 @unit("linear", "fc", "dense")
-@dataclass
 class Linear(SimpleLayer):
     """Fully connected layer; the input size is inferred."""
 

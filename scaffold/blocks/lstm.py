@@ -12,7 +12,6 @@ from .base import (
     Layer,
     Shape,
     Var,
-    dataclass,
     nn,
     spec_field,
     this,
@@ -23,7 +22,6 @@ from .base import (
 
 
 @unit("lstm")
-@dataclass
 class LSTM(Layer):
     """LSTM over the embedded question; its output is the hidden state after the last real token."""
 

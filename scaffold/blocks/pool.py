@@ -14,16 +14,16 @@ from .base import (
     SimpleLayer,
     Size,
     conv_out,
-    dataclass,
     image,
     nn,
     pair,
+    section,
     spec_field,
     unit,
 )
 
 
-@dataclass
+@section
 class Pool(SimpleLayer):
     SHORTHAND = "kernel"
     NAME = "pool"
@@ -72,19 +72,16 @@ class Pool(SimpleLayer):
 
 
 @unit("maxpool", "max_pool", "maxpool2d", "M")
-@dataclass
 class MaxPool(Pool):
     """Max pooling."""
 
 
 @unit("avgpool", "avg_pool", "avgpool2d")
-@dataclass
 class AvgPool(Pool):
     """Average pooling."""
 
 
 @unit("adaptive_avgpool", "adaptive_avg_pool", "adaptiveavgpool2d")
-@dataclass
 class AdaptiveAvgPool(SimpleLayer):
     """Average pooling to a fixed output size, whatever the input size."""
 
@@ -97,7 +94,6 @@ class AdaptiveAvgPool(SimpleLayer):
 
 
 @unit("global_avgpool", "global_avg_pool", "gap")
-@dataclass
 class GlobalAvgPool(SimpleLayer):
     """Average over all positions: C x H x W becomes C x 1 x 1 (flatten it before a linear layer)."""
 

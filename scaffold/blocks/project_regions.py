@@ -10,7 +10,6 @@ from .base import (
     F,
     Layer,
     Shape,
-    dataclass,
     nn,
     sequence,
     spec_field,
@@ -21,7 +20,6 @@ from .base import (
 
 
 @unit("project_regions", "regions")
-@dataclass
 class ProjectRegions(Layer):
     """Treat every position of a C x H x W map as a region and project it: tanh(W f + b), giving H*W x out."""
 

@@ -11,7 +11,6 @@ from .base import (
     LayerList,
     Shape,
     ShapeError,
-    dataclass,
     nn,
     spec_field,
     this,
@@ -21,7 +20,6 @@ from .registry import load_units
 
 
 @unit("sequential", "group")
-@dataclass
 class Sequential(Layer):
     """Layers grouped into one nn.Sequential attribute (e.g. torchvision's `classifier` or `features`)."""
 

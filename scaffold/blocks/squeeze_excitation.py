@@ -11,7 +11,6 @@ from .base import (
     Layer,
     Ref,
     Shape,
-    dataclass,
     spec_field,
     this,
     unit,
@@ -57,7 +56,6 @@ def se_row(ctx: Context, module: str, x: Shape, reduction: int, depth: int) -> N
 
 
 @unit("squeeze_excitation", "se")
-@dataclass
 class SqueezeExcitationLayer(Layer):
     """Squeeze-and-excitation: each channel scaled by a learned function of all channel means."""
 

@@ -15,7 +15,6 @@ from .base import (
     Ref,
     Shape,
     Var,
-    dataclass,
     spec_field,
     this,
     unit,
@@ -87,7 +86,6 @@ STACKED_ATTENTION = Fragment(
 
 
 @unit("stacked_attention", "attention")
-@dataclass
 class StackedAttention(Layer):
     """Stacked attention (Yang et al. 2016): K hops of question-guided attention over the image regions."""
 

@@ -14,7 +14,6 @@ from .base import (
     Ref,
     Shape,
     conv_out,
-    dataclass,
     image,
     spec_field,
     unit,
@@ -178,7 +177,6 @@ BOTTLENECK = Fragment("Bottleneck", _bottleneck)
 
 
 @unit("stage", "residual_stage")
-@dataclass
 class Stage(Layer):
     """A residual stage: `blocks` residual blocks, the first with `stride` and, if needed, a shortcut projection."""
 

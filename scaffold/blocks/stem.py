@@ -10,7 +10,6 @@ from .base import (
     Layer,
     Shape,
     conv_out,
-    dataclass,
     image,
     nn,
     spec_field,
@@ -20,7 +19,6 @@ from .base import (
 
 
 @unit("stem")
-@dataclass
 class Stem(Layer):
     """ResNet stem: `cifar` (conv3x3 + BN + ReLU) or `imagenet` (conv7x7 stride 2 + BN + ReLU + maxpool)."""
 

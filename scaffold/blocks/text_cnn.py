@@ -16,7 +16,6 @@ from .base import (
     Ref,
     Shape,
     Var,
-    dataclass,
     spec_field,
     this,
     unit,
@@ -64,7 +63,6 @@ class QuestionCNN(nn.Module):
 
 
 @unit("text_cnn", "question_cnn")
-@dataclass
 class TextCNN(Layer):
     """Unigram/bigram/trigram convolutions over the embedded words, tanh, max over time, concatenated."""
 

@@ -22,7 +22,6 @@ from .base import (
     Shape,
     Slice,
     Str,
-    dataclass,
     image,
     spec_field,
     this,
@@ -62,7 +61,6 @@ VggEntry = OneOf(Channels, Enum("M"), what="a channel count or M")
 
 
 @unit("vgg")
-@dataclass
 class Vgg(Layer):
     """VGG convolutional features from a `cfg` list as in the paper: numbers are 3x3 convs, M is a 2x2 max pool."""
 

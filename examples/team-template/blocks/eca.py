@@ -19,7 +19,6 @@ from .base import (
     Layer,
     Ref,
     Shape,
-    dataclass,
     spec_field,
     this,
     unit,
@@ -53,7 +52,6 @@ def adaptive_kernel(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 
 @unit("eca")
-@dataclass
 class EfficientChannelAttention(Layer):
     """Efficient channel attention (Wang et al. 2020): channels scaled by a 1-D convolution of their means."""
 
