@@ -67,8 +67,12 @@ def load_engine(root: Path):
     engine = importlib.util.module_from_spec(spec)
     sys.modules[name] = engine
     spec.loader.exec_module(engine)
-    for part in ("blueprint", "plan", "report", "jinja_ext", "errors"):
-        setattr(engine, part, importlib.import_module(f"{name}.{part}"))
+    for part in ("blueprint", "plan", "report", "jinja_ext", "errors", "blocks.base"):
+        module = importlib.import_module(f"{name}.{part}")
+        if part == "blocks.base":
+            engine.blocks.base = module
+        else:
+            setattr(engine, part, module)
     return engine
 
 
@@ -175,3 +179,30 @@ def test_two_engines_in_one_process_keep_their_own_blocks(team, tmp_path, bluepr
     with pytest.raises(plain.errors.BlueprintError):
         plain.blueprint.load_blueprint(blueprint_file)
     team.plan.build_plan(team.blueprint.load_blueprint(blueprint_file))  # still fine
+
+
+def test_the_team_engine_schema_describes_the_block(team):
+    schema = importlib.import_module(f"{team.__name__}.schema").blueprint_schema()
+    kinds = [next(iter(a["properties"])) for a in schema["$defs"]["layer"]["anyOf"][1:]]
+    assert "eca" in kinds and "conv" in kinds
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            "from .base import Layer, unit\n\n\n@unit('conv')\nclass Conv(Layer):\n"
+            "    def plan(self, x, ctx):\n        return x\n",
+            "the block kind 'conv' is already defined by",
+        ),
+        ("from .base import Nothing\n", "ImportError: cannot import name 'Nothing'"),
+    ],
+    ids=["kind-taken", "broken-import"],
+)
+def test_a_broken_team_block_is_reported_as_such(tmp_path, blueprint_file, source, message):
+    root = make_template_root(tmp_path)
+    (root / "blocks" / "mistake.py").write_text(source, encoding="utf-8")
+    engine = load_engine(root)
+    with pytest.raises(engine.blocks.base.UnitError) as refused:  # a usage error: exit code 2
+        importlib.import_module(f"{engine.__name__}.schema").blueprint_schema()
+    assert "mistake.py" in str(refused.value) and message in str(refused.value)

@@ -15,6 +15,7 @@ matrix products and the LSTM's gate products; not batch norm, activations, pooli
 
 from __future__ import annotations
 
+import sys
 from typing import Any, ClassVar
 
 from ..errors import Location, Problem, ProblemCollector, UsageError
@@ -201,33 +202,39 @@ class UnitError(UsageError):
 
 
 def unit(kind: str, *aliases: str):
-    """Register a Layer subclass as the block kind `kind` (a decorator)."""
+    """Register a Layer subclass as the block kind `kind` (a decorator); it declares the
+    class's fields (see spec.section)."""
 
     def register(cls: type[Layer]) -> type[Layer]:
+        where = _file(cls)
         for word in (kind, *aliases):
             if word in LAYERS or word in ALIASES:
                 other = ORIGIN.get(ALIASES.get(word, word), "another unit")
-                raise UnitError(
-                    f"{cls.__module__}: the block kind '{word}' is already defined by {other}"
-                )
+                raise UnitError(f"{where}: the block kind '{word}' is already defined by {other}")
         if "__dataclass_fields__" in cls.__dict__:
             raise UnitError(
-                f"{cls.__module__}: {cls.__name__}: @unit declares the fields (spec_field); "
+                f"{where}: {cls.__name__}: @unit declares the fields (spec_field); "
                 "remove @dataclass"
             )
         if "plan" not in _defined(cls):
-            raise UnitError(f"{cls.__module__}: {cls.__name__} has no plan()")
+            raise UnitError(f"{where}: {cls.__name__} has no plan()")
         if "__section_fields__" not in cls.__dict__:
             section(cls)
         cls.KIND = kind
         cls.NAME = cls.__dict__.get("NAME") or cls.NAME or kind
         LAYERS[kind] = cls
-        ORIGIN[kind] = cls.__module__
+        ORIGIN[kind] = where
         for alias in aliases:
             ALIASES[alias] = kind
         return cls
 
     return register
+
+
+def _file(cls: type) -> str:
+    """The file a class is defined in, for messages (its module has a name of the engine's)."""
+    module = sys.modules.get(cls.__module__)
+    return getattr(module, "__file__", None) or cls.__module__
 
 
 def _defined(cls: type) -> set[str]:
