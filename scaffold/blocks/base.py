@@ -33,7 +33,6 @@ from ..spec import (
     Pair,
     Section,
     Str,
-    did_you_mean,
     read_tagged,
     section,
     spec_field,
@@ -46,6 +45,7 @@ from .emit import (
     BinOp,
     Call,
     Expr,
+    F,
     Forward,
     Fragment,
     Index,
@@ -53,8 +53,11 @@ from .emit import (
     Ref,
     Slice,
     Var,
+    math,
+    nn,
     pair,
     this,
+    torch,
 )
 
 __all__ = [
@@ -103,6 +106,7 @@ __all__ = [
     "nn",
     "F",
     "torch",
+    "math",
     # the walk
     "Context",
     "Simple",
@@ -119,22 +123,6 @@ Name = Str(
 )
 Size = Int(min=1, max=1_000_000)
 Channels = Int(min=1, max=65_536)
-
-
-class _Module(Ref):
-    """`nn`, `F` or `torch`: `nn.Conv2d` is `nn.attr("Conv2d")`, or simply `nn.Conv2d`."""
-
-    __slots__ = ()
-
-    def __getattr__(self, name: str) -> Ref:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return Ref(f"{self.dotted}.{name}")
-
-
-nn = _Module("nn")
-F = _Module("F")
-torch = _Module("torch")
 
 
 class ShapeError(Exception):
@@ -160,10 +148,6 @@ class Layer(Section):
     NAME: ClassVar[str] = ""
     FRAGMENTS: ClassVar[tuple[Fragment, ...]] = ()
     name: str | None = spec_field(Name, None, "module name in the generated model")
-
-    @property
-    def label(self) -> str:
-        return self.KIND
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
         """Check the input shape `x`, record modules, rows and forward steps, return the output."""
@@ -479,12 +463,6 @@ class Context:
     def ordered_fragments(self) -> list[tuple[Fragment, frozenset[str]]]:
         ordered = sorted(self.fragments, key=self._fragment_order.__getitem__)
         return [(f, frozenset(self.fragments[f])) for f in ordered]
-
-    # --- shared rules -------------------------------------------------------------------------
-
-    @staticmethod
-    def did_you_mean(word: str, choices) -> str:
-        return did_you_mean(word, choices)
 
 
 # --- layers of one module ---------------------------------------------------------------------

@@ -107,6 +107,20 @@ class Var(Expr):
 SELF = Var("self")
 
 
+class Module(Ref):
+    """A module model.py imports, whose attributes are references: `nn.Conv2d`, `F.relu`."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Ref:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Ref(f"{self.dotted}.{name}")
+
+
+nn, F, torch, math = Module("nn"), Module("F"), Module("torch"), Module("math")
+
+
 def this(attribute: str) -> Attr:
     """`self.attribute`."""
     return Attr(SELF, attribute)
@@ -411,6 +425,8 @@ class ModelCode:
         for fragment, _ in fragments:
             used.update(fragment.uses)
         self.imports = [line for name, line in IMPORTS.items() if name in used]
+        if "math" in used:  # the standard library apart, as isort has it
+            self.imports.insert(1, "")
         self.defines = (
             {name for name in IMPORTS if name in used}
             | {name for name, _ in constants}

@@ -84,10 +84,6 @@ class Vgg(Layer):
         "torchvision ImageNet weights for these features, e.g. torchvision/vgg16",
     )
 
-    @property
-    def label(self) -> str:
-        return f"vgg {self.cfg}" if isinstance(self.cfg, str) else "vgg"
-
     def plan(self, x: Shape, ctx: Context) -> Shape:
         self.need_image(x)
         preset = self.cfg if isinstance(self.cfg, str) else None
