@@ -1092,6 +1092,24 @@ CASES = [
         at="forward",
     ),
     case(
+        "class-name-of-a-helper-the-model-defines",
+        """
+        name: names
+        input: {channels: 3, height: 8, width: 8}
+        model:
+          class_name: BasicBlock
+          layers:
+            - stem: cifar
+            - stage: {block: basic, blocks: 1, channels: 64}
+            - global_avgpool
+            - flatten
+            - linear: classes
+        train: {epochs: 1}
+        """,
+        "bp.yaml:4:3: model.class_name: 'BasicBlock' is a name the generated code uses already",
+        at="class_name",
+    ),
+    case(
         "duplicate-module-names",
         """
         name: names

@@ -1,6 +1,7 @@
 """The one place where model.py's Python is written.
 
-Units describe code as typed values: expressions (`Call(Ref("nn.Conv2d"), Lit(3), Lit(64))`),
+Units describe code as typed values: expressions (`nn.Conv2d(3, 64, kernel_size=3)` is the
+typed `Call(Ref("nn.Conv2d"), Lit(3), Lit(64), kernel_size=Lit(3))`),
 module definitions (`self.conv1 = ...`), forward steps (`x = F.relu(self.bn1(self.conv1(x)))`)
 and helper fragments (a class or function that model.py defines once). Text is made here, at the
 end, as black's `Line` objects are turned into text once. The imports of model.py and the names
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Iterator
 
 # --- expressions ------------------------------------------------------------------------------
 
-ATOM, POWER, SUM, COMPARE = 100, 90, 50, 30  # binding strength, for parentheses
+ATOM, SUM, COMPARE = 100, 50, 30  # binding strength, for parentheses
 
 
 class Expr:
@@ -46,6 +47,8 @@ class Expr:
 
     def __getitem__(self, keys) -> Index:
         return Index(self, *(keys if isinstance(keys, tuple) else (keys,)))
+
+    __iter__ = None  # indexing builds code: an expression is not a sequence to loop over
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.code()}>"
