@@ -15,7 +15,17 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from .blocks.base import Context, Layer, PretrainedLoad, Row, ShapeError
-from .blocks.emit import IMPORTS, Assign, BinOp, Expr, Forward, Fragment, ModelCode, Var
+from .blocks.emit import (
+    IMPORTS,
+    Assign,
+    BinOp,
+    Constant,
+    Expr,
+    Forward,
+    Fragment,
+    ModelCode,
+    Var,
+)
 from .blueprint import Blueprint
 from .errors import BlueprintError, ProblemCollector
 from .names import class_name_problem
@@ -44,7 +54,7 @@ class ModelPlan:
     modules: list[tuple[str, Expr]] = field(default_factory=list, repr=False)
     statements: list[Assign] = field(default_factory=list, repr=False)
     fragments: list[tuple[Fragment, frozenset[str]]] = field(default_factory=list, repr=False)
-    constants: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    constants: list[Constant] = field(default_factory=list, repr=False)
     constants_comment: str = ""
 
     @property
@@ -225,7 +235,7 @@ class _Walk:
         """The model class: the blueprint's, or one made from its name; it must not be a name
         that model.py binds already (an import, a helper of the blocks it uses, a constant)."""
         model, ctx = self.bp.model, self.ctx
-        bound = set(IMPORTS) | {name for name, _ in ctx.constants}
+        bound = set(IMPORTS) | {constant.name for constant in ctx.constants}
         bound.update(name for fragment in ctx.fragments for name in fragment.defines)
         if model.class_name:
             if model.class_name in bound:

@@ -44,6 +44,7 @@ from .emit import (
     Attr,
     BinOp,
     Call,
+    Constant,
     Expr,
     F,
     Forward,
@@ -317,7 +318,7 @@ class Context:
         self.module_names: list[str] = []  # top-level attributes that hold parameters, in order
         self.statements: list[Assign] = []
         self.forward = Forward(self.statements, "x", "x")
-        self.constants: list[tuple[str, str]] = []
+        self.constants: list[Constant] = []
         self.constants_comment = ""
         self.pretrained: list[PretrainedLoad] = []
         self.init_weights = False
@@ -453,11 +454,12 @@ class Context:
         """The walk notes every unit as it plans it (for the order of helpers)."""
         self.kinds_used.setdefault(layer.KIND, len(self.kinds_used))
 
-    def constant(self, name: str, code: str, comment: str = "") -> None:
+    def constant(self, name: str, value, comment: str = "", rows_end_at=None) -> None:
         """A module-level constant of model.py (e.g. a VGG cfg list), once; `comment` goes above
-        the first constant."""
-        if all(n != name for n, _ in self.constants):
-            self.constants.append((name, code))
+        the first constant. A list too long for a line gets a row per run up to each
+        `rows_end_at` item (a VGG block per row, as the paper's table)."""
+        if all(c.name != name for c in self.constants):
+            self.constants.append(Constant(name, value, rows_end_at))
             self.constants_comment = self.constants_comment or comment
 
     def ordered_fragments(self) -> list[tuple[Fragment, frozenset[str]]]:

@@ -387,6 +387,34 @@ class Fragment:
         return f"<Fragment {self.name}>"
 
 
+# --- module-level constants -------------------------------------------------------------------
+
+LINE_LENGTH = 88  # black's, in generated projects
+
+
+class Constant:
+    """`NAME = [...]` at the top of model.py. A list longer than a line gets a row per run up to
+    each `rows_end_at` item, between `# fmt: off` and `# fmt: on` (black would give every item
+    a line of its own)."""
+
+    __slots__ = ("name", "value", "rows_end_at")
+
+    def __init__(self, name: str, value, rows_end_at=None) -> None:
+        self.name, self.value, self.rows_end_at = name, value, rows_end_at
+
+    def code(self) -> str:
+        line = f"{self.name} = {literal(self.value)}"
+        if len(line) <= LINE_LENGTH or self.rows_end_at is None:
+            return line
+        rows: list[list] = [[]]
+        for item in self.value:
+            rows[-1].append(item)
+            if item == self.rows_end_at:
+                rows.append([])
+        text = "".join(f"    {', '.join(literal(v) for v in row)},\n" for row in rows if row)
+        return f"# fmt: off\n{self.name} = [\n{text}]\n# fmt: on"
+
+
 # --- model.py ---------------------------------------------------------------------------------
 
 # How model.py imports each module-level name it may use from outside, in the order printed.
@@ -408,7 +436,7 @@ class ModelCode:
         modules: list[tuple[str, Expr]],
         statements: list[Assign],
         fragments: list[tuple[Fragment, frozenset[str]]],
-        constants: list[tuple[str, str]],
+        constants: list[Constant],
         constants_comment: str,
     ) -> None:
         self.init_lines: list[str] = []
@@ -418,7 +446,7 @@ class ModelCode:
             self.init_lines.extend(lines[1:])
         self.forward_lines = [s.code() for s in statements]
         self.helpers = [fragment.code(flags) for fragment, flags in fragments]
-        self.constants = [code for _, code in constants]
+        self.constants = [constant.code() for constant in constants]
         self.constants_comment = constants_comment
         used = set(CLASS_USES)
         for _, value in modules:
@@ -432,7 +460,7 @@ class ModelCode:
             self.imports.insert(1, "")
         self.defines = (
             {name for name in IMPORTS if name in used}
-            | {name for name, _ in constants}
+            | {constant.name for constant in constants}
             | {name for fragment, _ in fragments for name in fragment.defines}
         )
         unknown = used - set(IMPORTS) - self.defines

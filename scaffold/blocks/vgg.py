@@ -27,7 +27,6 @@ from .base import (
     this,
     unit,
 )
-from .emit import literal
 
 MAKE_LAYERS = Fragment(
     "make_layers",
@@ -55,7 +54,6 @@ CFG_COMMENT = (
     "# VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with\n"
     '# that many channels, "M" is a 2x2 max pool.'
 )
-LINE_LENGTH = 88  # black's, in generated projects
 
 VggEntry = OneOf(Channels, Enum("M"), what="a channel count or M")
 
@@ -104,12 +102,12 @@ class Vgg(Layer):
             ctx.pretrained.append(pretrained)
         # the constant: the preset by name when unchanged, else the list itself
         if preset and self.width == 1.0:
-            ctx.constant(preset, cfg_code(preset, VGG_CFGS[preset]), CFG_COMMENT)
+            ctx.constant(preset, VGG_CFGS[preset], CFG_COMMENT, rows_end_at="M")
             cfg_arg = Ref(preset) if self.last_pool else Ref(preset)[Slice(None, -1)]
         else:
-            taken = [n for n, _ in ctx.constants]
+            taken = [c.name for c in ctx.constants]
             constant = "CFG" if "CFG" not in taken else f"CFG{len(ctx.constants) + 1}"
-            ctx.constant(constant, cfg_code(constant, cfg), CFG_COMMENT)
+            ctx.constant(constant, cfg, CFG_COMMENT, rows_end_at="M")
             cfg_arg = Ref(constant)
         args = {}
         if self.batch_norm:
@@ -177,18 +175,3 @@ class Vgg(Layer):
             )
         enum, member = TORCHVISION_WEIGHTS[arch]
         return PretrainedLoad(arch, enum, member, "", "features.")
-
-
-def cfg_code(name: str, cfg: list) -> str:
-    """A cfg list as code: one line when it fits, else one block (up to each M) per line, like
-    the paper's table (black would put every number on a line of its own)."""
-    line = f"{name} = {literal(cfg)}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    blocks: list[list] = [[]]
-    for value in cfg:
-        blocks[-1].append(value)
-        if value == "M":
-            blocks.append([])
-    rows = "".join(f"    {', '.join(literal(v) for v in block)},\n" for block in blocks if block)
-    return f"# fmt: off\n{name} = [\n{rows}]\n# fmt: on"
