@@ -79,8 +79,6 @@ def main() -> None:
 def _resolve_blueprint(value: str, engine=None) -> Path:
     """A path, or the name of a bundled blueprint (`lenet`): the template's own `blueprints/`
     first, then the ones scaffold comes with."""
-    from .resources import find_bundled
-
     path = Path(value)
     if path.exists() or path.suffix in (".yaml", ".yml") or os.sep in value:
         return path
@@ -88,6 +86,8 @@ def _resolve_blueprint(value: str, engine=None) -> Path:
         candidate = Path(engine.root) / "blueprints" / f"{value}.yaml"
         if candidate.is_file():
             return candidate
+    from .resources import find_bundled  # only here: it imports subprocess
+
     bundled = find_bundled(value)
     return bundled if bundled is not None else path
 

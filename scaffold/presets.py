@@ -29,18 +29,113 @@ TORCHVISION_VGG = {
     "vgg19_bn": ("VGG19", True),
 }
 
-# name: (block, blocks per stage); every torchvision ResNet has the 7x7 stem with 64 channels,
-# stages of 64/128/256/512 (x4 for bottlenecks) channels with strides 1, 2, 2, 2 and conv1x1
-# shortcuts, global average pooling and a single `fc`.
+# name: (block, blocks per stage, groups, width per group); every torchvision ResNet has the 7x7
+# stem with 64 channels, stages of 64/128/256/512 (x4 for bottlenecks) channels with strides 1, 2,
+# 2, 2 and conv1x1 shortcuts, global average pooling and a single `fc`. ResNeXt groups the 3x3
+# convolutions; Wide ResNet doubles their width.
 TORCHVISION_RESNETS = {
-    "resnet18": ("basic", [2, 2, 2, 2]),
-    "resnet34": ("basic", [3, 4, 6, 3]),
-    "resnet50": ("bottleneck", [3, 4, 6, 3]),
-    "resnet101": ("bottleneck", [3, 4, 23, 3]),
-    "resnet152": ("bottleneck", [3, 8, 36, 3]),
+    "resnet18": ("basic", [2, 2, 2, 2], 1, 64),
+    "resnet34": ("basic", [3, 4, 6, 3], 1, 64),
+    "resnet50": ("bottleneck", [3, 4, 6, 3], 1, 64),
+    "resnet101": ("bottleneck", [3, 4, 23, 3], 1, 64),
+    "resnet152": ("bottleneck", [3, 8, 36, 3], 1, 64),
+    "resnext50_32x4d": ("bottleneck", [3, 4, 6, 3], 32, 4),
+    "resnext101_32x8d": ("bottleneck", [3, 4, 23, 3], 32, 8),
+    "resnext101_64x4d": ("bottleneck", [3, 4, 23, 3], 64, 4),
+    "wide_resnet50_2": ("bottleneck", [3, 4, 6, 3], 1, 128),
+    "wide_resnet101_2": ("bottleneck", [3, 4, 23, 3], 1, 128),
 }
 
-# torchvision weights enum and member for each name (torchvision.models.get_model_weights).
+# MobileNetV2's blocks (Sandler et al. 2018, table 2): expansion t, channels c, blocks n, stride s.
+MOBILENET_V2 = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+]
+
+
+def torchvision_layers(arch: str) -> list | None:
+    """torchvision's `arch` as blueprint layers (plain data), for the whole-model weights check;
+    None for an architecture whose ImageNet weights a blueprint cannot load."""
+    if arch in TORCHVISION_RESNETS:
+        block, counts, groups, width = TORCHVISION_RESNETS[arch]
+        expansion = 4 if block == "bottleneck" else 1
+        stages = [
+            {
+                "stage": {
+                    "block": block,
+                    "blocks": count,
+                    "channels": 64 * 2**i * expansion,
+                    "stride": 1 if i == 0 else 2,
+                    "groups": groups,
+                    "width": width,
+                }
+            }
+            for i, count in enumerate(counts)
+        ]
+        head = ["global_avgpool", "flatten", {"linear": {"out": "classes", "name": "fc"}}]
+        return [{"stem": {"style": "imagenet", "channels": 64}}, *stages, *head]
+    if arch in TORCHVISION_VGG:
+        cfg, batch_norm = TORCHVISION_VGG[arch]
+        classifier = [{"linear": 4096}, "relu", {"dropout": 0.5}] * 2 + [{"linear": "classes"}]
+        return [
+            {"vgg": {"cfg": cfg, "batch_norm": batch_norm, "name": "features"}},
+            {"adaptive_avgpool": 7},
+            "flatten",
+            {"sequential": {"name": "classifier", "layers": classifier}},
+        ]
+    if arch == "alexnet":
+        pool = {"maxpool": {"kernel": 3, "stride": 2}}
+        features = [
+            {"conv": {"out": 64, "kernel": 11, "stride": 4, "padding": 2}}, "relu", pool,
+            {"conv": {"out": 192, "kernel": 5, "padding": 2}}, "relu", pool,
+            {"conv": {"out": 384, "padding": 1}}, "relu",
+            {"conv": {"out": 256, "padding": 1}}, "relu",
+            {"conv": {"out": 256, "padding": 1}}, "relu", pool,
+        ]  # fmt: skip
+        classifier = [{"dropout": 0.5}, {"linear": 4096}, "relu"] * 2 + [{"linear": "classes"}]
+        return [
+            {"sequential": {"name": "features", "layers": features}},
+            {"adaptive_avgpool": 6},
+            "flatten",
+            {"sequential": {"name": "classifier", "layers": classifier}},
+        ]
+    if arch == "mobilenet_v2":
+
+        def conv_bn_relu6(out: int, kernel: int, stride: int) -> dict:
+            conv = {"out": out, "kernel": kernel, "stride": stride, "padding": kernel // 2}
+            return {"sequential": [{"conv": {**conv, "bias": False}}, "batch_norm", "relu6"]}
+
+        blocks = [
+            {"inverted_residual": {"expansion": t, "out": c, "blocks": n, "stride": s}}
+            for t, c, n, s in MOBILENET_V2
+        ]
+        features = [conv_bn_relu6(32, 3, 2), *blocks, conv_bn_relu6(1280, 1, 1)]
+        classifier = [{"dropout": 0.2}, {"linear": "classes"}]
+        return [
+            {"sequential": {"name": "features", "layers": features}},
+            "global_avgpool",
+            "flatten",
+            {"sequential": {"name": "classifier", "layers": classifier}},
+        ]
+    return None
+
+
+# The classifier of each whole-model architecture (its state_dict prefix): loaded from ImageNet's
+# weights only when the blueprint has ImageNet's 1000 classes.
+TORCHVISION_HEADS = {
+    **{name: "fc" for name in TORCHVISION_RESNETS},
+    **{name: "classifier.6" for name in TORCHVISION_VGG},
+    "alexnet": "classifier.6",
+    "mobilenet_v2": "classifier.1",
+}
+
+# torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
+# newest ImageNet weights where there are two.
 TORCHVISION_WEIGHTS = {
     **{name: (f"{name.upper()}_Weights", "IMAGENET1K_V1") for name in TORCHVISION_VGG},
     "resnet18": ("ResNet18_Weights", "IMAGENET1K_V1"),
@@ -48,6 +143,13 @@ TORCHVISION_WEIGHTS = {
     "resnet50": ("ResNet50_Weights", "IMAGENET1K_V2"),
     "resnet101": ("ResNet101_Weights", "IMAGENET1K_V2"),
     "resnet152": ("ResNet152_Weights", "IMAGENET1K_V2"),
+    "resnext50_32x4d": ("ResNeXt50_32X4D_Weights", "IMAGENET1K_V2"),
+    "resnext101_32x8d": ("ResNeXt101_32X8D_Weights", "IMAGENET1K_V2"),
+    "resnext101_64x4d": ("ResNeXt101_64X4D_Weights", "IMAGENET1K_V1"),
+    "wide_resnet50_2": ("Wide_ResNet50_2_Weights", "IMAGENET1K_V2"),
+    "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
+    "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
+    "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

@@ -182,11 +182,6 @@ class Project:
     # --- model.py -----------------------------------------------------------------------------
 
     @property
-    def model_uses_functional(self) -> bool:
-        code = "\n".join(self.plan.forward_lines)
-        return "F." in code or bool(self.plan.needs & {"bilinear_pool", "se"})
-
-    @property
     def model_signature(self) -> str:
         args = [f"num_classes: int = {self.num_classes}"]
         if self.is_vqa:
@@ -199,12 +194,6 @@ class Project:
         if self.is_vqa:
             return f"vocab_size={self.plan.vocab_size}, num_classes={self.num_classes}"
         return f"num_classes={self.num_classes}"
-
-    @property
-    def cfg_constants(self) -> list[str]:
-        """The VGG cfg lists as code: one line when it fits, else one block (up to each M) per
-        line, like the paper's table (black would put every number on a line of its own)."""
-        return [_cfg_code(name, cfg) for name, cfg in self.plan.cfg_constants]
 
     @property
     def pretrained(self):
@@ -342,19 +331,6 @@ class Project:
 
 
 LINE_LENGTH = 88  # black's, in generated projects
-
-
-def _cfg_code(name: str, cfg: list) -> str:
-    line = f"{name} = {py_literal(cfg)}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    blocks: list[list] = [[]]
-    for value in cfg:
-        blocks[-1].append(value)
-        if value == "M":
-            blocks.append([])
-    rows = "".join(f"    {', '.join(py_literal(v) for v in block)},\n" for block in blocks if block)
-    return f"# fmt: off\n{name} = [\n{rows}]\n# fmt: on"
 
 
 def resolved_phases(bp: Blueprint) -> list[dict]:

@@ -26,6 +26,18 @@ class Shape:
             return f"(N, L, {self.dims[1]})"
         return "(N, " + ", ".join(str(d) for d in self.dims) + ")"
 
+    def describe(self) -> str:
+        """The shape in words, for messages: "an image 3x32x32", "a vector of 10 features"."""
+        if self.kind == "image":
+            return f"an image {self}"
+        if self.kind == "vector":
+            return f"a vector of {self.dims[0]} features"
+        if self.kind == "tokens":
+            return f"word ids ({self.dims[0]} tokens)"
+        if self.kind == "sequence":
+            return f"{self.dims[0]} image regions of {self.dims[1]} features"
+        return f"a sequence of word vectors ({self.dims[1]} features each)"
+
     @property
     def numel(self) -> int:
         total = 1

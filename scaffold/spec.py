@@ -1,7 +1,7 @@
 """Declarative field types: one description of each blueprint field gives both its reader and its JSON Schema.
 
-A section of the blueprint is a dataclass whose fields carry a `FieldType` in their
-metadata (see `spec_field`). `read_section` builds the dataclass from located YAML
+A section of the blueprint is a dataclass (or a class declared with `section`) whose fields
+carry a `FieldType` in their metadata (see `spec_field`). `read_section` builds it from located YAML
 nodes, collecting every problem with its position; `section_schema` turns the same
 declarations into JSON Schema for `scaffold schema`.
 """
@@ -411,17 +411,78 @@ def spec_field(
     return dataclasses.field(default=default, metadata={**metadata, "required": False})
 
 
+def section(cls: type[T]) -> type[T]:
+    """Make `cls` a section, like @dataclass but without generating code for every class: its
+    annotated `spec_field` attributes are its fields, and one shared __init__ (keywords), __repr__
+    and __eq__ serve every such class. Block kinds are declared this way: there are dozens, and
+    `scaffold validate` would spend a good part of its time in dataclasses' code generation."""
+    fields = {f.name: f for f in _fields(cls.__mro__[1])}
+    for name in cls.__dict__.get("__annotations__", {}):
+        value = cls.__dict__.get(name)
+        if isinstance(value, dataclasses.Field):
+            value.name = name
+            fields[name] = value
+            if value.default is dataclasses.MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, value.default)
+    cls.__section_fields__ = tuple(fields.values())
+    cls.__init__ = _section_init
+    cls.__repr__ = _section_repr
+    cls.__eq__ = _section_eq
+    cls.__hash__ = None  # as a dataclass: equal by value, so not hashable
+    return cls
+
+
+def _fields(section: type) -> tuple[dataclasses.Field, ...]:
+    """The fields of a section class (declared with `section`) or of a dataclass."""
+    for cls in section.__mro__:
+        own = cls.__dict__.get("__section_fields__")
+        if own is not None:
+            return own
+        if "__dataclass_fields__" in cls.__dict__:
+            return dataclasses.fields(cls)
+    return ()
+
+
+def _section_init(self, **values: Any) -> None:
+    for f in type(self).__section_fields__:
+        if f.name in values:
+            setattr(self, f.name, values.pop(f.name))
+        elif f.default is not dataclasses.MISSING:
+            setattr(self, f.name, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            setattr(self, f.name, f.default_factory())
+        else:
+            raise TypeError(f"{type(self).__name__}() misses the argument {f.name!r}")
+    if values:
+        raise TypeError(f"{type(self).__name__}() got unknown arguments {', '.join(values)}")
+
+
+def _section_repr(self) -> str:
+    shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in _fields(type(self)) if f.repr)
+    return f"{type(self).__name__}({shown})"
+
+
+def _section_eq(self, other: object) -> bool:
+    if type(other) is not type(self):
+        return NotImplemented
+    return all(
+        getattr(self, f.name) == getattr(other, f.name) for f in _fields(type(self)) if f.compare
+    )
+
+
 def section_fields(section: type) -> dict[str, FieldType]:
     return {
         (f.metadata.get("key") or f.name): f.metadata["type"]
-        for f in dataclasses.fields(section)
+        for f in _fields(section)
         if "type" in f.metadata
     }
 
 
 def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCollector) -> T:
     """Build `section` from a mapping; unknown keys, missing keys and bad values become problems."""
-    declared = [f for f in dataclasses.fields(section) if "type" in f.metadata]
+    declared = [f for f in _fields(section) if "type" in f.metadata]
     keys = {(f.metadata.get("key") or f.name): f for f in declared}
     values: dict[str, Any] = {}
     ok = True
@@ -451,7 +512,7 @@ def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCo
             )
             ok = False
     extra = {}
-    names = {f.name for f in dataclasses.fields(section)}
+    names = {f.name for f in _fields(section)}
     if "location" in names:
         extra["location"] = node.location
     if "path" in names:
@@ -466,7 +527,7 @@ def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCo
 def section_schema(section: type) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     required: list[str] = []
-    for f in dataclasses.fields(section):
+    for f in _fields(section):
         if "type" not in f.metadata:
             continue
         key = f.metadata.get("key") or f.name

@@ -35,3 +35,41 @@ def import_generated(dest: Path, module: str):
 def build(blueprint_path: Path):
     blueprint = load_blueprint(blueprint_path)
     return blueprint, build_plan(blueprint)
+
+
+@cache
+def _model_template():
+    from jinja2 import Environment, FileSystemLoader
+
+    from scaffold.jinja_ext import ScaffoldExtension
+
+    environment = Environment(
+        loader=FileSystemLoader(str(REPO / "templates")),
+        extensions=[ScaffoldExtension],
+        keep_trailing_newline=True,
+    )
+    return environment.get_template("{{ package_name }}/model.py.jinja")
+
+
+def model_module(blueprint, package: str = "proj") -> dict:
+    """The generated model.py of a blueprint (rendered from the template as a project gets it),
+    executed: its namespace."""
+    code = _model_template().render(blueprint=blueprint.raw, package_name=package)
+    namespace = {"__name__": f"{package}.model"}
+    exec(compile(code, f"{package}/model.py", "exec"), namespace)
+    return namespace
+
+
+def blueprint_with_layers(name: str, layers: list, size: int = 224, classes: int = 1000):
+    """A blueprint of an ImageNet-style model with these layers (plain data)."""
+    from scaffold.blueprint import blueprint_from_data
+
+    return blueprint_from_data(
+        {
+            "name": name,
+            "input": {"channels": 3, "height": size, "width": size},
+            "model": {"layers": layers},
+            "data": {"classes": classes},
+            "train": {"epochs": 1},
+        }
+    )

@@ -966,7 +966,7 @@ CASES = [
         at="vgg16",
     ),
     case(
-        "pretrained-vgg-for-the-whole-model",
+        "pretrained-vgg-for-the-whole-model-without-its-classifier",
         """
         name: pre
         input: {channels: 3, height: 32, width: 32}
@@ -978,8 +978,73 @@ CASES = [
             - linear: classes
         train: {epochs: 1}
         """,
-        "bp.yaml:4:3: model.pretrained: whole-model weights are available for resnet18, resnet34, resnet50, resnet101, resnet152, not 'vgg16'",
+        "bp.yaml:4:3: model.pretrained: the layers do not match torchvision's vgg16: torchvision's has classifier.0 (linear, 102,764,544 parameters) where this model has fc (linear, 5,130 parameters)",
         at="pretrained",
+    ),
+    case(
+        "pretrained-unknown-architecture",
+        """
+        name: pre
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          pretrained: torchvision/densenet121
+          layers: [flatten, linear: classes]
+        train: {epochs: 1}
+        """,
+        "bp.yaml:4:3: model.pretrained: whole-model weights are available for resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet, mobilenet_v2, not 'densenet121'",
+        at="pretrained",
+    ),
+    case(
+        "pretrained-resnext-plain-stage",
+        """
+        name: pre
+        input: {channels: 3, height: 64, width: 64}
+        model:
+          pretrained: torchvision/resnext50_32x4d
+          layers:
+            - stem: imagenet
+            - stage: {block: bottleneck, blocks: 3, channels: 256}
+            - stage: {block: bottleneck, blocks: 4, channels: 512, stride: 2, groups: 32, width: 4}
+            - stage: {block: bottleneck, blocks: 6, channels: 1024, stride: 2, groups: 32, width: 4}
+            - stage: {block: bottleneck, blocks: 3, channels: 2048, stride: 2, groups: 32, width: 4}
+            - global_avgpool
+            - flatten
+            - linear: {out: classes, name: fc}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:4:3: model.pretrained: the layers do not match torchvision's resnext50_32x4d: stage 1 must be bottleneck x3 with 256 channels, groups 32, width 4, stride 1, conv1x1 shortcut and no SE",
+        at="pretrained",
+    ),
+    case(
+        "groups-on-basic-blocks",
+        """
+        name: groups
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers:
+            - stem: cifar
+            - stage: {block: basic, blocks: 2, channels: 64, groups: 32}
+            - global_avgpool
+            - flatten
+            - linear: classes
+        train: {epochs: 1}
+        """,
+        "bp.yaml:6:7: model.layers[1] (stage).groups: basic blocks have no groups (torchvision's BasicBlock allows only groups 1 and width 64)",
+        at="groups: 32",
+    ),
+    case(
+        "block-that-cannot-go-in-a-group",
+        """
+        name: group
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers:
+            - sequential: [conv: 8, bilinear_pool]
+            - linear: classes
+        train: {epochs: 1}
+        """,
+        "bp.yaml:5:29: model.layers[0] (sequential).layers[1] (bilinear_pool): bilinear_pool cannot go inside a sequential group",
+        at="bilinear_pool",
     ),
     case(
         "module-name-keyword",
@@ -1025,6 +1090,24 @@ CASES = [
         """,
         "bp.yaml:5:22: model.layers[0] (conv).name: 'forward' is used by nn.Module or by the generated code",
         at="forward",
+    ),
+    case(
+        "class-name-of-a-helper-the-model-defines",
+        """
+        name: names
+        input: {channels: 3, height: 8, width: 8}
+        model:
+          class_name: BasicBlock
+          layers:
+            - stem: cifar
+            - stage: {block: basic, blocks: 1, channels: 64}
+            - global_avgpool
+            - flatten
+            - linear: classes
+        train: {epochs: 1}
+        """,
+        "bp.yaml:4:3: model.class_name: 'BasicBlock' is a name the generated code uses already",
+        at="class_name",
     ),
     case(
         "duplicate-module-names",

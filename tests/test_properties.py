@@ -116,14 +116,49 @@ stage = with_name(
             "stride": st.integers(1, 2),
             "shortcut": st.sampled_from(["conv1x1", "conv3x3", "none"]),
             "se": st.integers(1, 4),
+            "groups": st.sampled_from([1, 2]),
+            "width": st.sampled_from([32, 64, 128]),
         },
     ),
 )
+inverted_residual = with_name(
+    "inverted_residual",
+    st.fixed_dictionaries(
+        {"out": st.sampled_from([4, 8])},
+        optional={
+            "expansion": st.sampled_from([1, 2, 6]),
+            "blocks": st.integers(1, 2),
+            "stride": st.integers(1, 2),
+        },
+    ),
+)
+squeeze_excitation = st.integers(1, 4).map(lambda r: {"squeeze_excitation": r})
+group_entry = st.one_of(simple_image_layer, simple_image_layer, inverted_residual, stage)
 image_group = with_name(
     "sequential",
-    st.fixed_dictionaries({"layers": st.lists(simple_image_layer, min_size=1, max_size=3)}),
+    st.fixed_dictionaries(
+        {
+            "layers": st.lists(
+                group_entry
+                | st.lists(simple_image_layer, min_size=1, max_size=2).map(
+                    lambda layers: {"sequential": layers}  # a group inside the group
+                ),
+                min_size=1,
+                max_size=3,
+            )
+        }
+    ),
 )
-image_layer = st.one_of(simple_image_layer, simple_image_layer, vgg, stem, stage, image_group)
+image_layer = st.one_of(
+    simple_image_layer,
+    simple_image_layer,
+    vgg,
+    stem,
+    stage,
+    image_group,
+    inverted_residual,
+    squeeze_excitation,
+)
 
 vector_layer = st.one_of(
     st.integers(1, 16).map(lambda n: {"linear": n}),

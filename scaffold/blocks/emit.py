@@ -1,0 +1,468 @@
+"""The one place where model.py's Python is written.
+
+Units describe code as typed values: expressions (`nn.Conv2d(3, 64, kernel_size=3)` is the
+typed `Call(Ref("nn.Conv2d"), Lit(3), Lit(64), kernel_size=Lit(3))`),
+module definitions (`self.conv1 = ...`), forward steps (`x = F.relu(self.bn1(self.conv1(x)))`)
+and helper fragments (a class or function that model.py defines once). Text is made here, at the
+end, as black's `Line` objects are turned into text once. The imports of model.py and the names
+it defines follow from the same values: an expression knows which module-level names it refers
+to, a fragment says what it uses and defines. Nothing here searches generated text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+# --- expressions ------------------------------------------------------------------------------
+
+ATOM, SUM, COMPARE = 100, 50, 30  # binding strength, for parentheses
+
+
+class Expr:
+    """A Python expression."""
+
+    __slots__ = ()
+    strength = ATOM
+
+    def code(self) -> str:
+        raise NotImplementedError
+
+    def refs(self) -> Iterator[str]:
+        """Module-level names the expression refers to (imports, helpers, constants)."""
+        return iter(())
+
+    def fill(self, value: Expr) -> Expr:
+        """The expression with HOLE replaced by `value` (forward steps apply to the current value)."""
+        return self
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        return self.code().split("\n")
+
+    # building
+    def attr(self, name: str) -> Attr:
+        return Attr(self, name)
+
+    def __call__(self, *args, **kwargs) -> Call:
+        return Call(self, *args, **kwargs)
+
+    def __getitem__(self, keys) -> Index:
+        return Index(self, *(keys if isinstance(keys, tuple) else (keys,)))
+
+    __iter__ = None  # indexing builds code: an expression is not a sequence to loop over
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.code()}>"
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.code() == self.code()
+
+    def __hash__(self) -> int:
+        return hash(self.code())
+
+
+def expr(value) -> Expr:
+    """A plain value (number, text, bool, None, tuple of those) as a literal; an Expr as it is."""
+    return value if isinstance(value, Expr) else Lit(value)
+
+
+class _Hole(Expr):
+    """Where a forward step puts the value it acts on."""
+
+    __slots__ = ()
+
+    def code(self) -> str:
+        return "{}"
+
+    def fill(self, value: Expr) -> Expr:
+        return value
+
+
+HOLE = _Hole()
+
+
+class Ref(Expr):
+    """A module-level name of model.py, possibly dotted: `F.relu`, `nn.Conv2d`, `make_layers`."""
+
+    __slots__ = ("dotted",)
+
+    def __init__(self, dotted: str) -> None:
+        self.dotted = dotted
+
+    def code(self) -> str:
+        return self.dotted
+
+    def refs(self) -> Iterator[str]:
+        yield self.dotted.split(".", 1)[0]
+
+
+class Var(Expr):
+    """A local name: an argument (`x`, `num_classes`), a variable of forward, or `self`."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def code(self) -> str:
+        return self.name
+
+
+SELF = Var("self")
+
+
+class Module(Ref):
+    """A module model.py imports, whose attributes are references: `nn.Conv2d`, `F.relu`."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Ref:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return Ref(f"{self.dotted}.{name}")
+
+
+nn, F, torch, math = Module("nn"), Module("F"), Module("torch"), Module("math")
+
+
+def this(attribute: str) -> Attr:
+    """`self.attribute`."""
+    return Attr(SELF, attribute)
+
+
+class Lit(Expr):
+    """A literal of plain data: 3, 0.5, True, None, "same", (1, 2, 3), [64, "M"]."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value) -> None:
+        self.value = value
+
+    def code(self) -> str:
+        return literal(self.value)
+
+
+class Attr(Expr):
+    __slots__ = ("obj", "name")
+
+    def __init__(self, obj: Expr, name: str) -> None:
+        self.obj, self.name = obj, name
+
+    def code(self) -> str:
+        return f"{_tight(self.obj)}.{self.name}"
+
+    def refs(self) -> Iterator[str]:
+        return self.obj.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        return Attr(self.obj.fill(value), self.name)
+
+
+class Call(Expr):
+    """`func(args, key=value)`; `multiline` puts every argument on a line of its own, with an
+    optional comment each (an nn.Sequential as it is written by hand)."""
+
+    __slots__ = ("func", "args", "kwargs", "multiline", "comments")
+
+    def __init__(
+        self,
+        func: Expr,
+        *args,
+        multiline: bool = False,
+        comments: Iterable[str | None] = (),
+        **kwargs,
+    ) -> None:
+        self.func = func
+        self.args = tuple(expr(a) for a in args)
+        self.kwargs = tuple((k, expr(v)) for k, v in kwargs.items())
+        self.multiline = multiline
+        self.comments = tuple(comments)
+
+    def _parts(self) -> list[str]:
+        return [a.code() for a in self.args] + [f"{k}={v.code()}" for k, v in self.kwargs]
+
+    def code(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        head = f"{_tight(self.func)}("
+        if not self.multiline:
+            return [head + ", ".join(self._parts()) + ")"]
+        result = [head]
+        items = [*self.args, *(v for _, v in self.kwargs)]
+        keys = [None] * len(self.args) + [k for k, _ in self.kwargs]
+        comments = list(self.comments) + [None] * (len(items) - len(self.comments))
+        for item, key, comment in zip(items, keys, comments):
+            inner = item.lines(indent)
+            if key:
+                inner[0] = f"{key}={inner[0]}"
+            inner[-1] += "," + (f"  # {comment}" if comment else "")
+            result.extend(indent + line for line in inner)
+        result.append(")")
+        return result
+
+    def refs(self) -> Iterator[str]:
+        yield from self.func.refs()
+        for a in self.args:
+            yield from a.refs()
+        for _, v in self.kwargs:
+            yield from v.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        filled = Call(
+            self.func.fill(value),
+            *(a.fill(value) for a in self.args),
+            multiline=self.multiline,
+            comments=self.comments,
+        )
+        filled.kwargs = tuple((k, v.fill(value)) for k, v in self.kwargs)
+        return filled
+
+
+class Index(Expr):
+    """`obj[key, ...]`; a key may be a Slice."""
+
+    __slots__ = ("obj", "keys")
+
+    def __init__(self, obj: Expr, *keys) -> None:
+        self.obj, self.keys = obj, tuple(expr(k) for k in keys)
+
+    def code(self) -> str:
+        return f"{_tight(self.obj)}[{', '.join(k.code() for k in self.keys)}]"
+
+    def refs(self) -> Iterator[str]:
+        yield from self.obj.refs()
+        for k in self.keys:
+            yield from k.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        return Index(self.obj.fill(value), *(k.fill(value) for k in self.keys))
+
+
+class Slice(Expr):
+    """`start:stop` inside an Index."""
+
+    __slots__ = ("start", "stop")
+
+    def __init__(self, start=None, stop=None) -> None:
+        self.start, self.stop = start, stop
+
+    def code(self) -> str:
+        start = "" if self.start is None else literal(self.start)
+        stop = "" if self.stop is None else literal(self.stop)
+        return f"{start}:{stop}"
+
+
+class BinOp(Expr):
+    """`left op right` (arithmetic or a comparison)."""
+
+    __slots__ = ("left", "op", "right", "strength")
+
+    def __init__(self, left, op: str, right) -> None:
+        self.left, self.op, self.right = expr(left), op, expr(right)
+        self.strength = COMPARE if op in ("==", "!=", "<", ">", "<=", ">=") else SUM
+
+    def code(self) -> str:
+        left = self.left.code() if self.left.strength > self.strength else f"({self.left.code()})"
+        right = (
+            self.right.code() if self.right.strength > self.strength else f"({self.right.code()})"
+        )
+        return f"{left} {self.op} {right}"
+
+    def refs(self) -> Iterator[str]:
+        yield from self.left.refs()
+        yield from self.right.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        return BinOp(self.left.fill(value), self.op, self.right.fill(value))
+
+
+def _tight(e: Expr) -> str:
+    """An expression as the object of `.attr`, `(...)` or `[...]`: parenthesised if it binds loosely."""
+    return e.code() if e.strength >= ATOM else f"({e.code()})"
+
+
+def literal(value) -> str:
+    """A Python literal for plain data, with black's double quotes."""
+    if isinstance(value, str):
+        text = repr(value)
+        if text.startswith("'") and '"' not in value:
+            text = '"' + text[1:-1].replace("\\'", "'") + '"'
+        return text
+    if isinstance(value, (bool, int, float)) or value is None:
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, Expr):
+        return value.code()
+    raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def pair(values: tuple[int, int]):
+    """A kernel size, stride or padding as torch takes it: 3 for (3, 3), else (3, 5)."""
+    a, b = values
+    return a if a == b else (a, b)
+
+
+# --- statements of forward --------------------------------------------------------------------
+
+
+class Assign:
+    """`target = value  # comment` in forward; several targets unpack a tuple."""
+
+    __slots__ = ("targets", "value", "comment")
+
+    def __init__(self, targets: str | tuple[str, ...], value: Expr, comment: str = "") -> None:
+        self.targets = (targets,) if isinstance(targets, str) else tuple(targets)
+        self.value, self.comment = value, comment
+
+    def code(self) -> str:
+        comment = f"  # {self.comment}" if self.comment else ""
+        return f"{', '.join(self.targets)} = {self.value.code()}{comment}"
+
+    def refs(self) -> Iterator[str]:
+        return self.value.refs()
+
+
+class Forward:
+    """The statements of one branch of forward, with a layer's batch norm and activation joined to
+    its line: `x = F.relu(self.bn1(self.conv1(x)))`."""
+
+    def __init__(self, statements: list[Assign], var: str, source: str) -> None:
+        self.statements, self.var = statements, var
+        self.current: Expr = Var(source)
+        self.expr: Expr | None = None
+        self.comment = ""
+        self.joinable = False
+
+    def start(self, step: Expr, comment: str, joinable: bool = False) -> None:
+        """A new line applying `step` (an expression with HOLE) to the current value."""
+        self.flush()
+        self.expr, self.comment, self.joinable = step.fill(self.current), comment, joinable
+
+    def join(self, step: Expr, comment: str) -> None:
+        """Apply `step` on the same line as the previous step when that one allows it."""
+        if self.expr is None or not self.joinable:
+            self.start(step, comment, joinable=True)
+        else:
+            self.expr, self.comment = step.fill(self.expr), comment
+
+    def flush(self) -> None:
+        if self.expr is not None:
+            self.statements.append(Assign(self.var, self.expr, self.comment))
+            self.current, self.expr = Var(self.var), None
+
+    def statement(self, *statements: Assign) -> None:
+        """Statements of their own (e.g. unpacking an LSTM's outputs)."""
+        self.flush()
+        self.statements.extend(statements)
+        self.current = Var(self.var)
+
+
+# --- helpers that model.py defines ------------------------------------------------------------
+
+
+class Fragment:
+    """A helper class or function that model.py defines once, whichever blocks use it.
+
+    `code` is its source, or a function of the flags its users set (e.g. "se": the blocks take a
+    squeeze-excitation argument); `uses` the module-level names the source refers to (imports,
+    other helpers); `defines` the names it binds (default: `name`).
+    """
+
+    __slots__ = ("name", "source", "uses", "defines")
+
+    def __init__(self, name: str, code, uses: Iterable[str] = ("torch", "nn"), defines=()) -> None:
+        self.name, self.source = name, code
+        self.uses = tuple(uses)
+        self.defines = tuple(defines) or (name,)
+
+    def code(self, flags: frozenset[str]) -> str:
+        source = self.source(flags) if callable(self.source) else self.source
+        return source.strip("\n")
+
+    def __repr__(self) -> str:
+        return f"<Fragment {self.name}>"
+
+
+# --- module-level constants -------------------------------------------------------------------
+
+LINE_LENGTH = 88  # black's, in generated projects
+
+
+class Constant:
+    """`NAME = [...]` at the top of model.py. A list longer than a line gets a row per run up to
+    each `rows_end_at` item, between `# fmt: off` and `# fmt: on` (black would give every item
+    a line of its own)."""
+
+    __slots__ = ("name", "value", "rows_end_at")
+
+    def __init__(self, name: str, value, rows_end_at=None) -> None:
+        self.name, self.value, self.rows_end_at = name, value, rows_end_at
+
+    def code(self) -> str:
+        line = f"{self.name} = {literal(self.value)}"
+        if len(line) <= LINE_LENGTH or self.rows_end_at is None:
+            return line
+        rows: list[list] = [[]]
+        for item in self.value:
+            rows[-1].append(item)
+            if item == self.rows_end_at:
+                rows.append([])
+        text = "".join(f"    {', '.join(literal(v) for v in row)},\n" for row in rows if row)
+        return f"# fmt: off\n{self.name} = [\n{text}]\n# fmt: on"
+
+
+# --- model.py ---------------------------------------------------------------------------------
+
+# How model.py imports each module-level name it may use from outside, in the order printed.
+IMPORTS = {
+    "math": "import math",
+    "torch": "import torch",
+    "F": "import torch.nn.functional as F",
+    "nn": "from torch import nn",
+}
+# The model class itself is written with these (nn.Module, torch.Tensor in the signature).
+CLASS_USES = ("torch", "nn")
+
+
+class ModelCode:
+    """The text of model.py's parts, made from the plan's typed values."""
+
+    def __init__(
+        self,
+        modules: list[tuple[str, Expr]],
+        statements: list[Assign],
+        fragments: list[tuple[Fragment, frozenset[str]]],
+        constants: list[Constant],
+        constants_comment: str,
+    ) -> None:
+        self.init_lines: list[str] = []
+        for name, value in modules:
+            lines = value.lines()
+            self.init_lines.append(f"self.{name} = {lines[0]}")
+            self.init_lines.extend(lines[1:])
+        self.forward_lines = [s.code() for s in statements]
+        self.helpers = [fragment.code(flags) for fragment, flags in fragments]
+        self.constants = [constant.code() for constant in constants]
+        self.constants_comment = constants_comment
+        used = set(CLASS_USES)
+        for _, value in modules:
+            used.update(value.refs())
+        for statement in statements:
+            used.update(statement.refs())
+        for fragment, _ in fragments:
+            used.update(fragment.uses)
+        self.imports = [line for name, line in IMPORTS.items() if name in used]
+        if "math" in used:  # the standard library apart, as isort has it
+            self.imports.insert(1, "")
+        self.defines = (
+            {name for name in IMPORTS if name in used}
+            | {constant.name for constant in constants}
+            | {name for fragment, _ in fragments for name in fragment.defines}
+        )
+        unknown = used - set(IMPORTS) - self.defines
+        if unknown:  # a unit refers to a helper it never asked for: a bug in that unit
+            raise AssertionError(f"model.py would use undefined names: {sorted(unknown)}")

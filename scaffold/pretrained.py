@@ -1,0 +1,155 @@
+"""`model.pretrained: torchvision/NAME`: whether the blueprint's model is exactly torchvision's, so
+that its ImageNet weights load with every key and shape matching.
+
+The model is compared with torchvision's architecture written as blueprint layers
+(`presets.torchvision_layers`) and planned the same way: every module with parameters must have
+the same state_dict name, kind and parameter count. ResNets get a message naming the stage.
+"""
+
+from __future__ import annotations
+
+from .blocks.base import Context, PretrainedLoad
+from .blueprint import Blueprint, blueprint_from_data
+from .errors import BlueprintError, ProblemCollector
+from .presets import (
+    TORCHVISION_HEADS,
+    TORCHVISION_RESNETS,
+    TORCHVISION_WEIGHTS,
+    torchvision_layers,
+)
+from .shapes import Shape
+
+
+def check_model_pretrained(
+    bp: Blueprint, ctx: Context, image_shape: Shape, problems: ProblemCollector
+) -> None:
+    """Record the weights to load, or the problem that keeps them from loading."""
+    model = bp.model
+    arch = model.pretrained.split("/", 1)[1]
+    where = model.key_locations.get("pretrained", model.location)
+    if arch not in TORCHVISION_HEADS:
+        problems.add(
+            where,
+            "model.pretrained",
+            f"whole-model weights are available for {', '.join(TORCHVISION_HEADS)}, not '{arch}'",
+        )
+        return
+    for layer in model.layers or []:
+        if getattr(layer, "pretrained", None):
+            problems.add(
+                where,
+                "model.pretrained",
+                f"{layer.path} loads weights of its own, and the whole model's include them",
+                "remove one of the two `pretrained`",
+            )
+            return
+    mismatch = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else ""
+    if not mismatch:
+        mismatch = _difference(bp, arch, ctx, image_shape)
+    if mismatch:
+        hint = f"make the model exactly {arch}"
+        if _bundled(arch):
+            hint += f" (see blueprints/{arch}.yaml)"
+        problems.add(
+            where,
+            "model.pretrained",
+            f"the layers do not match torchvision's {arch}: {mismatch}",
+            hint + ", or remove `pretrained`",
+        )
+        return
+    enum, member = TORCHVISION_WEIGHTS[arch]
+    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head=TORCHVISION_HEADS[arch]))
+
+
+def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> str:
+    """The first module with parameters that differs from torchvision's `arch`, or ""."""
+    from .plan import build_plan
+
+    if bp.image.channels != 3:
+        return "ImageNet weights expect 3 input channels"
+    reference = blueprint_from_data(
+        {
+            "name": arch,
+            "input": {"channels": 3, "height": image_shape.dims[1], "width": image_shape.dims[2]},
+            "model": {"layers": torchvision_layers(arch)},
+            "data": {"classes": bp.num_classes},
+            "train": {"epochs": 1},
+        },
+        f"<torchvision {arch}>",
+    )
+    try:
+        theirs = _weighted(build_plan(reference, image_shape.dims[1:]).rows)
+    except BlueprintError:
+        return f"torchvision's {arch} does not work with {image_shape} inputs"
+    ours = _weighted(ctx.rows)
+    for (module, kind, params), (their_module, their_kind, their_params) in zip(ours, theirs):
+        if (module, kind, params) != (their_module, their_kind, their_params):
+            return (
+                f"torchvision's has {their_module} ({their_kind}, {their_params:,} parameters) "
+                f"where this model has {module} ({kind}, {params:,} parameters)"
+            )
+    if len(theirs) > len(ours):
+        module, kind, _ = theirs[len(ours)]
+        return f"this model ends before torchvision's {module} ({kind})"
+    if len(ours) > len(theirs):
+        module, kind, _ = ours[len(theirs)]
+        return f"torchvision's ends before this model's {module} ({kind})"
+    return ""
+
+
+def _weighted(rows) -> list[tuple[str, str, int]]:
+    return [(r.module, r.kind, r.params) for r in rows if r.params and not r.group]
+
+
+def _bundled(arch: str) -> bool:
+    """Whether a bundled blueprint of that name loads these weights (blueprints/vgg16.yaml is a
+    CIFAR model, no example for torchvision's vgg16)."""
+    from .resources import find_bundled
+
+    path = find_bundled(arch)
+    return path is not None and f"pretrained: torchvision/{arch}" in path.read_text("utf-8")
+
+
+def _resnet_mismatch(bp: Blueprint, arch: str) -> str:
+    """What differs between the blueprint's layers and torchvision's ResNet `arch`, or ""."""
+    from .blocks.pool import AdaptiveAvgPool, GlobalAvgPool
+    from .blocks.stage import Stage
+    from .blocks.stem import Stem
+
+    block, counts, groups, width = TORCHVISION_RESNETS[arch]
+    expansion = 4 if block == "bottleneck" else 1
+    layers = bp.model.layers or []
+    kinds = [layer.KIND for layer in layers]
+    if len(kinds) != 8:
+        return (
+            f"expected a stem, 4 stages, global_avgpool, flatten and linear; got {', '.join(kinds)}"
+        )
+    stem = layers[0]
+    if not isinstance(stem, Stem) or stem.style != "imagenet" or stem.channels != 64:
+        return "the stem must be `stem: {style: imagenet, channels: 64}`"
+    for i, (stage, count) in enumerate(zip(layers[1:5], counts)):
+        if not isinstance(stage, Stage):
+            return f"layer {i + 1} must be a stage"
+        expected = (block, count, 64 * 2**i * expansion, 1 if i == 0 else 2, "conv1x1", None)
+        actual = (stage.block, stage.blocks, stage.channels, stage.stride, stage.shortcut, stage.se)
+        grouping = (stage.groups, stage.width)
+        if actual != expected or grouping != (groups, width):
+            shape = ""
+            if (groups, width) != (1, 64) or grouping != (1, 64):
+                shape = f", groups {groups}, width {width}"
+            return (
+                f"stage {i + 1} must be {expected[0]} x{expected[1]} with {expected[2]} channels"
+                f"{shape}, stride {expected[3]}, conv1x1 shortcut and no SE"
+            )
+        if stage.name and stage.name != f"layer{i + 1}":
+            return f"stage {i + 1} must be named layer{i + 1}"
+    if not isinstance(layers[5], (GlobalAvgPool, AdaptiveAvgPool)) or getattr(
+        layers[5], "size", (1, 1)
+    ) != (1, 1):
+        return "the stages must be followed by global_avgpool"
+    last = layers[7]
+    if last.name not in (None, "fc"):
+        return "the classifier must be named fc"
+    if bp.image.channels != 3:
+        return "ImageNet weights expect 3 input channels"
+    return ""

@@ -1,0 +1,65 @@
+"""torchvision's classic families written as blueprints: their generated models load
+torchvision's own state_dicts (random init, `weights=None`: nothing can be downloaded) with
+strict=True and give the same outputs, and `model.pretrained` accepts each name exactly when the
+layers are torchvision's."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+from generated import blueprint_with_layers, import_generated, model_module, project_for
+
+from scaffold.plan import build_plan
+from scaffold.presets import TORCHVISION_HEADS, torchvision_layers
+
+
+def _agree(model_class, theirs: torch.nn.Module, size: int) -> None:
+    with torch.device("meta"):  # no time spent initialising weights that are replaced anyway
+        ours = model_class(num_classes=1000)
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    ours.eval(), theirs.eval()
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["resnext50_32x4d", "wide_resnet50_2", "mobilenet_v2"])
+def test_bundled_family_loads_torchvision_weights_strictly_and_agrees(name, generated_root):
+    dest, project = project_for(name, generated_root)
+    assert project.pretrained.arch == name
+    torch.manual_seed(0)
+    ours = getattr(import_generated(dest, "model"), project.class_name)
+    _agree(ours, getattr(torchvision.models, name)(weights=None), size=64)
+
+
+@pytest.mark.parametrize("arch", ["resnet34", "alexnet"])
+def test_other_architectures_written_as_blueprints_agree_with_torchvision(arch):
+    """The layers `model.pretrained` compares with are torchvision's, module for module (VGG's
+    features are compared in test_torchvision_compat; its layout with the classifier below)."""
+    blueprint = blueprint_with_layers(arch, torchvision_layers(arch))
+    model_class = model_module(blueprint)[build_plan(blueprint).class_name]
+    _agree(model_class, getattr(torchvision.models, arch)(weights=None), size=64)
+
+
+@pytest.mark.parametrize("arch", list(TORCHVISION_HEADS))
+def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
+    """All of them, on the meta device (no memory, no time): the same state_dict keys and shapes,
+    and the blueprint is accepted with `pretrained: torchvision/ARCH`."""
+    layers = torchvision_layers(arch)
+    blueprint = blueprint_with_layers(arch, layers)
+    plan = build_plan(blueprint)
+    with torch.device("meta"):
+        ours = model_module(blueprint)[plan.class_name]()
+        theirs = getattr(torchvision.models, arch)(weights=None)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {
+        k: v.shape for k, v in theirs.state_dict().items()
+    }
+    with_weights = blueprint_with_layers(arch, layers)
+    with_weights.model.pretrained = f"torchvision/{arch}"
+    loads = build_plan(with_weights).pretrained
+    assert [(p.arch, p.head) for p in loads] == [(arch, TORCHVISION_HEADS[arch])]
+    enum, member = loads[0].weights_enum, loads[0].weights_member
+    assert getattr(torchvision.models, enum)[member] in list(
+        torchvision.models.get_model_weights(arch)
+    )
