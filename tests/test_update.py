@@ -420,6 +420,24 @@ def test_check_finds_hand_edits_and_stale_files(template, tmp_path):
 # a team's own template (examples/team-template)
 
 
+ECA_BLUEPRINT = """\
+name: eca_net
+description: A small CNN with efficient channel attention, a block of the team's template.
+input: {channels: 3, height: 32, width: 32}
+model:
+  layers:
+    - conv: {out: 16, kernel: 3, padding: 1}
+    - batch_norm
+    - relu
+    - eca
+    - global_avgpool
+    - flatten
+    - linear: classes
+data: {dataset: synthetic, classes: 4}
+train: {epochs: 1, batch_size: 8, optimizer: {name: sgd, lr: 0.01}}
+"""
+
+
 def test_team_template_example(tmp_path):
     team = tmp_path / "team-template"
     done = subprocess.run(
@@ -445,12 +463,31 @@ def test_team_template_example(tmp_path):
         "* @acme/vision-ml\n",
         "* @acme/vision-ml @acme/mlops\n",
     )
+    # The team's own block (blocks/eca.py), known to validate, inspect and new --template.
+    eca_blueprint = tmp_path / "eca_net.yaml"
+    eca_blueprint.write_text(ECA_BLUEPRINT, encoding="utf-8")
+    assert run_scaffold("validate", eca_blueprint).code == 2  # scaffold itself has no `eca`
+    result = run_scaffold("validate", "--template", team, eca_blueprint)
+    assert (result.code, result.out.strip()) == (0, "ok"), result.err
+    result = run_scaffold("inspect", "--template", team, eca_blueprint)
+    assert result.code == 0 and "eca" in result.out, result.err
+    eca_project = generate(team, tmp_path / "ecaproj", blueprint=eca_blueprint)
+    model_code = text(eca_project / "ecaproj" / "model.py")
+    assert "class ECA(nn.Module):" in model_code and "self.eca = ECA(kernel_size=3)" in model_code
+
     release(team, "v1.1.0", [codeowners])
     result = run_scaffold("update", project)
     assert result.code == 0, result.out + result.err
     assert "@acme/mlops" in text(project / ".github" / "CODEOWNERS")
     assert answers(project)["_commit"] == "v1.1.0"
     assert_user_edits_kept(project)
+
+    # A later update keeps the team's block working: rendered with v1.1.0's engine and blocks.
+    result = run_scaffold("update", eca_project)
+    assert result.code == 0, result.out + result.err
+    assert "@acme/mlops" in text(eca_project / ".github" / "CODEOWNERS")
+    assert text(eca_project / "ecaproj" / "model.py") == model_code
+    run_project_tests(eca_project, "tests/test_model.py")
 
 
 def test_update_of_a_project_in_a_subfolder_of_a_repository(template, tmp_path):
