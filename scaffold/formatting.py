@@ -153,9 +153,11 @@ def _worker(parent: int, sources: list[str], write_end: int, inherited: list[int
         for fd in inherited:
             os.close(fd)
         # The parent's handlers (SIGTERM raising KeyboardInterrupt) and its held mask are not
-        # the worker's: it dies of Ctrl-C or SIGTERM at once, as a plain process does.
+        # the worker's: it dies of Ctrl-C or SIGTERM at once, as a plain process does (and, like
+        # one, ignores what its parent was started ignoring, as `nohup` or `&` arrange).
         for signum in _HELD:
-            signal.signal(signum, signal.SIG_DFL)
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
         _die_with(parent)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
         data = pickle.dumps([_black(source) for source in sources])
