@@ -21,7 +21,7 @@ from pathlib import Path
 
 import black
 import pytest
-from processes import HAVE_PROC, new_tag, processes_of, reap, tagged_env, workers_of
+from processes import HAVE_PROC, new_tag, reap, tagged_env, workers_of
 
 from scaffold import formatting
 
@@ -31,6 +31,7 @@ pytestmark = [
 ]
 
 KILLS = 15
+INTERRUPTS = 3  # of each kind
 BLUEPRINT = "bcnn_vgg16"
 EXPECTED = {"README.md", "pyproject.toml", ".copier-answers.yml", "configs", "tests", "scripts"}
 
@@ -78,17 +79,19 @@ def rng():
 
 def test_sigkill_while_formatting_leaves_no_process(tmp_path, rng):
     tags, hits = [], 0
-    for i in range(KILLS):
-        tag = new_tag()
-        tags.append(tag)
-        process = start_new(tmp_path / f"proj{i}", tag, tmp_path / f"cache{i}")
-        try:
-            hits += random_moment_while_formatting(process, tag, rng)
-        finally:
-            process.kill()
-            process.wait()
+    try:
+        for i in range(KILLS):
+            tag = new_tag()
+            tags.append(tag)
+            process = start_new(tmp_path / f"proj{i}", tag, tmp_path / f"cache{i}")
+            try:
+                hits += random_moment_while_formatting(process, tag, rng)
+            finally:
+                process.kill()
+                process.wait()
+    finally:
+        survivors = reap(tags, within=5.0)
     print(f"{hits} of {KILLS} kills while formatting")
-    survivors = reap(tags, within=5.0)
     assert not survivors, f"{len(survivors)} alive 5 s after SIGKILL (now killed): " + "; ".join(
         f"{pid} {command[:70]}" for pid, command in list(survivors.items())[:4]
     )
@@ -101,10 +104,9 @@ def test_interrupt_while_formatting_exits_cleanly_and_leaves_no_process(tmp_path
     """SIGINT or SIGTERM to `scaffold new`, or SIGINT to its whole process group as a terminal's
     Ctrl-C sends it (the workers get it too): it exits at once, with DEST absent or complete,
     no staging folder, no traceback, and no process left."""
-    tags, hits = [], 0
-    for i in range(4):
+    hits = 0
+    for i in range(INTERRUPTS):
         tag = new_tag()
-        tags.append(tag)
         dest = tmp_path / f"proj{i}"
         process = start_new(
             dest, tag, tmp_path / f"cache{i}", stderr=subprocess.PIPE, start_new_session=True
@@ -120,6 +122,9 @@ def test_interrupt_while_formatting_exits_cleanly_and_leaves_no_process(tmp_path
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+            # The workers are reaped before `new` exits: nothing of the run may be left now.
+            left = reap([tag], within=0)
+        assert not left, f"left after `new` exited (now killed): {left}"
         # 130: interrupted, DEST absent. Once DEST is in place, `new` has nothing left to undo:
         # it finishes (0), or SIGTERM ends it with the default action.
         finished = (0, -signal.SIGTERM) if how == "SIGTERM" else (0,)
@@ -129,20 +134,20 @@ def test_interrupt_while_formatting_exits_cleanly_and_leaves_no_process(tmp_path
             assert b"interrupted" in err
         assert_absent_or_complete(dest)
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{dest.name}.scaffold-")]
-        # The workers are reaped before `new` exits: nothing of the run may be left now.
-        assert not processes_of(tag), processes_of(tag)
-    print(f"{hits} of 4 signals while formatting")
-    assert not reap(tags, within=0)
+    print(f"{hits} of {INTERRUPTS} signals while formatting")
     assert hits >= 1, "no signal came while formatting"
 
 
 def test_finished_run_leaves_no_process(tmp_path):
     tag = new_tag()
     process = start_new(tmp_path / "proj", tag, tmp_path / "cache", stderr=subprocess.PIPE)
-    saw_workers = wait_for_workers(process, tag)
-    _, err = process.communicate(timeout=120)
+    try:
+        saw_workers = wait_for_workers(process, tag)
+        _, err = process.communicate(timeout=120)
+    finally:
+        left = reap([tag], within=0)
     assert process.returncode == 0, err
-    assert not reap([tag], within=0)
+    assert not left, f"left after `new` exited (now killed): {left}"
     assert saw_workers or os.cpu_count() == 1
 
 
