@@ -5,7 +5,9 @@
 For each blueprint (default: bcnn_vgg16 and vgg19), the sources the renderer hands to black are
 captured once; then, in turns in this one process, `format_many` (this process and one forked
 worker per other core) and the same sources one at a time on one core. Prints the median and the
-fastest of --repeat runs and the median ratio of each pair (one core / every core: the speed-up).
+fastest of --repeat runs, the median ratio of each pair (one core / every core: the speed-up), and
+the median CPU seconds of an every-core run spent in this process and in its workers, and of a
+one-core run.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import sys
 import tempfile
@@ -41,19 +44,37 @@ def sources_of(blueprint: Path) -> list[str]:
     return captured[0]
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time so far of this process and of its reaped children (the workers)."""
+    me, children = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime, children.ru_utime + children.ru_stime
+
+
 def compare(sources: list[str], repeat: int) -> dict[str, list[float]]:
-    """Seconds of each run: every core (format_many) and one core (a source at a time)."""
+    """Seconds of each run, wall and CPU: every core (format_many) and one core (a source at a
+    time). On a shared machine the wall times of both suffer from other load; the CPU times
+    show what each process did: the longer of this process's and a worker's is what the wall
+    time of every core comes to when the cores are free."""
     ways = {
         "every": lambda: formatting.format_many(sources),
         "one": lambda: [formatting.format_python(source) for source in sources],
     }
     assert ways["every"]() == ways["one"]()
-    times: dict[str, list[float]] = {"every": [], "one": []}
+    times: dict[str, list[float]] = {
+        k: [] for k in ("every", "one", "cpu here", "cpu workers", "cpu one")
+    }
     for i in range(repeat):  # in turns, so that load from elsewhere hits both alike
         for label in ("every", "one") if i % 2 else ("one", "every"):
+            cpu_before = cpu_seconds()
             started = time.perf_counter()
             ways[label]()
             times[label].append(time.perf_counter() - started)
+            here, workers = (b - a for a, b in zip(cpu_before, cpu_seconds()))
+            if label == "every":
+                times["cpu here"].append(here)
+                times["cpu workers"].append(workers)
+            else:
+                times["cpu one"].append(here)
     return times
 
 
@@ -65,15 +86,22 @@ def main() -> None:
     paths = args.blueprints or [REPO / "blueprints" / f"{n}.yaml" for n in ("bcnn_vgg16", "vgg19")]
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"median / fastest of {args.repeat} runs, seconds\n")
-    print(f"{'blueprint':16s}{'files':>6s}{'every core':>16s}{'one core':>16s}{'speed-up':>10s}")
+    print(
+        f"{'blueprint':16s}{'files':>6s}{'every core':>16s}{'one core':>16s}{'speed-up':>10s}"
+        f"{'cpu here':>10s}{'cpu workers':>13s}{'cpu one':>9s}"
+    )
     for path in paths:
         sources = sources_of(path)
         times = compare(sources, args.repeat)
         ratios = [o / e for o, e in zip(times["one"], times["every"])]
-        cells = [f"{statistics.median(t):7.3f} / {min(t):5.3f}" for t in times.values()]
+        cells = [
+            f"{statistics.median(times[k]):7.3f} / {min(times[k]):5.3f}" for k in ("every", "one")
+        ]
         print(
             f"{path.stem:16s}{len(sources):6d}{cells[0]:>16s}{cells[1]:>16s}"
-            f"{statistics.median(ratios):9.2f}x",
+            f"{statistics.median(ratios):9.2f}x{statistics.median(times['cpu here']):10.3f}"
+            f"{statistics.median(times['cpu workers']):13.3f}"
+            f"{statistics.median(times['cpu one']):9.3f}",
             flush=True,
         )
 

@@ -76,76 +76,83 @@ def format_many(sources: list[str]) -> list[str]:
 def _format_on_every_core(sources: list[str]) -> list[str]:
     """black over `sources`, shared between this process and one forked worker per other core.
 
-    Each worker formats its share, sends the results back through a pipe and exits: it lives no
-    longer than this call. Whatever way this process ends, its workers end with it: on an
+    The sources, largest first, are tasks in a pipe that every process reads from, a task at a
+    time, until it is empty: whoever is free takes the next one (one file can take half the
+    time). Each worker then sends its results back through a pipe of its own and exits: it lives
+    no longer than this call. Whatever way this process ends, its workers end with it: on an
     exception (Ctrl-C, SIGTERM) they are killed and reaped here; on SIGKILL the kernel kills them
-    (see _die_with). A worker that fails for any reason has its share formatted here, so
-    errors and results are those of formatting one source at a time.
+    (see _die_with). What a worker did not send back, because it failed for any reason, is
+    formatted here, so errors and results are those of formatting one source at a time.
 
     Not a ProcessPoolExecutor: its workers wait for more work for as long as the pool lives, a
     Ctrl-C inside its threads and queues could hang `scaffold new`, and the signal mask held
     against that was inherited by the workers, which then ignored SIGTERM and outlived a
-    SIGKILLed parent (issue 18). Here there is no shared state to corrupt: one pipe per worker,
-    and signals are held only for the few instructions between a fork and its bookkeeping."""
+    SIGKILLed parent (issue 18). Here there are no locks or threads to leave in a bad state:
+    pipes, written once, and signals held only between a fork and its bookkeeping."""
     processes = min(len(sources), os.cpu_count() or 1)
     if processes < 2 or not hasattr(os, "fork"):
         return [_black(source) for source in sources]
     import black  # noqa: F401  imported before forking, so the workers start with it
 
     _parent_death_signal()  # ctypes loaded before forking too
-    mine, *theirs = _shares([len(source) for source in sources], processes)
-    results: list[str | None] = [None] * len(sources)
-    workers: dict[int, tuple[int, list[int]]] = {}  # pid: (read end of its pipe, its share)
+    largest_first = sorted(range(len(sources)), key=lambda i: -len(sources[i]))
+    per_task = -(-len(sources) // _MAX_TASKS)
+    tasks = [largest_first[i : i + per_task] for i in range(0, len(sources), per_task)]
+    results: dict[int, str] = {}
+    workers: dict[int, int] = {}  # pid: read end of the pipe its results come through
+    queue = None
     parent = os.getpid()
     try:
-        for share in theirs:
+        queue, queue_in = os.pipe()
+        with os.fdopen(queue_in, "wb") as pipe:  # all of it fits in the pipe's buffer
+            pipe.write(b"".join(t.to_bytes(_TASK_BYTES, "little") for t in range(len(tasks))))
+        for _ in range(processes - 1):
             # Held from fork to bookkeeping: a Ctrl-C in between would lose track of the worker.
             with _signals_held():
                 read_end, write_end = os.pipe()
                 try:
                     pid = os.fork()
-                except OSError:  # no more processes allowed: this one does the share
+                except OSError:  # no more processes allowed: fewer workers, same results
                     os.close(read_end)
                     os.close(write_end)
-                    mine += share
-                    continue
+                    break
                 if pid == 0:
-                    others = [fd for fd, _ in workers.values()]
-                    _worker(parent, [sources[i] for i in share], write_end, [read_end, *others])
+                    inherited = [read_end, *workers.values()]
+                    _worker(parent, queue, tasks, sources, write_end, inherited)
                 os.close(write_end)
-                workers[pid] = (read_end, share)
-        for i in mine:
-            results[i] = _black(sources[i])
-        for pid, (read_end, share) in list(workers.items()):
+                workers[pid] = read_end
+        results.update(_take_tasks(queue, tasks, sources))
+        for pid, read_end in list(workers.items()):
             data = _read_all(read_end)  # to the end: the worker has finished or died
             with _signals_held():  # reaped and forgotten together: a reaped pid is never killed
                 _, status = os.waitpid(pid, 0)
                 del workers[pid]
                 os.close(read_end)
-            texts = _results(status, data, len(share)) or [_black(sources[i]) for i in share]
-            for i, text in zip(share, texts):
-                results[i] = text
+            results.update(_results(status, data, len(sources)))
     finally:
         with _signals_held():
-            for pid, (read_end, _) in workers.items():
+            for pid, read_end in workers.items():
                 _end(pid)
                 os.close(read_end)
-    return results
+            if queue is not None:
+                os.close(queue)
+    return [results[i] if i in results else _black(sources[i]) for i in range(len(sources))]
 
 
-def _shares(sizes: list[int], count: int) -> list[list[int]]:
-    """Indices of `sizes` in `count` groups of about equal total size: the largest first, each
-    to the group with the least so far (black's time grows with the length of its input)."""
-    shares: list[list[int]] = [[] for _ in range(count)]
-    totals = [0] * count
-    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        least = totals.index(min(totals))
-        shares[least].append(i)
-        totals[least] += sizes[i]
-    return shares
+_TASK_BYTES = 4  # a task's number in the pipe; reads this short take whole numbers, never halves
+_MAX_TASKS = 4096  # 16 KiB of task numbers: the smallest pipe buffer (macOS) holds them all
 
 
-def _worker(parent: int, sources: list[str], write_end: int, inherited: list[int]) -> NoReturn:
+def _take_tasks(queue: int, tasks: list[list[int]], sources: list[str]) -> dict[int, str]:
+    """Format the sources of task after task from the queue until it is empty."""
+    done = {}
+    while len(task := os.read(queue, _TASK_BYTES)) == _TASK_BYTES:
+        for i in tasks[int.from_bytes(task, "little")]:
+            done[i] = _black(sources[i])
+    return done
+
+
+def _worker(parent: int, queue: int, tasks, sources, write_end: int, inherited) -> NoReturn:
     """The forked worker: format, send the results, exit. It never returns into the caller's
     frames, whose clean-up (the staging folder of `scaffold new`) belongs to the parent."""
     code = 1
@@ -160,7 +167,7 @@ def _worker(parent: int, sources: list[str], write_end: int, inherited: list[int
                 signal.signal(signum, signal.SIG_DFL)
         _die_with(parent)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
-        data = pickle.dumps([_black(source) for source in sources])
+        data = pickle.dumps(_take_tasks(queue, tasks, sources))
         with os.fdopen(write_end, "wb") as pipe:
             pipe.write(data)
         code = 0
@@ -175,15 +182,19 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _results(status: int, data: bytes, count: int) -> list[str] | None:
-    """A worker's results, or None when it did not finish its share."""
+def _results(status: int, data: bytes, count: int) -> dict[int, str]:
+    """What a worker formatted, by index; nothing when it did not finish."""
     if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-        return None
+        return {}
     try:
-        texts = pickle.loads(data)
+        done = pickle.loads(data)
     except Exception:
-        return None
-    return texts if isinstance(texts, list) and len(texts) == count else None
+        return {}
+    if not isinstance(done, dict) or not all(
+        isinstance(i, int) and 0 <= i < count and isinstance(t, str) for i, t in done.items()
+    ):
+        return {}
+    return done
 
 
 def _end(pid: int) -> None:

@@ -198,13 +198,19 @@ def as_in_scaffold_new():
     signal.signal(signal.SIGTERM, previous)
 
 
-def in_workers(monkeypatch, action):
-    """Run `action()` in each forked worker before it formats a source."""
+def in_workers(monkeypatch, marks: Path, action):
+    """Run `action()` in a forked worker before each source it formats. This process formats
+    nothing until a worker has begun, so that the workers do get tasks."""
     parent, real = os.getpid(), formatting._black
 
     def black_with_action(source):
         if os.getpid() != parent:
+            (marks / f"began-{os.getpid()}").touch()
             action()
+        else:
+            deadline = time.monotonic() + 60
+            while not any(marks.glob("began-*")) and time.monotonic() < deadline:
+                time.sleep(0.01)
         return real(source)
 
     monkeypatch.setattr(formatting, "_black", black_with_action)
@@ -218,27 +224,31 @@ def test_workers_start_with_signals_unblocked_and_default_handlers(
         handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)]
         held = sorted(s.name for s in blocked & {signal.SIGINT, signal.SIGTERM})
         default = handlers == [signal.SIG_DFL, signal.SIG_DFL]
-        (tmp_path / str(os.getpid())).write_text(json.dumps({"held": held, "default": default}))
+        report = {"held": held, "default": default}
+        (tmp_path / f"report-{os.getpid()}").write_text(json.dumps(report))
 
-    in_workers(monkeypatch, report)
+    in_workers(monkeypatch, tmp_path, report)
     assert formatting._format_on_every_core(SOURCES) == black_one_at_a_time(SOURCES)
-    reports = [json.loads(p.read_text()) for p in tmp_path.iterdir()]
+    reports = [json.loads(p.read_text()) for p in tmp_path.glob("report-*")]
     assert reports and all(r == {"held": [], "default": True} for r in reports), reports
 
 
-def test_a_worker_that_dies_has_its_share_formatted_by_the_parent(monkeypatch, two_cores):
-    in_workers(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGKILL))
+@pytest.mark.parametrize("failure", ["killed", "black error"])
+def test_what_a_failed_worker_took_is_formatted_here(tmp_path, monkeypatch, two_cores, failure):
+    def fail():
+        if failure == "killed":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise black.InvalidInput("only in the worker")
+
+    in_workers(monkeypatch, tmp_path, fail)
     assert formatting._format_on_every_core(SOURCES) == black_one_at_a_time(SOURCES)
+    assert any(tmp_path.glob("began-*"))
 
 
-@pytest.mark.parametrize("where", ["parent", "worker"])
+@pytest.mark.parametrize("where", ["largest", "smallest"])
 def test_black_errors_are_those_of_formatting_one_at_a_time(two_cores, where):
-    """A source black rejects raises black's error, whichever process formats it: the largest
-    source is this process's share, the second largest a worker's."""
-    size = 2 * len(SOURCES[-1]) if where == "parent" else len(SOURCES[-1]) - 1
+    """A source black rejects raises black's error, whichever process takes it."""
+    size = 2 * len(SOURCES[-1]) if where == "largest" else 20
     bad = "def broken(:\n".ljust(size, "#")
-    sources = [*SOURCES, bad]
-    mine, *theirs = formatting._shares([len(s) for s in sources], 2)
-    assert (len(sources) - 1 in mine) == (where == "parent")
     with pytest.raises(black.InvalidInput):
-        formatting._format_on_every_core(sources)
+        formatting._format_on_every_core([*SOURCES, bad])
