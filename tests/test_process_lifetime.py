@@ -252,3 +252,61 @@ def test_black_errors_are_those_of_formatting_one_at_a_time(two_cores, where):
     bad = "def broken(:\n".ljust(size, "#")
     with pytest.raises(black.InvalidInput):
         formatting._format_on_every_core([*SOURCES, bad])
+
+
+# A parent SIGKILLed at the worst moments, in a script of its own (this test process must live).
+
+KILLED_PARENT = """
+import os, sys, time
+from pathlib import Path
+from scaffold import formatting
+
+marker = Path(sys.argv[2])
+real_black = formatting._black
+if sys.argv[1] == "before set-up":  # the parent dies between the fork and the worker's prctl
+    prctl = formatting._parent_death_signal()
+
+    def slow_prctl(*args):
+        marker.touch()
+        time.sleep(1.0)
+        return prctl(*args)
+
+    formatting._parent_death_signal = lambda: slow_prctl
+elif sys.argv[1] == "while formatting, without prctl":  # as on macOS: a thread has to notice
+    formatting._parent_death_signal = lambda: None
+
+def black_in_worker(source, parent=os.getpid()):
+    if os.getpid() != parent:
+        marker.touch()
+        return real_black(source)
+    time.sleep(60)  # the parent leaves the work to the worker, and is killed meanwhile
+
+formatting._black = black_in_worker
+sources = [f"def f{i}( x ):\\n    return [ x,{i} ]\\n" * 300 for i in range(400)]  # minutes of work
+formatting._format_on_every_core(sources)
+"""
+
+
+@pytest.mark.parametrize(
+    "moment", ["while formatting", "before set-up", "while formatting, without prctl"]
+)
+def test_a_worker_ends_soon_after_its_parent_is_killed(tmp_path, moment):
+    """With minutes of work left, the worker ends: the kernel tells it (prctl), also when the
+    parent dies before the worker has asked to be told (it checks its parent after asking), and
+    on a system without prctl (a thread watches)."""
+    tag, marker = new_tag(), tmp_path / "worker-started"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, moment, str(marker)],
+        env={**tagged_env(tag), "SCAFFOLD_NO_CACHE": "1"},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert marker.exists(), process.communicate()[1]
+    finally:
+        process.kill()
+        process.wait()
+    survivors = reap([tag], within=5.0)
+    assert not survivors, f"alive 5 s after the parent's SIGKILL (now killed): {survivors}"
