@@ -3,7 +3,6 @@ promises about DEST (refused when not empty, --force keeps the user's files, ato
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BLUEPRINTS, REPO, run_scaffold
+from processes import HAVE_PROC, new_tag, reap, tagged_env
 
 from scaffold import __version__
 from scaffold.blueprint import load_blueprint
@@ -154,19 +154,24 @@ def test_new_commits_the_project(tmp_path):
 
 
 @pytest.mark.parametrize("delay", [0.3, 0.6, 0.9, 1.2, 1.6])
-def test_killed_generation_leaves_no_destination_or_a_complete_one(tmp_path, delay):
-    """SIGKILL at some moment: DEST is absent or complete; at most a hidden staging folder remains."""
+def test_killed_generation_leaves_no_destination_or_a_complete_one(
+    tmp_path, tmp_path_factory, delay
+):
+    """SIGKILL at some moment: DEST is absent or complete; at most a hidden staging folder remains,
+    and no process of the run (an empty black cache: the formatter workers run)."""
     dest = tmp_path / "proj"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    tag = new_tag()
     process = subprocess.Popen(
         [sys.executable, "-m", "scaffold", "new", "--blueprint", "bcnn_vgg16", str(dest)],
-        env=env,
+        env=tagged_env(tag, tmp_path_factory.mktemp("cache")),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     time.sleep(delay)
     process.send_signal(signal.SIGKILL)
     process.wait()
+    if HAVE_PROC:
+        assert not reap([tag], within=5.0), "processes alive 5 s after SIGKILL (now killed)"
     if dest.exists():
         expected = {
             "README.md",
@@ -188,12 +193,14 @@ def test_killed_generation_leaves_no_destination_or_a_complete_one(tmp_path, del
 
 @pytest.mark.parametrize("delay", [0.15, 0.3, 0.45])
 def test_interrupted_generation_cleans_up(tmp_path, delay):
-    """Ctrl-C (SIGINT) or SIGTERM: DEST absent or complete, and no staging folder left behind."""
+    """Ctrl-C (SIGINT) or SIGTERM: DEST absent or complete, no staging folder and no process left
+    behind (an empty black cache: the formatter workers run)."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         dest = tmp_path / f"proj{int(sig)}"
+        tag = new_tag()
         process = subprocess.Popen(
             [sys.executable, "-m", "scaffold", "new", "--blueprint", "bcnn_vgg16", str(dest)],
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env=tagged_env(tag, tmp_path / f"cache{int(sig)}"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -206,6 +213,8 @@ def test_interrupted_generation_cleans_up(tmp_path, delay):
             assert (dest / dest.name / "train.py").is_file()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{dest.name}.scaffold-")]
         assert "Traceback" not in err
+        if HAVE_PROC:
+            assert not reap([tag], within=0), "processes left after `new` exited (now killed)"
 
 
 def test_blueprint_by_bundled_name_and_missing_file(tmp_path):
