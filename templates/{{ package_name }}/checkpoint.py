@@ -44,24 +44,13 @@ def load(path: Path) -> dict:
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
 
 
-def check_compatible(model: nn.Module, state: dict, source: Path) -> None:
-    """Name what differs when a checkpoint does not fit this model (another blueprint?)."""
-    own = model.state_dict()
-    differences = {
-        "missing": [k for k in own if k not in state],
-        "unexpected": [k for k in state if k not in own],
-        "shapes": [
-            f"{k} {tuple(state[k].shape)} here {tuple(own[k].shape)}"
-            for k in own
-            if k in state and state[k].shape != own[k].shape
-        ],
-    }
-    if any(differences.values()):
-        lines = [f"{source} does not fit this model:"]
-        for title, keys in differences.items():
-            if keys:
-                lines.append(f"  {title}: {', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}")
-        raise SystemExit("\n".join(lines))
+def load_weights(model: nn.Module, state: dict, source: Path) -> None:
+    """The checkpoint's weights into `model`; what differs when they do not fit (another
+    blueprint?) stops with torch's list of keys and shapes."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise SystemExit(f"{source} does not fit this model: {error}") from None
 
 
 def rng_state() -> dict:
@@ -91,13 +80,15 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_metrics(path: Path, history: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def write_metrics(out: Path, history: list[dict], title: str) -> None:
+    """metrics.csv (written whole, then renamed over the old one) and curves.png."""
+    tmp = out / ".metrics.csv.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS)
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
+    os.replace(tmp, out / "metrics.csv")
+    plot_curves(out / "curves.png", history, title)
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> None:
