@@ -574,20 +574,21 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
     model_size = (bp.image.height, bp.image.width)
     source = bp.source_size
     if source is not None:
-        where = (
-            "the synthetic images"
-            if data.dataset == "synthetic"
-            else f"{data.dataset} images ({source[0]}x{source[1]})"
-        )
+        names = {"mnist": "MNIST", "cifar10": "CIFAR-10", "synthetic": "the synthetic"}
+        where = f"{names[data.dataset]} images ({source[0]}x{source[1]})"
         for split in ("train", "eval"):
             got = output_size(getattr(transforms, split), source, model_size)
             if got != model_size:
+                short = model_size[0] - got[0], model_size[1] - got[1]
+                fix = f"`resize: [{model_size[0]}, {model_size[1]}]`"
+                if short[0] == short[1] > 0 and short[0] % 2 == 0:
+                    fix = f"`pad: {short[0] // 2}`"
                 problems.add(
                     location_in(transforms, split) if transforms.location else data.location,
                     f"data.transforms.{split}",
                     f"{where} come out {got[0]}x{got[1]}, but the model takes "
                     f"{model_size[0]}x{model_size[1]}",
-                    f"e.g. `resize: [{model_size[0]}, {model_size[1]}]`, or pad or crop to that size",
+                    f"add {fix} to data.transforms.{split}",
                 )
     if data.on_device:
         if not bp.in_memory:

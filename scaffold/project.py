@@ -191,8 +191,8 @@ class Project:
             phases=self.has_phases,
             pretrained=bool(self.plan.pretrained),
             any_size=self.plan.size_agnostic,
-            convert_channels=self.image.channels
-            not in (1, 3) or NATIVE_CHANNELS.get(self.dataset, self.image.channels) != self.image.channels,
+            convert_channels=self.image.channels not in (1, 3)
+            or NATIVE_CHANNELS.get(self.dataset, self.image.channels) != self.image.channels,
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
@@ -389,7 +389,9 @@ class Project:
     def transforms_text(self) -> dict[str, str]:
         """Each split's transforms in words, for the README."""
         return {
-            split: ", ".join(_transform_words(s) for s in getattr(self.blueprint.data.transforms, split))
+            split: ", ".join(
+                _transform_words(s) for s in getattr(self.blueprint.data.transforms, split)
+            )
             or "none"
             for split in ("train", "eval")
         }
