@@ -598,6 +598,8 @@ def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) 
 def _transform_words(step: T.Transform) -> str:
     """One transform as the blueprint writes it: `pad 2`, `random_crop 32 (padding 4)`."""
     value = getattr(step, step.SHORTHAND) if step.SHORTHAND else None
+    if isinstance(step, T.RandomHorizontalFlip) and value == 0.5:
+        value = None  # the default
     if isinstance(value, tuple):
         value = value[0] if value[0] == value[1] else f"{value[0]}x{value[1]}"
     words = step.KIND + (f" {value}" if value not in (None, "") else "")
