@@ -64,10 +64,7 @@ def _question_and_scene(
             question, answer_type = f"how many {subject}s are there?", "number"
         scene = [(subject, random_colour()) for _ in range(count)]
     others = [shape for shape in VQA_SHAPES if shape != subject]
-    scene += [
-        (others[_randint(generator, 0, 1)], random_colour())
-        for _ in range(total - count)
-    ]
+    scene += [(others[_randint(generator, 0, 1)], random_colour()) for _ in range(total - count)]
     text = {"question": question, "answer": answer, "answer_type": answer_type}
     return text, scene
 
