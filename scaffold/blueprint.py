@@ -590,6 +590,18 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
                     f"{model_size[0]}x{model_size[1]}",
                     f"add {fix} to data.transforms.{split}",
                 )
+    else:  # image files of any size: the transforms must end in the input size
+        for split in ("train", "eval"):
+            steps = getattr(transforms, split)
+            ends = {output_size(steps, size, model_size) for size in ((1001, 1499), (1499, 1001))}
+            if len(ends) == 1 and ends != {model_size}:
+                (h, w), wanted = ends.pop(), f"{model_size[0]}x{model_size[1]}"
+                problems.add(
+                    location_in(transforms, split) if transforms.location else data.location,
+                    f"data.transforms.{split}",
+                    f"the transforms end in {h}x{w} images, but the model takes {wanted}",
+                    f"end with a crop or resize to {wanted}",
+                )
     if data.on_device:
         if not bp.in_memory:
             problems.add(

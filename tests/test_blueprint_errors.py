@@ -1285,6 +1285,22 @@ CASES = [
         "kernel: sgd, adam or adamw, not rmsprop",
         at="cuda_graph",
     ),
+    case(
+        "file-transforms-end-in-another-size",
+        """
+        name: filesize
+        input: {channels: 3, height: 48, width: 48}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          dataset: image_folder
+          transforms: {train: [random_resized_crop], eval: [resize: 448, center_crop: 448]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:46: data.transforms.eval: the transforms end in 448x448 images, but the model "
+        "takes 48x48",
+        at="center_crop: 448",
+    ),
 ]
 
 

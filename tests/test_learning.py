@@ -66,7 +66,11 @@ def test_san_beats_the_majority_answer_by_twenty_points(tmp_path):
     blueprint["model"]["head"][0]["stacked_attention"].update({"attention": 32, "dropout": 0.1})
     blueprint["model"]["head"][1] = {"dropout": 0.1}
     blueprint["data"].update(
-        {"normalize": "half", "synthetic": {"train_size": 3000, "val_size": 600}}
+        {
+            "normalize": "half",
+            "synthetic": {"train_size": 3000, "val_size": 600},
+            "transforms": {"train": [{"resize": [48, 48]}], "eval": [{"resize": [48, 48]}]},
+        }
     )
     blueprint["train"] = {
         "seed": 0,
