@@ -32,7 +32,7 @@ from .spec import (
     show,
     spec_field,
 )
-from .transforms import TransformList
+from .transforms import TransformList, input_size_for, is_random, output_size
 
 MAX_BLUEPRINT_BYTES = 1_000_000
 
@@ -112,6 +112,9 @@ class Model(Section):
 # --- data -------------------------------------------------------------------------------------
 
 IMAGE_DATASETS = ("synthetic", "image_folder", "cifar10", "mnist", "cub")
+IN_MEMORY_DATASETS = ("synthetic", "cifar10", "mnist")  # small images, held as one tensor
+NATIVE_SIZES = {"mnist": (28, 28), "cifar10": (32, 32)}  # of the images these data sets hold
+DEFAULT_VAL_SPLIT = 0.1
 VQA_DATASETS = ("vqa", "synthetic_vqa")
 
 
@@ -168,8 +171,11 @@ class Data(Section):
         Int(min=2, max=1_000_000), 1000, "VQA: the top-N answers become the classes"
     )
     min_word_count: int = spec_field(Int(min=1), 1, "VQA: rarer question words become <unk>")
-    val_split: float | None = spec_field(
-        Float(above=0, max=0.9), None, "hold out this fraction of the training data for validation"
+    val_split: float = spec_field(
+        Float(above=0, max=0.9),
+        DEFAULT_VAL_SPLIT,
+        "the fraction of the training split held out for validation (stratified by class, seeded) "
+        "where the data has no validation split of its own",
     )
     normalize: Any = spec_field(
         OneOf(Enum(*NORMALIZE_PRESETS, "none"), Struct(Normalize), what="a preset or {mean, std}"),
@@ -179,6 +185,12 @@ class Data(Section):
     transforms: Transforms = spec_field(Struct(Transforms), None, "train and eval transforms")
     bounding_boxes: bool = spec_field(Bool(), False, "CUB: crop every image to its bird's box")
     num_workers: int = spec_field(Int(min=0, max=256), 4, "data loader worker processes")
+    on_device: bool = spec_field(
+        Bool(),
+        False,
+        "small in-memory data sets (synthetic, cifar10, mnist): --data-on-device holds the whole "
+        "set on the GPU and augments it there",
+    )
     synthetic: SyntheticSize = spec_field(
         Struct(SyntheticSize), None, "size of the synthetic data set"
     )
@@ -277,6 +289,11 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
+    cuda_graph: bool = spec_field(
+        Bool(),
+        False,
+        "--cuda-graph replays the whole training step as one CUDA graph (needs data.on_device)",
+    )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
     )
@@ -326,6 +343,23 @@ class Blueprint(Section):
     @property
     def class_names(self) -> list[str] | None:
         return self.data.classes if isinstance(self.data.classes, list) else None
+
+    @property
+    def in_memory(self) -> bool:
+        """Whether the data set is small images held in memory as one tensor."""
+        return not self.is_vqa and self.data.dataset in IN_MEMORY_DATASETS
+
+    @property
+    def source_size(self) -> tuple[int, int] | None:
+        """The size of the data set's images before the transforms: MNIST's and CIFAR-10's own,
+        the size the transforms take for the synthetic shapes; None for image files, which come
+        in any size (the transforms then end in one)."""
+        if not self.in_memory:
+            return None
+        if self.data.dataset in NATIVE_SIZES:
+            return NATIVE_SIZES[self.data.dataset]
+        size = (self.image.height, self.image.width)
+        return input_size_for(self.data.transforms.eval, size) or size
 
 
 def load_blueprint(path: str | Path) -> Blueprint:
@@ -500,6 +534,7 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
                 f"the input has {channels}",
                 "give {mean: [...], std: [...]} with one value per channel, or `half`",
             )
+    _check_transforms(bp, problems)
     if data.dataset in ("image_folder", "cub", "vqa"):
         for split in ("train", "eval"):
             steps = getattr(data.transforms, split)
@@ -521,6 +556,76 @@ def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
                     "e.g. `train: [random_resized_crop, random_horizontal_flip]` and "
                     "`eval: [resize: 256, center_crop]`",
                 )
+
+
+DEVICE_TRANSFORMS = ("pad", "random_crop", "random_horizontal_flip")  # what DeviceData does
+
+
+def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
+    data, transforms = bp.data, bp.data.transforms
+    if is_random(transforms.eval):
+        step = next(step for step in transforms.eval if step.RANDOM)
+        problems.add(
+            step.location or location_in(transforms, "eval"),
+            "data.transforms.eval",
+            f"{step.KIND} is random, but evaluation must see the same images every time",
+            "use `center_crop` or `resize` in eval, and keep random steps for train",
+        )
+    model_size = (bp.image.height, bp.image.width)
+    source = bp.source_size
+    if source is not None:
+        names = {"mnist": "MNIST", "cifar10": "CIFAR-10", "synthetic": "the synthetic"}
+        where = f"{names[data.dataset]} images ({source[0]}x{source[1]})"
+        for split in ("train", "eval"):
+            got = output_size(getattr(transforms, split), source, model_size)
+            if got != model_size:
+                short = model_size[0] - got[0], model_size[1] - got[1]
+                fix = f"`resize: [{model_size[0]}, {model_size[1]}]`"
+                if short[0] == short[1] > 0 and short[0] % 2 == 0:
+                    fix = f"`pad: {short[0] // 2}`"
+                problems.add(
+                    location_in(transforms, split) if transforms.location else data.location,
+                    f"data.transforms.{split}",
+                    f"{where} come out {got[0]}x{got[1]}, but the model takes "
+                    f"{model_size[0]}x{model_size[1]}",
+                    f"add {fix} to data.transforms.{split}",
+                )
+    else:  # image files of any size: the transforms must end in the input size
+        for split in ("train", "eval"):
+            steps = getattr(transforms, split)
+            ends = {output_size(steps, size, model_size) for size in ((1001, 1499), (1499, 1001))}
+            if len(ends) == 1 and ends != {model_size}:
+                (h, w), wanted = ends.pop(), f"{model_size[0]}x{model_size[1]}"
+                problems.add(
+                    location_in(transforms, split) if transforms.location else data.location,
+                    f"data.transforms.{split}",
+                    f"the transforms end in {h}x{w} images, but the model takes {wanted}",
+                    f"end with a crop or resize to {wanted}",
+                )
+    if data.on_device:
+        if not bp.in_memory:
+            problems.add(
+                location_in(data, "on_device"),
+                "data.on_device",
+                f"{data.dataset} data are image files, too many to hold on the GPU; on_device is "
+                "for synthetic, cifar10 and mnist",
+            )
+        for step in transforms.train:
+            if step.KIND not in DEVICE_TRANSFORMS:
+                problems.add(
+                    step.location or location_in(transforms, "train"),
+                    "data.transforms.train",
+                    f"on the GPU (data.on_device) the training transforms can be "
+                    f"{', '.join(DEVICE_TRANSFORMS)}, not {step.KIND}",
+                    "remove on_device, or the transform",
+                )
+    if bp.train.cuda_graph and not data.on_device:
+        problems.add(
+            location_in(bp.train, "cuda_graph"),
+            "train.cuda_graph",
+            "the CUDA-graph step replays batches that are already on the GPU",
+            "set `data.on_device: true` as well",
+        )
 
 
 def _count(n: int, noun: str) -> str:
@@ -563,6 +668,16 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
                 f"{path}.frozen",
                 "give either `trainable: [...]` or `frozen: [...]`, not both",
             )
+    optimizers = {train.optimizer.name} | {
+        p.optimizer.name for p in train.phases or [] if p.optimizer is not None
+    }
+    if train.cuda_graph and "rmsprop" in optimizers:
+        problems.add(
+            location_in(train, "cuda_graph"),
+            "train.cuda_graph",
+            "the CUDA-graph step needs an optimizer with a capturable kernel: sgd, adam or adamw, "
+            "not rmsprop",
+        )
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")

@@ -23,27 +23,29 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import NoReturn
 
+from .style import LINE_LENGTH
+
 CACHE_ENTRIES = 2000  # about 20 MB: the files of a few hundred projects
 TARGETS = "py310+"  # the target versions black infers from `requires-python = ">=3.10"`
 
 
 @cache
 def black_mode():
-    """What `black --check` uses inside a generated project: black's defaults, with the target
-    versions it infers from the project's `requires-python = ">=3.10"`. Changing this reformats
-    every generated file, so it changes only with black's major version (pinned in
-    pyproject.toml). black is imported here, on first need: a run whose results all come from
-    the cache does without it."""
+    """What `black --check` uses inside a generated project: line length LINE_LENGTH (its
+    pyproject.toml's [tool.black]), with the target versions black infers from the project's
+    `requires-python = ">=3.10"`. Changing this reformats every generated file. black is imported
+    here, on first need: a run whose results all come from the cache does without it."""
     import black
 
     first = black.TargetVersion.PY310.value
-    return black.Mode(target_versions={v for v in black.TargetVersion if v.value >= first})
+    targets = {v for v in black.TargetVersion if v.value >= first}
+    return black.Mode(target_versions=targets, line_length=LINE_LENGTH)
 
 
 @cache
 def _key_prefix() -> bytes:
     """What a result depends on besides the source: black's version and the (fixed) mode."""
-    return f"black {version('black')}, default mode, targets {TARGETS}\n".encode()
+    return f"black {version('black')}, line length {LINE_LENGTH}, targets {TARGETS}\n".encode()
 
 
 def cache_dir() -> Path | None:

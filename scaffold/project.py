@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -20,8 +21,12 @@ from .blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
+from .style import LINE_LENGTH
 
-JPEG_DATASETS = ("image_folder", "cub", "vqa")
+JPEG_DATASETS = ("image_folder", "cub", "vqa")  # image files, worth decoding on the GPU
+TORCHVISION_SETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # torchvision's class names
+NATIVE_CHANNELS = {"mnist": 1, "cifar10": 3}
+DATA_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cub": "CUB-200-2011"}
 # more synthetic classes than this differ only in narrow hue bands: not learnable in a minute
 SYNTHETIC_CLASS_LIMIT = 10
 
@@ -90,6 +95,28 @@ def yaml_text(data) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Pieces:
+    """Which pieces of code a generated project holds, decided here once from its blueprint. The
+    templates include or leave out whole pieces by these values, and decide nothing themselves."""
+
+    vqa: bool  # questions and answers (else labelled images)
+    in_memory: bool  # small images held in memory as one uint8 tensor
+    torchvision: str  # "MNIST" or "CIFAR10": torchvision's copy of the data set (else "")
+    cub: bool  # CUB-200-2011's files and bounding boxes
+    gpu_decode: bool  # JPEG files decoded on the GPU in batches (--decode gpu)
+    on_device: bool  # the whole data set held on the GPU (--data-on-device)
+    cuda_graph: bool  # the training step replayed as one CUDA graph (--cuda-graph)
+    random_augmentation: bool  # training transforms with random choices, seeded per sample
+    phases: bool  # phases that train only some modules
+    pretrained: bool  # torchvision weights to start from
+    any_size: bool  # the model takes other image sizes too (--image-size)
+    convert_channels: bool  # images whose channels differ from the model's input are converted
+    optimizers: tuple[str, ...]  # the optimizers the phases name
+    schedules: tuple[str, ...]  # the learning-rate schedules the phases name
+    warmup: bool  # a schedule with warm-up epochs
+
+
 @dataclass
 class Project:
     package: str
@@ -101,6 +128,18 @@ class Project:
         self.plan = build_plan(self.blueprint)
 
     # --- names and text -----------------------------------------------------------------------
+
+    def wrapped(self, text: str, indent: int = 0) -> str:
+        """Prose assembled by a template, its paragraphs filled to the line length (lines after
+        the first indented by `indent`), for docstrings black leaves as they are."""
+        paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
+        pad = " " * indent
+        filled = [
+            textwrap.fill(p, LINE_LENGTH, initial_indent=pad, subsequent_indent=pad)
+            for p in paragraphs
+            if p
+        ]
+        return "\n\n".join(filled)[indent:]
 
     @property
     def name(self) -> str:
@@ -136,17 +175,57 @@ class Project:
     def dataset(self) -> str:
         return self.blueprint.data.dataset
 
-    @property
-    def in_memory_data(self) -> bool:
-        """Whether the configured data set is small and held in memory (synthetic shapes,
-        CIFAR-10, MNIST): then it can live on the GPU whole (--data-on-device, --cuda-graph)."""
-        return self.dataset in ("synthetic", "cifar10", "mnist")
+    @cached_property
+    def pieces(self) -> Pieces:
+        bp, phases = self.blueprint, self.phases
+        schedules = [phase["schedule"] for phase in phases]
+        return Pieces(
+            vqa=bp.is_vqa,
+            in_memory=bp.in_memory,
+            torchvision=TORCHVISION_SETS.get(self.dataset, ""),
+            cub=self.dataset == "cub",
+            gpu_decode=self.dataset in JPEG_DATASETS,
+            on_device=bp.data.on_device,
+            cuda_graph=bp.train.cuda_graph,
+            random_augmentation=T.is_random(bp.data.transforms.train),
+            phases=self.has_phases,
+            pretrained=bool(self.plan.pretrained),
+            any_size=self.plan.size_agnostic,
+            convert_channels=self.image.channels not in (1, 3)
+            or NATIVE_CHANNELS.get(self.dataset, self.image.channels) != self.image.channels,
+            optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
+            schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
+            warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
+        )
 
     @property
-    def jpeg_data(self) -> bool:
-        """Whether the configured data are image files (ImageFolder, CUB, VQA), where decoding and
-        the GPU input path matter."""
-        return self.dataset in JPEG_DATASETS
+    def torchvision_folder(self) -> str:
+        """The folder torchvision keeps the data set in, inside its root."""
+        return {"mnist": "MNIST", "cifar10": "cifar-10-batches-py"}.get(self.dataset, "")
+
+    @staticmethod
+    def py_literal(value) -> str:
+        return py_literal(value)
+
+    @property
+    def resumed_flags(self) -> str:
+        """RESUMED_FLAGS: the flags that change what a run computes, as a tuple literal."""
+        x = self.pieces
+        flags = ["limit_batches", "skip_nonfinite"]
+        flags += ["skip_bad_images"] if not x.in_memory else []
+        flags += ["data_on_device"] if x.on_device else []
+        flags += ["cuda_graph"] if x.cuda_graph else []
+        return py_literal(tuple(flags))
+
+    @property
+    def read_mode(self) -> str:
+        """How image files are decoded: torchvision's ImageReadMode."""
+        return "GRAY" if self.image.channels == 1 else "RGB"
+
+    @property
+    def data_name(self) -> str:
+        """The blueprint's data set as people write it: MNIST, CIFAR-10, CUB-200-2011."""
+        return DATA_NAMES.get(self.dataset, self.dataset)
 
     @property
     def image(self):
@@ -241,31 +320,81 @@ class Project:
     def std_literal(self) -> str:
         return py_literal(tuple(self.normalize[1])) if self.normalize else "None"
 
-    def transform_lines(self, split: str) -> list[str]:
-        """Entries of the v2.Compose for `split`, sizes scaled with the image size at run time."""
+    def transform_code(self, split: str) -> str:
+        """The blueprint's transforms for `split` as one v2 transform. In a model that takes any
+        image size, sizes are written in terms of the run's `size`, and scale with it."""
         steps = getattr(self.blueprint.data.transforms, split)
-        return [_transform_code(step, self.image.height, self.image.width) for step in steps]
+        i, scalable = self.image, self.plan.size_agnostic
+        code = [_transform_code(step, i.height, i.width, scalable) for step in steps]
+        if not code:
+            return "v2.Identity()"
+        if len(code) == 1:
+            return code[0]
+        return "v2.Compose([" + ", ".join(code) + "])"
 
     @property
-    def train_transform_lines(self) -> list[str]:
-        return self.transform_lines("train")
-
-    @property
-    def eval_transform_lines(self) -> list[str]:
-        return self.transform_lines("eval")
+    def transforms_use_size(self) -> bool:
+        """Whether the transforms are written in terms of the run's image size (`size`)."""
+        if not self.plan.size_agnostic:
+            return False
+        steps = self.blueprint.data.transforms.train + self.blueprint.data.transforms.eval
+        return any(not isinstance(step, (T.Pad, T.RandomHorizontalFlip)) for step in steps)
 
     @property
     def transforms_scale(self) -> bool:
-        code = "\n".join(self.train_transform_lines + self.eval_transform_lines)
-        return "scaled(" in code
+        """Whether some transform size differs from the input size, and so scales with the run's
+        image size (`scaled`)."""
+        if not self.plan.size_agnostic:
+            return False
+        input_size = (self.image.height, self.image.width)
+        transforms = self.blueprint.data.transforms
+        for step in transforms.train + transforms.eval:
+            size = getattr(step, "size", None)
+            if isinstance(size, int):
+                size = (size, size) if not isinstance(step, T.Resize) else (size, input_size[1])
+            if size is not None and tuple(size) != input_size:
+                return True
+        return False
 
     @property
-    def transforms_random(self) -> bool:
-        return any(step.RANDOM for step in self.blueprint.data.transforms.train)
+    def source_size(self) -> tuple[int, int] | None:
+        return self.blueprint.source_size
 
     @property
-    def uses_vqa_official(self) -> bool:
-        return self.is_vqa
+    def source_size_reason(self) -> str:
+        """Why images have SOURCE_SIZE, in words."""
+        if self.dataset == "synthetic":
+            return "the size the blueprint's transforms take"
+        return f"{self.data_name}'s size, which the blueprint's transforms take"
+
+    @property
+    def source_size_note(self) -> str:
+        """What SOURCE_SIZE is, as a comment."""
+        if self.dataset == "synthetic":
+            return "the synthetic shapes are drawn at this size; the transforms make it the input"
+        return f"{self.data_name}'s images, which the transforms make the model's input"
+
+    @property
+    def transforms_text(self) -> dict[str, str]:
+        """Each split's transforms in words, for the README."""
+        return {
+            split: ", ".join(
+                _transform_words(s) for s in getattr(self.blueprint.data.transforms, split)
+            )
+            or "none"
+            for split in ("train", "eval")
+        }
+
+    @property
+    def attention_module(self) -> str:
+        """VQA: the module whose output is the grid of image regions the attention weighs (its
+        height and width lay out the attention maps, at any image size)."""
+        rows = self.plan.rows
+        first_region = next(i for i, row in enumerate(rows) if row.shape.kind == "sequence")
+        grids = [row for row in rows[:first_region] if row.shape.kind == "image"]
+        last = grids[-1].shape.dims[1:]
+        named = [row.module for row in grids if row.module and row.shape.dims[1:] == last]
+        return named[-1]
 
     # --- configs/default.yaml -----------------------------------------------------------------
 
@@ -323,14 +452,15 @@ class Project:
         return self.phases[0]["batch_size"]
 
     @property
+    def bench_batch_size(self) -> int:
+        return 32 if self.image.height >= 224 else 128
+
+    @property
     def smoke_image_size(self) -> int:
         """A small image size for quick CPU runs of models that accept any size."""
         if not self.plan.size_agnostic:
             return self.image.height
         return max(self.plan.min_image_size, min(32, self.image.height))
-
-
-LINE_LENGTH = 88  # black's, in generated projects
 
 
 def resolved_phases(bp: Blueprint) -> list[dict]:
@@ -402,25 +532,26 @@ def _schedule_dict(schedule: Schedule) -> dict:
     return result
 
 
-def _transform_code(step: T.Transform, height: int, width: int) -> str:
-    """One v2 transform as code. Sizes equal to the input size become `size` (the run's image
-    size); other sizes are scaled with it: scaled(256) at 224 px input gives 256 at 224 px."""
+def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) -> str:
+    """One v2 transform as code. Where `scalable`, sizes equal to the input size become `size`
+    (the run's image size) and others scale with it: scaled(256) at 224 px input gives 256 at
+    224 px; otherwise sizes are numbers."""
 
     def size(value) -> str:
-        if value is None:
-            return "size"
-        h, w = value if isinstance(value, (tuple, list)) else (value, value)
+        h, w = (height, width) if value is None else tuple(value)
+        if not scalable:
+            return str(h) if h == w else f"({h}, {w})"
         if (h, w) == (height, width):
             return "size"
-        if h == w and isinstance(value, int):
-            return f"scaled({h})"
-        return f"(scaled({h}), scaled({w}))"
+        return f"scaled({h})" if h == w else f"(scaled({h}), scaled({w}))"
 
     if isinstance(step, T.Resize):
         if isinstance(step.size, int):
-            target = "size[0]" if step.size == height else f"scaled({step.size})"
+            target = step.size
+            if scalable:
+                target = "size[0]" if step.size == height else f"scaled({step.size})"
             return f"v2.Resize({target}, antialias=True)"
-        return f"v2.Resize({size(tuple(step.size) if step.size else None)}, antialias=True)"
+        return f"v2.Resize({size(step.size)}, antialias=True)"
     if isinstance(step, T.CenterCrop):
         return f"v2.CenterCrop({size(step.size)})"
     if isinstance(step, T.RandomCrop):
@@ -438,3 +569,16 @@ def _transform_code(step: T.Transform, height: int, width: int) -> str:
     if isinstance(step, T.Pad):
         return f"v2.Pad({step.padding})"
     raise TypeError(step)
+
+
+def _transform_words(step: T.Transform) -> str:
+    """One transform as the blueprint writes it: `pad 2`, `random_crop 32 (padding 4)`."""
+    value = getattr(step, step.SHORTHAND) if step.SHORTHAND else None
+    if isinstance(step, T.RandomHorizontalFlip) and value == 0.5:
+        value = None  # the default
+    if isinstance(value, tuple):
+        value = value[0] if value[0] == value[1] else f"{value[0]}x{value[1]}"
+    words = step.KIND + (f" {value}" if value not in (None, "") else "")
+    if isinstance(step, T.RandomCrop) and step.padding:
+        words += f" (padding {step.padding})"
+    return words

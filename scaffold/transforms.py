@@ -140,3 +140,37 @@ class TransformType(FieldType):
 
 
 TransformList = ListOf(TransformType())
+
+
+def output_size(
+    steps: list[Transform], size: tuple[int, int], input_size: tuple[int, int]
+) -> tuple[int, int]:
+    """The size of an image of `size` after `steps` (sizes left out mean the model's input size,
+    `input_size`), computed as torchvision's v2 transforms do."""
+    h, w = size
+    for step in steps:
+        if isinstance(step, Pad):
+            h, w = h + 2 * step.padding, w + 2 * step.padding
+        elif isinstance(step, Resize) and isinstance(step.size, int):
+            short, long = sorted((h, w))
+            long = int(step.size * long / short)  # the shorter side becomes `size`
+            h, w = (step.size, long) if h <= w else (long, step.size)
+        elif isinstance(step, (Resize, CenterCrop, RandomCrop, RandomResizedCrop)):
+            h, w = tuple(step.size) if step.size is not None else input_size
+    return h, w
+
+
+def input_size_for(steps: list[Transform], size: tuple[int, int]) -> tuple[int, int] | None:
+    """The image size `steps` take to give `size`, or None when a step makes every size into it
+    (a crop or a resize)."""
+    h, w = size
+    for step in reversed(steps):
+        if isinstance(step, Pad):
+            h, w = h - 2 * step.padding, w - 2 * step.padding
+        elif not isinstance(step, RandomHorizontalFlip):
+            return None
+    return h, w
+
+
+def is_random(steps: list[Transform]) -> bool:
+    return any(step.RANDOM for step in steps)

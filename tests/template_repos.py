@@ -85,8 +85,8 @@ PKG = "proj"
 USER_EDITS = [
     (
         f"{PKG}/train.py",
-        "        default=20,\n",  # --log-every's default
-        "        default=5,\n",
+        'default=20, help="steps between progress updates"',  # --log-every's default
+        'default=5, help="steps between progress updates"',
     ),
     (
         f"{PKG}/model.py",
@@ -97,8 +97,8 @@ USER_EDITS = [
 TEMPLATE_CHANGES = [
     (
         "templates/{{ package_name }}/data.py.jinja",
-        "exactly even in the middle of an epoch.\n",
-        "exactly even in the middle of an epoch. Improved in template v2.\n",
+        "that the user can fix: training stops with this message.",
+        "that the user can fix: training stops with this message. Improved in template v2.",
     ),
     (
         "templates/README.md.jinja",

@@ -48,26 +48,36 @@ def bcnn(tmp_path_factory):
     return import_generated(dest, "data"), import_generated(dest, "train")
 
 
-CONFIG = {"bounding_boxes": False, "val_split": None, "synthetic": {"train_size": 8, "val_size": 8}}
+CONFIG = {
+    "bounding_boxes": False,
+    "val_split": 0.5,
+    "image_size": [32, 32],
+    "synthetic": {"train_size": 8, "val_size": 8},
+}
 
 
 def test_cub_loads_the_official_split_labels_and_class_names(bcnn, tmp_path):
+    """The official test split is the test set; validation is held out of the training split,
+    by class: training never selects on the test split."""
     data, _ = bcnn
     cub = make_cub(tmp_path)
     for root in (cub, tmp_path):  # the CUB_200_2011 folder, or the folder it was unpacked in
-        sets = data.load_datasets(str(root), CONFIG, (32, 32))
-        assert sets.source == "cub"
-        assert len(sets.train) == 6 and len(sets.val) == 6
+        sets = data.load_datasets(str(root), CONFIG)
+        assert "CUB-200-2011" in sets.description and sets.held_out
+        assert len(sets.train) == 3 and len(sets.val) == 3 and len(sets.test) == 6
         assert sets.classes == ["Black footed Albatross", "Laysan Albatross", "Sooty Albatross"]
-        labels = sorted(label for _, label in sets.train.samples)
-        assert labels == [0, 0, 1, 1, 2, 2]
+        assert sorted(label for _, label in sets.train.samples) == [0, 1, 2]
+        assert sorted(label for _, label in sets.val.samples) == [0, 1, 2]
+        train = {path for path, _ in sets.train.samples + sets.val.samples}
+        assert not train & {path for path, _ in sets.test.samples}
+        assert all("_0000" in p or "_0002" in p for p in train)  # every other image trains
         item = sets.val[(0, 0)]
         assert item["image"].shape == (3, 32, 32) and item["image"].dtype == torch.uint8
 
 
 def test_cub_bounding_boxes_crop_before_the_transforms(bcnn, tmp_path):
     data, _ = bcnn
-    sets = data.load_datasets(str(make_cub(tmp_path)), {**CONFIG, "bounding_boxes": True}, (32, 32))
+    sets = data.load_datasets(str(make_cub(tmp_path)), {**CONFIG, "bounding_boxes": True})
     assert sets.train.boxes[0] == (4.0, 6.0, 20.0, 16.0)
     assert sets.train[(0, 0)]["image"].shape == (3, 32, 32)
 
@@ -84,7 +94,7 @@ def test_incomplete_cub_names_what_is_missing(bcnn, tmp_path, missing):
     else:
         target.unlink()
     with pytest.raises(data.DataError, match=missing):
-        data.load_datasets(str(cub), CONFIG, (32, 32))
+        data.load_datasets(str(cub), CONFIG)
 
 
 def test_missing_image_files_are_named(bcnn, tmp_path):
@@ -93,7 +103,7 @@ def test_missing_image_files_are_named(bcnn, tmp_path):
     victim = next((cub / "images" / CLASSES[1]).iterdir())
     victim.unlink()
     with pytest.raises(data.DataError, match=victim.name):
-        data.load_datasets(str(cub), CONFIG, (32, 32))
+        data.load_datasets(str(cub), CONFIG)
 
 
 def test_an_image_folder_tree_works_too(bcnn, tmp_path):
@@ -106,9 +116,9 @@ def test_an_image_folder_tree_works_too(bcnn, tmp_path):
                 write_jpeg(
                     torch.randint(0, 256, (3, 30, 40), dtype=torch.uint8), str(folder / f"{i}.jpg")
                 )
-    sets = data.load_datasets(str(tmp_path / "birds"), CONFIG, (32, 32))
-    assert sets.source == "folder" and sets.classes == ["cardinal", "sparrow"]
-    assert len(sets.train) == 4 and len(sets.val) == 4
+    sets = data.load_datasets(str(tmp_path / "birds"), CONFIG)
+    assert "image folders" in sets.description and sets.classes == ["cardinal", "sparrow"]
+    assert len(sets.train) == 4 and len(sets.val) == 4 and sets.test is None and not sets.held_out
 
 
 def small_bcnn_blueprint(tmp_path: Path) -> Path:
@@ -186,3 +196,18 @@ def test_frozen_batch_norm_keeps_its_statistics(tmp_path, monkeypatch):
                 "--workers", "0", "--device", "cpu", "--out", str(out)])  # fmt: skip
     after = torch.load(out / "last.pt", weights_only=False)["model"]
     assert before and all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_batch_norm_without_parameters_keeps_learning_in_a_phase_that_trains_everything(bcnn):
+    """freeze_norm_statistics freezes the batch norms of frozen modules, and only those: a
+    BatchNorm(affine=False) has no parameters, but it is not frozen."""
+    _, train = bcnn
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4, affine=False))
+    model.train()
+    train.freeze_norm_statistics(model, {"trainable": "all", "frozen": []})
+    assert model[1].training
+    train.freeze_norm_statistics(model, {"trainable": "all", "frozen": ["1"]})
+    assert not model[1].training
+    model.train()
+    train.freeze_norm_statistics(model, {"trainable": ["0"], "frozen": []})
+    assert not model[1].training

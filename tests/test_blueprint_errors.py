@@ -1287,6 +1287,103 @@ CASES = [
         "bp.yaml:6:7: model.layers[1] (stacked_attention): stacked_attention combines image regions with a question, so it can only be the first layer of model.head",
         at="stacked_attention",
     ),
+    case(
+        "eval-transform-random",
+        """
+        name: evalrandom
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          transforms:
+            eval: [random_horizontal_flip]
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:12: data.transforms.eval: random_horizontal_flip is random, but evaluation must "
+        "see the same images every time",
+        at="random_horizontal_flip",
+    ),
+    case(
+        "mnist-transforms-miss-the-input-size",
+        """
+        name: mnistsize
+        input: {channels: 1, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          dataset: mnist
+          transforms: {train: [pad: 2]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:15: data.transforms.eval: MNIST images (28x28) come out 28x28, but the model "
+        "takes 32x32",
+        at="transforms",
+    ),
+    case(
+        "on-device-image-files",
+        """
+        name: ondevice
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          dataset: image_folder
+          on_device: true
+          transforms: {train: [random_crop], eval: [center_crop]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:3: data.on_device: image_folder data are image files, too many to hold on the "
+        "GPU; on_device is for synthetic, cifar10 and mnist",
+        at="on_device",
+    ),
+    case(
+        "cuda-graph-without-data-on-device",
+        """
+        name: graph
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          cuda_graph: true
+        """,
+        "bp.yaml:7:3: train.cuda_graph: the CUDA-graph step replays batches that are already on "
+        "the GPU",
+        at="cuda_graph",
+    ),
+    case(
+        "cuda-graph-rmsprop",
+        """
+        name: graphrms
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data: {on_device: true}
+        train:
+          epochs: 1
+          optimizer: {name: rmsprop, lr: 0.01}
+          cuda_graph: true
+        """,
+        "bp.yaml:9:3: train.cuda_graph: the CUDA-graph step needs an optimizer with a capturable "
+        "kernel: sgd, adam or adamw, not rmsprop",
+        at="cuda_graph",
+    ),
+    case(
+        "file-transforms-end-in-another-size",
+        """
+        name: filesize
+        input: {channels: 3, height: 48, width: 48}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          dataset: image_folder
+          transforms: {train: [random_resized_crop], eval: [resize: 448, center_crop: 448]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:46: data.transforms.eval: the transforms end in 448x448 images, but the model "
+        "takes 48x48",
+        at="center_crop: 448",
+    ),
 ]
 
 

@@ -4,6 +4,8 @@ evaluation reports."""
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import os
 import subprocess
 import sys
@@ -41,7 +43,7 @@ def test_device_decoding_gives_the_same_evaluation_images(bcnn, tmp_path):
     (within JPEG-decoder tolerance); here the "GPU" path runs on the CPU device."""
     _, data = bcnn
     paths = smooth_jpegs(tmp_path / "jpegs")
-    _, eval_tf = data.build_transforms((64, 64), "cub")
+    _, eval_tf = data.build_transforms((64, 64))
     cpu = data.ImageFiles([(p, 0) for p in paths], eval_tf, decode="cpu")
     gpu = data.ImageFiles([(p, 0) for p in paths], eval_tf, decode="gpu")
     on_cpu = torch.stack([cpu[(i, 7)]["image"] for i in range(len(paths))])
@@ -56,7 +58,7 @@ def test_device_decoding_applies_the_same_random_augmentation(bcnn, tmp_path):
     """Training transforms draw from the per-sample seed on both paths: same crops and flips."""
     _, data = bcnn
     paths = smooth_jpegs(tmp_path / "jpegs", count=4)
-    train_tf, _ = data.build_transforms((48, 48), "cub")
+    train_tf, _ = data.build_transforms((48, 48))
     cpu = data.ImageFiles([(p, 0) for p in paths], train_tf, decode="cpu")
     gpu = data.ImageFiles([(p, 0) for p in paths], train_tf, decode="gpu")
     for seed in (1, 2, 3):
@@ -72,7 +74,7 @@ def test_device_decoding_names_or_skips_an_undecodable_file(bcnn, tmp_path):
     with open(paths[1], "r+b") as f:  # keep the JPEG signature, break the rest
         f.seek(2)
         f.write(b"\x00" * 200)
-    _, eval_tf = data.build_transforms((32, 32), "cub")
+    _, eval_tf = data.build_transforms((32, 32))
     gpu = data.ImageFiles([(p, i) for i, p in enumerate(paths)], eval_tf, decode="gpu")
     batch = data.collate([gpu[(i, 0)] for i in range(3)])
     with pytest.raises(data.DataError, match="1.jpg"):
@@ -81,22 +83,27 @@ def test_device_decoding_names_or_skips_an_undecodable_file(bcnn, tmp_path):
     assert images.shape[0] == 2 and batch["label"].tolist() == [0, 2] and batch["skipped"] == 1
 
 
-def test_whole_data_set_on_the_device(tmp_path):
-    """--data-on-device: the synthetic set held as one tensor, cropped and flipped there."""
-    dest, _ = project_for("resnet_cifar", str(tmp_path))
+def test_whole_data_set_on_the_device(generated_root, tmp_path):
+    """--data-on-device: the data set held as one tensor on the device (here the CPU), cropped and
+    flipped there in batches, the same batches again for the same epoch and step."""
+    dest, _ = project_for("resnet_cifar", generated_root)
     data = import_generated(dest, "data")
-    train_tf, _ = data.build_transforms((32, 32), "cifar10")
-    shapes = data.SyntheticShapes(40, 10, (32, 32), 3, seed=0)
+    config = {
+        "synthetic": {"train_size": 40, "val_size": 8},
+        "image_size": [32, 32],
+        "val_split": 0.1,
+    }
     device_data = data.DeviceData(
-        data.Synthetic(shapes, train_tf), train_tf, torch.device("cpu"), seed=0
+        data.load_datasets(None, config).train, torch.device("cpu"), seed=0
     )
     sampler = data.SeededSampler(40, 0, shuffle=True)
     sampler.set_epoch(3)
-    batches = list(device_data.batches(sampler, 16, epoch=3, drop_last=True))
+    batches = list(device_data.batches(sampler, 16))
     assert len(batches) == 2 and batches[0]["image"].shape == (16, 3, 32, 32)
     assert batches[0]["image"].dtype == torch.uint8
-    again = list(device_data.batches(sampler, 16, epoch=3, drop_last=True))
-    assert torch.equal(batches[1]["image"], again[1]["image"])  # seeded per epoch and step
+    assert torch.equal(batches[1]["image"], list(device_data.batches(sampler, 16))[1]["image"])
+    sampler.set_epoch(3, start=16)  # a resume after the first step
+    assert torch.equal(next(device_data.batches(sampler, 16))["image"], batches[1]["image"])
     out = tmp_path / "run"
     import_generated(dest, "train").main(
         ["--device", "cpu", "--dataset", "synthetic", "--epochs", "1", "--limit-batches", "2",
@@ -105,20 +112,42 @@ def test_whole_data_set_on_the_device(tmp_path):
     assert (out / "last.pt").is_file()
 
 
-def test_cuda_graph_needs_a_gpu(tmp_path):
-    dest, _ = project_for("resnet_cifar", str(tmp_path))
+def test_cuda_graph_needs_a_gpu(generated_root, tmp_path):
+    dest, _ = project_for("resnet_cifar", generated_root)
+    flags = ["--device", "cpu", "--dataset", "synthetic", "--cuda-graph", "--out", str(tmp_path)]
     with pytest.raises(SystemExit, match="CUDA"):
-        import_generated(dest, "train").main(
-            [
-                "--device",
-                "cpu",
-                "--dataset",
-                "synthetic",
-                "--cuda-graph",
-                "--out",
-                str(tmp_path / "x"),
-            ]
-        )
+        import_generated(dest, "train").main(flags)
+
+
+def test_cuda_graph_refuses_what_a_graph_cannot_do(generated_root, capsys):
+    """The captured step has no GradScaler and cannot skip a step: fp16 and --skip-nonfinite are
+    refused with the reason, before anything starts."""
+    dest, _ = project_for("resnet_cifar", generated_root)
+    train = import_generated(dest, "train")
+    for flag in (["--precision", "fp16"], ["--skip-nonfinite"]):
+        with pytest.raises(SystemExit) as stopped:
+            train.parse_args(["--cuda-graph", *flag])
+        assert stopped.value.code == 2
+    errors = capsys.readouterr().err
+    assert "bf16 or fp32" in errors and "GradScaler" in errors and "--skip-nonfinite" in errors
+
+
+def test_the_step_a_cuda_graph_captures_clips_gradients(generated_root):
+    """GraphedStep captures train_step itself: clipping is in it (checked here on the CPU)."""
+    dest, _ = project_for("resnet_cifar", generated_root)
+    train = import_generated(dest, "train")
+    assert "train_step(*step)" in inspect.getsource(train.GraphedStep)
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    run = train.Run(torch.device("cpu"))
+    args = argparse.Namespace(grad_clip=0.5, skip_nonfinite=False)
+    inputs, labels = (torch.randn(8, 4) * 100,), torch.randint(0, 2, (8,))
+    train.train_step(
+        model, torch.nn.CrossEntropyLoss(), optimizer, scaler, inputs, labels, run, args
+    )
+    norm = torch.cat([p.grad.flatten() for p in model.parameters()]).norm()
+    assert norm == pytest.approx(0.5, rel=1e-4)
 
 
 @pytest.mark.parametrize("name", ["lenet", "san_vgg_cnn"])

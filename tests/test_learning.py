@@ -66,7 +66,11 @@ def test_san_beats_the_majority_answer_by_twenty_points(tmp_path):
     blueprint["model"]["head"][0]["stacked_attention"].update({"attention": 32, "dropout": 0.1})
     blueprint["model"]["head"][1] = {"dropout": 0.1}
     blueprint["data"].update(
-        {"normalize": "half", "synthetic": {"train_size": 3000, "val_size": 600}}
+        {
+            "normalize": "half",
+            "synthetic": {"train_size": 3000, "val_size": 600},
+            "transforms": {"train": [{"resize": [48, 48]}], "eval": [{"resize": [48, 48]}]},
+        }
     )
     blueprint["train"] = {
         "seed": 0,
@@ -81,7 +85,7 @@ def test_san_beats_the_majority_answer_by_twenty_points(tmp_path):
     rows = train(dest, "san_small")
     data = import_generated(dest, "data")
     config = yaml.safe_load((dest / "configs" / "default.yaml").read_text())["data"]
-    sets = data.load_datasets(None, config, (48, 48), seed=0)
+    sets = data.load_datasets(None, config, seed=0)
     answers = Counter(q.answer for q in sets.val.questions)
     majority = answers.most_common(1)[0][1] / len(sets.val)
     best = max(float(row["val_acc"]) for row in rows)

@@ -1,13 +1,14 @@
-"""The synthetic data sets that every generated project carries (templates/.../synthetic.py).
+"""The synthetic data sets of generated projects (templates/_partials/synthetic/: a project holds
+the common part and either the shapes or the questions about shapes).
 
-The module is plain Python copied verbatim into projects, so it is loaded here by path.
+The partials are plain Python, so both data sets are loaded here as one module.
 """
 
 import colorsys
-import importlib.util
 import multiprocessing
 import re
 import time
+import types
 from collections import Counter
 from itertools import pairwise
 from pathlib import Path
@@ -18,14 +19,16 @@ import torch.nn.functional as F
 from generated import import_generated, project_for
 from torch import nn
 
-SYNTHETIC_PY = Path(__file__).parents[1] / "templates" / "{{ package_name }}" / "synthetic.py"
+PARTIALS = Path(__file__).parents[1] / "templates" / "_partials" / "synthetic"
+PARTS = [PARTIALS / f"{name}.py" for name in ("common", "shapes", "vqa")]
+IMPORTS = "import colorsys\nimport hashlib\nimport math\n\nimport torch\nfrom torch.utils.data import Dataset\n"
 
 
 @pytest.fixture(scope="module")
 def synthetic():
-    spec = importlib.util.spec_from_file_location("synthetic", SYNTHETIC_PY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = types.ModuleType("synthetic")
+    source = IMPORTS + "\n\n".join(path.read_text() for path in PARTS)
+    exec(compile(source, "synthetic.py", "exec"), module.__dict__)
     return module
 
 
@@ -38,9 +41,23 @@ def two_threads():
 
 
 def test_is_plain_python_with_no_template_syntax():
-    text = SYNTHETIC_PY.read_text()
-    assert "{{" not in text and "{%" not in text
-    assert "numpy" not in text and "PIL" not in text
+    for path in PARTS:
+        text = path.read_text()
+        assert "{{" not in text and "{%" not in text
+        assert "numpy" not in text and "PIL" not in text
+
+
+@pytest.mark.parametrize(
+    "name, has, lacks",
+    [
+        ("lenet", "SyntheticShapes", "SyntheticVQA"),
+        ("san_vgg_cnn", "SyntheticVQA", "SyntheticShapes"),
+    ],
+)
+def test_a_project_holds_only_its_own_synthetic_data(name, has, lacks, generated_root):
+    dest, _ = project_for(name, generated_root)
+    text = (dest / name / "synthetic.py").read_text()
+    assert f"class {has}(" in text and lacks not in text
 
 
 # --- SyntheticShapes --------------------------------------------------------------------------
@@ -409,6 +426,7 @@ def test_synthetic_data_keep_to_a_learnable_number_of_classes(name, classes, gen
     narrow hue bands: the synthetic task stays at 10, and the model takes its classes from it."""
     dest, _ = project_for(name, generated_root)
     data = import_generated(dest, "data")
-    sets = data.load_datasets(None, {"synthetic": {"train_size": 20, "val_size": 10}}, (32, 32))
+    config = {"synthetic": {"train_size": 20, "val_size": 10}, "image_size": [32, 32]}
+    sets = data.load_datasets(None, {**config, "val_split": 0.1})
     assert len(sets.classes) == classes
     assert f"synthetic shapes, {classes} classes" in sets.description

@@ -1,8 +1,10 @@
 """The generated training under stress: killed at any moment and resumed to bit-identical weights,
-stopped by Ctrl-C mid-epoch, a NaN loss, broken data, and DDP over two CPU processes."""
+stopped by Ctrl-C mid-epoch, a NaN loss, broken data, and DDP over two CPU processes (its own
+seed per rank, stopped mid-epoch and resumed to the uninterrupted run's weights and metrics)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 import subprocess
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from generated import import_generated
+from generated import import_generated, project_for
 from torchvision.io import write_jpeg
 
 from scaffold.blueprint import load_blueprint
@@ -179,36 +181,37 @@ def test_data_problems_are_named(project, tmp_path):
     assert "differ" in fails(tree) and "cow" in fails(tree)
     (tree / "val" / "cow" / "0.jpg").unlink()
     (tree / "val" / "cow").rmdir()
-    broken = tree / "val" / "dog" / "broken.jpg"  # every validation image is read
+    broken = tree / "val" / "dog" / "broken.jpg"  # every image is read
     broken.write_bytes(b"\xff\xd8 this is not a JPEG")
     assert str(broken) in fails(tree, "--workers", "2")
-    done = run(
-        project,
-        command(
-            project,
-            tmp_path / "out2",
-            "--data-root",
-            str(tree),
-            "--epochs",
-            "1",
-            "--skip-bad-images",
-        ),
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "skipped undecodable images: 0 train, 1 val" in done.stdout
-    evaluate = [
-        sys.executable,
-        "-m",
-        "mycnn.evaluate",
-        "--checkpoint",
-        str(tmp_path / "out2" / "last.pt"),
-    ]
-    failed = run(project, evaluate)
-    assert failed.returncode != 0 and "Traceback" not in failed.stderr, failed.stderr[-2000:]
-    assert str(broken) in failed.stderr
-    skipped = run(project, [*evaluate, "--skip-bad-images"])
-    assert skipped.returncode == 0, skipped.stderr[-2000:]
-    assert "accuracy: " in skipped.stdout and "skipped 1 undecodable images" in skipped.stdout
+
+
+def test_undecodable_images_are_skipped_and_counted_where_asked(tmp_path, generated_root, capsys):
+    """Image files read per sample (resnet18's image folders): --skip-bad-images skips and counts
+    them, in training and in evaluation; without it, the file is named."""
+    dest, _ = project_for("resnet18", generated_root)
+    tree = tmp_path / "tree"
+    for split in ("train", "val"):
+        for name in ("cat", "dog"):
+            (tree / split / name).mkdir(parents=True)
+            for i in range(4):
+                picture = torch.randint(0, 256, (3, 36, 36), dtype=torch.uint8)
+                write_jpeg(picture, str(tree / split / name / f"{i}.jpg"))
+    broken = tree / "val" / "dog" / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 this is not a JPEG")
+    train, evaluate = import_generated(dest, "train"), import_generated(dest, "evaluate")
+    out = tmp_path / "out"
+    flags = ["--data-root", str(tree), "--device", "cpu", "--epochs", "1", "--batch-size", "4",
+             "--image-size", "32", "--workers", "0", "--no-pretrained", "--out", str(out)]  # fmt: skip
+    with pytest.raises(train.data.DataError, match=str(broken)):
+        train.main(flags)
+    train.main([*flags, "--skip-bad-images"])
+    assert "skipped undecodable images: 0 train, 1 val" in capsys.readouterr().out
+    with pytest.raises(train.data.DataError, match=str(broken)):
+        evaluate.main(["--checkpoint", str(out / "last.pt"), "--workers", "0"])
+    evaluate.main(["--checkpoint", str(out / "last.pt"), "--workers", "0", "--skip-bad-images"])
+    report = capsys.readouterr().out
+    assert "accuracy: " in report and "skipped 1 undecodable images" in report
 
 
 @pytest.mark.parametrize(
@@ -251,38 +254,92 @@ def test_a_checkpoint_of_another_blueprint_is_named(project, tmp_path):
     assert "conv1.weight" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_torchrun_two_cpu_processes(project, tmp_path):
-    """DDP with gloo: it trains, rank 0 alone logs and checkpoints, and evaluation counts each of
-    the 61 validation samples once (31 + 30, no padding)."""
-    out = tmp_path / "ddp"
-    args = command(project, out, "--epochs", "2", "--workers", "0")[3:]  # after "-m mycnn.train"
-    done = run(
-        project,
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "mycnn.train", *args],
-    )  # fmt: skip
+# --- DDP over two CPU processes (gloo) -----------------------------------------------------------
+
+DDPNET = """
+name: ddpnet
+input: {channels: 3, height: 16, width: 16}
+model:
+  layers: [conv: {out: 8, kernel: 3, padding: 1}, relu, maxpool: 2, flatten, dropout: 0.5, linear: classes]
+data: {dataset: synthetic, synthetic: {train_size: 4096, val_size: 61}}
+train: {seed: 3, epochs: 2, batch_size: 8, optimizer: {name: sgd, lr: 0.05}, schedule: cosine}
+"""  # dropout: every rank draws masks; 61 validation samples: uneven over two ranks
+
+
+@pytest.fixture(scope="module")
+def ddpnet(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("ddp")
+    (root / "ddpnet.yaml").write_text(DDPNET)
+    new_project(load_blueprint(root / "ddpnet.yaml"), root / "ddpnet", "ddpnet", git=False)
+    return root / "ddpnet"
+
+
+def torchrun(project: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+            "-m", "ddpnet.train", "--device", "cpu", "--workers", "0", "--out", str(out), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ddp_reference(ddpnet, tmp_path_factory) -> Path:
+    """Two epochs on two processes, uninterrupted."""
+    out = tmp_path_factory.mktemp("ddp-reference")
+    done = run(ddpnet, torchrun(ddpnet, out))
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("epoch 2: train loss") == 1, done.stdout  # rank 0 only
-    assert "(61 samples)" in done.stdout
-    saved = torch.load(out / "last.pt", weights_only=False)
+    assert done.stdout.count("epoch 2: train loss") == 1, done.stdout  # rank 0 alone logs
+    assert "(61 samples)" in done.stdout  # 31 + 30: every validation sample once, no padding
+    return out
+
+
+def test_torchrun_two_cpu_processes(ddp_reference):
+    saved = torch.load(ddp_reference / "last.pt", weights_only=False)
     assert saved["epoch"] == 2
-    assert not list(out.glob(".*tmp*")), "a checkpoint write was left behind"
-    rows = (out / "metrics.csv").read_text().splitlines()
-    assert len(rows) == 3
-    # the learning rate each epoch trained with: cosine over 2 epochs from 0.01
-    assert [float(row.split(",")[5]) for row in rows[1:]] == [0.01, 0.005]
+    assert not list(ddp_reference.glob(".*tmp*")), "a checkpoint write was left behind"
+    rows = (ddp_reference / "metrics.csv").read_text().splitlines()
+    # the learning rate each epoch trained with: cosine over 2 epochs from 0.05
+    assert [float(row.split(",")[5]) for row in rows[1:]] == [0.05, 0.025]
 
 
-def test_decode_defaults_to_the_device_of_the_run(project, monkeypatch):
+def test_every_ddp_rank_has_its_own_seed_and_random_state(ddp_reference):
+    """nanoGPT's seed_offset: ranks that shared a seed would draw the same dropout masks."""
+    states = torch.load(ddp_reference / "last.pt", weights_only=False)["rng"]
+    assert len(states) == 2
+    assert not torch.equal(states[0]["torch"], states[1]["torch"])
+
+
+def test_ddp_stopped_mid_epoch_resumes_to_the_uninterrupted_run(ddpnet, ddp_reference, tmp_path):
+    """SIGTERM to torchrun (a cluster's pre-emption) in the second epoch: every rank stops at the
+    same step, the checkpoint holds the epoch's totals over both ranks and each rank's random
+    state, and the resumed run ends with the uninterrupted run's weights and metrics."""
+    out = tmp_path / "run"
+    process = start(ddpnet, torchrun(ddpnet, out, "--log-every", "1"))
+    wait_for(out / "last.pt", process)  # the end of epoch 1
+    time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)  # torchrun passes it on to every rank
+    output, _ = process.communicate(timeout=120)
+    saved = torch.load(out / "last.pt", weights_only=False)
+    assert saved["epoch"] == 1 and saved["step"] > 0, output[-3000:]
+    resumed = run(ddpnet, torchrun(ddpnet, out, "--resume", str(out / "last.pt")))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_identical(weights(out / "last.pt"), weights(ddp_reference / "last.pt"))
+    for got, want in zip(csv_rows(out / "metrics.csv"), csv_rows(ddp_reference / "metrics.csv")):
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+            assert float(got[key]) == pytest.approx(float(want[key]), rel=1e-9), key
+
+
+def csv_rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_decode_defaults_to_the_device_of_the_run(generated_root, monkeypatch):
     """On a machine with a GPU, --device cpu must not pick GPU decoding."""
-    train = import_generated(project, "train")
+    dest, _ = project_for("bcnn_vgg16", generated_root)
+    train = import_generated(dest, "train")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    args = train.parse_args(
-        ["--config", str(project / "configs" / "small.yaml"), "--device", "cpu"]
-    )
+    args = train.parse_args(["--device", "cpu", "--dataset", "synthetic"])
     config = train.load_config(args)
-    run = train.start_run(args, config)
-    train.load_data(args, config, run)
+    config["data"]["synthetic"] = {"train_size": 4, "val_size": 4}
+    train.load_data(args, config, train.start_run(args))
     assert args.decode == "cpu"
 
 
@@ -292,7 +349,7 @@ def test_checkpoints_keep_numpy_random_state_too(project):
     np.random.seed(5)
     state = checkpoint.rng_state()
     first = np.random.rand(3)
-    checkpoint.set_rng_state(state)
+    checkpoint.set_rng_state([state], rank=0, seed=0)
     assert (np.random.rand(3) == first).all()
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from ..style import LINE_LENGTH
+
 # --- expressions ------------------------------------------------------------------------------
 
 ATOM, SUM, COMPARE = 100, 50, 30  # binding strength, for parentheses
@@ -388,8 +390,6 @@ class Fragment:
 
 
 # --- module-level constants -------------------------------------------------------------------
-
-LINE_LENGTH = 88  # black's, in generated projects
 
 
 class Constant:
