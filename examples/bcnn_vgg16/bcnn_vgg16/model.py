@@ -11,20 +11,10 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
-# fmt: off
-VGG16 = [
-    64, 64, "M",
-    128, 128, "M",
-    256, 256, 256, "M",
-    512, 512, 512, "M",
-    512, 512, 512, "M",
-]
-# fmt: on
+VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-def make_layers(
-    cfg: list, batch_norm: bool = False, in_channels: int = 3
-) -> nn.Sequential:
+def make_layers(cfg: list, batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
     """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
     layers: list[nn.Module] = []
     for v in cfg:
@@ -39,9 +29,7 @@ def make_layers(
     return nn.Sequential(*layers)
 
 
-def bilinear_pool(
-    x: torch.Tensor, eps: float = 1e-10, signed: bool = True
-) -> torch.Tensor:
+def bilinear_pool(x: torch.Tensor, eps: float = 1e-10, signed: bool = True) -> torch.Tensor:
     """Bilinear pooling (Lin, RoyChowdhury and Maji 2015): (N, C, H, W) -> (N, C * C).
 
     The mean outer product of the C-dimensional feature vectors over all H x W positions, then a

@@ -1,7 +1,10 @@
 """Predict with a trained MyCNN.
+
     python -m mycnn.predict --checkpoint runs/mycnn/best.pt --image photo.jpg
 
-Prints the most likely classes with their probabilities.
+Prints the most likely classes with their probabilities. The image goes through what training's
+evaluation images go through: resized to the size of the training images if it has another, then the
+evaluation transforms.
 """
 
 import argparse
@@ -20,17 +23,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m mycnn.predict", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
-        required=True,
-        help="a checkpoint written by training",
-    )
-    parser.add_argument(
-        "--image", type=Path, required=True, help="an image file (JPEG, PNG, ...)"
-    )
-    parser.add_argument("--top", type=int, default=5, help="how many classes to show")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add = parser.add_argument
+    add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
+    add("--image", type=Path, required=True, help="an image file (JPEG, PNG, ...)")
+    add("--top", type=int, default=5, help="how many classes to show")
+    add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     return parser.parse_args(argv)
 
 
@@ -44,21 +41,15 @@ def main(argv: list[str] | None = None) -> None:
         image = data.decode(read_file(str(args.image)), str(args.image))
     except data.DataError as error:
         raise SystemExit(str(error)) from None
-    image_size = tuple(saved["config"]["data"]["image_size"])
-    source = saved.get("data_source", "folder")
-    if source in (
-        "folder",
-        "cub",
-        "vqa",
-    ):  # photos: the evaluation transform of training
-        _, eval_tf = data.build_transforms(image_size, source)
-    else:  # trained on whole small images: scale the whole image to the training size
-        eval_tf = v2.Resize(image_size, antialias=True)
-    pixels = eval_tf(image)
-    x = data.normalize(pixels.unsqueeze(0).to(device))
+    height, width = data.SOURCE_SIZE
+    _, transform = data.build_transforms()
+    if image.shape[-2:] != (height, width):
+        image = v2.functional.resize(image, [height, width], antialias=True)
+    pixels = transform(image)
+    images = data.normalize(pixels.unsqueeze(0).to(device))
     classes = saved["classes"]
     with torch.no_grad():
-        logits = model(x)
+        logits = model(images)
     probabilities = logits.float().softmax(1)[0]
     top = probabilities.topk(min(args.top, len(classes)))
     for probability, index in zip(top.values.tolist(), top.indices.tolist()):

@@ -1,15 +1,18 @@
-"""Data for resnet18: labelled images, and the loaders that feed training.
+"""Data for resnet18: labelled image files, and the loaders that feed training.
 
-Every data set yields uint8 images (C x H x W). Geometric transforms run in the loader workers;
-conversion to float and normalisation run on the training device (`normalize`), where they cost
-least. With `--decode gpu`, JPEG files reach the device as bytes and are decoded there in
-batches, then go through the same transforms. Random augmentation is seeded per sample from
-(seed, epoch, index), so a run sees the same images with any number of workers, and resumes
-exactly even in the middle of an epoch.
+Sources: the built-in synthetic shapes (without --data-root), or an image folder (train/CLASS/*.jpg,
+with val/ and test/ where they exist). Without a validation split, one is held out of the training
+split (data.val_split, by class); a test split is never used in training. Files are read and decoded
+in the loader workers (or, with --decode gpu, decoded on the GPU in batches) and go through the
+blueprint's transforms: random_resized_crop, random_horizontal_flip for training; resize 256,
+center_crop for evaluation. Random choices are seeded per sample, from (seed, epoch, index): a run
+sees the same images with any number of workers, and resumes exactly even in the middle of an epoch.
+Conversion to float and normalisation run on the training device (`normalize`).
 """
 
 import os
 import sys
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,149 +23,108 @@ from torchvision.transforms import v2
 
 from .synthetic import SyntheticShapes, shape_class_names
 
-IMAGE_SIZE = (224, 224)  # height, width the model was designed for
+IMAGE_SIZE = (224, 224)  # the model's input, height x width
 CHANNELS = 3
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
-# names from the blueprint; the data's own names win
-CLASSES = None
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 class DataError(Exception):
-    """A problem with the data that the user can fix; training stops with this message."""
+    """A problem with the data that the user can fix: training stops with this message."""
 
     def __str__(self) -> str:
-        # Raised in a loader worker, it arrives wrapped with the worker's traceback: keep the
-        # message alone (the traceback's last line).
+        # raised in a loader worker, it arrives with the worker's traceback: keep the message
         text = super().__str__().strip()
-        if "Traceback" in text:
-            text = text.splitlines()[-1].split("DataError: ", 1)[-1]
-        return text
+        return text.splitlines()[-1].split("DataError: ", 1)[-1] if "Traceback" in text else text
 
 
-# --- transforms -------------------------------------------------------------------------------
-
-
-def build_transforms(
-    image_size: tuple[int, int] = IMAGE_SIZE, source: str = "image_folder"
-) -> tuple[v2.Transform, v2.Transform]:
-    """Training and evaluation transforms of uint8 image tensors for data from `source`.
-
-    The blueprint's transforms are for image_folder data; their sizes scale with `image_size`.
-    """
-    size = tuple(image_size)
+def build_transforms(size: tuple[int, int] = IMAGE_SIZE) -> tuple[v2.Transform, v2.Transform]:
+    """The blueprint's training and evaluation transforms of uint8 image tensors, their sizes
+    scaled to the run's image `size`."""
 
     def scaled(pixels: int) -> int:
         return round(pixels * size[0] / IMAGE_SIZE[0])
 
-    if source == "synthetic":  # drawn at the right size already
-        return v2.RandomHorizontalFlip(), v2.Identity()
-    train = v2.Compose(
-        [
-            v2.RandomResizedCrop(size, antialias=True),
-            v2.RandomHorizontalFlip(),
-        ]
-    )
-    evaluation = v2.Compose(
-        [
-            v2.Resize(scaled(256), antialias=True),
-            v2.CenterCrop(size),
-        ]
-    )
+    train = v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
+    evaluation = v2.Compose([v2.Resize(scaled(256), antialias=True), v2.CenterCrop(size)])
     return train, evaluation
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (N, C, H, W) on any device -> normalised float32."""
-    images = images.float().div_(255)
     mean = torch.tensor(MEAN, device=images.device).view(1, -1, 1, 1)
     std = torch.tensor(STD, device=images.device).view(1, -1, 1, 1)
-    return images.sub_(mean).div_(std)
+    return images.float().div_(255).sub_(mean).div_(std)
 
 
-def seeded(transform: v2.Transform, image: torch.Tensor, seed: int) -> torch.Tensor:
-    """Apply `transform` with its random choices drawn from `seed`, leaving the global RNG alone."""
+def augment(transform: v2.Transform, image: torch.Tensor, seed: int) -> torch.Tensor:
+    """`transform` with its random choices drawn from the sample's seed: the same image in any
+    worker, on any rank, after any resume. Only the CPU generator is seeded (torch.manual_seed
+    would seed CUDA too, at ten times the cost of the transform)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
         return transform(image)
 
 
-def to_channels(image: torch.Tensor) -> torch.Tensor:
-    """A uint8 image with CHANNELS channels (grey images repeated, colour images made grey)."""
-    if image.shape[0] == CHANNELS:
-        return image
-    if CHANNELS == 1:
-        return v2.functional.rgb_to_grayscale(image[:3])
-    return image[:1].expand(CHANNELS, -1, -1).clone()
-
-
 def decode(data: torch.Tensor, path: str) -> torch.Tensor:
-    mode = ImageReadMode.GRAY if CHANNELS == 1 else ImageReadMode.RGB
+    """An image file's bytes as a uint8 tensor (C, H, W) with the model's channels."""
     try:
-        return to_channels(decode_image(data, mode=mode))
+        image = decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         raise DataError(f"cannot decode image {path}: {error}") from None
+    return image
 
 
-def is_jpeg(data: torch.Tensor) -> bool:
-    return data.numel() > 2 and int(data[0]) == 0xFF and int(data[1]) == 0xD8
-
-
-# --- sampling ---------------------------------------------------------------------------------
+def image_item(path: str, transform: v2.Transform, seed: int, decode_on: str = "cpu") -> dict:
+    """An image file as a sample: its transformed pixels, or (`decode_on="gpu"`) what the GPU
+    needs to decode and transform it in a batch."""
+    data = read_file(path)
+    if decode_on == "gpu":
+        if not is_jpeg(data):  # PNG and friends: decoded here, transformed there
+            data = decode(data, path)
+        return {"data": data, "seed": seed, "path": path}
+    image = decode(data, path)
+    return {"image": augment(transform, image, seed)}
 
 
 class SeededSampler(Sampler):
-    """This process's share of the data in a seeded order, each index with its own augmentation seed.
+    """This process's share of the data, in a seeded order (each index with the seed of its
+    augmentation). Training (`shuffle`): a new order every epoch, cut so that every DDP rank takes
+    the same number of steps. Evaluation: every sample once over all ranks, no padding.
+    `set_epoch(epoch, start)` skips the epoch's first `start` samples (a resumed run)."""
 
-    Training (`shuffle=True`): a new order every epoch, cut so that every DDP rank takes the same
-    number of steps. Evaluation: every sample exactly once over all ranks, no padding.
-    `set_epoch(epoch, start)` skips the `start` samples this rank has already seen.
-    """
-
-    def __init__(
-        self, size: int, seed: int, shuffle: bool, rank: int = 0, world_size: int = 1
-    ) -> None:
-        self.size, self.seed, self.shuffle = size, seed, shuffle
-        self.rank, self.world_size = rank, world_size
+    def __init__(self, size: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1) -> None:
+        self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
         self.epoch = self.start = 0
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         self.epoch, self.start = epoch, start
 
     def indices(self) -> list[int]:
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(
-                self.seed * 1_000_003 + self.epoch
-            )
-            order = torch.randperm(self.size, generator=generator).tolist()
-            per_rank = self.size // self.world_size
-            return order[self.rank :: self.world_size][:per_rank]
-        return list(range(self.rank, self.size, self.world_size))
+        if not self.shuffle:
+            return list(range(self.rank, self.size, self.world))
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        return order[self.rank :: self.world][: self.size // self.world]
 
     def __iter__(self):
         base = (self.seed * 1_000_003 + self.epoch) * 1_000_000_007
-        for index in self.indices()[self.start :]:
-            yield index, (base + index) % 2**63
+        return ((index, (base + index) % 2**63) for index in self.indices()[self.start :])
 
     def __len__(self) -> int:
         return max(0, len(self.indices()) - self.start)
 
 
 def collate(items: list[dict | None]) -> dict:
-    """Stack tensors; keep lists of what cannot be stacked (JPEG
-    bytes, boxes, strings). Samples skipped as undecodable (None) are counted in "skipped".
-    """
+    """Stack tensors, keep lists of what cannot be stacked (JPEG bytes,
+    strings); undecodable samples (None) are counted in "skipped"."""
     kept = [item for item in items if item is not None]
     batch = {"skipped": len(items) - len(kept)}
-    items = kept
-    for key in items[0] if items else []:
-        values = [item[key] for item in items]
-        if isinstance(values[0], torch.Tensor) and all(
-            v.shape == values[0].shape for v in values
-        ):
+    for key in kept[0] if kept else []:
+        values = [item[key] for item in kept]
+        if isinstance(values[0], torch.Tensor) and all(v.shape == values[0].shape for v in values):
             batch[key] = torch.stack(values)
-        elif isinstance(values[0], (int, float)) and not isinstance(values[0], bool):
+        elif isinstance(values[0], (int, float)):
             batch[key] = torch.tensor(values)
         else:
             batch[key] = values
@@ -170,95 +132,92 @@ def collate(items: list[dict | None]) -> dict:
 
 
 def make_loader(
-    dataset: Dataset,
-    sampler: SeededSampler,
-    batch_size: int,
-    num_workers: int,
-    pin_memory: bool,
-    drop_last: bool,
+    dataset: Dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool
 ) -> DataLoader:
-    # more would only compete for cores
-    num_workers = min(num_workers, os.cpu_count() or 1)
+    workers = min(workers, os.cpu_count() or 1)  # more would only compete for the cores
     return DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size,
         sampler=sampler,
-        num_workers=num_workers,
+        num_workers=workers,
         collate_fn=collate,
         pin_memory=pin_memory,
-        drop_last=drop_last,
-        persistent_workers=num_workers > 0,
-        prefetch_factor=4 if num_workers > 0 else None,
+        drop_last=sampler.shuffle,  # training steps take full batches
+        persistent_workers=workers > 0,
+        generator=torch.Generator(),  # not the global one, which dropout draws from: exact resume
     )
 
 
-def decode_on_device(
-    batch: dict, transform: v2.Transform, device: torch.device, skip_bad: bool = False
-) -> torch.Tensor:
-    """The GPU input path: decode a batch of JPEG files on `device` (nvJPEG on a GPU) and apply
-    the same transforms as the workers would, with the same per-sample seeds. With `skip_bad`,
-    undecodable files are left out (and their labels dropped from `batch`)."""
-    mode = ImageReadMode.GRAY if CHANNELS == 1 else ImageReadMode.RGB
-    datas = batch["data"]
-    # bytes; others arrive decoded
-    jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]
-    images = [d.to(device, non_blocking=True) for d in datas]
-    try:
-        decoded = (
-            decode_jpeg([datas[i] for i in jpegs], mode=mode, device=device)
-            if jpegs
-            else []
+def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Sample indices split for training and validation: a seeded `fraction` of every class (at
+    least one sample of a class with two or more) is held out."""
+    by_class = defaultdict(list)
+    for index, label in enumerate(labels):
+        by_class[label].append(index)
+    generator = torch.Generator().manual_seed(seed)
+    train, val = [], []
+    for label in sorted(by_class):
+        members = by_class[label]
+        order = torch.randperm(len(members), generator=generator).tolist()
+        cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
+        val += [members[i] for i in order[:cut]]
+        train += [members[i] for i in order[cut:]]
+    return sorted(train), sorted(val)
+
+
+def scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
+    """The class names (sub-folders, sorted) and (image path, label) of every image."""
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DataError(f"{folder} has no class folders (expected {folder}/CLASS/IMAGE.jpg)")
+    samples = []
+    for label, name in enumerate(classes):
+        files = sorted(
+            f for f in (folder / name).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
         )
-    except RuntimeError:  # one bad file fails the batch: find it
-        decoded = []
-        for i in jpegs:
-            try:
-                decoded.append(decode_jpeg(datas[i], mode=mode, device=device))
-            except RuntimeError as error:
-                if not skip_bad:
-                    raise DataError(
-                        f"cannot decode image {batch['path'][i]}: {error}"
-                    ) from None
-                decoded.append(None)
-    for i, image in zip(jpegs, decoded):
-        images[i] = image
-    keep = [i for i, image in enumerate(images) if image is not None]
-    if len(keep) < len(images):
-        batch["skipped"] = batch.get("skipped", 0) + len(images) - len(keep)
-        batch["label"] = batch["label"][keep]
-    out = []
-    seeds, boxes = batch["seed"].tolist(), batch["box"]
-    for image, seed, box in ((images[i], seeds[i], boxes[i]) for i in keep):
-        image = to_channels(image)
-        if box is not None:
-            image = crop_box(image, box)
-        out.append(seeded(transform, image, seed))
-    return torch.stack(out)
+        if not files:
+            raise DataError(f"the class folder {folder / name} has no images")
+        samples += [(str(f), label) for f in files]
+    return classes, samples
 
 
-def crop_box(
-    image: torch.Tensor, box: tuple[float, float, float, float]
-) -> torch.Tensor:
-    x, y, w, h = box
-    top, left = max(0, int(y)), max(0, int(x))
-    return image[:, top : max(top + 1, int(y + h)), left : max(left + 1, int(x + w))]
+def scan_splits(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
+    """The classes and samples of an image folder's splits: train/, with val/ and test/ where
+    they exist (or class folders alone: a training split); every split with the same classes."""
+    folders = {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
+    if folders and "train" not in folders:
+        raise DataError(f"{root} has {'/ and '.join(folders)}/ but no train/")
+    scanned = {split: scan_folder(folder) for split, folder in (folders or {"train": root}).items()}
+    classes = scanned["train"][0]
+    for split, (names, _) in scanned.items():
+        if names != classes:
+            only = sorted(set(classes) ^ set(names))
+            raise DataError(f"the class folders of train/ and {split}/ differ: {', '.join(only)}")
+    return classes, {split: samples for split, (_, samples) in scanned.items()}
+
+
+@dataclass
+class DataSets:
+    train: Dataset
+    val: Dataset
+    test: Dataset | None  # the source's test split, never used in training
+    classes: list[str]
+    description: str
+    held_out: bool  # validation was held out of the training split (data.val_split)
 
 
 class ImageFiles(Dataset):
-    """Image files with labels. Decoded here, in the loader workers; with `decode="gpu"`, JPEG
-    files are handed over as raw bytes and decoded on the GPU (`decode_on_device`)."""
+    """Image files with labels, read and decoded in the loader workers, then transformed. With
+    `decode="gpu"`, JPEG files go to the GPU as bytes, to be decoded there in batches
+    (`decode_on_device`)."""
 
     skip_bad = False  # True: an undecodable file is skipped (and counted), not an error
 
     def __init__(
-        self,
-        samples: list[tuple[str, int]],
-        transform: v2.Transform,
-        decode: str = "cpu",
-        boxes: list | None = None,
+        self, samples: list[tuple[str, int]], transform: v2.Transform, decode: str = "cpu"
     ) -> None:
-        self.samples, self.transform, self.decode = samples, transform, decode
-        self.boxes = boxes
+        self.samples, self.transform = samples, transform
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -266,57 +225,18 @@ class ImageFiles(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict | None:
         index, seed = key
         path, label = self.samples[index]
-        box = self.boxes[index] if self.boxes else None
         try:
-            return {
-                **image_item(path, seed, self.transform, self.decode, box),
-                "label": label,
-            }
+            item = image_item(path, self.transform, seed, self.decode)
         except DataError as error:
             if not self.skip_bad:
                 raise
             print(f"skipped: {error}", file=sys.stderr)
             return None
-
-
-def image_item(
-    path: str, seed: int, transform: v2.Transform, decode_on: str, box=None
-) -> dict:
-    """An image file as a sample: transformed pixels, or (decode_on="gpu") what the GPU needs to
-    decode and transform it in a batch."""
-    data = read_file(path)
-    if decode_on == "gpu":
-        if not is_jpeg(data):
-            # PNG and friends: decoded here, transformed there
-            data = decode(data, path)
-        return {"data": data, "seed": seed, "box": box, "path": path}
-    image = decode(data, path)
-    if box is not None:
-        image = crop_box(image, box)
-    return {"image": seeded(transform, image, seed)}
-
-
-class TensorImages(Dataset):
-    """Images already in memory as one uint8 tensor (N, C, H, W): CIFAR-10, MNIST."""
-
-    def __init__(
-        self, images: torch.Tensor, labels: list[int], transform: v2.Transform
-    ) -> None:
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict:
-        index, seed = key
-        return {
-            "image": seeded(self.transform, self.images[index], seed),
-            "label": self.labels[index],
-        }
+        return {**item, "label": label}
 
 
 class Synthetic(Dataset):
-    """The built-in synthetic shapes, with this project's transforms."""
+    """The built-in synthetic shapes, with the blueprint's transforms."""
 
     def __init__(self, shapes: SyntheticShapes, transform: v2.Transform) -> None:
         self.shapes, self.transform = shapes, transform
@@ -327,145 +247,89 @@ class Synthetic(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict:
         index, seed = key
         image, label = self.shapes[index]
-        return {"image": seeded(self.transform, image, seed), "label": label}
+        return {"image": augment(self.transform, image, seed), "label": label}
 
 
-# --- data sets --------------------------------------------------------------------------------
-
-
-@dataclass
-class DataSets:
-    train: Dataset
-    val: Dataset
-    classes: list[str]
-    source: str  # synthetic, folder
-    description: str
-
-
-def load_datasets(
-    root: str | None,
-    config: dict,
-    image_size: tuple[int, int] = IMAGE_SIZE,
-    decode: str = "cpu",
-    seed: int = 0,
-    download: bool = False,
-) -> DataSets:
-    """The training and validation sets. Without `root`, the built-in synthetic shapes; with it,
-    whatever layout `root` holds: or an ImageFolder tree
-    (train/ and val/, one folder per class)."""
+def load_datasets(root: str | None, config: dict, seed: int = 0, decode: str = "cpu") -> DataSets:
+    """The training, validation and test sets. Without `root`, the built-in synthetic shapes;
+    with it, an image folder."""
+    size = tuple(config["image_size"])
+    train_tf, eval_tf = build_transforms(size)
     if root is None:
-        return synthetic_datasets(config, image_size, seed)
+        # the blueprint's 1000 classes need real data: the synthetic task keeps to 10
+        classes, sizes = shape_class_names(10), config["synthetic"]
+        # validation images from another seed: not training images
+        train = SyntheticShapes(sizes["train_size"], len(classes), size, CHANNELS, seed)
+        val = SyntheticShapes(sizes["val_size"], len(classes), size, CHANNELS, seed + 1_000_000)
+        where = f"synthetic shapes, {len(classes)} classes ({len(train)} train, {len(val)} val)"
+        return DataSets(
+            Synthetic(train, train_tf), Synthetic(val, eval_tf), None, classes, where, False
+        )
     path = Path(root).expanduser()
     if not path.is_dir():
         raise DataError(f"--data-root {root}: no such folder")
     if not any(path.iterdir()):
         raise DataError(f"--data-root {root} is empty")
-    return folder_datasets(path, config, image_size, decode, seed)
+    classes, splits = scan_splits(path)
+    where = f"image folders at {path}"
+    held_out = "val" not in splits
+    if held_out:  # the test split, where there is one, stays untouched
+        train, val = split([label for _, label in splits["train"]], config["val_split"], seed)
+        samples = splits["train"]
+        splits = {**splits, "train": [samples[i] for i in train], "val": [samples[i] for i in val]}
+    sets = {
+        name: ImageFiles(samples, train_tf if name == "train" else eval_tf, decode)
+        for name, samples in splits.items()
+    }
+    counts = ", ".join(
+        f"{len(sets[name])} {name}" for name in ("train", "val", "test") if name in sets
+    )
+    description = f"{where}, {len(classes)} classes ({counts})"
+    return DataSets(sets["train"], sets["val"], sets.get("test"), classes, description, held_out)
 
 
-def synthetic_datasets(
-    config: dict, image_size: tuple[int, int], seed: int
-) -> DataSets:
-    sizes = config["synthetic"]
-    # the blueprint's 1000 classes need real data: the synthetic task keeps to 10
-    num_classes = 10
-    train_tf, eval_tf = build_transforms(image_size, "synthetic")
-    # different seeds, so validation images are not training images
-    train = SyntheticShapes(
-        sizes["train_size"], num_classes, image_size, CHANNELS, seed=seed
-    )
-    val = SyntheticShapes(
-        sizes["val_size"], num_classes, image_size, CHANNELS, seed=seed + 1_000_000
-    )
-    classes = shape_class_names(num_classes)
-    description = (
-        f"synthetic shapes, {num_classes} classes ({len(train)} train, {len(val)} val)"
-    )
-    return DataSets(
-        Synthetic(train, train_tf),
-        Synthetic(val, eval_tf),
-        classes,
-        "synthetic",
-        description,
-    )
+def is_jpeg(data: torch.Tensor) -> bool:
+    return data.numel() > 2 and int(data[0]) == 0xFF and int(data[1]) == 0xD8
 
 
-def folder_datasets(
-    root: Path, config: dict, image_size: tuple[int, int], decode: str, seed: int
-) -> DataSets:
-    """An ImageFolder tree: root/train/CLASS/*.jpg and root/val/CLASS/*.jpg (or test/, valid/);
-    or root/CLASS/*.jpg split by `val_split`."""
-    train_dir = root / "train"
-    val_dir = next(
-        (
-            root / name
-            for name in ("val", "valid", "validation", "test")
-            if (root / name).is_dir()
-        ),
-        None,
-    )
-    train_tf, eval_tf = build_transforms(image_size, "folder")
-    if train_dir.is_dir() and val_dir is not None:
-        classes, train = scan_folder(train_dir)
-        val_classes, val = scan_folder(val_dir)
-        if val_classes != classes:
-            only_train = sorted(set(classes) - set(val_classes))
-            only_val = sorted(set(val_classes) - set(classes))
-            raise DataError(
-                f"the class folders of {train_dir} and {val_dir} differ: "
-                f"only in train: {only_train or 'none'}; only in {val_dir.name}: {only_val or 'none'}"
-            )
-    else:
-        source = train_dir if train_dir.is_dir() else root
-        if not config.get("val_split"):
-            raise DataError(
-                f"{root} has no train/ and val/ folders: expected {root}/train/CLASS/*.jpg and "
-                f"{root}/val/CLASS/*.jpg. "
-                "To split one folder of class folders instead, pass --val-split 0.2"
-            )
-        classes, samples = scan_folder(source)
-        train, val = split(samples, config["val_split"], seed)
-    description = f"image folders at {root}, {len(classes)} classes ({len(train)} train, {len(val)} val)"
-    return DataSets(
-        ImageFiles(train, train_tf, decode),
-        ImageFiles(val, eval_tf, decode),
-        classes,
-        "folder",
-        description,
-    )
-
-
-def scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    classes = sorted(
-        d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
-    )
-    if not classes:
-        raise DataError(
-            f"{folder} has no class folders (expected {folder}/CLASS/IMAGE.jpg)"
+def decode_on_device(
+    batch: dict, transform: v2.Transform, device: torch.device, skip_bad: bool = False
+) -> torch.Tensor | None:
+    """Decode a batch of JPEG files on `device` (nvJPEG on a GPU) and apply the transforms the
+    loader workers would, with the same per-sample seeds. With `skip_bad`, undecodable files are
+    left out, and their labels dropped from `batch` (None: none was left)."""
+    datas = batch["data"]
+    jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]  # bytes; the rest arrive decoded
+    images = [d.to(device, non_blocking=True) for d in datas]
+    try:
+        decoded = (
+            decode_jpeg([datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
+            if jpegs
+            else []
         )
-    samples = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            f
-            for f in (folder / name).rglob("*")
-            if f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise DataError(
-                f"the class folder {folder / name} has no images ({', '.join(IMAGE_EXTENSIONS)})"
-            )
-        samples += [(str(f), label) for f in files]
-    return classes, samples
-
-
-def split(samples: list, fraction: float, seed: int) -> tuple[list, list]:
-    """A reproducible random split: the last `fraction` of a seeded shuffle is validation."""
-    order = torch.randperm(
-        len(samples), generator=torch.Generator().manual_seed(seed)
-    ).tolist()
-    cut = len(samples) - max(1, round(len(samples) * fraction))
-    if cut < 1:
-        raise DataError(
-            f"cannot split {len(samples)} samples into training and validation"
-        )
-    return [samples[i] for i in order[:cut]], [samples[i] for i in order[cut:]]
+    except RuntimeError:  # one bad file fails the batch: find it
+        decoded = []
+        for i in jpegs:
+            try:
+                decoded.append(decode_jpeg(datas[i], mode=ImageReadMode.RGB, device=device))
+            except RuntimeError as error:
+                if not skip_bad:
+                    raise DataError(f"cannot decode image {batch['path'][i]}: {error}") from None
+                decoded.append(None)
+    for i, image in zip(jpegs, decoded):
+        images[i] = image
+    keep = [i for i, image in enumerate(images) if image is not None]
+    if not keep:
+        batch["skipped"] = batch.get("skipped", 0) + len(images)
+        del batch["label"]
+        return None
+    out = []
+    for i in keep:
+        image = images[i]
+        out.append(augment(transform, image, int(batch["seed"][i])))
+    if len(keep) < len(images):
+        batch["skipped"] = batch.get("skipped", 0) + len(images) - len(keep)
+        for key, value in batch.items():  # the labels of the images kept
+            if isinstance(value, torch.Tensor) and len(value) == len(images):
+                batch[key] = value[keep]
+    return torch.stack(out)

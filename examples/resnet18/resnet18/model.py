@@ -47,9 +47,7 @@ class BasicBlock(nn.Module):
         )
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            out_channels, out_channels, kernel_size=3, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.downsample = downsample
 
@@ -79,27 +77,15 @@ class ResNet(nn.Module):
             BasicBlock(64, 64),
         )
         self.layer2 = nn.Sequential(
-            BasicBlock(
-                64, 128, stride=2, downsample=conv_bn(64, 128, kernel_size=1, stride=2)
-            ),
+            BasicBlock(64, 128, stride=2, downsample=conv_bn(64, 128, kernel_size=1, stride=2)),
             BasicBlock(128, 128),
         )
         self.layer3 = nn.Sequential(
-            BasicBlock(
-                128,
-                256,
-                stride=2,
-                downsample=conv_bn(128, 256, kernel_size=1, stride=2),
-            ),
+            BasicBlock(128, 256, stride=2, downsample=conv_bn(128, 256, kernel_size=1, stride=2)),
             BasicBlock(256, 256),
         )
         self.layer4 = nn.Sequential(
-            BasicBlock(
-                256,
-                512,
-                stride=2,
-                downsample=conv_bn(256, 512, kernel_size=1, stride=2),
-            ),
+            BasicBlock(256, 512, stride=2, downsample=conv_bn(256, 512, kernel_size=1, stride=2)),
             BasicBlock(512, 512),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
@@ -153,9 +139,7 @@ def load_pretrained(model: ResNet, weights_file: str | None = None) -> None:
     own = model.state_dict()
     # the classifier loads only if it has as many classes as ImageNet's
     head = [
-        k
-        for k in state
-        if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
+        k for k in state if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
     ]
     for key in head:
         del state[key]

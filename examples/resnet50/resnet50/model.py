@@ -42,9 +42,7 @@ class Bottleneck(nn.Module):
         width = out_channels // self.expansion
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(
-            width, width, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
@@ -79,23 +77,13 @@ class ResNet(nn.Module):
             Bottleneck(256, 256),
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(
-                256,
-                512,
-                stride=2,
-                downsample=conv_bn(256, 512, kernel_size=1, stride=2),
-            ),
+            Bottleneck(256, 512, stride=2, downsample=conv_bn(256, 512, kernel_size=1, stride=2)),
             Bottleneck(512, 512),
             Bottleneck(512, 512),
             Bottleneck(512, 512),
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(
-                512,
-                1024,
-                stride=2,
-                downsample=conv_bn(512, 1024, kernel_size=1, stride=2),
-            ),
+            Bottleneck(512, 1024, stride=2, downsample=conv_bn(512, 1024, kernel_size=1, stride=2)),
             Bottleneck(1024, 1024),
             Bottleneck(1024, 1024),
             Bottleneck(1024, 1024),
@@ -104,10 +92,7 @@ class ResNet(nn.Module):
         )
         self.layer4 = nn.Sequential(
             Bottleneck(
-                1024,
-                2048,
-                stride=2,
-                downsample=conv_bn(1024, 2048, kernel_size=1, stride=2),
+                1024, 2048, stride=2, downsample=conv_bn(1024, 2048, kernel_size=1, stride=2)
             ),
             Bottleneck(2048, 2048),
             Bottleneck(2048, 2048),
@@ -163,9 +148,7 @@ def load_pretrained(model: ResNet, weights_file: str | None = None) -> None:
     own = model.state_dict()
     # the classifier loads only if it has as many classes as ImageNet's
     head = [
-        k
-        for k in state
-        if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
+        k for k in state if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
     ]
     for key in head:
         del state[key]

@@ -47,9 +47,7 @@ class BasicBlock(nn.Module):
         )
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            out_channels, out_channels, kernel_size=3, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         self.downsample = downsample
 
@@ -78,15 +76,11 @@ class ResNet(nn.Module):
             BasicBlock(16, 16),
         )
         self.layer2 = nn.Sequential(
-            BasicBlock(
-                16, 32, stride=2, downsample=conv_bn(16, 32, kernel_size=3, stride=2)
-            ),
+            BasicBlock(16, 32, stride=2, downsample=conv_bn(16, 32, kernel_size=3, stride=2)),
             BasicBlock(32, 32),
         )
         self.layer3 = nn.Sequential(
-            BasicBlock(
-                32, 64, stride=2, downsample=conv_bn(32, 64, kernel_size=3, stride=2)
-            ),
+            BasicBlock(32, 64, stride=2, downsample=conv_bn(32, 64, kernel_size=3, stride=2)),
             BasicBlock(64, 64),
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))

@@ -10,20 +10,10 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
-# fmt: off
-VGG16 = [
-    64, 64, "M",
-    128, 128, "M",
-    256, 256, 256, "M",
-    512, 512, 512, "M",
-    512, 512, 512, "M",
-]
-# fmt: on
+VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-def make_layers(
-    cfg: list, batch_norm: bool = False, in_channels: int = 3
-) -> nn.Sequential:
+def make_layers(cfg: list, batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
     """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
     layers: list[nn.Module] = []
     for v in cfg:
@@ -66,9 +56,7 @@ class QuestionCNN(nn.Module):
             # windows that still touch a real word
             last = lengths + conv.kernel_size[0] - 1
             positions = torch.arange(y.size(2), device=y.device)
-            y = y.masked_fill(
-                (positions[None, :] >= last[:, None])[:, None, :], float("-inf")
-            )
+            y = y.masked_fill((positions[None, :] >= last[:, None])[:, None, :], float("-inf"))
             features.append(y.amax(dim=2))
         return torch.cat(features, dim=1)
 
@@ -102,13 +90,9 @@ class StackedAttention(nn.Module):
         self, dim: int, attention_dim: int = 512, hops: int = 2, dropout: float = 0.5
     ) -> None:
         super().__init__()
-        self.hops = nn.ModuleList(
-            AttentionHop(dim, attention_dim, dropout) for _ in range(hops)
-        )
+        self.hops = nn.ModuleList(AttentionHop(dim, attention_dim, dropout) for _ in range(hops))
 
-    def forward(
-        self, v: torch.Tensor, q: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         u = q
         maps = []
         for hop in self.hops:
@@ -130,9 +114,7 @@ class SAN(nn.Module):
         self.features = make_layers(VGG16)
         self.image_proj = nn.Linear(512, 1280)
         self.embedding = nn.Embedding(vocab_size, 500, padding_idx=0)
-        self.question_cnn = QuestionCNN(
-            500, kernels=(1, 2, 3), channels=(256, 512, 512)
-        )
+        self.question_cnn = QuestionCNN(500, kernels=(1, 2, 3), channels=(256, 512, 512))
         self.attention = StackedAttention(1280, 512, hops=2, dropout=0.5)
         self.dropout = nn.Dropout(p=0.5)
         self.classifier = nn.Linear(1280, num_classes)

@@ -1,13 +1,11 @@
-"""Measure training speed of SAN: compute only, and end to end from image files.
+"""Measure the training speed of SAN: compute only, and end to end from the data.
 
-    python -m san_vgg_lstm.bench [--batch-size 32] [--data-root DIR] [--decode cpu,gpu] [--json FILE]
+    python -m san_vgg_lstm.bench [--batch-size 32] [--data-root DIR --decode cpu,gpu] [--json FILE]
 
-Compute only: a batch already on the device, the full training step (forward, backward,
-optimizer) as train.py runs it, with the same speed switches. End to end (with --data-root):
-the real loader, decoding on the CPU workers or on the GPU, and the same step. Prints step
-time, images/s, achieved TFLOP/s (model FLOPs counted by torch.utils.flop_counter), MFU
-against a matmul peak measured on this device, and peak GPU memory. Runs on a CPU too, with
-small and honest numbers.
+Compute only: a batch already on the device, and train.py's training step with its speed switches.
+End to end (--data-root): the real loader, decoding in the workers or on the GPU, and the same step.
+Prints step time, images/s, TFLOP/s (model FLOPs counted by torch.utils.flop_counter), MFU against a
+matmul peak measured on this device, and peak GPU memory; on a CPU too, with small, honest numbers.
 """
 
 import argparse
@@ -17,326 +15,173 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from . import data
 from .model import SAN
 from .phases import make_optimizer
-from .train import Run, load_config, model_inputs, start_run
+from .train import decoded, load_config, model_inputs, start_run, synchronize, train_step
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m san_vgg_lstm.bench", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=Path(__file__).resolve().parent.parent / "configs" / "default.yaml",
-    )
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument(
-        "--image-size",
-        type=int,
-        help="benchmark at this size instead of the blueprint's",
-    )
-    parser.add_argument(
-        "--steps", type=int, default=20, help="timed steps (the median is reported)"
-    )
-    parser.add_argument(
-        "--warmup",
-        type=int,
-        help="untimed steps first (default: 10 with compile, 3 without)",
-    )
-    parser.add_argument(
-        "--data-root", help="also measure end to end from this data folder"
-    )
-    parser.add_argument(
-        "--decode", default="cpu,gpu", help="decode placements to measure end to end"
-    )
-    parser.add_argument(
-        "--workers",
-        type=int,
-        help="loader processes for end to end (default: the config's)",
-    )
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument(
-        "--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto"
-    )
-    parser.add_argument(
-        "--compile", action=argparse.BooleanOptionalAction, default=None
-    )
-    parser.add_argument(
-        "--channels-last", action=argparse.BooleanOptionalAction, default=None
-    )
-    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    add = parser.add_argument
+    add("--config", type=Path, help="training settings (default: configs/default.yaml)")
+    add("--batch-size", type=int, default=32)
+    add("--image-size", type=int, help="measure at this size instead of the blueprint's")
+    add("--steps", type=int, default=20, help="timed steps (the median is reported)")
+    add("--warmup", type=int, help="untimed steps first (default: 10 with compile, 3 without)")
+    add("--data-root", help="also measure end to end from this data folder")
+    add("--decode", default="cpu,gpu", help="where to decode JPEG files, end to end")
+    add("--workers", type=int, help="loader processes, end to end (default: the config's)")
+    add("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    add("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    add("--compile", action=argparse.BooleanOptionalAction)
+    add("--channels-last", action=argparse.BooleanOptionalAction)
+    add("--json", type=Path, help="also write the results to this file")
     return parser.parse_args(argv)
 
 
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.seed = args.val_split = args.epochs = args.lr = None  # load_config's other flags
+    config = load_config(args)
+    args.grad_clip, args.skip_nonfinite = config["train"]["grad_clip"], False
+    run = start_run(args)
+    torch.manual_seed(0)
+    if args.image_size:
+        height, width = config["data"]["image_size"]
+        config["data"]["image_size"] = [args.image_size, round(args.image_size * width / height)]
+    n, size = args.batch_size, config["data"]["image_size"]
+    model = SAN().to(device=run.device, memory_format=run.memory_format)
+    criterion = nn.CrossEntropyLoss()
+    scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
+    optimizer = make_optimizer(
+        list(model.parameters()), config["train"]["phases"][-1]["optimizer"], run.device
+    )
+    batch = {
+        "image": torch.randint(
+            0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device
+        ),
+        "label": torch.randint(0, 1000, (n,), device=run.device),
+        "question": torch.randint(2, 10000, (n, 14), device=run.device),  # 14 words
+    }
+    with FlopCounterMode(display=False) as counter:  # forward and backward, without compile
+        criterion(model(*model_inputs(batch, run)[0]).float(), batch["label"]).backward()
+    step, step_model = train_step, torch.compile(model) if run.compile else model
+
+    def train(batch: dict) -> None:
+        step(step_model, criterion, optimizer, scaler, *model_inputs(batch, run), run, args)
+
+    results = {
+        "model": "SAN (san_vgg_lstm)",
+        "device": (
+            torch.cuda.get_device_name(run.device)
+            if run.cuda
+            else f"CPU ({torch.get_num_threads()} threads)"
+        ),
+        "settings": f"batch {n}, {size[0]}x{size[1]} px, {run.precision}, compile {run.compile}, "
+        f"channels_last {run.memory_format == torch.channels_last}",
+        "gflop_per_image": counter.get_total_flops() / n / 1e9,
+        "peak_tflops": matmul_peak(run.device) / 1e12,
+        "runs": {},
+    }
+    warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)
+    if run.cuda:
+        torch.cuda.reset_peak_memory_stats(run.device)
+    results["runs"]["compute only"] = timed(lambda: train(batch), args.steps, warmup, run)
+    if args.data_root:
+        try:
+            dataset = data.load_datasets(args.data_root, config["data"]).train
+        except data.DataError as error:
+            raise SystemExit(f"data: {error}") from None
+        sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
+        loader = data.make_loader(dataset, sampler, n, config["data"]["num_workers"], run.cuda)
+        for decode in args.decode.split(","):
+            if decode == "gpu" and not run.cuda:
+                print("skipping --decode gpu: no CUDA device")
+                continue
+            dataset.decode = decode
+            on_gpu = lambda batches: decoded(batches, dataset.transform, run, False)  # noqa: E731
+            batches = epochs(sampler, loader, on_gpu if decode == "gpu" else iter)
+            name = f"end to end, decode {decode}, {config['data']['num_workers']} workers"
+            results["runs"][name] = timed(
+                lambda: train(next(batches)), args.steps, warmup, run, wall=True
+            )
+    report(results, n)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+def epochs(sampler, loader, batches=iter):
+    """The loader's batches, epoch after epoch, however few one epoch has."""
+    while True:
+        sampler.set_epoch(sampler.epoch + 1)
+        yield from batches(loader)
+
+
 def matmul_peak(device: torch.device) -> float:
-    """Measured dense matmul throughput in FLOP/s, the best of 5 rounds: bf16 on a GPU
-    (as the reference benchmarks measure it), float32 on a CPU."""
-    cuda = device.type == "cuda"
-    n, dtype = (8192, torch.bfloat16) if cuda else (2048, torch.float32)
+    """The best dense matmul FLOP/s of 5 rounds: bf16 on a GPU (as reference benchmarks measure
+    it), float32 on a CPU."""
+    n, dtype, repeats = (
+        (8192, torch.bfloat16, 20) if device.type == "cuda" else (1024, torch.float32, 3)
+    )
     a = torch.randn(n, n, device=device, dtype=dtype)
-    b = torch.randn(n, n, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    repeats = 20 if cuda else 3
-    best = 0.0
-    for _ in range(5):
-        synchronize(device)
+    rounds = []
+    for _ in range(6):  # the first round warms up
         started = time.perf_counter()
         for _ in range(repeats):
-            a @ b
-        synchronize(device)
-        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - started))
-    return best
+            a @ a
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        rounds.append(2 * n**3 * repeats / (time.perf_counter() - started))
+    return max(rounds[1:])
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(step, run: Run, steps: int, warmup: int) -> list[float]:
-    """Seconds per step: CUDA events on a GPU, wall clock on a CPU."""
+def timed(step, steps: int, warmup: int, run, wall: bool = False) -> dict:
+    """Seconds per step (the median: CUDA events on a GPU, the wall clock on a CPU; with `wall`,
+    the mean over all steps, loading included) and peak GPU memory."""
     for _ in range(warmup):
         step()
-    synchronize(run.device)
-    times = []
+    synchronize(run)
+    times, started = [], time.perf_counter()
     for _ in range(steps):
-        if run.cuda:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(
-                enable_timing=True
-            )
+        if run.cuda and not wall:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
             step()
             end.record()
             end.synchronize()
             times.append(start.elapsed_time(end) / 1000)
         else:
-            started = time.perf_counter()
+            begun = time.perf_counter()
             step()
-            times.append(time.perf_counter() - started)
-    return times
+            times.append(time.perf_counter() - begun)
+    synchronize(run)
+    seconds = (time.perf_counter() - started) / steps if wall else statistics.median(times)
+    memory = torch.cuda.max_memory_allocated() / 2**30 if run.cuda else None
+    return {"step_ms": seconds * 1000, "peak_memory_gib": memory}
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    args.resume = None
-    config = load_config(
-        argparse.Namespace(
-            config=args.config,
-            seed=None,
-            workers=args.workers,
-            val_split=None,
-            epochs=None,
-            batch_size=args.batch_size,
-            lr=None,
-        )
-    )
-    run = start_run(args, config)
-    torch.manual_seed(0)
-    size = tuple(config["data"]["image_size"])
-    if args.image_size:
-        size = (args.image_size, round(args.image_size * size[1] / size[0]))
-    model = SAN().to(device=run.device, memory_format=run.memory_format)
-    model.train()
-    optimizer = make_optimizer(
-        list(model.parameters()), config["train"]["phases"][-1]["optimizer"], run.device
-    )
-    step_model = torch.compile(model) if run.compile else model
-    n = args.batch_size
-    images = torch.randint(
-        0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device
-    )
-    batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
-    # 14 words, as the reference benchmark
-    batch["question"] = torch.randint(2, 10000, (n, 14), device=run.device)
-
-    def train_step(batch: dict) -> None:
-        with run.autocast():
-            logits = step_model(*model_inputs(batch, run))
-            loss = F.cross_entropy(
-                logits.float(), batch["label"].to(run.device, non_blocking=True)
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    with FlopCounterMode(display=False) as counter:
-        _eager_step(model, batch, run)
-    flops_per_image = counter.get_total_flops() / n
-    peak = matmul_peak(run.device)
-    warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)
-    results = {
-        "model": "SAN",
-        "blueprint": "san_vgg_lstm",
-        "device": (
-            torch.cuda.get_device_name(run.device)
-            if run.cuda
-            else f"CPU ({torch.get_num_threads()} threads)"
-        ),
-        "torch": torch.__version__,
-        "precision": run.precision,
-        "compile": run.compile,
-        "channels_last": run.memory_format == torch.channels_last,
-        "batch_size": n,
-        "image_size": list(size),
-        "gflop_per_image": flops_per_image / 1e9,
-        "peak_tflops": peak / 1e12,
-        "runs": [],
-    }
-    if run.cuda:
-        torch.cuda.reset_peak_memory_stats(run.device)
-    seconds = statistics.median(
-        timed(lambda: train_step(batch), run, args.steps, warmup)
-    )
-    results["runs"].append(
-        summary("compute only", seconds, n, flops_per_image, peak, run)
-    )
-
-    if args.data_root:
-        for decode in args.decode.split(","):
-            if decode == "gpu" and not run.cuda:
-                print("skipping --decode gpu: no CUDA device")
-                continue
-            results["runs"].append(
-                end_to_end(
-                    args,
-                    config,
-                    run,
-                    size,
-                    decode,
-                    train_step,
-                    flops_per_image,
-                    peak,
-                    warmup,
-                )
-            )
-    print_table(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-
-
-def _eager_step(model, batch: dict, run: Run) -> None:
-    """Forward and backward without compile, for counting FLOPs (the counter does not see inside
-    compiled code); the weights do not change."""
-    with run.autocast():
-        loss = F.cross_entropy(model(*model_inputs(batch, run)).float(), batch["label"])
-    loss.backward()
-    model.zero_grad(set_to_none=True)
-
-
-def end_to_end(
-    args,
-    config,
-    run: Run,
-    size,
-    decode: str,
-    train_step,
-    flops_per_image: float,
-    peak: float,
-    warmup: int,
-) -> dict:
-    """The real loader (files read, decoded on the CPU workers or on the GPU) and the step."""
-    try:
-        datasets = data.load_datasets(
-            args.data_root, config["data"], size, decode=decode, seed=0
-        )
-    except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
-    train_tf, _ = data.build_transforms(size, datasets.source)
-    sampler = data.SeededSampler(len(datasets.train), 0, shuffle=True)
-    loader = data.make_loader(
-        datasets.train,
-        sampler,
-        args.batch_size,
-        config["data"]["num_workers"],
-        run.cuda,
-        drop_last=True,
-    )
-    needed = warmup + args.steps
-    if len(loader) < needed:
-        print(
-            f"note: {len(loader)} batches in the data, fewer than {needed}: the loader restarts"
-        )
-    batches = iter([])
-
-    def next_batch() -> dict:
-        nonlocal batches
-        try:
-            return next(batches)
-        except StopIteration:
-            sampler.set_epoch(sampler.epoch + 1)
-            batches = iter(loader)
-            return next(batches)
-
-    def step() -> None:
-        batch = next_batch()
-        if "data" in batch:  # decode on the device, then the same step on pixels
-            batch = {
-                **batch,
-                "image": data.decode_on_device(batch, train_tf, run.device),
-            }
-        train_step(batch)
-
-    for _ in range(warmup):
-        step()
-    synchronize(run.device)
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    synchronize(run.device)
-    seconds = (time.perf_counter() - started) / args.steps
-    return summary(
-        f"end to end, decode {decode}, {config['data']['num_workers']} workers",
-        seconds,
-        args.batch_size,
-        flops_per_image,
-        peak,
-        run,
-    )
-
-
-def summary(
-    name: str, seconds: float, n: int, flops_per_image: float, peak: float, run: Run
-) -> dict:
-    achieved = flops_per_image * n / seconds
-    return {
-        "run": name,
-        "step_ms": seconds * 1000,
-        "img_per_s": n / seconds,
-        "tflops": achieved / 1e12,
-        "mfu": achieved / peak,
-        "peak_memory_gib": (
-            torch.cuda.max_memory_allocated(run.device) / 2**30 if run.cuda else None
-        ),
-    }
-
-
-def print_table(results: dict) -> None:
+def report(results: dict, n: int) -> None:
+    print(f"{results['model']} on {results['device']}, {results['settings']}")
+    flops, peak = results["gflop_per_image"], results["peak_tflops"]
     print(
-        f"{results['model']} ({results['blueprint']}) on {results['device']}, torch {results['torch']}"
+        f"{flops:.2f} GFLOP per image (forward + backward), measured matmul peak {peak:.1f} TFLOP/s"
     )
-    print(
-        f"batch {results['batch_size']}, {results['image_size'][0]}x{results['image_size'][1]} px, {results['precision']}, "
-        f"compile {results['compile']}, channels_last {results['channels_last']}; "
-        f"{results['gflop_per_image']:.1f} GFLOP per image (forward + backward); "
-        f"measured matmul peak {results['peak_tflops']:.1f} TFLOP/s"
-    )
-    print(
-        f"{'':44s} {'step ms':>9s} {'img/s':>9s} {'TFLOP/s':>8s} {'MFU':>6s} {'GPU GiB':>8s}"
-    )
-    for r in results["runs"]:
-        memory = (
-            f"{r['peak_memory_gib']:.1f}" if r["peak_memory_gib"] is not None else "-"
+    print(f"{'':44s} {'step ms':>9s} {'img/s':>9s} {'TFLOP/s':>8s} {'MFU':>6s} {'GPU GiB':>8s}")
+    for name, run in results["runs"].items():
+        run["img_per_s"] = n / run["step_ms"] * 1000
+        run["tflops"] = flops * run["img_per_s"] / 1000
+        run["mfu"] = run["tflops"] / peak
+        memory = f"{run['peak_memory_gib']:.1f}" if run["peak_memory_gib"] is not None else "-"
+        speed = (
+            f"{run['step_ms']:9.1f} {run['img_per_s']:9.1f} {run['tflops']:8.2f} {run['mfu']:6.1%}"
         )
-        print(
-            f"{r['run']:44s} {r['step_ms']:9.1f} {r['img_per_s']:9.1f} {r['tflops']:8.2f} {r['mfu']:6.1%} {memory:>8s}"
-        )
+        print(f"{name:44s} {speed} {memory:>8s}")
 
 
 if __name__ == "__main__":

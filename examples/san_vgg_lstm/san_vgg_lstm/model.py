@@ -10,20 +10,10 @@ from torch import nn
 
 # VGG configurations (Simonyan & Zisserman 2015, table 1): numbers are 3x3 convolutions with
 # that many channels, "M" is a 2x2 max pool.
-# fmt: off
-VGG16 = [
-    64, 64, "M",
-    128, 128, "M",
-    256, 256, 256, "M",
-    512, 512, 512, "M",
-    512, 512, 512, "M",
-]
-# fmt: on
+VGG16 = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-def make_layers(
-    cfg: list, batch_norm: bool = False, in_channels: int = 3
-) -> nn.Sequential:
+def make_layers(cfg: list, batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
     """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
     layers: list[nn.Module] = []
     for v in cfg:
@@ -67,13 +57,9 @@ class StackedAttention(nn.Module):
         self, dim: int, attention_dim: int = 512, hops: int = 2, dropout: float = 0.5
     ) -> None:
         super().__init__()
-        self.hops = nn.ModuleList(
-            AttentionHop(dim, attention_dim, dropout) for _ in range(hops)
-        )
+        self.hops = nn.ModuleList(AttentionHop(dim, attention_dim, dropout) for _ in range(hops))
 
-    def forward(
-        self, v: torch.Tensor, q: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, v: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         u = q
         maps = []
         for hop in self.hops:

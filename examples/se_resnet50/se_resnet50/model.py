@@ -63,16 +63,12 @@ class Bottleneck(nn.Module):
         width = out_channels // self.expansion
         self.conv1 = nn.Conv2d(in_channels, width, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = nn.Conv2d(
-            width, width, kernel_size=3, stride=stride, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(width, width, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = nn.Conv2d(width, out_channels, kernel_size=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.se = (
-            SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
-        )
+        self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,9 +96,7 @@ class SEResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(
-                64, 256, downsample=conv_bn(64, 256, kernel_size=1), se_reduction=16
-            ),
+            Bottleneck(64, 256, downsample=conv_bn(64, 256, kernel_size=1), se_reduction=16),
             Bottleneck(256, 256, se_reduction=16),
             Bottleneck(256, 256, se_reduction=16),
         )

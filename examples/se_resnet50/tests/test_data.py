@@ -1,33 +1,36 @@
-"""The built-in data: the right shapes, deterministic, and every sample exactly once per epoch."""
+"""The data: the right shapes, deterministic, every sample once per epoch, honest validation."""
 
 import torch
 
 from se_resnet50 import data
 
-CONFIG = {"synthetic": {"train_size": 64, "val_size": 32}, "val_split": None}
 SIZE = (32, 32)
+CONFIG = {
+    "image_size": list(SIZE),
+    "synthetic": {"train_size": 64, "val_size": 32},
+    "val_split": 0.25,
+}
+KEY = (0, 123)  # what the sampler gives: an index and its seed
 
 
 def test_synthetic_samples_have_the_model_input_shape():
-    datasets = data.load_datasets(None, CONFIG, SIZE)
-    item = datasets.train[(0, 123)]
+    datasets = data.load_datasets(None, CONFIG)
+    item = datasets.train[KEY]
     assert item["image"].dtype == torch.uint8
     assert item["image"].shape == (data.CHANNELS, *SIZE)
     assert 0 <= item["label"] < len(datasets.classes)
 
 
 def test_augmentation_depends_only_on_the_sample_seed():
-    datasets = data.load_datasets(None, CONFIG, SIZE)
-    first, again = datasets.train[(3, 99)], datasets.train[(3, 99)]
-    assert torch.equal(first["image"], again["image"])
+    datasets = data.load_datasets(None, CONFIG)
+    assert torch.equal(datasets.train[(3, 99)]["image"], datasets.train[(3, 99)]["image"])
 
 
 def test_every_sample_is_evaluated_exactly_once_across_ranks():
-    seen = []
-    for rank in range(3):
-        sampler = data.SeededSampler(10, seed=0, shuffle=False, rank=rank, world_size=3)
-        seen += [index for index, _ in sampler]
-    assert sorted(seen) == list(range(10))
+    samplers = [
+        data.SeededSampler(10, seed=0, shuffle=False, rank=rank, world=3) for rank in range(3)
+    ]
+    assert sorted(index for sampler in samplers for index in sampler.indices()) == list(range(10))
 
 
 def test_training_order_changes_every_epoch_and_resumes_mid_epoch():
@@ -36,10 +39,17 @@ def test_training_order_changes_every_epoch_and_resumes_mid_epoch():
     epoch0 = list(sampler)
     sampler.set_epoch(1)
     epoch1 = list(sampler)
-    assert sorted(i for i, _ in epoch0) == list(range(20))
-    assert epoch0 != epoch1
+    assert epoch0 != epoch1 and sorted(sampler.indices()) == list(range(20))
     sampler.set_epoch(1, start=5)
     assert list(sampler) == epoch1[5:]
+
+
+def test_validation_is_held_out_of_every_class():
+    labels = [0] * 8 + [1] * 12
+    train, val = data.split(labels, 0.25, seed=0)
+    assert sorted(train + val) == list(range(20)) and not set(train) & set(val)
+    assert [labels[i] for i in val].count(0) == 2 and [labels[i] for i in val].count(1) == 3
+    assert data.split(labels, 0.25, seed=0) == (train, val)
 
 
 def test_normalize_gives_floats_on_the_same_device():

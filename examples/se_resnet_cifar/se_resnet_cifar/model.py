@@ -68,13 +68,9 @@ class BasicBlock(nn.Module):
         )
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(
-            out_channels, out_channels, kernel_size=3, padding=1, bias=False
-        )
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.se = (
-            SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
-        )
+        self.se = SqueezeExcitation(out_channels, se_reduction) if se_reduction else None
         self.downsample = downsample
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,9 +13,7 @@ from torch import nn
 VGG13 = [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
 
 
-def make_layers(
-    cfg: list, batch_norm: bool = False, in_channels: int = 3
-) -> nn.Sequential:
+def make_layers(cfg: list, batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
     """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
     layers: list[nn.Module] = []
     for v in cfg:

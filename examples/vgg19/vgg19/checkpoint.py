@@ -1,9 +1,7 @@
-"""Checkpoints that survive being killed at any moment, and hold everything needed to go on.
-
-A checkpoint holds the weights, optimizer, schedule and grad scaler, the position (phase, epoch,
-step within the epoch), the epoch's running totals, the metrics so far, the best accuracy, every
-RNG state, and what evaluation needs (model arguments, class names, config).
-"""
+"""Checkpoints that survive being killed at any moment and hold everything needed to go on: the
+weights, optimizer, schedule and grad scaler, the place (phase, epoch, step within the epoch), the
+epoch's running totals, the metrics so far, every rank's RNG states, and what evaluation needs
+(model arguments, class names, config)."""
 
 import contextlib
 import csv
@@ -16,16 +14,8 @@ import torch
 from torch import nn
 
 METRICS = [
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "lr",
-    "seconds",
-    "img_per_s",
-    "phase",
-]
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "img_per_s", "phase"
+]  # fmt: skip
 
 
 def save(path: Path, state: dict) -> None:
@@ -54,27 +44,13 @@ def load(path: Path) -> dict:
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
 
 
-def check_compatible(model: nn.Module, state: dict, source: Path) -> None:
-    """Name what differs when a checkpoint does not fit this model (another blueprint?)."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    shapes = [
-        f"{k} {tuple(state[k].shape)} here {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if missing or unexpected or shapes:
-        lines = [f"{source} does not fit this model:"]
-        for title, keys in (
-            ("missing", missing),
-            ("unexpected", unexpected),
-            ("shapes", shapes),
-        ):
-            if keys:
-                more = " ..." if len(keys) > 6 else ""
-                lines.append(f"  {title}: {', '.join(keys[:6])}{more}")
-        raise SystemExit("\n".join(lines))
+def load_weights(model: nn.Module, state: dict, source: Path) -> None:
+    """The checkpoint's weights into `model`; what differs when they do not fit (another
+    blueprint?) stops with torch's list of keys and shapes."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise SystemExit(f"{source} does not fit this model: {error}") from None
 
 
 def rng_state() -> dict:
@@ -89,22 +65,30 @@ def rng_state() -> dict:
     return state
 
 
-def set_rng_state(state: dict) -> None:
+def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
+    """This rank's RNG states from a checkpoint's list of every rank's; a rank the checkpoint did
+    not have (more processes than before) starts from its own seed."""
+    if rank >= len(states):
+        random.seed(seed + rank)
+        torch.manual_seed(seed + rank)
+        return
+    state = states[rank]
     random.setstate(state["python"])
-    if "numpy" in state:
-        np.random.set_state(state["numpy"])
+    np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def write_metrics(path: Path, history: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def write_metrics(out: Path, history: list[dict], title: str) -> None:
+    """metrics.csv (written whole, then renamed over the old one) and curves.png."""
+    tmp = out / ".metrics.csv.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS)
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, path)
+    os.replace(tmp, out / "metrics.csv")
+    plot_curves(out / "curves.png", history, title)
 
 
 def plot_curves(path: Path, history: list[dict], title: str) -> None:
@@ -117,20 +101,11 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
     epochs = [row["epoch"] for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
-        ax.plot(
-            epochs, [row[f"train_{key}"] for row in history], marker=".", label="train"
-        )
-        ax.plot(
-            epochs,
-            [row[f"val_{key}"] for row in history],
-            marker=".",
-            label="validation",
-        )
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="train")
+        ax.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
         for previous, row in zip(history, history[1:]):
             if row["phase"] != previous["phase"]:
-                ax.axvline(
-                    previous["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1
-                )
+                ax.axvline(previous["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1)
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
         ax.legend()

@@ -21,9 +21,7 @@ VGG19 = [
 # fmt: on
 
 
-def make_layers(
-    cfg: list, batch_norm: bool = False, in_channels: int = 3
-) -> nn.Sequential:
+def make_layers(cfg: list, batch_norm: bool = False, in_channels: int = 3) -> nn.Sequential:
     """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
     layers: list[nn.Module] = []
     for v in cfg:

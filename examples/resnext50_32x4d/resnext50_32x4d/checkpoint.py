@@ -1,0 +1,116 @@
+"""Checkpoints that survive being killed at any moment and hold everything needed to go on: the
+weights, optimizer, schedule and grad scaler, the place (phase, epoch, step within the epoch), the
+epoch's running totals, the metrics so far, every rank's RNG states, and what evaluation needs
+(model arguments, class names, config)."""
+
+import contextlib
+import csv
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+METRICS = [
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "img_per_s", "phase"
+]  # fmt: skip
+
+
+def save(path: Path, state: dict) -> None:
+    """Write atomically: a temporary file, flushed and fsynced, renamed over the old one. A run
+    killed in the middle of this leaves the previous checkpoint intact."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+
+def load(path: Path) -> dict:
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such checkpoint")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which
+        raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
+
+
+def load_weights(model: nn.Module, state: dict, source: Path) -> None:
+    """The checkpoint's weights into `model`; what differs when they do not fit (another
+    blueprint?) stops with torch's list of keys and shapes."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise SystemExit(f"{source} does not fit this model: {error}") from None
+
+
+def rng_state() -> dict:
+    # NumPy's too: this project draws nothing from it, but augmentations added later may
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
+    """This rank's RNG states from a checkpoint's list of every rank's; a rank the checkpoint did
+    not have (more processes than before) starts from its own seed."""
+    if rank >= len(states):
+        random.seed(seed + rank)
+        torch.manual_seed(seed + rank)
+        return
+    state = states[rank]
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def write_metrics(out: Path, history: list[dict], title: str) -> None:
+    """metrics.csv (written whole, then renamed over the old one) and curves.png."""
+    tmp = out / ".metrics.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRICS)
+        writer.writeheader()
+        writer.writerows(history)
+    os.replace(tmp, out / "metrics.csv")
+    plot_curves(out / "curves.png", history, title)
+
+
+def plot_curves(path: Path, history: list[dict], title: str) -> None:
+    """Loss and accuracy per epoch; dotted lines where a new training phase starts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
+        ax.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="train")
+        ax.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
+        for previous, row in zip(history, history[1:]):
+            if row["phase"] != previous["phase"]:
+                ax.axvline(previous["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1)
+        ax.set(xlabel="epoch", title=name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[1].set_ylim(0, 1)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,56 @@
+"""Predict with a trained ResNeXt.
+
+    python -m resnext50_32x4d.predict --checkpoint runs/resnext50_32x4d/best.pt --image photo.jpg
+
+Prints the most likely classes with their probabilities. The image goes through what training's
+evaluation images go through: the evaluation transforms.
+"""
+
+import argparse
+from pathlib import Path
+
+import torch
+from torchvision.io import read_file
+
+from . import data
+from .evaluate import load_checkpoint
+from .train import pick_device
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m resnext50_32x4d.predict", description=__doc__.split("\n\n")[0]
+    )
+    add = parser.add_argument
+    add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
+    add("--image", type=Path, required=True, help="an image file (JPEG, PNG, ...)")
+    add("--top", type=int, default=5, help="how many classes to show")
+    add("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    device = pick_device(args.device)
+    model, saved = load_checkpoint(args.checkpoint, device)
+    if not args.image.is_file():
+        raise SystemExit(f"--image {args.image}: no such file")
+    try:
+        image = data.decode(read_file(str(args.image)), str(args.image))
+    except data.DataError as error:
+        raise SystemExit(str(error)) from None
+    config = saved["config"]["data"]
+    _, transform = data.build_transforms(tuple(config["image_size"]))
+    pixels = transform(image)
+    images = data.normalize(pixels.unsqueeze(0).to(device))
+    classes = saved["classes"]
+    with torch.no_grad():
+        logits = model(images)
+    probabilities = logits.float().softmax(1)[0]
+    top = probabilities.topk(min(args.top, len(classes)))
+    for probability, index in zip(top.values.tolist(), top.indices.tolist()):
+        print(f"{probability:7.2%}  {classes[index]}")
+
+
+if __name__ == "__main__":
+    main()
