@@ -115,6 +115,9 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
+    mixing: bool  # mixup and/or cutmix of training batches (soft labels)
+    feature_cache: bool  # phases that train from cached outputs of the frozen first module
+    export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
 
 
 @dataclass
@@ -196,6 +199,9 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
+            mixing=bool(bp.train.mixup or bp.train.cutmix),
+            feature_cache=any(phase.get("cache_features") for phase in phases),
+            export=tuple(bp.export),
         )
 
     @property
@@ -325,7 +331,7 @@ class Project:
         image size, sizes are written in terms of the run's `size`, and scale with it."""
         steps = getattr(self.blueprint.data.transforms, split)
         i, scalable = self.image, self.plan.size_agnostic
-        code = [_transform_code(step, i.height, i.width, scalable) for step in steps]
+        code = [_transform_code(step, i.height, i.width, scalable, self.fill) for step in steps]
         if not code:
             return "v2.Identity()"
         if len(code) == 1:
@@ -338,7 +344,15 @@ class Project:
         if not self.plan.size_agnostic:
             return False
         steps = self.blueprint.data.transforms.train + self.blueprint.data.transforms.eval
-        return any(not isinstance(step, (T.Pad, T.RandomHorizontalFlip)) for step in steps)
+        return any(not isinstance(step, (T.Pad, *T.SIZE_KEEPING)) for step in steps)
+
+    @property
+    def fill(self) -> tuple[int, ...]:
+        """The data's mean colour as uint8 values: what normalisation makes 0 (random erasing
+        fills with it, as torchvision's references fill normalised images with 0)."""
+        if self.normalize is None:
+            return (0,) * self.image.channels
+        return tuple(round(255 * m) for m in self.normalize[0])
 
     @property
     def transforms_scale(self) -> bool:
@@ -429,15 +443,28 @@ class Project:
             "train_size": data.synthetic.train_size,
             "val_size": data.synthetic.val_size,
         }
+        train: dict = {
+            "grad_clip": bp.train.grad_clip,
+            "label_smoothing": bp.train.label_smoothing,
+        }
+        train.update(self.mix_settings)
         return {
             "seed": bp.train.seed,
             "data": config_data,
-            "train": {
-                "grad_clip": bp.train.grad_clip,
-                "label_smoothing": bp.train.label_smoothing,
-                "phases": self.phases,
-            },
+            "train": {**train, "phases": self.phases},
         }
+
+    @property
+    def mix_settings(self) -> dict:
+        """train.mixup_alpha and train.cutmix_alpha of the config, where the blueprint mixes."""
+        train = self.blueprint.train
+        settings = {"mixup_alpha": train.mixup.alpha} if train.mixup else {}
+        return settings | ({"cutmix_alpha": train.cutmix.alpha} if train.cutmix else {})
+
+    @property
+    def cached_module(self) -> str:
+        """The model's first module, whose outputs a cached phase reads from disk."""
+        return self.plan.first_module.module
 
     @property
     def config_yaml(self) -> str:
@@ -468,6 +495,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
+    cached = any(phase.cache_features for phase in phases)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")
@@ -482,6 +510,8 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
                 "schedule": _schedule_dict(schedule),
             }
         )
+        if cached:  # false, true, or "eval" (from the evaluation transforms' images)
+            result[-1]["cache_features"] = phase.cache_features
     return result
 
 
@@ -532,10 +562,12 @@ def _schedule_dict(schedule: Schedule) -> dict:
     return result
 
 
-def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) -> str:
+def _transform_code(
+    step: T.Transform, height: int, width: int, scalable: bool, fill: tuple[int, ...]
+) -> str:
     """One v2 transform as code. Where `scalable`, sizes equal to the input size become `size`
     (the run's image size) and others scale with it: scaled(256) at 224 px input gives 256 at
-    224 px; otherwise sizes are numbers."""
+    224 px; otherwise sizes are numbers. `fill`: the mean colour, what random erasing fills with."""
 
     def size(value) -> str:
         h, w = (height, width) if value is None else tuple(value)
@@ -568,6 +600,18 @@ def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) 
         )
     if isinstance(step, T.Pad):
         return f"v2.Pad({step.padding})"
+    if isinstance(step, T.RandAugment):
+        args = [f"num_ops={step.num_ops}"] if step.num_ops != 2 else []
+        args += [f"magnitude={step.magnitude}"] if step.magnitude != 9 else []
+        # bilinear as torchvision's references (the class's default is nearest)
+        args += ["interpolation=v2.InterpolationMode.BILINEAR"]
+        return f"v2.RandAugment({', '.join(args)})"
+    if isinstance(step, T.RandomErasing):
+        args = [f"p={step.p!r}"]
+        args += [f"scale={py_literal(tuple(step.scale))}"] if step.scale != [0.02, 0.33] else []
+        args += [f"ratio={py_literal(tuple(step.ratio))}"] if step.ratio != [0.3, 3.3] else []
+        args += [f"value={py_literal(list(fill))}"]
+        return f"v2.RandomErasing({', '.join(args)})"
     raise TypeError(step)
 
 
