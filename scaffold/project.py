@@ -462,6 +462,11 @@ class Project:
         return settings | ({"cutmix_alpha": train.cutmix.alpha} if train.cutmix else {})
 
     @property
+    def export_suffixes(self) -> dict[str, str]:
+        """The file suffix of each format export.py writes."""
+        return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
+
+    @property
     def cached_module(self) -> str:
         """The model's first module, whose outputs a cached phase reads from disk."""
         return self.plan.first_module.module
