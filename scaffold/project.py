@@ -467,6 +467,11 @@ class Project:
         return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
 
     @property
+    def cache_modes(self) -> set:
+        """The phases' cache_features values: True (the training transforms), "eval"."""
+        return {phase.get("cache_features") for phase in self.phases} - {None, False}
+
+    @property
     def cached_module(self) -> str:
         """The model's first module, whose outputs a cached phase reads from disk."""
         return self.plan.first_module.module
