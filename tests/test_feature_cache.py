@@ -5,12 +5,13 @@ computed again for what changed (an image, the transform, the weights) and only 
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 
 import pytest
 import torch
 import yaml
-from digits import digits_folder
+from digits import digit_images, digits_folder
 from generated import import_generated
 from torchvision.io import read_image, write_png
 from torchvision.transforms import v2
@@ -123,3 +124,84 @@ def test_a_changed_image_transform_or_weights_is_computed_again(project, tmp_pat
     torch.testing.assert_close(
         cache(flipped)[0][3]["features"], net.features(data.normalize(image[None]))[0]
     )
+
+
+# --- a stacked attention network: several questions about each image, one cached row ------------
+
+SAN = {
+    "name": "sancache",
+    "input": {"image": {"channels": 3, "height": 32, "width": 32}, "question": {"max_length": 8}},
+    "model": {
+        "class_name": "SAN",
+        "image": [{"vgg": {"cfg": [8, "M", 16, "M"]}}, {"project_regions": {"out": 32}}],
+        "question": [{"embedding": 16}, {"lstm": 32}],
+        "head": [
+            {"stacked_attention": {"hops": 2, "attention": 16, "dropout": 0.5, "form": "paper"}},
+            {"linear": {"out": "classes", "name": "classifier"}},
+        ],
+    },
+    "data": {
+        "dataset": "vqa",
+        "answers": 12,
+        "normalize": "imagenet",
+        "transforms": {"train": [{"resize": [32, 32]}], "eval": [{"resize": [32, 32]}]},
+    },
+    "train": {
+        "batch_size": 32,
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "phases": [
+            {"name": "attention", "epochs": 1, "frozen": ["features"], "cache_features": True}
+        ],
+    },
+}
+NAMES = "zero one two three four five six seven eight nine".split()
+
+
+def digit_questions(root, count: int = 300):
+    """Real digits as 32x32 RGB PNGs with two questions each (the digit, whether it is odd):
+    train.jsonl for the first 80%, val.jsonl for the rest."""
+    images, labels = digit_images(32, channels=3)
+    (root / "images").mkdir(parents=True)
+    lines = {"train": [], "val": []}
+    for i in range(count):
+        image = f"images/{i:04d}.png"
+        write_png(images[i], str(root / image))
+        digit = int(labels[i])
+        split = "train" if i < count * 0.8 else "val"
+        for question, answer in (
+            ("what digit is this", NAMES[digit]),
+            ("is the digit odd", "yes" if digit % 2 else "no"),
+        ):
+            lines[split].append(
+                json.dumps({"image": image, "question": question, "answer": answer})
+            )
+    for split, rows in lines.items():
+        (root / f"{split}.jsonl").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_a_san_trains_from_cached_image_features_as_from_computed_ones(tmp_path, capsys):
+    dest = tmp_path / "sancache"
+    new_project(blueprint_from_data(SAN), dest, "sancache", git=False)
+    config = yaml.safe_load((dest / "configs" / "default.yaml").read_text())
+    config["train"]["phases"][0]["cache_features"] = False
+    (dest / "configs" / "computed.yaml").write_text(yaml.safe_dump(config))
+    questions = digit_questions(tmp_path / "questions")
+    train = import_generated(dest, "train")
+    flags = [*FLAGS, "--data-root", str(questions)]
+    train.main([*flags, "--out", str(tmp_path / "cached")])
+    said = capsys.readouterr().out
+    assert "0 images reused, 240 to compute" in said  # 480 training questions, 240 images
+    index = json.loads((tmp_path / "cached" / "feature_cache" / "train" / "index.json").read_text())
+    assert len(index["keys"]) == 240 and index["shape"] == [16, 8, 8]
+    computed = [
+        "--config",
+        str(dest / "configs" / "computed.yaml"),
+        "--out",
+        str(tmp_path / "computed"),
+    ]
+    train.main([*flags, *computed])
+    cached, computed = metrics(tmp_path / "cached")[0], metrics(tmp_path / "computed")[0]
+    # the same dropout masks too: building the cache draws nothing from the global generator
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert float(cached[key]) == pytest.approx(float(computed[key]), rel=1e-5), key
