@@ -477,6 +477,86 @@ class Project:
         return self.plan.first_module.module
 
     @property
+    def feature_notes(self) -> list[str]:
+        """The README's paragraph on each training feature the blueprint switches on (none for a
+        blueprint that switches none on)."""
+        bp, notes = self.blueprint, []
+        steps = {type(step): step for step in bp.data.transforms.train}
+        augment = steps.get(T.RandAugment), steps.get(T.RandomErasing)
+        if any(augment):
+            ra, erasing = augment
+            said = (
+                [f"RandAugment ({ra.num_ops} operations of magnitude {ra.magnitude})"] if ra else []
+            )
+            if erasing:
+                said.append(
+                    f"random erasing (probability {erasing.p}, the rectangle filled with the data's"
+                    " mean colour, which normalisation makes 0)"
+                )
+            notes.append(
+                f"**Augmentation.** {' and '.join(said)} through torchvision.transforms.v2, on"
+                " training images only; each sample's are drawn from the seed, the epoch and its"
+                " index, so a resumed run sees the images of an uninterrupted one."
+            )
+        mix = self.mix_settings
+        if mix:
+            kinds = [
+                f"{name} (alpha {mix[key]}, `train.{key}`)"
+                for name, key in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
+                if key in mix
+            ]
+            odds = ", one of the two for each batch at even odds" if len(kinds) == 2 else ""
+            notes.append(
+                f"**Mixing.** Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
+                " the soft labels, and `train_acc` counts the class each mixed image holds most"
+                " of. The draws come from the seed, the epoch and the step: resume stays exact."
+            )
+        cached = [phase["name"] for phase in self.phases if phase.get("cache_features")]
+        if cached:
+            eval_only = [
+                phase["name"] for phase in self.phases if phase.get("cache_features") == "eval"
+            ]
+            notes.append(
+                f"**Feature cache.** In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
+                " runs once per image: its outputs are kept on disk (`OUT/feature_cache`, or"
+                " `--feature-cache DIR`) and the rest of the model trains from them. A row is"
+                " computed again when its image file changes (path, size or modification time),"
+                " and the whole cache when the transform, the module's weights, the precision or"
+                " torch's version does. `cache_features: false` in the config computes them every"
+                " step instead."
+                + (
+                    f" Phase {', '.join(eval_only)} caches the evaluation transforms' images"
+                    " (`cache_features: eval`), so it trains without the random training transforms."
+                    if eval_only
+                    else ""
+                )
+            )
+        if bp.export:
+            written = {
+                "onnx": "an ONNX file (best.onnx)",
+                "torch_export": "a torch.export program (best.pt2)",
+            }
+            formats = " or ".join(written[f] for f in bp.export)
+            notes.append(
+                f"**Export.** `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
+                f" --format {'|'.join(bp.export)}` writes {formats} next to the checkpoint, its"
+                " batch size free."
+                + (
+                    " tests/test_export.py runs the ONNX file in onnxruntime and compares its"
+                    ' outputs with PyTorch\'s (`pip install -e ".[export]"` installs onnx and'
+                    " onnxruntime)."
+                    if "onnx" in bp.export
+                    else ""
+                )
+            )
+        return notes
+
+    @property
+    def export_dependencies(self) -> list[str]:
+        """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
+        return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
+
+    @property
     def config_yaml(self) -> str:
         return yaml_text(self.config)
 
