@@ -5,6 +5,8 @@ the weights of an uninterrupted one."""
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -161,3 +163,13 @@ def test_training_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
     parts = torch.load(tmp_path / "parts" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
+
+
+def test_the_generated_code_is_black_and_ruff_clean(project):
+    dest, _ = project
+    for check in (
+        ["black", "--check", "-q"],
+        ["ruff", "check", "-q", "--isolated", "--select", "F"],
+    ):
+        done = subprocess.run([sys.executable, "-m", *check, "."], cwd=dest, capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr

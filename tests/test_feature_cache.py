@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -205,3 +207,13 @@ def test_a_san_trains_from_cached_image_features_as_from_computed_ones(tmp_path,
     # the same dropout masks too: building the cache draws nothing from the global generator
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert float(cached[key]) == pytest.approx(float(computed[key]), rel=1e-5), key
+
+
+def test_the_generated_code_is_black_and_ruff_clean(project):
+    dest, _ = project
+    for check in (
+        ["black", "--check", "-q"],
+        ["ruff", "check", "-q", "--isolated", "--select", "F"],
+    ):
+        done = subprocess.run([sys.executable, "-m", *check, "."], cwd=dest, capture_output=True)
+        assert done.returncode == 0, done.stdout + done.stderr
