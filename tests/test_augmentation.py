@@ -74,6 +74,11 @@ def test_the_blueprint_settings_become_torchvisions_transforms(project):
     assert 'v2.MixUp(alpha=settings["mixup_alpha"]' in train and "v2.RandomChoice" in train
     config = yaml.safe_load((dest / "configs" / "default.yaml").read_text())
     assert config["train"]["mixup_alpha"] == 0.2 and config["train"]["cutmix_alpha"] == 1.0
+    readme = " ".join((dest / "README.md").read_text().split())
+    assert (
+        "**Augmentation.** RandAugment (2 operations of magnitude 9) and random erasing" in readme
+    )
+    assert "**Mixing.** Every training batch gets mixup (alpha 0.2, `train.mixup_alpha`)" in readme
 
 
 def test_rand_augment_and_random_erasing_change_training_images_by_their_seed(project, one_thread):

@@ -125,6 +125,9 @@ def test_a_project_exports_only_the_formats_its_blueprint_names(tmp_path):
     tests = (dest / "tests" / "test_export.py").read_text()
     assert "onnxruntime" in tests and "torch_export" not in tests
     assert 'SUFFIXES = {"onnx": ".onnx"}' in code
+    readme = (dest / "README.md").read_text()
+    assert "python -m onnxonly.export --checkpoint runs/onnxonly/best.pt --format onnx`" in readme
+    assert 'export = ["onnx>=1.16", "onnxruntime>=1.18"]' in (dest / "pyproject.toml").read_text()
     plain = generate(lenet(False), tmp_path, "noexport")
     assert not (plain / "noexport" / "export.py").exists()
     assert not (plain / "tests" / "test_export.py").exists()
