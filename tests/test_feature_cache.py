@@ -128,6 +128,43 @@ def test_a_changed_image_transform_or_weights_is_computed_again(project, tmp_pat
     )
 
 
+def test_a_cached_phase_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(
+    project, tmp_path, monkeypatch, capsys
+):
+    dest, digits = project
+    train = import_generated(dest, "train")
+    flags = [*FLAGS, "--data-root", str(digits), "--epochs", "2", "--limit-batches", "4"]
+    train.main([*flags, "--out", str(tmp_path / "whole")])
+
+    class StopsAfterSixSteps(train.Stop):
+        """Ctrl-C in the middle of the second epoch."""
+
+        asked = 0
+
+        @property
+        def requested(self) -> bool:
+            StopsAfterSixSteps.asked += 1
+            return StopsAfterSixSteps.asked > 6
+
+        @requested.setter
+        def requested(self, value) -> None:
+            pass
+
+    with monkeypatch.context() as patch:
+        patch.setattr(train, "Stop", StopsAfterSixSteps)
+        with pytest.raises(SystemExit) as stopped:
+            train.main([*flags, "--out", str(tmp_path / "parts")])
+    assert stopped.value.code == 130
+    saved = torch.load(tmp_path / "parts" / "last.pt", weights_only=False)
+    assert (saved["epoch"], saved["step"]) == (1, 2)  # inside the second epoch
+    capsys.readouterr()
+    train.main([*flags, "--resume", str(tmp_path / "parts" / "last.pt")])
+    assert "to compute" not in capsys.readouterr().out  # the stopped run's cache, reused
+    whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
+    parts = torch.load(tmp_path / "parts" / "last.pt", weights_only=False)["model"]
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)
+
+
 # --- a stacked attention network: several questions about each image, one cached row ------------
 
 SAN = {
