@@ -4,6 +4,7 @@ computed again for what changed (an image, the transform, the weights) and only 
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import shutil
@@ -163,6 +164,34 @@ def test_a_cached_phase_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(
     whole = torch.load(tmp_path / "whole" / "last.pt", weights_only=False)["model"]
     parts = torch.load(tmp_path / "parts" / "last.pt", weights_only=False)["model"]
     assert all(torch.equal(whole[k], parts[k]) for k in whole)
+
+
+def test_cache_features_eval_trains_on_the_evaluation_transforms_images(tmp_path):
+    """Random training transforms cannot be cached: `eval` caches the evaluation ones' images."""
+    blueprint = copy.deepcopy(BLUEPRINT)
+    blueprint["data"]["transforms"]["train"].append("random_horizontal_flip")
+    blueprint["train"]["phases"][0]["cache_features"] = "eval"
+    dest = tmp_path / "cacheeval"
+    new_project(
+        blueprint_from_data({**blueprint, "name": "cacheeval"}), dest, "cacheeval", git=False
+    )
+    digits = digits_folder(tmp_path / "digits", count=400)
+    train, data, features = (import_generated(dest, m) for m in ("train", "data", "features"))
+    train.main([*FLAGS, "--data-root", str(digits), "--out", str(tmp_path / "out")])
+    folder = tmp_path / "out" / "feature_cache" / "train"
+    index = features.read_index(folder)
+    rows = features.open_features(folder, index)
+    config = yaml.safe_load((dest / "configs" / "default.yaml").read_text())["data"]
+    sets = data.load_datasets(str(digits), config, 0)
+    model, _ = import_generated(dest, "evaluate").load_checkpoint(
+        tmp_path / "out" / "last.pt", torch.device("cpu")
+    )
+    for i in (0, 5):
+        image = sets.val.transform(data.decode(data.read_file(sets.train.samples[i][0]), ""))
+        with torch.no_grad():
+            expected = model.features(data.normalize(image[None]))[0]
+        row = index["keys"].index(sets.train.image_key(i))
+        torch.testing.assert_close(rows[row], expected)
 
 
 # --- a stacked attention network: several questions about each image, one cached row ------------
