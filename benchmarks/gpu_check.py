@@ -322,7 +322,7 @@ def speed(results: dict, prefix: str = "compute only") -> dict:
 
 
 def img_s(value: float) -> str:
-    return f"{value:,.0f} img/s" if value >= 100 else f"{value:.2g} img/s"
+    return f"{value:,.0f} img/s" if value >= 100 else f"{value:.3g} img/s"
 
 
 def judged(check: Check, row: Row, passed: bool) -> Row:
@@ -484,18 +484,18 @@ def parse_check(gpu_commands: dict[str, Command]) -> Row:
     row = Row("The GPU run's command lines, parsed by each program", goal="all accepted")
     bad = []
     for name, command in gpu_commands.items():
-        if command.project is None:
-            sys.path.insert(0, str(HERE))
-            module = importlib.import_module(command.module)
-        else:
-            sys.path.insert(0, str(EXAMPLES / command.project))
-            module = importlib.import_module(f"{command.project}.{command.module}")
+        folder = HERE if command.project is None else EXAMPLES / command.project
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+        module = (
+            command.module if command.project is None else f"{command.project}.{command.module}"
+        )
         errors = io.StringIO()
         try:
             with contextlib.redirect_stderr(errors):
-                module.parse_args(list(command.args))
+                importlib.import_module(module).parse_args(list(command.args))
         except SystemExit:
-            bad.append(f"{name}: {errors.getvalue().strip().splitlines()[-1]}")
+            bad.append(f"{name}: {(errors.getvalue().strip() or 'exit').splitlines()[-1]}")
     row.measured = f"{len(gpu_commands) - len(bad)} of {len(gpu_commands)}"
     row.result, row.notes = ("ran" if not bad else "error"), "; ".join(bad)
     return row
