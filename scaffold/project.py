@@ -388,10 +388,13 @@ class Project:
     @property
     def attention_module(self) -> str:
         """VQA: the module whose output is the grid of image regions the attention weighs (its
-        height and width lay out the attention maps, at any image size)."""
+        height and width lay out the attention maps, at any image size); "" when the regions
+        are the input's pixels."""
         rows = self.plan.rows
         first_region = next(i for i, row in enumerate(rows) if row.shape.kind == "sequence")
         grids = [row for row in rows[:first_region] if row.shape.kind == "image"]
+        if not any(row.module for row in grids):
+            return ""  # the regions are the input image's own pixels
         last = grids[-1].shape.dims[1:]
         named = [row.module for row in grids if row.module and row.shape.dims[1:] == last]
         return named[-1]
