@@ -27,7 +27,7 @@ JPEG_DATASETS = ("image_folder", "cub", "vqa")  # image files, worth decoding on
 TORCHVISION_SETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # torchvision's class names
 NATIVE_CHANNELS = {"mnist": 1, "cifar10": 3}
 DATA_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cub": "CUB-200-2011"}
-# more synthetic classes than this differ only in narrow hue bands: not learnable in a minute
+# the synthetic shapes: one shape per class, ten shapes
 SYNTHETIC_CLASS_LIMIT = 10
 
 
