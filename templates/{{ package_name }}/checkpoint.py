@@ -1,9 +1,8 @@
 """Checkpoints that survive being killed at any moment and hold everything needed to go on: the
 weights, optimizer, schedule and grad scaler, the place (phase, epoch, step within the epoch), the
 epoch's running totals, the metrics so far, every rank's RNG states, and what evaluation needs
-(model arguments, class names, config)."""
+(class names, config)."""
 
-import contextlib
 import csv
 import os
 import random
@@ -19,7 +18,7 @@ METRICS = [
 
 
 def save(path: Path, state: dict) -> None:
-    """Write atomically: a temporary file, flushed and fsynced, renamed over the old one. A run
+    """Write atomically: a temporary file, flushed to disk, renamed over the old one. A run
     killed in the middle of this leaves the previous checkpoint intact."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
@@ -27,21 +26,21 @@ def save(path: Path, state: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
-def load(path: Path) -> dict:
+def load(path: Path, blueprint: str, log=print) -> dict:
+    """A checkpoint written by training (`log` notes one of another blueprint)."""
     if not path.is_file():
         raise SystemExit(f"{path}: no such checkpoint")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
+    if not isinstance(saved, dict) or "blueprint" not in saved:
+        raise SystemExit(f"{path} is not a checkpoint written by training")
+    if saved["blueprint"] != blueprint:
+        log(f"note: {path} comes from the blueprint {saved['blueprint']!r}, not {blueprint!r}")
+    return saved
 
 
 def load_weights(model: nn.Module, state: dict, source: Path) -> None:
@@ -55,11 +54,8 @@ def load_weights(model: nn.Module, state: dict, source: Path) -> None:
 
 def rng_state() -> dict:
     # NumPy's too: this project draws nothing from it, but augmentations added later may
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
+    state = {"python": random.getstate(), "numpy": np.random.get_state()}
+    state["torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -81,18 +77,14 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
 
 
 def write_metrics(out: Path, history: list[dict], title: str) -> None:
-    """metrics.csv (written whole, then renamed over the old one) and curves.png."""
-    tmp = out / ".metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    """metrics.csv (written whole, then renamed over the old one) and curves.png: loss and
+    accuracy per epoch, dotted lines where a new training phase starts."""
+    with open(out / ".metrics.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS)
         writer.writeheader()
         writer.writerows(history)
-    os.replace(tmp, out / "metrics.csv")
-    plot_curves(out / "curves.png", history, title)
+    os.replace(out / ".metrics.csv.tmp", out / "metrics.csv")
 
-
-def plot_curves(path: Path, history: list[dict], title: str) -> None:
-    """Loss and accuracy per epoch; dotted lines where a new training phase starts."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,5 +104,5 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
     axes[1].set_ylim(0, 1)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(out / "curves.png", dpi=100)
     plt.close(fig)
