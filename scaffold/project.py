@@ -102,6 +102,7 @@ class Pieces:
 
     vqa: bool  # questions and answers (else labelled images)
     in_memory: bool  # small images held in memory as one uint8 tensor
+    tensor_images: bool  # in memory, in a data set class of their own (augmented, or on the GPU)
     torchvision: str  # "MNIST" or "CIFAR10": torchvision's copy of the data set (else "")
     cub: bool  # CUB-200-2011's files and bounding boxes
     gpu_decode: bool  # JPEG files decoded on the GPU in batches (--decode gpu)
@@ -182,6 +183,8 @@ class Project:
         return Pieces(
             vqa=bp.is_vqa,
             in_memory=bp.in_memory,
+            tensor_images=bp.in_memory
+            and (T.is_random(bp.data.transforms.train) or bp.data.on_device),
             torchvision=TORCHVISION_SETS.get(self.dataset, ""),
             cub=self.dataset == "cub",
             gpu_decode=self.dataset in JPEG_DATASETS,
@@ -331,6 +334,16 @@ class Project:
         if len(code) == 1:
             return code[0]
         return "v2.Compose([" + ", ".join(code) + "])"
+
+    @property
+    def transforms_body(self) -> str:
+        """The body of build_transforms after its docstring: the training and the evaluation
+        transform, on one line where they fit."""
+        train, evaluation = self.transform_code("train"), self.transform_code("eval")
+        line = f"    return {train}, {evaluation}  # training, evaluation"
+        if len(line) <= LINE_LENGTH:
+            return line
+        return f"    train = {train}\n    evaluation = {evaluation}\n    return train, evaluation"
 
     @property
     def transforms_use_size(self) -> bool:
