@@ -131,16 +131,18 @@ class Project:
     # --- names and text -----------------------------------------------------------------------
 
     def wrapped(self, text: str, indent: int = 0) -> str:
-        """Prose assembled by a template, its paragraphs filled to the line length (lines after
-        the first indented by `indent`), for docstrings black leaves as they are."""
+        """Prose assembled by a template, its paragraphs filled to the line length, for docstrings
+        black leaves as they are. With an `indent`, the text of a function's docstring: the first
+        line follows its opening quotes, the others are indented."""
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
         pad = " " * indent
+        first = pad + '"""' if indent else ""
         filled = [
-            textwrap.fill(p, LINE_LENGTH, initial_indent=pad, subsequent_indent=pad)
+            textwrap.fill(p, LINE_LENGTH, initial_indent=first, subsequent_indent=pad)
             for p in paragraphs
             if p
         ]
-        return "\n\n".join(filled)[indent:]
+        return "\n\n".join(filled)[len(first) :]
 
     @property
     def name(self) -> str:

@@ -18,7 +18,7 @@ TEMPLATES = REPO / "templates"
 # (project, words its package must hold, words it must not)
 PIECES = {
     "lenet": (
-        ["class TensorImages", "datasets.MNIST", "torch.optim.SGD", "CosineAnnealingLR"],
+        ["StackDataset", "datasets.MNIST", "torch.optim.SGD", "CosineAnnealingLR"],
         ["decode_jpeg", "crop_box", "bounding", "DeviceData", "GraphedStep", "cuda_graph",
          "Vocabulary", "SyntheticVQA", "question", "Adam", "RMSprop", "ReduceLROnPlateau",
          "StepLR", "set_trainable", "skip_bad", "--decode", "augment("],
