@@ -1,7 +1,4 @@
-"""Checkpoints that survive being killed at any moment and hold everything needed to go on: the
-weights, optimizer, schedule and grad scaler, the place (phase, epoch, step within the epoch), the
-epoch's running totals, the metrics so far, every rank's RNG states, and what evaluation needs
-(class names, config)."""
+"""Checkpoints that survive being killed at any moment, holding all a resume needs; metrics."""
 
 import csv
 import os
@@ -18,8 +15,7 @@ METRICS = [
 
 
 def save(path: Path, state: dict) -> None:
-    """Write atomically: a temporary file, flushed to disk, renamed over the old one. A run
-    killed in the middle of this leaves the previous checkpoint intact."""
+    """Write atomically: a run killed in the middle of this leaves the previous checkpoint."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(state, f)
@@ -44,8 +40,7 @@ def load(path: Path, blueprint: str, log=print) -> dict:
 
 
 def load_weights(model: nn.Module, state: dict, source: Path) -> None:
-    """The checkpoint's weights into `model`; what differs when they do not fit (another
-    blueprint?) stops with torch's list of keys and shapes."""
+    """The checkpoint's weights into `model`; torch's list of what differs if they do not fit."""
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
@@ -62,8 +57,7 @@ def rng_state() -> dict:
 
 
 def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
-    """This rank's RNG states from a checkpoint's list of every rank's; a rank the checkpoint did
-    not have (more processes than before) starts from its own seed."""
+    """This rank's RNG states; a rank the checkpoint lacks (more processes) starts from its seed."""
     if rank >= len(states):
         random.seed(seed + rank)
         torch.manual_seed(seed + rank)
@@ -77,8 +71,7 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
 
 
 def write_metrics(out: Path, history: list[dict], title: str) -> None:
-    """metrics.csv (written whole, then renamed over the old one) and curves.png: loss and
-    accuracy per epoch, dotted lines where a new training phase starts."""
+    """metrics.csv, and curves.png: loss and accuracy per epoch, a dotted line between phases."""
     with open(out / ".metrics.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS)
         writer.writeheader()
