@@ -138,9 +138,8 @@ class Project:
         pad = " " * indent
         first = pad + '"""' if indent else ""
         filled = [
-            textwrap.fill(p, LINE_LENGTH, initial_indent=first, subsequent_indent=pad)
-            for p in paragraphs
-            if p
+            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, subsequent_indent=pad)
+            for i, p in enumerate(p for p in paragraphs if p)
         ]
         return "\n\n".join(filled)[len(first) :]
 
