@@ -140,7 +140,7 @@ def test_the_step_a_cuda_graph_captures_clips_gradients(generated_root):
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    run = train.Run(torch.device("cpu"))
+    run = train.Run("cpu")
     args = argparse.Namespace(grad_clip=0.5, skip_nonfinite=False)
     inputs, labels = (torch.randn(8, 4) * 100,), torch.randint(0, 2, (8,))
     train.train_step(
