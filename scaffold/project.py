@@ -132,11 +132,11 @@ class Project:
 
     def wrapped(self, text: str, indent: int = 0) -> str:
         """Prose assembled by a template, its paragraphs filled to the line length, for docstrings
-        black leaves as they are. With an `indent`, the text of a function's docstring: the first
-        line follows its opening quotes, the others are indented."""
+        black leaves as they are: the first line follows opening quotes; with an `indent`, those of
+        a function's docstring, and the other lines are indented."""
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
         pad = " " * indent
-        first = pad + '"""' if indent else ""
+        first = pad + '"""'  # the opening quotes count on the first line
         filled = [
             textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, subsequent_indent=pad)
             for i, p in enumerate(p for p in paragraphs if p)
