@@ -26,11 +26,9 @@ def save(path: Path, state: dict) -> None:
 
 def load(path: Path, blueprint: str, log=print) -> dict:
     """A checkpoint written by training (`log` notes one of another blueprint)."""
-    if not path.is_file():
-        raise SystemExit(f"{path}: no such checkpoint")
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file: say which
+    except Exception as error:  # missing, truncated or foreign: say which
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
     if not isinstance(saved, dict) or "blueprint" not in saved:
         raise SystemExit(f"{path} is not a checkpoint written by training")
@@ -79,13 +77,11 @@ def write_metrics(out: Path, history: list[dict], title: str) -> None:
         writer.writerows(rows)
     os.replace(out / ".metrics.csv.tmp", out / "metrics.csv")
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figures
 
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4), layout="tight")
+    axes = fig.subplots(1, 2)
     for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
         ax.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="train")
         ax.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
@@ -97,6 +93,4 @@ def write_metrics(out: Path, history: list[dict], title: str) -> None:
         ax.legend()
     axes[1].set_ylim(0, 1)
     fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
-    plt.close(fig)
