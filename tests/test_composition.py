@@ -104,10 +104,8 @@ def test_lenet_folders_get_the_blueprints_transforms_and_only_the_resize_they_ne
     assert sets.train[0]["image"].shape == sets.val[0]["image"].shape == (1, 32, 32)
     large = data.load_datasets(str(digits(tmp_path / "large", 40)), CONFIG)
     assert large.train[0]["image"].shape == (1, 32, 32)
-    synthetic = data.load_datasets(None, CONFIG)
-    assert torch.equal(
-        synthetic.train.images[:, :, :2], torch.zeros_like(synthetic.train.images[:, :, :2])
-    )
+    images = data.load_datasets(None, CONFIG).train.datasets["image"]  # a StackDataset's
+    assert torch.equal(images[:, :, :2], torch.zeros_like(images[:, :, :2]))
     readme = (dest / "README.md").read_text()
     assert "28x28" in readme and "pad 2" in readme
 
