@@ -134,7 +134,7 @@ def test_an_image_folder_with_a_test_split_validates_on_part_of_train(generated_
     sets = data.load_datasets(str(digits(tmp_path / "d", 28, ("train", "test"), 4)), CONFIG)
     assert sets.held_out and len(sets.test) == 40
     assert len(sets.val) == 10 and len(sets.train) == 30  # one of every class's four
-    assert sorted(sets.val.labels.tolist()) == list(range(10))
+    assert sorted(sets.val.datasets["label"].tolist()) == list(range(10))  # a StackDataset's
     with_val = data.load_datasets(str(digits(tmp_path / "v", 28, ("train", "val"))), CONFIG)
     assert not with_val.held_out and with_val.test is None and len(with_val.val) == 30
 
