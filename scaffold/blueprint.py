@@ -32,7 +32,14 @@ from .spec import (
     show,
     spec_field,
 )
-from .transforms import TransformList, input_size_for, is_random, output_size
+from .transforms import (
+    RandAugment,
+    RandomErasing,
+    TransformList,
+    input_size_for,
+    is_random,
+    output_size,
+)
 
 MAX_BLUEPRINT_BYTES = 1_000_000
 
@@ -256,6 +263,34 @@ class Schedule(Section):
 
 
 ScheduleType = Struct(Schedule, shorthand="name")
+
+
+@dataclass
+class MixUp(Section):
+    """Mixup (Zhang et al. 2018): each training batch blended with itself in another order, the
+    labels blended alike, by a weight drawn from Beta(alpha, alpha)."""
+
+    alpha: float = spec_field(
+        Float(above=0, max=100), 0.2, "Beta(alpha, alpha) of the blend (torchvision's recipes: 0.2)"
+    )
+
+
+@dataclass
+class CutMix(Section):
+    """CutMix (Yun et al. 2019): a rectangle of each training image replaced by the same place
+    of another image of the batch, the labels mixed by area, drawn from Beta(alpha, alpha)."""
+
+    alpha: float = spec_field(
+        Float(above=0, max=100), 1.0, "Beta(alpha, alpha) of the area (torchvision's recipes: 1.0)"
+    )
+
+
+def _switch(section: type, doc: str):
+    """A setting given as `true` (its defaults), `false` (off), its alpha, or a mapping."""
+    alternatives = Bool(), Struct(section, shorthand="alpha")
+    return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
+
+
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
 
@@ -276,6 +311,13 @@ class Phase(Section):
     batch_size: int | None = spec_field(
         Int(min=1, max=1_000_000), None, "overrides train.batch_size"
     )
+    cache_features: Any = spec_field(
+        OneOf(Bool(), Enum("eval"), what="true, false or eval"),
+        False,
+        "compute the frozen first module's outputs (e.g. a VGG's features) once per image, keep "
+        "them on disk and train the rest from them; `eval`: from the evaluation transforms' "
+        "images, when the training transforms are random (the phase then trains without them)",
+    )
 
 
 @dataclass
@@ -289,6 +331,12 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
+    mixup: Any = _switch(MixUp, "mixup of training batches: true (alpha 0.2), or its alpha")
+    cutmix: Any = _switch(
+        CutMix,
+        "cutmix of training batches: true (alpha 1.0), or its alpha; with mixup, each "
+        "batch gets one of the two, at even odds",
+    )
     cuda_graph: bool = spec_field(
         Bool(),
         False,
@@ -300,6 +348,8 @@ class Train(Section):
 
 
 # --- the blueprint ----------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("onnx", "torch_export")
 
 
 @dataclass
@@ -321,6 +371,12 @@ class Blueprint(Section):
     model: Model = spec_field(Struct(Model), doc="the network")
     data: Data = spec_field(Struct(Data), None, "data set and transforms")
     train: Train = spec_field(Struct(Train), None, "training recipe")
+    export: Any = spec_field(
+        OneOf(Bool(), ListOf(Enum(*EXPORT_FORMATS), min_items=1), what="true, false or formats"),
+        False,
+        "python -m PKG.export writes the trained model as ONNX and/or torch.export files: true "
+        "(both), or a list of onnx, torch_export",
+    )
 
     source: str = "<blueprint>"  # the file it was read from
     raw: dict | None = None  # the plain data, as saved in a generated project
@@ -434,6 +490,17 @@ def _apply_defaults(bp: Blueprint) -> None:
         bp.train = Train(location=bp.location, path="train")
     if bp.train.optimizer is None:
         bp.train.optimizer = Optimizer(name="adam", lr=1e-3)
+    if isinstance(bp.export, bool):
+        bp.export = list(EXPORT_FORMATS) if bp.export else []
+    bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
+    for key, section in (("mixup", MixUp), ("cutmix", CutMix)):
+        value = getattr(bp.train, key)
+        if isinstance(value, bool):  # true: the defaults; false: off
+            setattr(
+                bp.train,
+                key,
+                section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
+            )
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
@@ -619,6 +686,7 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
                     f"{', '.join(DEVICE_TRANSFORMS)}, not {step.KIND}",
                     "remove on_device, or the transform",
                 )
+    _check_augmentation(bp, problems)
     if bp.train.cuda_graph and not data.on_device:
         problems.add(
             location_in(bp.train, "cuda_graph"),
@@ -626,6 +694,47 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
             "the CUDA-graph step replays batches that are already on the GPU",
             "set `data.on_device: true` as well",
         )
+
+
+def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
+    """RandAugment, random erasing, mixup and cutmix: where each can act."""
+    steps = bp.data.transforms.train
+    for position, step in enumerate(steps):
+        if isinstance(step, RandomErasing) and position != len(steps) - 1:
+            problems.add(
+                step.location or location_in(bp.data.transforms, "train"),
+                "data.transforms.train",
+                "random_erasing erases part of the finished image, so it comes last (torchvision's "
+                "references erase after every other transform)",
+                "move `random_erasing` to the end of data.transforms.train",
+            )
+        if isinstance(step, RandAugment) and bp.image.channels not in (1, 3):
+            problems.add(
+                step.location or location_in(bp.data.transforms, "train"),
+                "data.transforms.train",
+                f"rand_augment's colour operations work on grey or RGB images, not on "
+                f"{bp.image.channels} channels",
+                "remove rand_augment, or give the input 1 or 3 channels",
+            )
+    train = bp.train
+    for key in ("mixup", "cutmix"):
+        if getattr(train, key) is None:
+            continue
+        if bp.is_vqa:
+            problems.add(
+                location_in(train, key),
+                f"train.{key}",
+                f"{key} blends images and their labels; a question belongs to one image, and "
+                "its answer cannot be blended",
+                f"remove train.{key}",
+            )
+        elif train.cuda_graph:
+            problems.add(
+                location_in(train, key),
+                f"train.{key}",
+                f"the CUDA-graph step replays fixed label tensors; {key} makes soft labels",
+                f"remove train.{key} or train.cuda_graph",
+            )
 
 
 def _count(n: int, noun: str) -> str:
@@ -678,9 +787,45 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
             "the CUDA-graph step needs an optimizer with a capturable kernel: sgd, adam or adamw, "
             "not rmsprop",
         )
+    for i, phase in enumerate(train.phases or []):
+        if phase.cache_features:
+            _check_feature_cache(bp, phase, f"train.phases[{i}].cache_features", problems)
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")
+
+
+def _check_feature_cache(bp: Blueprint, phase: Phase, path: str, problems: ProblemCollector):
+    """What a cache of the first module's outputs needs from the data and the recipe (what it
+    needs from the model: scaffold.plan)."""
+    where = location_in(phase, "cache_features")
+    if bp.in_memory:
+        problems.add(
+            where,
+            path,
+            f"{bp.data.dataset} data are small images held in memory; the feature cache is for "
+            "image files (image_folder, cub, vqa)",
+            "remove cache_features",
+        )
+    random = [step.KIND for step in bp.data.transforms.train if step.RANDOM]
+    if random and phase.cache_features is True:
+        problems.add(
+            where,
+            path,
+            f"the training transforms are random ({', '.join(random)}): the first module's "
+            "outputs differ every epoch, so they cannot be computed once",
+            "`cache_features: eval` trains this phase on the evaluation transforms' images "
+            "(without augmentation), or make data.transforms.train deterministic",
+        )
+    for key in ("mixup", "cutmix"):
+        if getattr(bp.train, key) is not None:
+            problems.add(
+                where,
+                path,
+                f"{key} blends the images of a batch, but a cached phase feeds the model "
+                "stored features instead of images",
+                f"remove train.{key} or cache_features",
+            )
 
 
 def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:

@@ -58,6 +58,11 @@ class ModelPlan:
     constants_comment: str = ""
 
     @property
+    def first_module(self) -> Row:
+        """The first layer the image goes through (a feature cache keeps its outputs)."""
+        return self.rows[0]
+
+    @property
     def total_params(self) -> int:
         return sum(r.params for r in self.rows if not r.group)
 
@@ -140,6 +145,7 @@ class _Walk:
 
             check_model_pretrained(bp, ctx, self.image_shape, self.problems)
         self._check_phases()
+        self._check_feature_cache()
         class_name = self._class_name()
         self.problems.raise_if_any()
         input_shapes = {"image": self.image_shape}
@@ -280,3 +286,54 @@ class _Walk:
                     "this phase freezes every module, so nothing would train",
                     "leave at least one module out of `frozen`",
                 )
+
+    def _check_feature_cache(self) -> None:
+        """A cached phase keeps the outputs of the model's first module: it must be one module
+        with parameters, frozen in that phase, and give the same output for the same image."""
+        rows = self.ctx.rows
+        if not rows:
+            return
+        first = rows[0]
+        name = first.module
+        for i, phase in enumerate(self.bp.train.phases or []):
+            if not phase.cache_features:
+                continue
+            where = phase.key_locations.get("cache_features", phase.location)
+            path = f"train.phases[{i}].cache_features"
+            if not name or "." in name or not first.params:
+                self.problems.add(
+                    where,
+                    path,
+                    f"the feature cache keeps the outputs of the model's first module, but its "
+                    f"first layer ({first.kind}) is not one module with parameters",
+                    "start the image layers with one module, e.g. `vgg: {cfg: VGG16}`",
+                )
+                continue
+            if _trains_part(name, phase):
+                self.problems.add(
+                    where,
+                    path,
+                    f"'{name}' trains in this phase, so its outputs change with every step and "
+                    "cannot be cached",
+                    f"freeze it: `frozen: [{name}]`, or a `trainable` list without it",
+                )
+            inside = [row for row in rows if row.module.startswith(name + ".")]
+            if any("dropout" in row.kind for row in inside):
+                self.problems.add(
+                    where,
+                    path,
+                    f"'{name}' has dropout, which draws new masks every step: its outputs differ "
+                    "from one epoch to the next",
+                    "remove cache_features, or the dropout",
+                )
+
+
+def _trains_part(name: str, phase) -> bool:
+    """Whether any parameter of the top-level module `name` trains in `phase`."""
+
+    def touches(entries) -> bool:
+        return any(e == name or e.startswith(name + ".") for e in entries)
+
+    if phase.trainable != "all":
+        return touches(phase.trainable)
+    return name not in phase.frozen

@@ -116,6 +116,9 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
+    mixing: bool  # mixup and/or cutmix of training batches (soft labels)
+    feature_cache: bool  # phases that train from cached outputs of the frozen first module
+    export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
 
 
 @dataclass
@@ -200,6 +203,9 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
+            mixing=bool(bp.train.mixup or bp.train.cutmix),
+            feature_cache=any(phase.get("cache_features") for phase in phases),
+            export=tuple(bp.export),
         )
 
     @property
@@ -329,7 +335,7 @@ class Project:
         image size, sizes are written in terms of the run's `size`, and scale with it."""
         steps = getattr(self.blueprint.data.transforms, split)
         i, scalable = self.image, self.plan.size_agnostic
-        code = [_transform_code(step, i.height, i.width, scalable) for step in steps]
+        code = [_transform_code(step, i.height, i.width, scalable, self.fill) for step in steps]
         if not code:
             return "v2.Identity()"
         if len(code) == 1:
@@ -352,7 +358,15 @@ class Project:
         if not self.plan.size_agnostic:
             return False
         steps = self.blueprint.data.transforms.train + self.blueprint.data.transforms.eval
-        return any(not isinstance(step, (T.Pad, T.RandomHorizontalFlip)) for step in steps)
+        return any(not isinstance(step, (T.Pad, *T.SIZE_KEEPING)) for step in steps)
+
+    @property
+    def fill(self) -> tuple[int, ...]:
+        """The data's mean colour as uint8 values: what normalisation makes 0 (random erasing
+        fills with it, as torchvision's references fill normalised images with 0)."""
+        if self.normalize is None:
+            return (0,) * self.image.channels
+        return tuple(round(255 * m) for m in self.normalize[0])
 
     @property
     def transforms_scale(self) -> bool:
@@ -446,15 +460,118 @@ class Project:
             "train_size": data.synthetic.train_size,
             "val_size": data.synthetic.val_size,
         }
+        train: dict = {
+            "grad_clip": bp.train.grad_clip,
+            "label_smoothing": bp.train.label_smoothing,
+        }
+        train.update(self.mix_settings)
         return {
             "seed": bp.train.seed,
             "data": config_data,
-            "train": {
-                "grad_clip": bp.train.grad_clip,
-                "label_smoothing": bp.train.label_smoothing,
-                "phases": self.phases,
-            },
+            "train": {**train, "phases": self.phases},
         }
+
+    @property
+    def mix_settings(self) -> dict:
+        """train.mixup_alpha and train.cutmix_alpha of the config, where the blueprint mixes."""
+        train = self.blueprint.train
+        settings = {"mixup_alpha": train.mixup.alpha} if train.mixup else {}
+        return settings | ({"cutmix_alpha": train.cutmix.alpha} if train.cutmix else {})
+
+    @property
+    def export_suffixes(self) -> dict[str, str]:
+        """The file suffix of each format export.py writes."""
+        return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
+
+    @property
+    def cache_modes(self) -> set:
+        """The phases' cache_features values: True (the training transforms), "eval"."""
+        return {phase.get("cache_features") for phase in self.phases} - {None, False}
+
+    @property
+    def cached_module(self) -> str:
+        """The model's first module, whose outputs a cached phase reads from disk."""
+        return self.plan.first_module.module
+
+    @property
+    def feature_notes(self) -> list[str]:
+        """The README's paragraph on each training feature the blueprint switches on (none for a
+        blueprint that switches none on)."""
+        bp, notes = self.blueprint, []
+        steps = {type(step): step for step in bp.data.transforms.train}
+        augment = steps.get(T.RandAugment), steps.get(T.RandomErasing)
+        if any(augment):
+            ra, erasing = augment
+            said = (
+                [f"RandAugment ({ra.num_ops} operations of magnitude {ra.magnitude})"] if ra else []
+            )
+            if erasing:
+                said.append(
+                    f"random erasing (probability {erasing.p}, the rectangle filled with the data's"
+                    " mean colour, which normalisation makes 0)"
+                )
+            notes.append(
+                f"**Augmentation.** {' and '.join(said)} through torchvision.transforms.v2, on"
+                " training images only; each sample's are drawn from the seed, the epoch and its"
+                " index, so a resumed run sees the images of an uninterrupted one."
+            )
+        mix = self.mix_settings
+        if mix:
+            kinds = [
+                f"{name} (alpha {mix[key]}, `train.{key}`)"
+                for name, key in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
+                if key in mix
+            ]
+            odds = ", one of the two for each batch at even odds" if len(kinds) == 2 else ""
+            notes.append(
+                f"**Mixing.** Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
+                " the soft labels, and `train_acc` counts the class each mixed image holds most"
+                " of. The draws come from the seed, the epoch and the step: resume stays exact."
+            )
+        cached = [phase["name"] for phase in self.phases if phase.get("cache_features")]
+        if cached:
+            eval_only = [
+                phase["name"] for phase in self.phases if phase.get("cache_features") == "eval"
+            ]
+            notes.append(
+                f"**Feature cache.** In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
+                " runs once per image: its outputs are kept on disk (`OUT/feature_cache`, or"
+                " `--feature-cache DIR`) and the rest of the model trains from them. A row is"
+                " computed again when its image file changes (path, size or modification time),"
+                " and the whole cache when the transform, the module's weights, the precision or"
+                " torch's version does. `cache_features: false` in the config computes them every"
+                " step instead."
+                + (
+                    f" Phase {', '.join(eval_only)} caches the evaluation transforms' images"
+                    " (`cache_features: eval`), so it trains without the random training transforms."
+                    if eval_only
+                    else ""
+                )
+            )
+        if bp.export:
+            written = {
+                "onnx": "an ONNX file (best.onnx)",
+                "torch_export": "a torch.export program (best.pt2)",
+            }
+            formats = " or ".join(written[f] for f in bp.export)
+            notes.append(
+                f"**Export.** `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
+                f" --format {'|'.join(bp.export)}` writes {formats} next to the checkpoint, its"
+                " batch size free."
+                + (
+                    " tests/test_export.py runs the ONNX file in onnxruntime and compares its"
+                    ' outputs with PyTorch\'s (`pip install -e ".[export]"` installs onnx and'
+                    " onnxruntime)."
+                    if "onnx" in bp.export
+                    else ""
+                )
+            )
+        return notes
+
+    @property
+    def export_dependencies(self) -> list[str]:
+        """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
+        return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
 
     @property
     def config_yaml(self) -> str:
@@ -485,6 +602,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
+    cached = any(phase.cache_features for phase in phases)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")
@@ -499,6 +617,8 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
                 "schedule": _schedule_dict(schedule),
             }
         )
+        if cached:  # false, true, or "eval" (from the evaluation transforms' images)
+            result[-1]["cache_features"] = phase.cache_features
     return result
 
 
@@ -549,10 +669,12 @@ def _schedule_dict(schedule: Schedule) -> dict:
     return result
 
 
-def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) -> str:
+def _transform_code(
+    step: T.Transform, height: int, width: int, scalable: bool, fill: tuple[int, ...]
+) -> str:
     """One v2 transform as code. Where `scalable`, sizes equal to the input size become `size`
     (the run's image size) and others scale with it: scaled(256) at 224 px input gives 256 at
-    224 px; otherwise sizes are numbers."""
+    224 px; otherwise sizes are numbers. `fill`: the mean colour, what random erasing fills with."""
 
     def size(value) -> str:
         h, w = (height, width) if value is None else tuple(value)
@@ -585,6 +707,18 @@ def _transform_code(step: T.Transform, height: int, width: int, scalable: bool) 
         )
     if isinstance(step, T.Pad):
         return f"v2.Pad({step.padding})"
+    if isinstance(step, T.RandAugment):
+        args = [f"num_ops={step.num_ops}"] if step.num_ops != 2 else []
+        args += [f"magnitude={step.magnitude}"] if step.magnitude != 9 else []
+        # bilinear as torchvision's references (the class's default is nearest)
+        args += ["interpolation=v2.InterpolationMode.BILINEAR"]
+        return f"v2.RandAugment({', '.join(args)})"
+    if isinstance(step, T.RandomErasing):
+        args = [f"p={step.p!r}"]
+        args += [f"scale={py_literal(tuple(step.scale))}"] if step.scale != [0.02, 0.33] else []
+        args += [f"ratio={py_literal(tuple(step.ratio))}"] if step.ratio != [0.3, 3.3] else []
+        args += [f"value={py_literal(list(fill))}"]
+        return f"v2.RandomErasing({', '.join(args)})"
     raise TypeError(step)
 
 

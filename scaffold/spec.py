@@ -267,7 +267,10 @@ def _fits(field_type: FieldType, node: Node) -> bool:
     if isinstance(field_type, Pair):  # [height, width], or one number for both
         return isinstance(node, SeqNode) or _fits(field_type.item, node)
     if isinstance(field_type, Struct):
-        return isinstance(node, MapNode)
+        shorthand = (
+            field_type.shorthand and section_fields(field_type.section)[field_type.shorthand]
+        )
+        return isinstance(node, MapNode) or bool(shorthand and _fits(shorthand, node))
     if isinstance(field_type, OneOf):
         return any(_fits(a, node) for a in field_type.alternatives)
     if not isinstance(node, ScalarNode):
@@ -276,6 +279,8 @@ def _fits(field_type: FieldType, node: Node) -> bool:
         return isinstance(node.value, str)
     if isinstance(field_type, (Int, Float)):
         return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(field_type, Bool):
+        return isinstance(node.value, bool)
     return True
 
 

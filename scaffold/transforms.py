@@ -42,6 +42,9 @@ TRANSFORM_ALIASES: dict[str, str] = {
     "randomcrop": "random_crop",
     "centercrop": "center_crop",
     "randomresizedcrop": "random_resized_crop",
+    "randaugment": "rand_augment",
+    "random_erase": "random_erasing",
+    "randomerasing": "random_erasing",
 }
 
 
@@ -126,6 +129,44 @@ class Pad(Transform):
     padding: int = spec_field(Int(min=1, max=1000), doc="pixels added on every side")
 
 
+@transform("rand_augment")
+@dataclass
+class RandAugment(Transform):
+    """RandAugment (Cubuk et al. 2020): `num_ops` random photometric or geometric operations of
+    strength `magnitude` (0-30) on each image; torchvision's defaults, which its classification
+    references use (`--auto-augment ra`, magnitude 9)."""
+
+    SHORTHAND = "magnitude"
+    RANDOM = True
+    num_ops: int = spec_field(Int(min=1, max=14), 2, "operations per image")
+    magnitude: int = spec_field(Int(min=0, max=30), 9, "strength of each operation, 0 to 30")
+
+
+@transform("random_erasing")
+@dataclass
+class RandomErasing(Transform):
+    """Random erasing (Zhong et al. 2020): with probability p, a random rectangle of the image is
+    filled with the data's mean colour (torchvision's references erase after normalising, with
+    0: the same colour). The last training transform."""
+
+    SHORTHAND = "p"
+    RANDOM = True
+    p: float = spec_field(Float(above=0, max=1), 0.25, "probability (timm's and DeiT's 0.25)")
+    scale: list = spec_field(
+        ListOf(Float(above=0, max=1), min_items=2, max_items=2),
+        [0.02, 0.33],
+        "range of the erased area, as a fraction of the image",
+    )
+    ratio: list = spec_field(
+        ListOf(Float(above=0, max=100), min_items=2, max_items=2),
+        [0.3, 3.3],
+        "range of the erased rectangle's aspect ratio",
+    )
+
+
+SIZE_KEEPING = (RandomHorizontalFlip, RandAugment, RandomErasing)  # the image keeps its size
+
+
 class TransformType(FieldType):
     def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
         return read_tagged(
@@ -167,7 +208,7 @@ def input_size_for(steps: list[Transform], size: tuple[int, int]) -> tuple[int, 
     for step in reversed(steps):
         if isinstance(step, Pad):
             h, w = h - 2 * step.padding, w - 2 * step.padding
-        elif not isinstance(step, RandomHorizontalFlip):
+        elif not isinstance(step, SIZE_KEEPING):
             return None
     return h, w
 

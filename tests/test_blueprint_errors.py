@@ -1384,6 +1384,234 @@ CASES = [
         "takes 48x48",
         at="center_crop: 448",
     ),
+    # --- issue 16: augmentation, the feature cache, export ---------------------------------------
+    case(
+        "rand-augment-magnitude-too-large",
+        """
+        name: ra
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          transforms: {train: [rand_augment: {magnitude: 31}]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:6:50: data.transforms.train[0] (rand_augment).magnitude: must be at most 30, "
+        "got 31",
+        at="magnitude: 31",
+    ),
+    case(
+        "rand-augment-four-channels",
+        """
+        name: ra4
+        input: {channels: 4, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          normalize: none
+          transforms: {train: [rand_augment]}
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:24: data.transforms.train: rand_augment's colour operations work on grey or "
+        "RGB images, not on 4 channels",
+        at="rand_augment",
+    ),
+    case(
+        "random-erasing-probability-zero",
+        """
+        name: erase0
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          transforms:
+            train: [random_crop: {padding: 4}, random_erasing: 0]
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:56: data.transforms.train[1] (random_erasing).p: must be greater than 0, got 0",
+        at="random_erasing: 0",
+    ),
+    case(
+        "random-erasing-not-last",
+        """
+        name: erasefirst
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          transforms:
+            train: [random_erasing, random_horizontal_flip]
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:13: data.transforms.train: random_erasing erases part of the finished image, so "
+        "it comes last (torchvision's references erase after every other transform)",
+        at="random_erasing",
+    ),
+    case(
+        "random-erasing-in-eval",
+        """
+        name: eraseeval
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          transforms:
+            eval: [random_erasing]
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:12: data.transforms.eval: random_erasing is random, but evaluation must see the "
+        "same images every time",
+        at="random_erasing",
+    ),
+    case(
+        "mixup-alpha-negative",
+        """
+        name: mixneg
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          mixup: -0.2
+        """,
+        "bp.yaml:7:10: train.mixup.alpha: must be greater than 0, got -0.2",
+        at="mixup",
+    ),
+    case(
+        "cutmix-a-word",
+        """
+        name: cutword
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          cutmix: often
+        """,
+        "bp.yaml:7:11: train.cutmix: expected true, false, alpha or {alpha: ...}, got the text "
+        "'often'",
+        at="cutmix",
+    ),
+    case(
+        "mixup-for-questions",
+        """
+        name: mixvqa
+        input:
+          image: {channels: 3, height: 32, width: 32}
+          question: {max_length: 8}
+        model:
+          image: [conv: 8, relu]
+          question: [embedding: 16, lstm: 16]
+          head: [stacked_attention: {hops: 1, attention: 8}, linear: classes]
+        train:
+          epochs: 1
+          mixup: true
+        """,
+        "bp.yaml:11:3: train.mixup: mixup blends images and their labels; a question belongs to "
+        "one image, and its answer cannot be blended",
+        at="mixup",
+    ),
+    case(
+        "cutmix-with-cuda-graph",
+        """
+        name: cutgraph
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data: {on_device: true}
+        train:
+          epochs: 1
+          cuda_graph: true
+          cutmix: true
+        """,
+        "bp.yaml:9:3: train.cutmix: the CUDA-graph step replays fixed label tensors; cutmix makes "
+        "soft labels",
+        at="cutmix",
+    ),
+    case(
+        "cache-features-random-transforms",
+        """
+        name: cacherandom
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [vgg: {cfg: [8, M]}, flatten, linear: {out: classes, name: fc}]
+        data:
+          dataset: image_folder
+          transforms: {train: [random_resized_crop], eval: [resize: 36, center_crop]}
+        train:
+          phases:
+            - {epochs: 1, trainable: [fc], cache_features: true}
+        """,
+        "bp.yaml:10:36: train.phases[0].cache_features: the training transforms are random "
+        "(random_resized_crop): the first module's outputs differ every epoch, so they cannot be "
+        "computed once",
+        at="cache_features",
+    ),
+    case(
+        "cache-features-in-memory",
+        """
+        name: cachemnist
+        input: {channels: 1, height: 28, width: 28}
+        model:
+          layers: [vgg: {cfg: [8, M]}, flatten, linear: {out: classes, name: fc}]
+        data: {dataset: mnist}
+        train:
+          phases:
+            - {epochs: 1, trainable: [fc], cache_features: true}
+        """,
+        "bp.yaml:8:36: train.phases[0].cache_features: mnist data are small images held in memory; "
+        "the feature cache is for image files (image_folder, cub, vqa)",
+        at="cache_features",
+    ),
+    case(
+        "cache-features-of-a-module-that-trains",
+        """
+        name: cachetrains
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [vgg: {cfg: [8, M]}, flatten, linear: {out: classes, name: fc}]
+        data:
+          dataset: image_folder
+          transforms: {train: [resize: [32, 32]], eval: [resize: [32, 32]]}
+        train:
+          phases:
+            - {epochs: 1, frozen: [fc], cache_features: true}
+        """,
+        "bp.yaml:10:33: train.phases[0].cache_features: 'features' trains in this phase, so its "
+        "outputs change with every step and cannot be cached",
+        at="cache_features",
+    ),
+    case(
+        "cache-features-of-a-function",
+        """
+        name: cacheflat
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: {out: classes, name: fc}]
+        data:
+          dataset: image_folder
+          transforms: {train: [resize: [32, 32]], eval: [resize: [32, 32]]}
+        train:
+          phases:
+            - {epochs: 1, trainable: [fc], cache_features: yes}
+        """,
+        "bp.yaml:10:36: train.phases[0].cache_features: the feature cache keeps the outputs of "
+        "the model's first module, but its first layer (flatten) is not one module with parameters",
+        at="cache_features",
+    ),
+    case(
+        "export-unknown-format",
+        """
+        name: exportto
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train: {epochs: 1}
+        export: [onnx, tflite]
+        """,
+        "bp.yaml:6:16: export[1]: unknown value 'tflite'; expected one of onnx, torch_export",
+        at="tflite",
+    ),
 ]
 
 
