@@ -65,6 +65,10 @@ class ModelPlan:
     def total_macs(self) -> int:
         return sum(r.macs for r in self.rows if not r.group)
 
+    @property
+    def has_batch_norm(self) -> bool:
+        return _has_batch_norm(self.rows)
+
     @cached_property
     def code(self) -> ModelCode:
         """model.py's imports, constants, helpers, and the lines of __init__ and forward."""
@@ -140,6 +144,7 @@ class _Walk:
 
             check_model_pretrained(bp, ctx, self.image_shape, self.problems)
         self._check_phases()
+        self._check_batch_norm_settings()
         class_name = self._class_name()
         self.problems.raise_if_any()
         input_shapes = {"image": self.image_shape}
@@ -280,3 +285,28 @@ class _Walk:
                     "this phase freezes every module, so nothing would train",
                     "leave at least one module out of `frozen`",
                 )
+
+    def _check_batch_norm_settings(self) -> None:
+        """sync_bn and no_weight_decay: [norm] act on batch norm layers: the model must have some."""
+        train = self.bp.train
+        if _has_batch_norm(self.ctx.rows):
+            return
+        if train.sync_bn:
+            self.problems.add(
+                train.key_locations.get("sync_bn", train.location),
+                "train.sync_bn",
+                "the model has no batch norm layers, so there are no statistics to synchronise",
+                "remove sync_bn",
+            )
+        if "norm" in train.no_weight_decay:
+            self.problems.add(
+                train.key_locations.get("no_weight_decay", train.location),
+                "train.no_weight_decay",
+                "the model has no normalisation layers, so `norm` leaves nothing out",
+                "write `[bias]`, or remove no_weight_decay",
+            )
+
+
+def _has_batch_norm(rows: list[Row]) -> bool:
+    """Whether the model has batch norm layers (every unit that makes one gives it a row)."""
+    return any(row.kind == "batch norm" for row in rows)

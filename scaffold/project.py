@@ -17,7 +17,16 @@ import yaml
 
 from . import __version__
 from . import transforms as T
-from .blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
+from .blueprint import (
+    NO_DECAY_KINDS,
+    Blueprint,
+    Normalize,
+    Optimizer,
+    Phase,
+    Schedule,
+    Train,
+    schedule_interval,
+)
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
@@ -115,6 +124,16 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
+    # training features a blueprint switches on (each absent from projects that leave it off)
+    ema: bool  # an exponential moving average of the weights, evaluated and checkpointed
+    grad_accum: bool  # gradients of several batches add up to one optimizer step
+    no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
+    per_step: bool  # the schedules move after every optimizer step (else once an epoch)
+    warmup_factor: bool  # a schedule states the factor its warm-up starts from
+    top5: bool  # top-5 accuracy (more than 5 classes)
+    tensorboard: bool  # scalars for TensorBoard in OUT/tensorboard
+    sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
+    deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
 
 
 @dataclass
@@ -196,7 +215,26 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
+            **self._feature_pieces(schedules),
         )
+
+    def _feature_pieces(self, schedules: list[dict]) -> dict:
+        train = self.blueprint.train
+        return {
+            "ema": train.ema is not None,
+            "grad_accum": train.grad_accum_steps > 1,
+            "no_weight_decay": tuple(
+                kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
+            ),
+            "per_step": any(
+                schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
+            ),
+            "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
+            "top5": self.num_classes > 5,
+            "tensorboard": train.tensorboard,
+            "sync_bn": train.sync_bn,
+            "deterministic": train.deterministic,
+        }
 
     @property
     def torchvision_folder(self) -> str:
@@ -435,9 +473,25 @@ class Project:
             "train": {
                 "grad_clip": bp.train.grad_clip,
                 "label_smoothing": bp.train.label_smoothing,
+                **self._feature_config,
                 "phases": self.phases,
             },
         }
+
+    @property
+    def _feature_config(self) -> dict:
+        """The settings of the training features the blueprint switches on (and no others)."""
+        train, x = self.blueprint.train, self.pieces
+        config: dict = {}
+        if x.ema:
+            config["ema"] = {"decay": train.ema.decay, "every": train.ema.every}
+        if x.grad_accum:
+            config["grad_accum_steps"] = train.grad_accum_steps
+        if x.no_weight_decay:
+            config["no_weight_decay"] = list(x.no_weight_decay)
+        if x.deterministic:
+            config["deterministic"] = True
+        return config
 
     @property
     def config_yaml(self) -> str:
@@ -482,7 +536,17 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
                 "schedule": _schedule_dict(schedule),
             }
         )
+    if any(schedule.warmup_factor for schedule in _schedules(train)):
+        for phase in result:  # the code reads it in every schedule with a warm-up
+            if "warmup_epochs" in phase["schedule"]:
+                phase["schedule"].setdefault("warmup_factor", None)
     return result
+
+
+def _schedules(train: Train) -> list[Schedule]:
+    """Every schedule the blueprint writes."""
+    given = [train.schedule] + [phase.schedule for phase in train.phases or []]
+    return [schedule for schedule in given if schedule is not None]
 
 
 def _merge_optimizer(base: Optimizer, override: Optimizer | None) -> Optimizer:
@@ -523,7 +587,7 @@ def _optimizer_dict(opt: Optimizer) -> dict:
 
 def _schedule_dict(schedule: Schedule) -> dict:
     result = {"name": schedule.name}
-    for key in ("step_size", "milestones"):
+    for key in ("step_size", "milestones", "warmup_factor"):
         if getattr(schedule, key) is not None:
             result[key] = getattr(schedule, key)
     for key, default in SCHEDULE_DEFAULTS[schedule.name].items():

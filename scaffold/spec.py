@@ -276,6 +276,8 @@ def _fits(field_type: FieldType, node: Node) -> bool:
         return isinstance(node.value, str)
     if isinstance(field_type, (Int, Float)):
         return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+    if isinstance(field_type, Bool):
+        return isinstance(node.value, bool)
     return True
 
 
