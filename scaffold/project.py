@@ -494,6 +494,78 @@ class Project:
         return config
 
     @property
+    def extra_metrics(self) -> list[str]:
+        """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
+        x = self.pieces
+        columns = ["val_top5"] if x.top5 else []
+        if x.ema:
+            columns += ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if x.top5 else [])
+        return columns
+
+    @property
+    def feature_lines(self) -> list[str]:
+        """The training features the blueprint switches on, in words (the README's list)."""
+        train, x, lines = self.blueprint.train, self.pieces, []
+        if x.ema:
+            every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
+            lines.append(
+                f"**Model EMA**: an exponential moving average of the weights and batch-norm "
+                f"statistics (decay {train.ema.decay}, updated every {every}), evaluated every "
+                "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
+                "checkpoint as `ema`; `best.pt` is chosen by the raw weights' `val_acc`."
+            )
+        if x.grad_accum:
+            k = train.grad_accum_steps
+            lines.append(
+                f"**Gradient accumulation**: the gradients of {k} batches add up to one optimizer "
+                f"step, of batch size x {k} x processes images; under DDP the first {k - 1} skip "
+                "the gradient all-reduce (`no_sync`). An epoch's last step may take fewer batches."
+            )
+        if x.no_weight_decay:
+            kinds = {
+                "norm": "the weights and biases of normalisation layers",
+                "bias": "every bias",
+            }
+            left_out = " and ".join(kinds[kind] for kind in x.no_weight_decay)
+            lines.append(
+                f"**No weight decay** on {left_out} (`train.no_weight_decay`): a second "
+                "parameter group with weight decay 0, as timm and torchvision do."
+            )
+        if x.per_step:
+            lines.append(
+                "**A per-step schedule**: the learning rate moves after every optimizer step, "
+                "its epochs (warm-up included) counted in steps; metrics.csv's `lr` is the rate "
+                "at the epoch's end."
+            )
+        if x.warmup_factor:
+            lines.append(
+                "**Warm-up from a stated factor**: the warm-up starts at `warmup_factor` x the "
+                "learning rate and rises linearly to it."
+            )
+        if x.top5:
+            lines.append(
+                "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
+                "label is among the five highest scores."
+            )
+        if x.tensorboard:
+            lines.append(
+                "**TensorBoard**: every number of metrics.csv each epoch, and the loss and "
+                "learning rate every `--log-every` steps, in `OUT/tensorboard` (rank 0 writes)."
+            )
+        if x.sync_bn:
+            lines.append(
+                "**Synchronised batch norm** under torchrun on GPUs: statistics over every "
+                "process's batch (`nn.SyncBatchNorm`); one process or CPUs keep plain batch norm."
+            )
+        if x.deterministic:
+            lines.append(
+                "**Deterministic algorithms** (`torch.use_deterministic_algorithms`, no "
+                "cudnn.benchmark, `CUBLAS_WORKSPACE_CONFIG`): a run repeats bit for bit, a little "
+                "slower; `--no-deterministic` turns it off."
+            )
+        return lines
+
+    @property
     def config_yaml(self) -> str:
         return yaml_text(self.config)
 
