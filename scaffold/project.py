@@ -494,6 +494,15 @@ class Project:
         return config
 
     @property
+    def feature_config_keys(self) -> str:
+        """The config's settings of the training features, as train.py names a missing one."""
+        keys = []
+        for key, value in self._feature_config.items():
+            inner = value.keys() if isinstance(value, dict) else [None]
+            keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
+        return " ".join(keys)
+
+    @property
     def extra_metrics(self) -> list[str]:
         """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
         x = self.pieces
