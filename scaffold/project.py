@@ -494,13 +494,14 @@ class Project:
         return config
 
     @property
-    def feature_config_keys(self) -> str:
-        """The config's settings of the training features, as train.py names a missing one."""
+    def feature_config_keys(self) -> list[str]:
+        """The config's settings of the training features, as train.py names a missing one: in
+        chunks that fit a line of code."""
         keys = []
         for key, value in self._feature_config.items():
             inner = value.keys() if isinstance(value, dict) else [None]
             keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
-        return " ".join(keys)
+        return textwrap.wrap(" ".join(keys), LINE_LENGTH - 20)
 
     @property
     def extra_metrics(self) -> list[str]:
