@@ -23,6 +23,7 @@ import csv
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 from argparse import Namespace
@@ -198,8 +199,11 @@ def test_features_switched_on_are_in_the_project_and_its_readme(projects):
                   "**Synchronised batch norm**", "**Deterministic algorithms**",
                   "val_top5, val_ema_loss, val_ema_acc, val_ema_top5"):  # fmt: skip
         assert words in readme
-    subprocess.run([sys.executable, "-m", "black", "--check", "-q", "-l", "100", str(allon)],
-                   check=True)  # fmt: skip
+    for tool in (
+        ["black", "--check", "-q", "-l", "100"],
+        ["ruff", "check", "-q", "--no-cache", "--select", "F", "--isolated"],
+    ):
+        subprocess.run([sys.executable, "-m", *tool, str(allon)], check=True)  # fmt: skip
 
 
 # --- model EMA ----------------------------------------------------------------------------------
@@ -224,6 +228,39 @@ def test_ema_weights_differ_and_are_evaluated_and_checkpointed(projects, allon_r
         )
         correct, count = int(printed[2]), int(printed[3])
         assert round(correct / count, 6) == float(rows[-1][column]), (flags, rows[-1])
+
+
+def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights_and_average(
+    projects, digits_root, allon_runs, tmp_path
+):
+    """Ctrl-C during the first epoch stops between two optimizer steps (never inside an
+    accumulation) with a checkpoint; the resumed run ends with the weights, moving average and
+    optimizer of the uninterrupted one: the schedule's steps and the average are in the checkpoint.
+    """
+    project, out = projects["allon"], tmp_path / "stopped"
+    env = {**os.environ, "PYTHONPATH": str(project), "OMP_NUM_THREADS": "1"}
+    command = train_command("allon", digits_root, out, *ALLON_FLAGS)
+    process = subprocess.Popen(command, cwd=project, env=env, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "epoch 1" not in seen:  # the progress bar: training has begun
+        character = process.stderr.read(1)
+        assert character, seen[-2000:]
+        seen += character
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=300) == 130, (seen + rest)[-3000:]
+    stopped = torch.load(out / "last.pt", weights_only=False)
+    assert stopped["epoch"] == 0 and stopped["step"] % 2 == 0 and 0 < stopped["step"] < 20
+    run(project, [*command, "--resume", str(out / "last.pt")])
+    resumed = torch.load(out / "last.pt", weights_only=False)
+    reference = torch.load(allon_runs[0] / "last.pt", weights_only=False)
+    for key in ("model", "ema"):
+        assert all(torch.equal(v, reference[key][k]) for k, v in resumed[key].items()), key
+    assert resumed["schedule"] == reference["schedule"]
+    timeless = [{k: v for k, v in row.items() if k not in ("seconds", "img_per_s")}
+                for row in metrics(out)]  # fmt: skip
+    assert timeless == [{k: v for k, v in row.items() if k not in ("seconds", "img_per_s")}
+                        for row in metrics(allon_runs[0])]  # fmt: skip
 
 
 # --- gradient accumulation ------------------------------------------------------------------------
