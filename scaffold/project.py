@@ -571,7 +571,8 @@ class Project:
             lines.append(
                 "**Deterministic algorithms** (`torch.use_deterministic_algorithms`, no "
                 "cudnn.benchmark, `CUBLAS_WORKSPACE_CONFIG`): a run repeats bit for bit, a little "
-                "slower; `--no-deterministic` turns it off."
+                "slower; an operation torch has no deterministic version of warns (on CUDA, e.g. "
+                "adaptive pooling's backward pass). `--no-deterministic` turns it off."
             )
         return lines
 

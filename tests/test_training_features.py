@@ -479,17 +479,22 @@ def test_the_deterministic_switch(projects, allon_runs):
     train = import_generated(projects["allon"], "train")
     assert train.parse_args(["--no-deterministic"]).deterministic is False
     assert train.parse_args([]).deterministic is None  # the config's: true
-    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+    )
     workspace = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
     try:
         torch.backends.cudnn.benchmark = True
         train.make_deterministic()
         assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # (CUDA's pooling backward)
         assert not torch.backends.cudnn.benchmark
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == workspace or ":4096:8"
     finally:
-        torch.use_deterministic_algorithms(before[0])
-        torch.backends.cudnn.benchmark = before[1]
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark = before[2]
         if workspace is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     first, second = (torch.load(out / "last.pt", weights_only=False) for out in allon_runs)
