@@ -522,14 +522,17 @@ class Project:
                 f"**Model EMA**: an exponential moving average of the weights and batch-norm "
                 f"statistics (decay {train.ema.decay}, updated every {every}), evaluated every "
                 "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
-                "checkpoint as `ema`; `best.pt` is chosen by the raw weights' `val_acc`."
+                "checkpoint as `ema` (`python -m "
+                f"{self.package}.evaluate --ema` evaluates it); `best.pt` is chosen by the raw "
+                "weights' `val_acc`."
             )
         if x.grad_accum:
             k = train.grad_accum_steps
             lines.append(
                 f"**Gradient accumulation**: the gradients of {k} batches add up to one optimizer "
-                f"step, of batch size x {k} x processes images; under DDP the first {k - 1} skip "
-                "the gradient all-reduce (`no_sync`). An epoch's last step may take fewer batches."
+                f"step, which sees batch size x {k} x processes images; under DDP only a step's "
+                "last batch all-reduces the gradients (the others run under `no_sync`). An "
+                "epoch's last step may take fewer batches."
             )
         if x.no_weight_decay:
             kinds = {
