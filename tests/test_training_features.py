@@ -227,7 +227,7 @@ def test_ema_weights_differ_and_are_evaluated_and_checkpointed(projects, allon_r
             r"^accuracy: ([\d.]+) \((\d+) of (\d+)\)", capsys.readouterr().out, re.M
         )
         correct, count = int(printed[2]), int(printed[3])
-        assert round(correct / count, 6) == float(rows[-1][column]), (flags, rows[-1])
+        assert correct / count == pytest.approx(float(rows[-1][column]), abs=1e-5), flags
 
 
 def test_a_run_stopped_mid_epoch_resumes_to_the_same_weights_and_average(
@@ -458,7 +458,7 @@ def test_tensorboard_gets_every_metric_and_the_step_loss(allon_runs):
     rows = metrics(allon_runs[0])
     for column in ("train_loss", "val_acc", "val_top5", "val_ema_acc", "lr"):
         logged = [value for _, value in scalars[f"epoch/{column}"]]
-        assert logged == pytest.approx([float(row[column]) for row in rows]), column
+        assert logged == pytest.approx([float(row[column]) for row in rows], rel=1e-5), column
     assert [step for step, _ in scalars["step/train_loss"]] == list(range(2, 41, 2))
 
 
