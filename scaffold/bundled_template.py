@@ -110,7 +110,9 @@ class BundledTemplate:
         head = _git(repo, "rev-parse", "--verify", "--quiet", "HEAD").stdout.strip()
         if head != self.commit:
             _check(_git(repo, "checkout", "-q", "--force", "-B", BRANCH, self.commit))
-        elif _git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        elif _git(
+            repo, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"
+        ).stdout.strip():
             _check(_git(repo, "reset", "-q", "--hard"))  # edited by hand: scaffold's copy
 
     def _create(self) -> None:

@@ -36,7 +36,7 @@ JPEG_DATASETS = ("image_folder", "cub", "vqa")  # image files, worth decoding on
 TORCHVISION_SETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # torchvision's class names
 NATIVE_CHANNELS = {"mnist": 1, "cifar10": 3}
 DATA_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cub": "CUB-200-2011"}
-# more synthetic classes than this differ only in narrow hue bands: not learnable in a minute
+# the synthetic shapes: one shape per class, ten shapes
 SYNTHETIC_CLASS_LIMIT = 10
 
 
@@ -111,6 +111,7 @@ class Pieces:
 
     vqa: bool  # questions and answers (else labelled images)
     in_memory: bool  # small images held in memory as one uint8 tensor
+    tensor_images: bool  # in memory, in a data set class of their own (augmented, or on the GPU)
     torchvision: str  # "MNIST" or "CIFAR10": torchvision's copy of the data set (else "")
     cub: bool  # CUB-200-2011's files and bounding boxes
     gpu_decode: bool  # JPEG files decoded on the GPU in batches (--decode gpu)
@@ -149,16 +150,17 @@ class Project:
     # --- names and text -----------------------------------------------------------------------
 
     def wrapped(self, text: str, indent: int = 0) -> str:
-        """Prose assembled by a template, its paragraphs filled to the line length (lines after
-        the first indented by `indent`), for docstrings black leaves as they are."""
+        """Prose assembled by a template, its paragraphs filled to the line length, for docstrings
+        black leaves as they are: the first line follows opening quotes; with an `indent`, those of
+        a function's docstring, and the other lines are indented."""
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
         pad = " " * indent
+        first = pad + '"""'  # the opening quotes count on the first line
         filled = [
-            textwrap.fill(p, LINE_LENGTH, initial_indent=pad, subsequent_indent=pad)
-            for p in paragraphs
-            if p
+            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, subsequent_indent=pad)
+            for i, p in enumerate(p for p in paragraphs if p)
         ]
-        return "\n\n".join(filled)[indent:]
+        return "\n\n".join(filled)[len(first) :]
 
     @property
     def name(self) -> str:
@@ -201,6 +203,8 @@ class Project:
         return Pieces(
             vqa=bp.is_vqa,
             in_memory=bp.in_memory,
+            tensor_images=bp.in_memory
+            and (T.is_random(bp.data.transforms.train) or bp.data.on_device),
             torchvision=TORCHVISION_SETS.get(self.dataset, ""),
             cub=self.dataset == "cub",
             gpu_decode=self.dataset in JPEG_DATASETS,
@@ -371,6 +375,16 @@ class Project:
         return "v2.Compose([" + ", ".join(code) + "])"
 
     @property
+    def transforms_body(self) -> str:
+        """The body of build_transforms after its docstring: the training and the evaluation
+        transform, on one line where they fit."""
+        train, evaluation = self.transform_code("train"), self.transform_code("eval")
+        line = f"    return {train}, {evaluation}  # training, evaluation"
+        if len(line) <= LINE_LENGTH:
+            return line
+        return f"    train = {train}\n    evaluation = {evaluation}\n    return train, evaluation"
+
+    @property
     def transforms_use_size(self) -> bool:
         """Whether the transforms are written in terms of the run's image size (`size`)."""
         if not self.plan.size_agnostic:
@@ -426,10 +440,13 @@ class Project:
     @property
     def attention_module(self) -> str:
         """VQA: the module whose output is the grid of image regions the attention weighs (its
-        height and width lay out the attention maps, at any image size)."""
+        height and width lay out the attention maps, at any image size); "" when the regions
+        are the input's pixels."""
         rows = self.plan.rows
         first_region = next(i for i, row in enumerate(rows) if row.shape.kind == "sequence")
         grids = [row for row in rows[:first_region] if row.shape.kind == "image"]
+        if not any(row.module for row in grids):
+            return ""  # the regions are the input image's own pixels
         last = grids[-1].shape.dims[1:]
         named = [row.module for row in grids if row.module and row.shape.dims[1:] == last]
         return named[-1]

@@ -119,8 +119,16 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
         source.vcs_ref = newest_tag(root) or "HEAD"  # copier's choice; HEAD with the changes
     # only changes to the template count (not to examples/ or tests/, in scaffold's own repo)
     # (bytecode the engine's import leaves in a template without a .gitignore is no change)
+    # --no-optional-locks: a status killed with `scaffold new` must not leave index.lock behind
+    # in the user's template checkout
     status = _git(
-        root, "status", "--porcelain", "--", *_template_paths(root), ":(exclude,glob)**/*.pyc"
+        root,
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "--",
+        *_template_paths(root),
+        ":(exclude,glob)**/*.pyc",
     )
     source.dirty = bool(status.stdout.strip())
     if source.vcs_ref != "HEAD" and not source.dirty:

@@ -125,7 +125,7 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
     if bundled is None or not bundled.is_source_of(src):
         bundled = None
         _check_recorded_template(project, src)
-    dirty = _git(project, "status", "--porcelain").stdout.strip()
+    dirty = _git(project, "--no-optional-locks", "status", "--porcelain").stdout.strip()
     if dirty:
         raise UsageError(
             f"{project} has uncommitted changes; commit or stash them first, so that the update "
@@ -256,7 +256,16 @@ def _changed_files(project: Path) -> list[tuple[str, str]]:
     project's folder when the project is a subfolder of a larger repository; -z keeps names
     with spaces or non-ASCII characters unquoted."""
     prefix = _git(project, "rev-parse", "--show-prefix").stdout.strip()
-    out = _git(project, "status", "--porcelain", "-z", "--untracked-files=all", "--", ".").stdout
+    out = _git(
+        project,
+        "--no-optional-locks",
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=all",
+        "--",
+        ".",
+    ).stdout
     entries = out.split("\0")
     changed = []
     i = 0

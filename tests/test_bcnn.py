@@ -78,7 +78,8 @@ def test_cub_loads_the_official_split_labels_and_class_names(bcnn, tmp_path):
 def test_cub_bounding_boxes_crop_before_the_transforms(bcnn, tmp_path):
     data, _ = bcnn
     sets = data.load_datasets(str(make_cub(tmp_path)), {**CONFIG, "bounding_boxes": True})
-    assert sets.train.boxes[0] == (4.0, 6.0, 20.0, 16.0)
+    path, _ = sets.train.samples[0]
+    assert sets.train.boxes[path] == (4.0, 6.0, 20.0, 16.0)  # boxes by file
     assert sets.train[(0, 0)]["image"].shape == (3, 32, 32)
 
 

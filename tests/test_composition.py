@@ -18,7 +18,7 @@ TEMPLATES = REPO / "templates"
 # (project, words its package must hold, words it must not)
 PIECES = {
     "lenet": (
-        ["class TensorImages", "datasets.MNIST", "torch.optim.SGD", "CosineAnnealingLR"],
+        ["StackDataset", "datasets.MNIST", "torch.optim.SGD", "CosineAnnealingLR"],
         ["decode_jpeg", "crop_box", "bounding", "DeviceData", "GraphedStep", "cuda_graph",
          "Vocabulary", "SyntheticVQA", "question", "Adam", "RMSprop", "ReduceLROnPlateau",
          "StepLR", "set_trainable", "skip_bad", "--decode", "augment("],
@@ -104,10 +104,8 @@ def test_lenet_folders_get_the_blueprints_transforms_and_only_the_resize_they_ne
     assert sets.train[0]["image"].shape == sets.val[0]["image"].shape == (1, 32, 32)
     large = data.load_datasets(str(digits(tmp_path / "large", 40)), CONFIG)
     assert large.train[0]["image"].shape == (1, 32, 32)
-    synthetic = data.load_datasets(None, CONFIG)
-    assert torch.equal(
-        synthetic.train.images[:, :, :2], torch.zeros_like(synthetic.train.images[:, :, :2])
-    )
+    images = data.load_datasets(None, CONFIG).train.datasets["image"]  # a StackDataset's
+    assert torch.equal(images[:, :, :2], torch.zeros_like(images[:, :, :2]))
     readme = (dest / "README.md").read_text()
     assert "28x28" in readme and "pad 2" in readme
 
@@ -136,7 +134,7 @@ def test_an_image_folder_with_a_test_split_validates_on_part_of_train(generated_
     sets = data.load_datasets(str(digits(tmp_path / "d", 28, ("train", "test"), 4)), CONFIG)
     assert sets.held_out and len(sets.test) == 40
     assert len(sets.val) == 10 and len(sets.train) == 30  # one of every class's four
-    assert sorted(sets.val.labels.tolist()) == list(range(10))
+    assert sorted(sets.val.datasets["label"].tolist()) == list(range(10))  # a StackDataset's
     with_val = data.load_datasets(str(digits(tmp_path / "v", 28, ("train", "val"))), CONFIG)
     assert not with_val.held_out and with_val.test is None and len(with_val.val) == 30
 

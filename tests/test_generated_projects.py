@@ -1,11 +1,20 @@
 """Every bundled blueprint generates a project that is formatted, lint-clean, matches the shapes
 and parameter count `scaffold inspect` computes, trains for two steps on a CPU through its own
-command line, and passes its own tests."""
+command line, and passes its own tests.
+
+The end-to-end smoke (the last two) runs by default for one blueprint of each family: blueprints
+whose generated code differs only in model.py, names and literal values (a VGG-11 and a VGG-19, a
+ResNet-18 and a ResNet-50) run the same code paths, and a test below holds that true. The smoke of
+every other blueprint is in the `slow` set (`python -m pytest -m slow`), which CI runs too."""
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import sys
+import tokenize
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +24,13 @@ from generated import import_generated, project_for
 from scaffold.smoke import smoke_one
 
 NAMES = [path.stem for path in BLUEPRINTS]
+
+# Each family's representative -> the blueprints whose generated code is the same but for model.py.
+FAMILIES = {
+    "resnet18": ["mobilenet_v2", "resnet50", "resnext50_32x4d", "wide_resnet50_2"],
+    "vgg11": ["vgg13", "vgg16", "vgg19"],
+}
+SMOKED_IN_SLOW_SET = {name for members in FAMILIES.values() for name in members}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -66,8 +82,48 @@ def test_model_matches_the_inferred_shapes_and_parameter_count(name, generated_r
     assert tuple(out.shape) == (2, *plan.output_shape.dims)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in SMOKED_IN_SLOW_SET else n for n in NAMES],
+)
 def test_smoke_tests_and_training(name, tmp_path):
     """`scaffold smoke`'s steps: generate, black, the project's own tests, a 2-step CPU
     training through `python -m PKG.train`, and an evaluation of its checkpoint."""
     smoke_one(BLUEPRINTS[NAMES.index(name)], tmp_path)
+
+
+def code_tokens(dest: Path) -> dict[str, list[str]]:
+    """A generated project's Python code but model.py, as tokens: the package and model class
+    names, strings and numbers as placeholders; comments and line breaks left out."""
+    package = dest.name
+    model = (dest / package / "model.py").read_text(encoding="utf-8")
+    model_class = re.findall(r"^class (\w+)\(nn\.Module\)", model, re.MULTILINE)[-1]
+    placeholders = {package: "PACKAGE", model_class: "MODEL"}
+    code = {}
+    for path in sorted(dest.rglob("*.py")):
+        if path.name in ("model.py", "__init__.py"):  # __init__.py: the description
+            continue
+        tokens = []
+        for token in tokenize.generate_tokens(io.StringIO(path.read_text("utf-8")).readline):
+            if token.type in (tokenize.COMMENT, tokenize.NL):
+                continue
+            if token.type in (tokenize.STRING, tokenize.NUMBER):
+                tokens.append(tokenize.tok_name[token.type])
+            else:
+                tokens.append(placeholders.get(token.string, token.string))
+        code[str(path.relative_to(dest)).replace(package, "PACKAGE")] = tokens
+    return code
+
+
+@pytest.mark.parametrize(
+    "member, representative",
+    [(member, rep) for rep, members in FAMILIES.items() for member in members],
+)
+def test_a_family_shares_all_code_but_the_model(member, representative, generated_root):
+    """What lets the default run smoke one blueprint per family: the others' code paths are the
+    representative's."""
+    member_code = code_tokens(project_for(member, generated_root)[0])
+    representative_code = code_tokens(project_for(representative, generated_root)[0])
+    assert sorted(member_code) == sorted(representative_code)
+    differing = [f for f in member_code if member_code[f] != representative_code[f]]
+    assert not differing, f"{member}'s code differs from {representative}'s in {differing}"

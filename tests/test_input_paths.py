@@ -140,7 +140,7 @@ def test_the_step_a_cuda_graph_captures_clips_gradients(generated_root):
     model = torch.nn.Linear(4, 2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
-    run = train.Run(torch.device("cpu"))
+    run = train.Run("cpu")
     args = argparse.Namespace(grad_clip=0.5, skip_nonfinite=False)
     inputs, labels = (torch.randn(8, 4) * 100,), torch.randint(0, 2, (8,))
     train.train_step(
@@ -198,6 +198,21 @@ def test_bench_end_to_end_from_jpeg_files(bcnn, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "end to end, decode cpu" in done.stdout
     assert "skipping --decode gpu" in done.stdout  # no CUDA device here
+
+
+def test_bench_gives_every_decode_mode_a_loader_of_its_own(bcnn, tmp_path):
+    """--decode cpu,gpu in one process: persistent workers keep the data set they started with, so
+    a loader shared by both modes measured the CPU decoding twice. Here "gpu" decodes on the CPU
+    device (in the test process: worker processes forked from it can hang)."""
+    dest, _ = bcnn
+    bench, train = import_generated(dest, "bench"), import_generated(dest, "train")
+    config = train.read_config(train.DEFAULT_CONFIG)
+    config["data"]["image_size"] = [32, 32]
+    cub, run = str(make_cub(tmp_path)), train.Run("cpu")
+    on_cpu = next(bench.loaded(cub, config, 2, 0, run, "cpu"))
+    on_gpu = next(bench.loaded(cub, config, 2, 0, run, "gpu"))
+    assert "data" not in on_cpu and "data" in on_gpu  # JPEG bytes, decoded after the loader
+    assert on_cpu["image"].shape == on_gpu["image"].shape == (2, 3, 32, 32)
 
 
 def test_evaluation_reports_classes_and_writes_the_confusion_matrix(bcnn, tmp_path, capsys):

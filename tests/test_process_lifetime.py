@@ -49,18 +49,23 @@ def wait_for_workers(process: subprocess.Popen, tag: str, timeout: float = 120) 
     """Wait until the run has forked its formatter workers; False if it ended first."""
     deadline = time.monotonic() + timeout
     while process.poll() is None and time.monotonic() < deadline:
-        if workers_of(process.pid, tag):
-            return True
+        seen = workers_of(process.pid, tag)
+        if seen:
+            # A child that git or another program is about to replace has the same command line
+            # for a moment; a worker is one still there a little later.
+            time.sleep(0.02)
+            if set(seen) & set(workers_of(process.pid, tag)):
+                return True
         time.sleep(0.01)
     return False
 
 
-def random_moment_while_formatting(process, tag, rng: random.Random) -> bool:
-    """Sleep until a random moment of the formatting (from the fork on); whether the workers
-    were still there at that moment."""
+def random_moment_while_formatting(process, tag, rng: random.Random, latest: float = 0.3) -> bool:
+    """Sleep until a random moment of the formatting (from the fork on, up to `latest` seconds
+    after it); whether the workers were still there at that moment."""
     if not wait_for_workers(process, tag):
         return False
-    time.sleep(rng.uniform(0, 0.3))
+    time.sleep(rng.uniform(0, latest))
     return bool(workers_of(process.pid, tag))
 
 
@@ -112,7 +117,10 @@ def test_interrupt_while_formatting_exits_cleanly_and_leaves_no_process(tmp_path
             dest, tag, tmp_path / f"cache{i}", stderr=subprocess.PIPE, start_new_session=True
         )
         try:
-            hits += random_moment_while_formatting(process, tag, rng)
+            # The first signal comes right after the fork, so that one surely meets the workers
+            # on a fast machine too; the others at random moments.
+            latest = 0.0 if i == 0 else 0.3
+            hits += random_moment_while_formatting(process, tag, rng, latest)
             if how == "Ctrl-C":
                 os.killpg(process.pid, signal.SIGINT)
             else:

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from scaffold.blueprint import load_blueprint
@@ -474,8 +474,27 @@ def test_scaffold_new_refuses_broken_blueprints_without_leftovers(blueprint):
         ]  # no dest, no .dest.scaffold-*
 
 
+# A SAN whose regions are the input image's pixels (no layer before project_regions): predict.py
+# once looked for a module producing the grid and crashed the render.
+PIXEL_REGIONS_SAN = {
+    "name": "propvqa",
+    "input": {
+        "image": {"channels": 3, "height": 2, "width": 2},
+        "question": {"max_length": 1, "vocab_size": 50},
+    },
+    "model": {
+        "image": [{"project_regions": 4}],
+        "question": [{"embedding": 2}, {"text_cnn": {"kernels": [1, 2], "channels": [2, 2]}}],
+        "head": [{"stacked_attention": {"hops": 1, "attention": 4}}, {"linear": "classes"}],
+    },
+    "data": {"dataset": "synthetic_vqa", "answers": 2},
+    "train": {"epochs": 1},
+}
+
+
 @settings(FAST, max_examples=3)
 @given(blueprint=blueprints)
+@example(blueprint=PIXEL_REGIONS_SAN)
 def test_scaffold_new_renders_a_blueprint_that_checks_out(blueprint):
     text = dump(blueprint)
     assume(check(text) is not None)

@@ -27,7 +27,7 @@ CONV_BN = Fragment(
 def conv_bn(
     in_channels: int, out_channels: int, kernel_size: int, stride: int = 1
 ) -> nn.Sequential:
-    """A shortcut projection: convolution and batch norm (state_dict keys downsample.0 and .1, as in torchvision)."""
+    """A shortcut projection: convolution and batch norm (downsample.0 and .1, as torchvision's)."""
     return nn.Sequential(
         nn.Conv2d(
             in_channels,

@@ -34,7 +34,7 @@ MAKE_LAYERS = Fragment(
 def make_layers(
     cfg: list, batch_norm: bool = False, in_channels: int = 3
 ) -> nn.Sequential:
-    """VGG features from a cfg list, laid out as torchvision's models/vgg.py (same state_dict keys)."""
+    """VGG features from a cfg list, with the state_dict keys of torchvision's models/vgg.py."""
     layers: list[nn.Module] = []
     for v in cfg:
         if v == "M":

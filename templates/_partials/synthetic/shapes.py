@@ -1,63 +1,72 @@
-SHAPES = ("circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse")
-_MIN_BRIGHTNESS = 0.4  # of shapes not in RGB; in RGB they are brighter
-# The radius as a fraction of the smaller side, and how far the centre may move from the middle
-# as a fraction of each side: large shapes that move little let LeNet-sized models (no padding,
-# no batch norm) learn the task in a few epochs of 5000 images.
-_RADIUS_RANGE, _MAX_SHIFT = (0.28, 0.36), 0.15
+# One shape per class: the synthetic task keeps to ten classes.
+SHAPES = (
+    "circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse", "hourglass",
+    "semicircle",
+)  # fmt: skip
 
 
-def shape_class_names(num_classes: int) -> list[str]:
-    """The class names of SyntheticShapes: the shapes, and beyond 8 classes the shapes again in
-    other colour families, class c called e.g. "circle 2" (shape c % 8, family c // 8 + 1)."""
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    if num_classes <= len(SHAPES):
-        return list(SHAPES[:num_classes])
-    return [f"{SHAPES[c % len(SHAPES)]} {c // len(SHAPES) + 1}" for c in range(num_classes)]
+def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool) -> torch.Tensor:
+    """A boolean mask of a shape centred at u = v = 0, in units of its radius (u: (1, W) across,
+    v: (H, 1) down); `upright` turns an ellipse on its end."""
+    if shape in ("circle", "ring"):
+        squared = u * u + v * v
+        return (squared <= 1.0) if shape == "circle" else (squared <= 1.0) & (squared >= 0.36)
+    if shape in ("square", "frame"):  # squares a little smaller: about a circle's area
+        box = torch.maximum(u.abs(), v.abs())
+        return (box <= 0.8) if shape == "square" else (box <= 0.85) & (box >= 0.45)
+    if shape == "triangle":  # apex up, base a little above the bottom of the circle
+        return (v <= 0.75) & (u.abs() <= (v + 1.0) / 1.75)
+    if shape == "cross":
+        return ((u.abs() <= 0.3) & (v.abs() <= 1.0)) | ((v.abs() <= 0.3) & (u.abs() <= 1.0))
+    if shape == "diamond":
+        return u.abs() + v.abs() <= 1.0
+    if shape == "ellipse":
+        return (v * v + 4.0 * u * u <= 1.0) if upright else (u * u + 4.0 * v * v <= 1.0)
+    if shape == "hourglass":  # two triangles, apex to apex
+        return (v.abs() <= 0.9) & (u.abs() <= 0.9 * v.abs() + 0.1)
+    return (u * u + v * v <= 1.0) & (v >= 0.0)  # semicircle: the lower half of a circle
 
 
 class SyntheticShapes(Dataset):
-    """One shape per image on a dark noisy background; the class is the shape. Colour, size and
-    position are random. Beyond 8 classes class c is shape c % 8 in colour family c // 8: the
-    families split the hue range (brightness, for other than 3 channels) into separate bins.
-    Items are (image, label): a uint8 (C, H, W) tensor and index % num_classes."""
+    """One shape per image on a dark noisy background; the class is the shape, one of the first
+    `num_classes` SHAPES. Colour, size and position are random. Items are (image, label): a uint8
+    (C, H, W) tensor and index % num_classes."""
 
     def __init__(self, size: int, num_classes: int, image_size, channels: int, seed: int = 0):
-        self._ys, self._xs = _check(size, image_size, channels)
-        self.classes = shape_class_names(num_classes)
+        self.classes = list(SHAPES[:num_classes])
         self.size, self.num_classes, self.channels, self.seed = size, num_classes, channels, seed
-        self.height, self.width = self._ys.shape[0], self._xs.shape[1]
-        self._families = math.ceil(num_classes / len(SHAPES))
+        self.height, self.width = image_size
+        self.ys = torch.arange(self.height, dtype=torch.float32).add_(0.5).unsqueeze(1)
+        self.xs = torch.arange(self.width, dtype=torch.float32).add_(0.5).unsqueeze(0)
 
     def __len__(self) -> int:
         return self.size
 
-    def _colour(self, generator: torch.Generator, family: int) -> torch.Tensor:
-        """A random colour of the family, as a (C,) tensor: with several families, from the
-        middle half of its bin, so that neighbouring families stay clearly apart."""
-        margin = 0.25 if self._families > 1 else 0.0
-        position = (family + _uniform(generator, margin, 1.0 - margin)) / self._families
-        if self.channels == 3:
-            saturation, value = _uniform(generator, 0.65, 1.0), _uniform(generator, 0.8, 1.0)
-            return torch.tensor(colorsys.hsv_to_rgb(position, saturation, value))
-        brightness = _MIN_BRIGHTNESS + (1.0 - _MIN_BRIGHTNESS) * position
-        # a random tint whose brightest channel carries the family: one channel is plain grey
-        tint = torch.rand(self.channels, generator=generator) * 0.7 + 0.3
-        return tint / tint.max() * brightness
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} items")
-        label, generator = index % self.num_classes, _generator("shapes", self.seed, index)
-        colour = self._colour(generator, label // len(SHAPES))
-        radius = _uniform(generator, *_RADIUS_RANGE) * min(self.height, self.width)
-        shift_y = min(self.height / 2 - radius, _MAX_SHIFT * self.height)  # the shape stays inside
-        shift_x = min(self.width / 2 - radius, _MAX_SHIFT * self.width)
-        centre = (
-            self.height / 2 + _uniform(generator, -shift_y, shift_y),
-            self.width / 2 + _uniform(generator, -shift_x, shift_x),
-        )
-        upright = _uniform(generator, 0.0, 1.0) < 0.5
-        mask = _shape_mask(SHAPES[label % len(SHAPES)], self._ys, self._xs, centre, radius, upright)
-        image = torch.where(mask, colour[:, None, None], _background(generator, self.channels))
-        return _noisy_uint8(image, generator), label
+        # a hash: nearby (seed, index) pairs give unrelated items (4 bytes: the generator keeps 32)
+        digest = hashlib.blake2b(f"shapes:{self.seed}:{index}".encode(), digest_size=4).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+
+        def uniform(low: float, high: float) -> float:
+            return low + (high - low) * torch.rand((), generator=generator).item()
+
+        if self.channels == 3:  # bright, any hue: colour never gives the class away
+            colour = torch.tensor(colorsys.hsv_to_rgb(uniform(0, 1), uniform(0.65, 1), uniform(0.8, 1)))
+        else:  # a tinted grey of random brightness (one channel: plain grey)
+            tint = torch.rand(self.channels, generator=generator) * 0.7 + 0.3
+            colour = tint / tint.max() * uniform(0.4, 1.0)
+        # large shapes that move little: LeNet-sized models learn them in a few epochs
+        radius = uniform(0.28, 0.36) * min(self.height, self.width)
+        shift_y = min(self.height / 2 - radius, 0.15 * self.height)  # the shape stays inside
+        shift_x = min(self.width / 2 - radius, 0.15 * self.width)
+        y = self.height / 2 + uniform(-shift_y, shift_y)
+        x = self.width / 2 + uniform(-shift_x, shift_x)
+        u, v = (self.xs - x) / radius, (self.ys - y) / radius
+        label = index % self.num_classes
+        mask = shape_mask(SHAPES[label], u, v, upright=uniform(0, 1) < 0.5)
+        background = torch.rand(self.channels, 1, 1, generator=generator) * 0.1  # dark
+        image = torch.where(mask, colour[:, None, None], background)
+        noise = torch.randn(image.shape, generator=generator).mul_(0.05)
+        return noise.add_(image).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8), label

@@ -82,9 +82,9 @@ class SyntheticVQA(Dataset):
     """
 
     def __init__(self, size: int, image_size, channels: int = 3, seed: int = 0) -> None:
-        self._ys, self._xs = _check(size, image_size, channels)
         self.size, self.channels, self.seed = size, channels, seed
-        self.height, self.width = self._ys.shape[0], self._xs.shape[1]
+        self.height, self.width = image_size
+        self._ys, self._xs = _pixel_centres(self.height, self.width)
         self._colours = {name: _vqa_colour(name, channels) for name in COLOURS}
 
     def __len__(self) -> int:
