@@ -102,7 +102,7 @@ train:
 FEATURE_WORDS = [
     "AveragedModel", "ema", "EMA", "no_sync", "grad_accum", "weight_decay_groups", "NORMS",
     "SummaryWriter", "tensorboard", "SyncBatchNorm", "synchronize_batch_norm",
-    "use_deterministic_algorithms", "CUBLAS", "deterministic", "topk(5", "top5", "warmup_factor",
+    "use_deterministic_algorithms", "CUBLAS", "deterministic", "topk(min(5", "top5", "warmup_factor",
 ]  # fmt: skip
 
 
