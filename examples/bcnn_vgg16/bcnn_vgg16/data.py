@@ -13,21 +13,20 @@ device (`normalize`).
 
 import os
 import sys
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 from torchvision.transforms import v2
 
-from .synthetic import SyntheticShapes, shape_class_names
+from .synthetic import SyntheticShapes
 
 IMAGE_SIZE = (448, 448)  # the model's input, height x width
 CHANNELS = 3
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 class DataError(Exception):
@@ -68,15 +67,12 @@ def augment(transform: v2.Transform, image: torch.Tensor, seed: int) -> torch.Te
 def decode(data: torch.Tensor, path: str) -> torch.Tensor:
     """An image file's bytes as a uint8 tensor (C, H, W) with the model's channels."""
     try:
-        image = decode_image(data, mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         raise DataError(f"cannot decode image {path}: {error}") from None
-    return image
 
 
-def image_item(
-    path: str, transform: v2.Transform, seed: int, decode_on: str = "cpu", box=None
-) -> dict:
+def image_item(path: str, transform, seed: int, decode_on="cpu", box=None) -> dict:
     """An image file as a sample: its transformed pixels, or (`decode_on="gpu"`) what the GPU
     needs to decode and transform it in a batch."""
     data = read_file(path)
@@ -84,17 +80,14 @@ def image_item(
         if not is_jpeg(data):  # PNG and friends: decoded here, transformed there
             data = decode(data, path)
         return {"data": data, "seed": seed, "box": box, "path": path}
-    image = decode(data, path)
-    if box is not None:
-        image = crop_box(image, box)
+    image = crop_box(decode(data, path), box)
     return {"image": augment(transform, image, seed)}
 
 
 class SeededSampler(Sampler):
-    """This process's share of the data, in a seeded order (each index with the seed of its
-    augmentation). Training (`shuffle`): a new order every epoch, cut so that every DDP rank takes
-    the same number of steps. Evaluation: every sample once over all ranks, no padding.
-    `set_epoch(epoch, start)` skips the epoch's first `start` samples (a resumed run)."""
+    """This process's share of the data in a seeded order, each index with its augmentation's seed:
+    for training a new order each epoch, the same number of steps on every rank; for evaluation
+    every sample once. set_epoch's `start` skips samples done before a resume."""
 
     def __init__(self, size: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1) -> None:
         self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
@@ -119,8 +112,8 @@ class SeededSampler(Sampler):
 
 
 def collate(items: list[dict | None]) -> dict:
-    """Stack tensors, keep lists of what cannot be stacked (JPEG bytes,
-    strings); undecodable samples (None) are counted in "skipped"."""
+    """Stack tensors, keep lists of what cannot be stacked (JPEG bytes, strings); undecodable
+    samples (None) are counted in "skipped"."""
     kept = [item for item in items if item is not None]
     batch = {"skipped": len(items) - len(kept)}
     for key in kept[0] if kept else []:
@@ -134,9 +127,7 @@ def collate(items: list[dict | None]) -> dict:
     return batch
 
 
-def make_loader(
-    dataset: Dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool
-) -> DataLoader:
+def make_loader(dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool):
     workers = min(workers, os.cpu_count() or 1)  # more would only compete for the cores
     return DataLoader(
         dataset,
@@ -152,15 +143,11 @@ def make_loader(
 
 
 def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Sample indices split for training and validation: a seeded `fraction` of every class (at
-    least one sample of a class with two or more) is held out."""
-    by_class = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_class[label].append(index)
+    """Indices for training and validation: a seeded `fraction` of every class held out."""
     generator = torch.Generator().manual_seed(seed)
     train, val = [], []
-    for label in sorted(by_class):
-        members = by_class[label]
+    for label in sorted(set(labels)):
+        members = [index for index, other in enumerate(labels) if other == label]
         order = torch.randperm(len(members), generator=generator).tolist()
         cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
         val += [members[i] for i in order[:cut]]
@@ -168,35 +155,34 @@ def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(train), sorted(val)
 
 
-def scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """The class names (sub-folders, sorted) and (image path, label) of every image."""
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"{folder} has no class folders (expected {folder}/CLASS/IMAGE.jpg)")
-    samples = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            f for f in (folder / name).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise DataError(f"the class folder {folder / name} has no images")
-        samples += [(str(f), label) for f in files]
-    return classes, samples
+def data_folder(root: str) -> Path:
+    """--data-root as a folder, there and not empty."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"--data-root {root}: no such folder")
+    if not any(path.iterdir()):
+        raise DataError(f"--data-root {root} is empty")
+    return path
 
 
 def scan_splits(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
-    """The classes and samples of an image folder's splits: train/, with val/ and test/ where
-    they exist (or class folders alone: a training split); every split with the same classes."""
+    """The classes and (path, label) samples of train/, val/ and test/ (or of class folders alone:
+    training), as torchvision's ImageFolder finds them; every split with the same classes."""
     folders = {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
     if folders and "train" not in folders:
         raise DataError(f"{root} has {'/ and '.join(folders)}/ but no train/")
-    scanned = {split: scan_folder(folder) for split, folder in (folders or {"train": root}).items()}
-    classes = scanned["train"][0]
-    for split, (names, _) in scanned.items():
-        if names != classes:
+    classes, splits = None, {}
+    for split, folder in (folders or {"train": root}).items():
+        try:
+            names, index = find_classes(folder)
+            splits[split] = make_dataset(folder, index, IMG_EXTENSIONS)
+        except FileNotFoundError as error:
+            raise DataError(f"{folder}: {error}") from None
+        if classes is not None and names != classes:
             only = sorted(set(classes) ^ set(names))
             raise DataError(f"the class folders of train/ and {split}/ differ: {', '.join(only)}")
-    return classes, {split: samples for split, (_, samples) in scanned.items()}
+        classes = classes or names
+    return classes, splits
 
 
 @dataclass
@@ -210,22 +196,16 @@ class DataSets:
 
 
 class ImageFiles(Dataset):
-    """Image files with labels, read and decoded in the loader workers, then transformed. With
-    `decode="gpu"`, JPEG files go to the GPU as bytes, to be decoded there in batches
-    (`decode_on_device`)."""
+    """Image files with labels, read and decoded in the loader workers (with `decode="gpu"`, JPEG
+    files as bytes, for `decode_on_device`), then transformed; `boxes`: a file's crop."""
 
     skip_bad = False  # True: an undecodable file is skipped (and counted), not an error
 
     def __init__(
-        self,
-        samples: list[tuple[str, int]],
-        transform: v2.Transform,
-        decode: str = "cpu",
-        boxes: list | None = None,
+        self, samples: list, transform: v2.Transform, decode: str = "cpu", boxes=None
     ) -> None:
-        self.samples, self.transform = samples, transform
-        self.decode = decode
-        self.boxes = boxes
+        self.samples, self.transform, self.decode = samples, transform, decode
+        self.boxes = boxes or {}
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -234,9 +214,7 @@ class ImageFiles(Dataset):
         index, seed = key
         path, label = self.samples[index]
         try:
-            item = image_item(
-                path, self.transform, seed, self.decode, self.boxes[index] if self.boxes else None
-            )
+            item = image_item(path, self.transform, seed, self.decode, self.boxes.get(path))
         except DataError as error:
             if not self.skip_bad:
                 raise
@@ -261,62 +239,42 @@ class Synthetic(Dataset):
 
 
 def load_datasets(root: str | None, config: dict, seed: int = 0, decode: str = "cpu") -> DataSets:
-    """The training, validation and test sets. Without `root`, the built-in synthetic shapes;
-    with it, CUB-200-2011's files or an image folder."""
+    """The training, validation and test sets: synthetic shapes without `root`."""
     size = tuple(config["image_size"])
     train_tf, eval_tf = build_transforms(size)
     if root is None:
         # the blueprint's 200 classes need real data: the synthetic task keeps to 10
-        classes, sizes = shape_class_names(10), config["synthetic"]
-        # validation images from another seed: not training images
-        train = SyntheticShapes(sizes["train_size"], len(classes), size, CHANNELS, seed)
-        val = SyntheticShapes(sizes["val_size"], len(classes), size, CHANNELS, seed + 1_000_000)
-        where = f"synthetic shapes, {len(classes)} classes ({len(train)} train, {len(val)} val)"
-        return DataSets(
-            Synthetic(train, train_tf), Synthetic(val, eval_tf), None, classes, where, False
+        sizes = config["synthetic"]  # validation images from another seed: not training images
+        train = SyntheticShapes(sizes["train_size"], 10, size, CHANNELS, seed)
+        val = SyntheticShapes(sizes["val_size"], 10, size, CHANNELS, seed + 1_000_000)
+        where = (
+            f"synthetic shapes, {len(train.classes)} classes, {len(train)} train, {len(val)} val"
         )
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise DataError(f"--data-root {root}: no such folder")
-    if not any(path.iterdir()):
-        raise DataError(f"--data-root {root} is empty")
+        return DataSets(
+            Synthetic(train, train_tf), Synthetic(val, eval_tf), None, train.classes, where, False
+        )
+    path, boxes = data_folder(root), None
     cub = find_cub(path)
     if cub is not None:
         classes, splits, boxes = cub_splits(cub, config)
         where = f"CUB-200-2011 at {cub}"
     else:
-        (classes, splits), boxes, where = scan_splits(path), None, f"image folders at {path}"
+        (classes, splits), where = scan_splits(path), f"image folders at {path}"
     held_out = "val" not in splits
-    if held_out:  # the test split, where there is one, stays untouched
+    if held_out:
         train, val = split([label for _, label in splits["train"]], config["val_split"], seed)
-        if boxes:
-            boxes = {
-                **boxes,
-                "train": [boxes["train"][i] for i in train],
-                "val": [boxes["train"][i] for i in val],
-            }
         samples = splits["train"]
-        splits = {**splits, "train": [samples[i] for i in train], "val": [samples[i] for i in val]}
+        splits |= {"train": [samples[i] for i in train], "val": [samples[i] for i in val]}
     sets = {
-        name: ImageFiles(
-            samples, train_tf if name == "train" else eval_tf, decode, boxes and boxes[name]
-        )
+        name: ImageFiles(samples, train_tf if name == "train" else eval_tf, decode, boxes)
         for name, samples in splits.items()
     }
-    counts = ", ".join(
-        f"{len(sets[name])} {name}" for name in ("train", "val", "test") if name in sets
-    )
+    counts = ", ".join(f"{len(sets[n])} {n}" for n in ("train", "val", "test") if n in sets)
     description = f"{where}, {len(classes)} classes ({counts})"
     return DataSets(sets["train"], sets["val"], sets.get("test"), classes, description, held_out)
 
 
-CUB_FILES = (
-    "images.txt",
-    "image_class_labels.txt",
-    "train_test_split.txt",
-    "classes.txt",
-    "images",
-)
+CUB_FILES = "images.txt image_class_labels.txt train_test_split.txt classes.txt images".split()
 
 
 def find_cub(root: Path) -> Path | None:
@@ -327,60 +285,43 @@ def find_cub(root: Path) -> Path | None:
     return None
 
 
-def cub_splits(
-    root: Path, config: dict
-) -> tuple[list[str], dict[str, list], dict[str, list] | None]:
-    """CUB-200-2011's classes (from classes.txt), its official train and test splits (5994 and
-    5794 images), and each image's bounding box where `config["bounding_boxes"]` asks for them."""
+def cub_splits(root: Path, config: dict) -> tuple[list[str], dict[str, list], dict]:
+    """CUB-200-2011's classes, its official train and test splits (5994 and 5794 images), and each
+    image's bounding box where `config["bounding_boxes"]` asks for them."""
     with_boxes = config["bounding_boxes"]
-    missing = [name for name in CUB_FILES if not (root / name).exists()]
-    if with_boxes and not (root / "bounding_boxes.txt").exists():
-        missing.append("bounding_boxes.txt")
+    wanted = CUB_FILES + ["bounding_boxes.txt"] if with_boxes else CUB_FILES
+    missing = [name for name in wanted if not (root / name).exists()]
     if missing:
         raise DataError(f"{root} looks like CUB-200-2011 but lacks {', '.join(missing)}")
 
-    def table(name: str) -> dict[int, list[str]]:
-        rows = {}
-        for number, line in enumerate((root / name).read_text(encoding="utf-8").splitlines(), 1):
-            fields = line.split()
-            if fields and (len(fields) < 2 or not fields[0].isdigit()):
-                raise DataError(f"{root / name}, line {number}: expected 'ID VALUE', got {line!r}")
-            if fields:
-                rows[int(fields[0])] = fields[1:]
-        return rows
+    def table(name: str) -> dict[int, list[str]]:  # "ID VALUE..." lines
+        lines = (root / name).read_text(encoding="utf-8").splitlines()
+        return {int(fields[0]): fields[1:] for fields in map(str.split, lines) if fields}
 
-    paths, labels, is_train = (
-        table("images.txt"),
-        table("image_class_labels.txt"),
-        table("train_test_split.txt"),
-    )
-    class_rows = table("classes.txt")
+    paths, labels = table("images.txt"), table("image_class_labels.txt")
+    is_train, class_rows = table("train_test_split.txt"), table("classes.txt")
     classes = [class_rows[i][0].split(".", 1)[-1].replace("_", " ") for i in sorted(class_rows)]
     box_rows = table("bounding_boxes.txt") if with_boxes else {}
-    splits, boxes, absent = {"train": [], "test": []}, {"train": [], "test": []}, []
+    splits, boxes, absent = {"train": [], "test": []}, {}, []
     for image_id, (relative,) in sorted(paths.items()):
-        if image_id not in labels or image_id not in is_train:
-            raise DataError(
-                f"image {image_id} of {root / 'images.txt'} has no label or split entry"
-            )
-        path = root / "images" / relative
-        if not path.is_file():
+        path = str(root / "images" / relative)
+        if not Path(path).is_file():
             absent.append(relative)
         name = "train" if is_train[image_id][0] == "1" else "test"
-        splits[name].append((str(path), int(labels[image_id][0]) - 1))
-        boxes[name].append(tuple(float(v) for v in box_rows[image_id]) if with_boxes else None)
+        splits[name].append((path, int(labels[image_id][0]) - 1))
+        if with_boxes:
+            boxes[path] = tuple(float(v) for v in box_rows[image_id])
     if absent:
         raise DataError(
             f"{len(absent)} images of images.txt are not in {root / 'images'}, e.g. {absent[0]}"
         )
-    for name, samples in splits.items():
-        if not samples:
-            raise DataError(f"{root / 'train_test_split.txt'} leaves no {name} images")
-    return classes, splits, boxes if with_boxes else None
+    return classes, splits, boxes
 
 
-def crop_box(image: torch.Tensor, box: tuple[float, float, float, float]) -> torch.Tensor:
-    """The bird's bounding box (x, y, width, height) cut out of the image."""
+def crop_box(image: torch.Tensor, box: tuple[float, float, float, float] | None) -> torch.Tensor:
+    """The bird's bounding box (x, y, width, height) cut out of the image (all of it: no box)."""
+    if box is None:
+        return image
     x, y, w, h = box
     top, left = max(0, int(y)), max(0, int(x))
     return image[:, top : max(top + 1, int(y + h)), left : max(left + 1, int(x + w))]
@@ -396,20 +337,16 @@ def decode_on_device(
     """Decode a batch of JPEG files on `device` (nvJPEG on a GPU) and apply the transforms the
     loader workers would, with the same per-sample seeds. With `skip_bad`, undecodable files are
     left out, and their labels dropped from `batch` (None: none was left)."""
-    datas = batch["data"]
+    datas, mode = batch["data"], ImageReadMode.RGB
     jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]  # bytes; the rest arrive decoded
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
-        decoded = (
-            decode_jpeg([datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
-            if jpegs
-            else []
-        )
+        decoded = decode_jpeg([datas[i] for i in jpegs], mode=mode, device=device) if jpegs else []
     except RuntimeError:  # one bad file fails the batch: find it
         decoded = []
         for i in jpegs:
             try:
-                decoded.append(decode_jpeg(datas[i], mode=ImageReadMode.RGB, device=device))
+                decoded.append(decode_jpeg(datas[i], mode=mode, device=device))
             except RuntimeError as error:
                 if not skip_bad:
                     raise DataError(f"cannot decode image {batch['path'][i]}: {error}") from None
@@ -417,19 +354,14 @@ def decode_on_device(
     for i, image in zip(jpegs, decoded):
         images[i] = image
     keep = [i for i, image in enumerate(images) if image is not None]
-    if not keep:
-        batch["skipped"] = batch.get("skipped", 0) + len(images)
-        del batch["label"]
-        return None
     out = []
     for i in keep:
-        image = images[i]
-        if batch["box"][i] is not None:
-            image = crop_box(image, batch["box"][i])
+        image = crop_box(images[i], batch["box"][i])
         out.append(augment(transform, image, int(batch["seed"][i])))
-    if len(keep) < len(images):
-        batch["skipped"] = batch.get("skipped", 0) + len(images) - len(keep)
-        for key, value in batch.items():  # the labels of the images kept
-            if isinstance(value, torch.Tensor) and len(value) == len(images):
-                batch[key] = value[keep]
-    return torch.stack(out)
+    batch["skipped"] += len(images) - len(keep)
+    for key, value in batch.items():  # the labels of the images kept
+        if isinstance(value, torch.Tensor) and len(value) == len(images):
+            batch[key] = value[keep]
+    if not out:
+        del batch["label"]
+    return torch.stack(out) if out else None

@@ -1,29 +1,16 @@
-"""Training phases: the optimizer and learning-rate schedule of each.
-
-A phase comes from configs/default.yaml: {"name": ..., "epochs": ..., "trainable": "all" or a list
-of module names, "frozen": [...], "optimizer": {...}, "schedule": {...}}. The optimizers (sgd) and
-schedules (constant) here are those the blueprint names.
-"""
+"""Training phases (configs/default.yaml's train.phases): the optimizer and learning-rate schedule
+of each, among those the blueprint names."""
 
 import torch
-from torch import nn
 
 
-def make_optimizer(
-    params: list[nn.Parameter], settings: dict, device: torch.device
-) -> torch.optim.Optimizer:
+def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     """The phase's optimizer; on a GPU, its fused kernels."""
-    name, decay, cuda = settings["name"], settings["weight_decay"], device.type == "cuda"
-    lr = settings["lr"]
+    name, lr, decay = settings["name"], settings["lr"], settings["weight_decay"]
+    fused = device.type == "cuda" or None
     if name == "sgd":
-        return torch.optim.SGD(
-            params,
-            lr,
-            momentum=settings["momentum"],
-            nesterov=settings["nesterov"],
-            weight_decay=decay,
-            fused=cuda or None,
-        )
+        options = {"momentum": settings["momentum"], "nesterov": settings["nesterov"]}
+        return torch.optim.SGD(params, lr, weight_decay=decay, fused=fused, **options)
     raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
 
 

@@ -1,14 +1,10 @@
 """Train MobileNetV2 (mobilenet_v2).
 
-    python -m mobilenet_v2.train [--config FILE] [--data-root DIR] [--epochs N] [--batch-size N]
-        [--lr X] [--device auto|cpu|cuda] [--out DIR] [--resume CKPT] [--seed N] ...
+    python -m mobilenet_v2.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
     torchrun --nproc_per_node=4 -m mobilenet_v2.train ...   # DistributedDataParallel
 
-Without --data-root it trains on the built-in synthetic shapes. It writes OUT/metrics.csv,
-OUT/last.pt (every epoch), OUT/best.pt (best validation accuracy) and OUT/curves.png. --resume
-OUT/last.pt goes on exactly where a run stopped, even in the middle of an epoch, with that run's
-settings, data and output folder (flags given again override them). On a GPU it is fast by default:
-bf16 autocast, channels_last, cudnn.benchmark, TF32, fused optimizers, torch.compile.
+Writes OUT/metrics.csv, OUT/curves.png, OUT/last.pt (every epoch) and OUT/best.pt. --resume
+OUT/last.pt goes on exactly where a run stopped, even in mid-epoch, with that run's settings.
 """
 
 import argparse
@@ -18,7 +14,6 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -48,8 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--config", type=Path, help="settings (default: configs/default.yaml or the resumed run's)")
     add("--data-root", help="data folder; without it, the built-in synthetic data")
     add("--dataset", choices=["auto", "synthetic"], default="auto", help="synthetic: no data root")
-    add("--epochs", type=int, help="epochs of every phase (default: the config's)")
-    add("--batch-size", type=int, help="samples per step and process (default: the config's)")
+    add("--epochs", type=positive_int, help="epochs of every phase (default: the config's)")
+    add("--batch-size", type=positive_int, help="samples per step and process (default: config's)")
     add("--lr", type=float, help="learning rate of every phase (default: the config's)")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     add("--out", type=Path, help=f"output folder (default: runs/{BLUEPRINT} or the resumed run's)")
@@ -66,19 +61,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     fast("--channels-last", action=argparse.BooleanOptionalAction, help="NHWC memory format")
     fast("--decode", choices=["cpu", "gpu"], help="decode JPEG files in the loader or on the GPU")
     control = parser.add_argument_group("run control").add_argument
-    control("--limit-batches", type=int, help="at most this many batches per epoch")
+    control("--limit-batches", type=positive_int, help="at most this many batches per epoch")
     control("--log-every", type=positive_int, default=20, help="steps between progress updates")
     control("--skip-nonfinite", action="store_true", help="skip steps whose loss is NaN or inf")
     control("--skip-bad-images", action="store_true", help="skip undecodable images, counted")
     args = parser.parse_args(argv)
     for flag, value, ok, must in (
-        ("--epochs", args.epochs, lambda n: n >= 1, "at least 1"),
-        ("--batch-size", args.batch_size, lambda n: n >= 1, "at least 1"),
-        ("--limit-batches", args.limit_batches, lambda n: n >= 1, "at least 1"),
         ("--workers", args.workers, lambda n: n >= 0, "0 or more"),
         ("--lr", args.lr, lambda x: 0 < x < float("inf"), "a positive number"),
         ("--val-split", args.val_split, lambda x: 0 < x < 1, "between 0 and 1"),
-        ("--image-size", args.image_size, lambda n: n >= 1, "at least 1 (pixels the model needs)"),
+        ("--image-size", args.image_size, lambda n: n >= 1, "at least 1 pixels"),
     ):
         if value is not None and not ok(value):
             parser.error(f"argument {flag}: must be {must}, got {value:g}")
@@ -97,21 +89,10 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
     for name, value in resumed["flags"].items() if resumed else ():
         if getattr(args, name) in (None, False):
             setattr(args, name, value)
-    if resumed is not None and args.config is None:
-        config = resumed["config"]
-    else:
-        path = args.config or DEFAULT_CONFIG
-        try:
-            config = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as error:
-            raise SystemExit(f"cannot read the config {path}: {error}") from None
-        check_config(config, path)
-    if args.seed is not None:
-        config["seed"] = args.seed
-    if args.workers is not None:
-        config["data"]["num_workers"] = args.workers
-    if args.val_split is not None:
-        config["data"]["val_split"] = args.val_split
+    path = args.config or DEFAULT_CONFIG
+    config = resumed["config"] if resumed and not args.config else read_config(path)
+    config["seed"] = config["seed"] if args.seed is None else args.seed
+    config["data"]["val_split"] = args.val_split or config["data"]["val_split"]
     for phase in config["train"]["phases"]:
         phase["epochs"] = args.epochs or phase["epochs"]
         phase["batch_size"] = args.batch_size or phase["batch_size"]
@@ -119,12 +100,15 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
     return config
 
 
-def check_config(config, path: Path) -> None:
-    """Name the first setting a hand-edited config lacks, rather than fail later on a KeyError."""
-    train = config.get("train") if isinstance(config, dict) else None
-    phases = train.get("phases") if isinstance(train, dict) else None
+def read_config(path: Path) -> dict:
+    """A config file; a setting a hand-edited one lacks is named, rather than fail on a KeyError."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
     keys += " train.label_smoothing train.phases[0]"
+    phases = config.get("train", {}).get("phases") if isinstance(config, dict) else None
     for i in range(len(phases) if isinstance(phases, list) else 0):
         for key in "name epochs batch_size trainable frozen optimizer.lr schedule.name".split():
             keys += f" train.phases[{i}].{key}"
@@ -139,22 +123,32 @@ def check_config(config, path: Path) -> None:
                 raise SystemExit(f"{path}: the setting {key} is missing (compare {DEFAULT_CONFIG})")
     if any(phase["trainable"] != "all" or phase["frozen"] for phase in phases):
         raise SystemExit(f"{path}: a phase freezes modules, but this project trains all of them")
+    return config
 
 
-@dataclass
 class Run:
-    """Where and how this process trains: device, DDP rank, precision, memory layout."""
+    """Where and how this process runs: device, DDP rank (under torchrun), precision and memory
+    layout. On a GPU the defaults are fast: bf16, channels_last, cudnn.benchmark, TF32, compile."""
 
-    device: torch.device
-    rank: int = 0
-    world: int = 1
-    precision: str = "fp32"
-    compile: bool = False
-    memory_format: torch.memory_format = torch.contiguous_format
-
-    @property
-    def cuda(self) -> bool:
-        return self.device.type == "cuda"
+    def __init__(self, device="auto", precision="auto", compile=None, channels_last=None) -> None:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA GPU is available")
+        self.cuda = device != "cpu" and torch.cuda.is_available()
+        self.device, self.rank, self.world = torch.device("cuda" if self.cuda else "cpu"), 0, 1
+        if "RANK" in os.environ:  # torchrun: one process per GPU (or per CPU slot, with gloo)
+            self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+            if self.cuda:
+                self.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+                torch.cuda.set_device(self.device)
+            dist.init_process_group(backend="nccl" if self.cuda else "gloo")
+        if precision == "auto":
+            precision = "bf16" if self.cuda and torch.cuda.is_bf16_supported() else "fp32"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        self.precision, self.compile = precision, self.cuda if compile is None else compile
+        channels_last = self.cuda if channels_last is None else channels_last
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def log(self, *args) -> None:
         if self.rank == 0:
@@ -165,42 +159,18 @@ class Run:
         return torch.autocast(self.device.type, dtype) if dtype else contextlib.nullcontext()
 
 
-def pick_device(name: str) -> torch.device:
-    """--device auto|cpu|cuda as a torch device."""
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("--device cuda: no CUDA GPU is available")
-    return torch.device("cuda" if name != "cpu" and torch.cuda.is_available() else "cpu")
-
-
 def start_run(args: argparse.Namespace) -> Run:
-    """Pick the device, join the DDP group under torchrun, switch on what makes a GPU fast."""
-    run = Run(pick_device(args.device))
-    if "RANK" in os.environ:  # torchrun: one process per GPU (or per CPU slot, with gloo)
-        run.rank, run.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-        if run.cuda:
-            run.device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-            torch.cuda.set_device(run.device)
-        dist.init_process_group(backend="nccl" if run.cuda else "gloo")
-    run.precision = args.precision
-    if run.precision == "auto":
-        run.precision = "bf16" if run.cuda and torch.cuda.is_bf16_supported() else "fp32"
-    if run.cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-    run.compile = run.cuda if args.compile is None else args.compile
-    channels_last = run.cuda if args.channels_last is None else args.channels_last
-    run.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    """The run the flags ask for, and where JPEG files are decoded (by default, on its device)."""
+    run = Run(args.device, args.precision, args.compile, args.channels_last)
+    args.decode = args.decode or ("gpu" if run.cuda else "cpu")
+    if args.decode == "gpu" and not run.cuda:
+        raise SystemExit("--decode gpu needs a CUDA device")
     return run
 
 
-class NonFiniteLoss(Exception):
-    pass
-
-
 class Stop:
-    """Ctrl-C and SIGTERM (a cluster's pre-emption) stop training after the current step, with a
-    checkpoint to resume from. A second Ctrl-C stops at once; within a second it counts as the
-    same one (under torchrun each process gets it from the terminal and from torchrun)."""
+    """Ctrl-C and SIGTERM (pre-emption) stop after the current step, with a checkpoint. A second
+    Ctrl-C stops at once (within a second, the same one: torchrun passes it on too)."""
 
     def __init__(self) -> None:
         self.requested, self.since = False, 0.0
@@ -214,7 +184,7 @@ class Stop:
 
 
 def model_inputs(batch: dict, run: Run) -> tuple[tuple, torch.Tensor]:
-    """The model's inputs and the labels on the device: images normalised and laid out."""
+    """The model's inputs and the labels on the device, the images normalised."""
     images = data.normalize(batch["image"].to(run.device, non_blocking=True))
     images = images.contiguous(memory_format=run.memory_format)
     labels = batch["label"].to(run.device, non_blocking=True)
@@ -222,8 +192,7 @@ def model_inputs(batch: dict, run: Run) -> tuple[tuple, torch.Tensor]:
 
 
 def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, args):
-    """One optimizer step: the loss and the logits, detached (the loss None: not finite, and
-    skipped with --skip-nonfinite). With --cuda-graph this is the step the graph captures."""
+    """One optimizer step: the loss (None: not finite, skipped) and the logits, detached."""
     with run.autocast():
         logits = model(*inputs)
         loss = criterion(logits.float(), labels)
@@ -240,58 +209,47 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
     return loss.detach(), logits.detach()
 
 
-@dataclass
-class Epoch:
-    """An epoch (numbered from 0 over all phases): its steps, the step it starts at (after a
-    resume), and the running totals of loss, correct predictions and samples."""
-
-    number: int
-    steps: int
-    start: int
-    totals: torch.Tensor
-    warmup: int = 0  # first steps not timed (compilation)
-
-
 def train_one_epoch(
-    model, criterion, optimizer, scaler, batches, epoch, run, args, stop, step=train_step
+    model, criterion, optimizer, scaler, batches, epoch, steps, run, args, stop, step=train_step
 ):
-    """Train one epoch, or its rest; return the steps done and the speed."""
-    losses = torch.zeros(epoch.steps, device=run.device)
-    done, started, timer, images, skipped = epoch.start, time.perf_counter(), None, 0, 0
-    bar = tqdm(
-        total=epoch.steps, initial=done, desc=f"epoch {epoch.number + 1}", disable=run.rank > 0
-    )
-    for batch in batches:
-        if done == epoch.steps:
-            break
-        if done == epoch.start + epoch.warmup:
+    """Train epoch `epoch` (from 0, over all phases), its `steps` not done yet. Returns the steps
+    done, the totals of loss, correct predictions and samples, seconds and images per second, and
+    the undecodable images skipped."""
+    totals = torch.zeros(3, dtype=torch.float64, device=run.device)
+    losses = torch.zeros(steps.stop, device=run.device)
+    done, started, timer, images, skipped = steps.start, time.perf_counter(), None, 0, 0
+    bar = tqdm(total=steps.stop, initial=done, desc=f"epoch {epoch + 1}", disable=run.rank > 0)
+    for index, batch in zip(steps, batches):
+        if index == steps.start + (3 if run.compile else 0):  # the first steps compile: untimed
             synchronize(run)
             timer, images = time.perf_counter(), 0
+        done = index + 1
         skipped += batch["skipped"]
         if "label" not in batch:  # every image of the batch was undecodable
             if run.world > 1:  # the other ranks would wait for this one's gradients
                 raise data.DataError(f"rank {run.rank} got a batch of undecodable images only")
-            done += 1
             continue
         inputs, labels = model_inputs(batch, run)
         loss, logits = step(model, criterion, optimizer, scaler, inputs, labels, run, args)
         if loss is None:
-            run.log(f"skipped step {done + 1} of epoch {epoch.number + 1}: the loss is not finite")
+            run.log(f"skipped step {done} of epoch {epoch + 1}: the loss is not finite")
         else:
-            losses[done] = loss
-            add_totals(epoch.totals, loss * len(labels), logits, labels)
+            losses[index] = loss
+            totals[0] += loss * len(labels)  # on the device, without a sync
+            totals[1] += (logits.argmax(1) == labels).sum()
+            totals[2] += len(labels)
             images += len(labels) * run.world
-        done += 1
         bar.update()
         # checked every step on a CPU (free), every --log-every steps on a GPU (no sync per step)
-        if run.cuda and done % args.log_every and done != epoch.steps:
+        if run.cuda and done % args.log_every and done != steps.stop:
             continue
-        window = losses[max(epoch.start, done - args.log_every) : done]
+        window = losses[max(steps.start, done - args.log_every) : done]
         if not torch.isfinite(window).all():
             bad = done - len(window) + int((~torch.isfinite(window)).nonzero()[0])
-            where = f"epoch {epoch.number + 1}, step {bad + 1}"
-            raise NonFiniteLoss(f"the loss became {losses[bad].item()} at {where}")
-        bar.set_postfix(loss=f"{losses[done - 1].item():.4f}", refresh=False)
+            where = f"epoch {epoch + 1}, step {bad + 1}"
+            fix = "the last checkpoint is kept; lower the learning rate, or pass --skip-nonfinite"
+            raise SystemExit(f"stopped: the loss became {losses[bad].item()} at {where}; {fix}")
+        bar.set_postfix(loss=f"{losses[index].item():.4f}", refresh=False)
         if run.world > 1:  # every rank stops at the same step, or one would wait for the others
             flag = torch.tensor(float(stop.requested), device=run.device)
             dist.all_reduce(flag, op=dist.ReduceOp.MAX)
@@ -301,8 +259,7 @@ def train_one_epoch(
     bar.close()
     synchronize(run)
     now = time.perf_counter()
-    speed = images / max(now - (timer or started), 1e-9)
-    return {"steps": done, "seconds": now - started, "img_per_s": speed, "skipped": skipped}
+    return done, totals, now - started, images / max(now - (timer or started), 1e-9), skipped
 
 
 def decoded(loader, transform, run: Run, skip_bad: bool):
@@ -315,105 +272,90 @@ def decoded(loader, transform, run: Run, skip_bad: bool):
         yield batch
 
 
-def add_totals(totals: torch.Tensor, loss_sum, logits, labels) -> None:
-    """Add a batch's (loss sum, correct, count) on the device, without a sync."""
-    count = torch.tensor(len(labels), dtype=torch.float64, device=totals.device)
-    correct = (logits.argmax(1) == labels).sum().double()
-    totals += torch.stack([loss_sum.detach().double(), correct, count])
-
-
 def synchronize(run: Run) -> None:
     if run.cuda:
         torch.cuda.synchronize()
 
 
 @torch.no_grad()
-def evaluate(model, batches, run: Run, args) -> dict:
-    """Loss and accuracy on the validation set; over DDP ranks every sample counts once."""
+def evaluate(model, batches, classes: int, run: Run, args) -> dict:
+    """Loss, accuracy and confusion matrix (rows: true classes); every sample once over ranks."""
     model.eval()
-    # loss sum, correct, count, undecodable images
-    totals = torch.zeros(4, dtype=torch.float64, device=run.device)
+    totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, undecodable images
+    confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
     for step, batch in enumerate(batches):
         if step == args.limit_batches:
             break
-        totals[-1] += batch["skipped"]
+        totals[1] += batch["skipped"]
         if "label" not in batch:  # every image of the batch was undecodable
             continue
         inputs, labels = model_inputs(batch, run)
         with run.autocast():
             logits = model(*inputs).float()
-        add_totals(
-            totals[:3], nn.functional.cross_entropy(logits, labels, reduction="sum"), logits, labels
-        )
+        totals[0] += nn.functional.cross_entropy(logits, labels, reduction="sum")
+        confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
     if run.world > 1:
         dist.all_reduce(totals)
-    loss_sum, correct, count, *rest = totals.tolist()
-    result = {"loss": loss_sum / max(count, 1), "acc": correct / max(count, 1), "count": int(count)}
-    result["skipped"] = int(rest[-1])
-    return result
+        dist.all_reduce(confusion)
+    loss_sum, skipped = totals.tolist()
+    confusion = confusion.view(classes, classes)
+    count = int(confusion.sum())
+    return {
+        "loss": float(loss_sum) / max(count, 1),
+        "acc": int(confusion.trace()) / max(count, 1),
+        "count": count,
+        "confusion": confusion,
+        "skipped": int(skipped),
+    }
 
 
-def load_data(args: argparse.Namespace, config: dict, run: Run):
-    """The data sets of this run. Its image size and data root go into the config, which
-    checkpoints carry to evaluation."""
+def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSets:
+    """The data sets the flags ask for; the config (which checkpoints carry) records them."""
     if args.image_size is not None:
         height, width = config["data"]["image_size"]
         config["data"]["image_size"] = [args.image_size, round(args.image_size * width / height)]
-    args.decode = args.decode or ("gpu" if run.cuda else "cpu")
-    if args.decode == "gpu" and not run.cuda:
-        raise SystemExit("--decode gpu needs a CUDA device")
+    if args.workers is not None:
+        config["data"]["num_workers"] = args.workers
     root = None if args.dataset == "synthetic" else args.data_root or config["data"]["root"]
-    config["data"]["root"] = str(Path(root).resolve()) if root else None
+    config["data"]["root"] = str(Path(root).expanduser().resolve()) if root else None
     try:
-        datasets = data.load_datasets(root, config["data"], config["seed"], decode=args.decode)
+        datasets = data.load_datasets(root, config["data"], config["seed"], **options)
     except data.DataError as error:
         raise SystemExit(f"data: {error}") from None
-    if args.val_split is not None and not datasets.held_out:
-        raise SystemExit(
-            f"--val-split: the data has its own validation split ({datasets.description})"
-        )
-    datasets.train.skip_bad = datasets.val.skip_bad = args.skip_bad_images
-    run.log(f"data: {datasets.description}")
+    for split in filter(None, (datasets.train, datasets.val, datasets.test)):
+        split.skip_bad = args.skip_bad_images
     return datasets
 
 
-def build_model(args, datasets, run: Run, resumed: dict | None) -> tuple[nn.Module, dict]:
+def build_model(args, datasets: data.DataSets, run: Run, resumed: dict | None) -> nn.Module:
     """The model, with an output for each class of the data; its weights pretrained, or resumed."""
-    model_args = {"num_classes": len(datasets.classes)}
-    model = MobileNetV2(**model_args)
+    model = MobileNetV2(len(datasets.classes))
     if not args.no_pretrained and resumed is None:
         load_pretrained(model, args.weights)
         run.log(
             f"pretrained weights: {args.weights or 'torchvision MobileNet_V2_Weights.IMAGENET1K_V2'}"
         )
     if resumed is not None:
-        if resumed["blueprint"] != BLUEPRINT:
-            run.log(f"note: {args.resume} comes from the blueprint {resumed['blueprint']!r}")
         checkpoint.load_weights(model, resumed["model"], args.resume)
-    return model.to(device=run.device, memory_format=run.memory_format), model_args
-
-
-def rng_states(run: Run) -> list[dict]:
-    """Every rank's RNG states, for rank 0 to write into the checkpoint."""
-    states = [checkpoint.rng_state()] * run.world
-    if run.world > 1:
-        dist.all_gather_object(states, checkpoint.rng_state())
-    return states
+    return model.to(device=run.device, memory_format=run.memory_format)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    resumed = checkpoint.load(args.resume) if args.resume else None
-    config = load_config(args, resumed)
     run = start_run(args)
+    resumed = checkpoint.load(args.resume, BLUEPRINT, run.log) if args.resume else None
+    config = load_config(args, resumed)
     seed = config["seed"]
     random.seed(seed + run.rank)  # nanoGPT's seed_offset: each rank draws its own dropout masks
     torch.manual_seed(seed + run.rank)  # (DDP gives every rank rank 0's initial weights)
     if args.skip_nonfinite and run.world > 1:
         raise SystemExit("--skip-nonfinite works in one process: DDP ranks would skip apart")
     args.grad_clip = config["train"]["grad_clip"]  # train_step takes its settings from args
-    datasets = load_data(args, config, run)
-    model, model_args = build_model(args, datasets, run, resumed)
+    datasets = load_data(args, config, decode=args.decode)
+    if args.val_split is not None and not datasets.held_out:
+        raise SystemExit("--val-split: the data has its own validation split")
+    run.log(f"data: {datasets.description}")
+    model = build_model(args, datasets, run, resumed)
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
     out = args.out or (args.resume.parent if args.resume else Path("runs") / BLUEPRINT)
@@ -423,29 +365,29 @@ def main(argv: list[str] | None = None) -> None:
     if resumed is not None:
         history, best_acc = resumed["history"], resumed["best_acc"]
         start_epoch, start_step = resumed["epoch"], resumed["step"]
-        where = f"phase {resumed['phase_name']}, epoch {start_epoch + 1}, step {start_step}"
-        run.log(f"resuming {args.resume} at {where}")
+        run.log(f"resuming {args.resume} at epoch {start_epoch + 1}, step {start_step}")
     sampler = data.SeededSampler(len(datasets.train), seed, True, run.rank, run.world)
     val_sampler = data.SeededSampler(len(datasets.val), seed, False, run.rank, run.world)
     workers = config["data"]["num_workers"]
 
-    def state(index: int, epoch: int, step: int, totals: torch.Tensor) -> dict:
+    def state(phase: int, epoch: int, step: int, totals: torch.Tensor) -> dict:
         """Everything a resume needs. Every rank calls it (it gathers their RNG states)."""
+        rng = [checkpoint.rng_state()] * run.world
+        if run.world > 1:
+            dist.all_gather_object(rng, checkpoint.rng_state())
         return {
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict(),
-            "phase": index,
-            "phase_name": phase["name"],
+            "phase": phase,
             "epoch": epoch,
             "step": step,
             "totals": totals.tolist(),
             "best_acc": best_acc,
             "history": history,
-            "rng": rng_states(run),
+            "rng": rng,
             "blueprint": BLUEPRINT,
-            "model_args": model_args,
             "classes": datasets.classes,
             "config": config,
             "flags": {name: getattr(args, name) for name in RESUMED_FLAGS},
@@ -456,90 +398,71 @@ def main(argv: list[str] | None = None) -> None:
         phase_start, phase_end = phase_end, phase_end + phase["epochs"]
         if start_epoch >= phase_end:  # finished before the checkpoint
             continue
-        batch_size = phase["batch_size"]
+        batch_size, resumed_totals = phase["batch_size"], [0.0, 0.0, 0.0]
         params = list(model.parameters())
         optimizer = make_optimizer(params, phase["optimizer"], run.device)
         schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"])
-        resumed_totals = None
         if resumed is not None:
             if resumed["phase"] == index:  # the checkpoint is inside this phase
                 optimizer.load_state_dict(resumed["optimizer"])
                 schedule.load_state_dict(resumed["schedule"])
                 scaler.load_state_dict(resumed["scaler"])
-                # the totals so far, summed over ranks: rank 0 adds them back
-                resumed_totals = resumed["totals"] if start_step and run.rank == 0 else None
+                if start_step and run.rank == 0:  # the epoch's totals so far, over every rank
+                    resumed_totals = resumed["totals"]
             checkpoint.set_rng_state(resumed["rng"], run.rank, seed)
             resumed = None
         step_model = model
         if run.world > 1:  # DDP hooks only the parameters that train: wrapped anew every phase
-            step_model = DistributedDataParallel(
-                model, device_ids=[run.device.index] if run.cuda else None
-            )
+            step_model = DistributedDataParallel(model)
         if run.compile:
             step_model = torch.compile(step_model)
-        loader = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
-        val_loader = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
-        settings, count = phase["optimizer"], sum(p.numel() for p in params)
-        trains = f"{settings['name']} lr {settings['lr']}, training {count:,} parameters"
+        batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
+        val_batches = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
+        if args.decode == "gpu":
+            batches = decoded(batches, datasets.train.transform, run, args.skip_bad_images)
+            val_batches = decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
+        optimizer_name, count = phase["optimizer"]["name"], sum(p.numel() for p in params)
+        trains = f"{optimizer_name} lr {phase['optimizer']['lr']}, training {count:,} parameters"
         run.log(f"phase {phase['name']}: {phase['epochs']} epochs, {trains}")
+        per_epoch = len(datasets.train) // run.world // batch_size  # steps
+        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
+        if per_epoch == 0:
+            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         for number in range(max(start_epoch, phase_start), phase_end):
-            resume_step, start_step = start_step, 0
-            sampler.set_epoch(number, resume_step * batch_size)
-            steps = len(datasets.train) // run.world // batch_size
-            steps = min(steps, args.limit_batches or steps)
-            if steps == 0:
-                raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
-            totals = torch.zeros(3, dtype=torch.float64, device=run.device)
-            if resumed_totals is not None:
-                totals += torch.tensor(resumed_totals, dtype=totals.dtype, device=run.device)
-                resumed_totals = None
-            warmup = 3 if run.compile and run.cuda and number == phase_start else 0
-            epoch = Epoch(number, steps, resume_step, totals, warmup)
+            start, start_step = start_step, 0
+            sampler.set_epoch(number, start * batch_size)
             model.train()
-            batches, val_batches = loader, val_loader
-            if args.decode == "gpu":
-                batches = decoded(batches, datasets.train.transform, run, args.skip_bad_images)
-                val_batches = decoded(
-                    val_batches, datasets.val.transform, run, args.skip_bad_images
-                )
-            training = (step_model, criterion, optimizer, scaler, batches, epoch, run, args, stop)
-            done = train_one_epoch(*training)
+            steps = range(start, per_epoch)
+            done, totals, seconds, speed, skipped = train_one_epoch(
+                step_model, criterion, optimizer, scaler, batches, number, steps, run, args, stop
+            )
+            totals += torch.tensor(resumed_totals, dtype=totals.dtype, device=run.device)
+            resumed_totals = [0.0, 0.0, 0.0]
             if run.world > 1:  # the epoch's totals over every rank
                 dist.all_reduce(totals)
             if stop.requested:
-                saved = state(index, number, done["steps"], totals)
+                saved = state(index, number, done, totals)
                 if run.rank == 0:
                     checkpoint.save(out / "last.pt", saved)
                 run.log(f"stopped in epoch {number + 1}: continue with --resume {out / 'last.pt'}")
                 sys.exit(130)
-            val = evaluate(model, val_batches, run, args)
-            if done["skipped"] or val["skipped"]:
-                run.log(
-                    f"skipped undecodable images: {done['skipped']} train, {val['skipped']} val"
-                )
+            val = evaluate(model, val_batches, len(datasets.classes), run, args)
+            if skipped or val["skipped"]:
+                run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             schedule.step()
             loss_sum, correct, count = totals.tolist()
-            history.append(
-                {
-                    "epoch": number + 1,
-                    "train_loss": round(loss_sum / count, 6),
-                    "train_acc": round(correct / count, 6),
-                    "val_loss": round(val["loss"], 6),
-                    "val_acc": round(val["acc"], 6),
-                    "lr": float(lr),
-                    "seconds": round(done["seconds"], 3),
-                    "img_per_s": round(done["img_per_s"], 1),
-                    "phase": phase["name"],
-                }
-            )
+            row = {
+                "epoch": number + 1,
+                "train_loss": loss_sum / count,
+                "train_acc": correct / count,
+            }
+            row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
+            history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
             improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
-            row = history[-1]
-            trained = f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}"
-            validated = (
-                f"val loss {row['val_loss']:.4f} acc {row['val_acc']:.4f} ({val['count']} samples)"
-            )
-            run.log(f"epoch {number + 1}: {trained}, {validated}, {row['img_per_s']:.0f} img/s")
+            trained = f"train loss {loss_sum / count:.4f} acc {correct / count:.4f}"
+            validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"
+            run.log(f"epoch {number + 1}: {trained}, {validated}, {speed:.0f} img/s")
             saved = state(index, number + 1, 0, totals)
             if run.rank == 0:
                 if improved:
@@ -554,9 +477,6 @@ if __name__ == "__main__":
         main()
     except data.DataError as error:  # raised while loading a batch
         sys.exit(f"data: {error}")
-    except NonFiniteLoss as error:
-        fix = "lower the learning rate, or pass --skip-nonfinite"
-        sys.exit(f"stopped: {error}. The last good checkpoint is kept; {fix}.")
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

@@ -12,21 +12,20 @@ Conversion to float and normalisation run on the training device (`normalize`).
 
 import os
 import sys
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.io import ImageReadMode, decode_image, decode_jpeg, read_file
 from torchvision.transforms import v2
 
-from .synthetic import SyntheticShapes, shape_class_names
+from .synthetic import SyntheticShapes
 
 IMAGE_SIZE = (224, 224)  # the model's input, height x width
 CHANNELS = 3
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 class DataError(Exception):
@@ -69,13 +68,12 @@ def augment(transform: v2.Transform, image: torch.Tensor, seed: int) -> torch.Te
 def decode(data: torch.Tensor, path: str) -> torch.Tensor:
     """An image file's bytes as a uint8 tensor (C, H, W) with the model's channels."""
     try:
-        image = decode_image(data, mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         raise DataError(f"cannot decode image {path}: {error}") from None
-    return image
 
 
-def image_item(path: str, transform: v2.Transform, seed: int, decode_on: str = "cpu") -> dict:
+def image_item(path: str, transform, seed: int, decode_on="cpu") -> dict:
     """An image file as a sample: its transformed pixels, or (`decode_on="gpu"`) what the GPU
     needs to decode and transform it in a batch."""
     data = read_file(path)
@@ -88,10 +86,9 @@ def image_item(path: str, transform: v2.Transform, seed: int, decode_on: str = "
 
 
 class SeededSampler(Sampler):
-    """This process's share of the data, in a seeded order (each index with the seed of its
-    augmentation). Training (`shuffle`): a new order every epoch, cut so that every DDP rank takes
-    the same number of steps. Evaluation: every sample once over all ranks, no padding.
-    `set_epoch(epoch, start)` skips the epoch's first `start` samples (a resumed run)."""
+    """This process's share of the data in a seeded order, each index with its augmentation's seed:
+    for training a new order each epoch, the same number of steps on every rank; for evaluation
+    every sample once. set_epoch's `start` skips samples done before a resume."""
 
     def __init__(self, size: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1) -> None:
         self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
@@ -116,8 +113,8 @@ class SeededSampler(Sampler):
 
 
 def collate(items: list[dict | None]) -> dict:
-    """Stack tensors, keep lists of what cannot be stacked (JPEG bytes,
-    strings); undecodable samples (None) are counted in "skipped"."""
+    """Stack tensors, keep lists of what cannot be stacked (JPEG bytes, strings); undecodable
+    samples (None) are counted in "skipped"."""
     kept = [item for item in items if item is not None]
     batch = {"skipped": len(items) - len(kept)}
     for key in kept[0] if kept else []:
@@ -131,9 +128,7 @@ def collate(items: list[dict | None]) -> dict:
     return batch
 
 
-def make_loader(
-    dataset: Dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool
-) -> DataLoader:
+def make_loader(dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool):
     workers = min(workers, os.cpu_count() or 1)  # more would only compete for the cores
     return DataLoader(
         dataset,
@@ -149,15 +144,11 @@ def make_loader(
 
 
 def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Sample indices split for training and validation: a seeded `fraction` of every class (at
-    least one sample of a class with two or more) is held out."""
-    by_class = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_class[label].append(index)
+    """Indices for training and validation: a seeded `fraction` of every class held out."""
     generator = torch.Generator().manual_seed(seed)
     train, val = [], []
-    for label in sorted(by_class):
-        members = by_class[label]
+    for label in sorted(set(labels)):
+        members = [index for index, other in enumerate(labels) if other == label]
         order = torch.randperm(len(members), generator=generator).tolist()
         cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
         val += [members[i] for i in order[:cut]]
@@ -165,35 +156,34 @@ def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(train), sorted(val)
 
 
-def scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """The class names (sub-folders, sorted) and (image path, label) of every image."""
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"{folder} has no class folders (expected {folder}/CLASS/IMAGE.jpg)")
-    samples = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            f for f in (folder / name).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise DataError(f"the class folder {folder / name} has no images")
-        samples += [(str(f), label) for f in files]
-    return classes, samples
+def data_folder(root: str) -> Path:
+    """--data-root as a folder, there and not empty."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"--data-root {root}: no such folder")
+    if not any(path.iterdir()):
+        raise DataError(f"--data-root {root} is empty")
+    return path
 
 
 def scan_splits(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
-    """The classes and samples of an image folder's splits: train/, with val/ and test/ where
-    they exist (or class folders alone: a training split); every split with the same classes."""
+    """The classes and (path, label) samples of train/, val/ and test/ (or of class folders alone:
+    training), as torchvision's ImageFolder finds them; every split with the same classes."""
     folders = {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
     if folders and "train" not in folders:
         raise DataError(f"{root} has {'/ and '.join(folders)}/ but no train/")
-    scanned = {split: scan_folder(folder) for split, folder in (folders or {"train": root}).items()}
-    classes = scanned["train"][0]
-    for split, (names, _) in scanned.items():
-        if names != classes:
+    classes, splits = None, {}
+    for split, folder in (folders or {"train": root}).items():
+        try:
+            names, index = find_classes(folder)
+            splits[split] = make_dataset(folder, index, IMG_EXTENSIONS)
+        except FileNotFoundError as error:
+            raise DataError(f"{folder}: {error}") from None
+        if classes is not None and names != classes:
             only = sorted(set(classes) ^ set(names))
             raise DataError(f"the class folders of train/ and {split}/ differ: {', '.join(only)}")
-    return classes, {split: samples for split, (_, samples) in scanned.items()}
+        classes = classes or names
+    return classes, splits
 
 
 @dataclass
@@ -207,17 +197,13 @@ class DataSets:
 
 
 class ImageFiles(Dataset):
-    """Image files with labels, read and decoded in the loader workers, then transformed. With
-    `decode="gpu"`, JPEG files go to the GPU as bytes, to be decoded there in batches
-    (`decode_on_device`)."""
+    """Image files with labels, read and decoded in the loader workers (with `decode="gpu"`, JPEG
+    files as bytes, for `decode_on_device`), then transformed."""
 
     skip_bad = False  # True: an undecodable file is skipped (and counted), not an error
 
-    def __init__(
-        self, samples: list[tuple[str, int]], transform: v2.Transform, decode: str = "cpu"
-    ) -> None:
-        self.samples, self.transform = samples, transform
-        self.decode = decode
+    def __init__(self, samples: list, transform: v2.Transform, decode: str = "cpu") -> None:
+        self.samples, self.transform, self.decode = samples, transform, decode
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -251,39 +237,32 @@ class Synthetic(Dataset):
 
 
 def load_datasets(root: str | None, config: dict, seed: int = 0, decode: str = "cpu") -> DataSets:
-    """The training, validation and test sets. Without `root`, the built-in synthetic shapes;
-    with it, an image folder."""
+    """The training, validation and test sets: synthetic shapes without `root`."""
     size = tuple(config["image_size"])
     train_tf, eval_tf = build_transforms(size)
     if root is None:
         # the blueprint's 1000 classes need real data: the synthetic task keeps to 10
-        classes, sizes = shape_class_names(10), config["synthetic"]
-        # validation images from another seed: not training images
-        train = SyntheticShapes(sizes["train_size"], len(classes), size, CHANNELS, seed)
-        val = SyntheticShapes(sizes["val_size"], len(classes), size, CHANNELS, seed + 1_000_000)
-        where = f"synthetic shapes, {len(classes)} classes ({len(train)} train, {len(val)} val)"
-        return DataSets(
-            Synthetic(train, train_tf), Synthetic(val, eval_tf), None, classes, where, False
+        sizes = config["synthetic"]  # validation images from another seed: not training images
+        train = SyntheticShapes(sizes["train_size"], 10, size, CHANNELS, seed)
+        val = SyntheticShapes(sizes["val_size"], 10, size, CHANNELS, seed + 1_000_000)
+        where = (
+            f"synthetic shapes, {len(train.classes)} classes, {len(train)} train, {len(val)} val"
         )
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise DataError(f"--data-root {root}: no such folder")
-    if not any(path.iterdir()):
-        raise DataError(f"--data-root {root} is empty")
-    classes, splits = scan_splits(path)
-    where = f"image folders at {path}"
+        return DataSets(
+            Synthetic(train, train_tf), Synthetic(val, eval_tf), None, train.classes, where, False
+        )
+    path = data_folder(root)
+    (classes, splits), where = scan_splits(path), f"image folders at {path}"
     held_out = "val" not in splits
-    if held_out:  # the test split, where there is one, stays untouched
+    if held_out:
         train, val = split([label for _, label in splits["train"]], config["val_split"], seed)
         samples = splits["train"]
-        splits = {**splits, "train": [samples[i] for i in train], "val": [samples[i] for i in val]}
+        splits |= {"train": [samples[i] for i in train], "val": [samples[i] for i in val]}
     sets = {
         name: ImageFiles(samples, train_tf if name == "train" else eval_tf, decode)
         for name, samples in splits.items()
     }
-    counts = ", ".join(
-        f"{len(sets[name])} {name}" for name in ("train", "val", "test") if name in sets
-    )
+    counts = ", ".join(f"{len(sets[n])} {n}" for n in ("train", "val", "test") if n in sets)
     description = f"{where}, {len(classes)} classes ({counts})"
     return DataSets(sets["train"], sets["val"], sets.get("test"), classes, description, held_out)
 
@@ -298,20 +277,16 @@ def decode_on_device(
     """Decode a batch of JPEG files on `device` (nvJPEG on a GPU) and apply the transforms the
     loader workers would, with the same per-sample seeds. With `skip_bad`, undecodable files are
     left out, and their labels dropped from `batch` (None: none was left)."""
-    datas = batch["data"]
+    datas, mode = batch["data"], ImageReadMode.RGB
     jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]  # bytes; the rest arrive decoded
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
-        decoded = (
-            decode_jpeg([datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
-            if jpegs
-            else []
-        )
+        decoded = decode_jpeg([datas[i] for i in jpegs], mode=mode, device=device) if jpegs else []
     except RuntimeError:  # one bad file fails the batch: find it
         decoded = []
         for i in jpegs:
             try:
-                decoded.append(decode_jpeg(datas[i], mode=ImageReadMode.RGB, device=device))
+                decoded.append(decode_jpeg(datas[i], mode=mode, device=device))
             except RuntimeError as error:
                 if not skip_bad:
                     raise DataError(f"cannot decode image {batch['path'][i]}: {error}") from None
@@ -319,17 +294,14 @@ def decode_on_device(
     for i, image in zip(jpegs, decoded):
         images[i] = image
     keep = [i for i, image in enumerate(images) if image is not None]
-    if not keep:
-        batch["skipped"] = batch.get("skipped", 0) + len(images)
-        del batch["label"]
-        return None
     out = []
     for i in keep:
         image = images[i]
         out.append(augment(transform, image, int(batch["seed"][i])))
-    if len(keep) < len(images):
-        batch["skipped"] = batch.get("skipped", 0) + len(images) - len(keep)
-        for key, value in batch.items():  # the labels of the images kept
-            if isinstance(value, torch.Tensor) and len(value) == len(images):
-                batch[key] = value[keep]
-    return torch.stack(out)
+    batch["skipped"] += len(images) - len(keep)
+    for key, value in batch.items():  # the labels of the images kept
+        if isinstance(value, torch.Tensor) and len(value) == len(images):
+            batch[key] = value[keep]
+    if not out:
+        del batch["label"]
+    return torch.stack(out) if out else None

@@ -2,8 +2,7 @@
 
     python -m resnet18.predict --checkpoint runs/resnet18/best.pt --image photo.jpg
 
-Prints the most likely classes with their probabilities. The image goes through what training's
-evaluation images go through: the evaluation transforms.
+Prints the most likely classes. The image goes through evaluation's transforms.
 """
 
 import argparse
@@ -14,7 +13,7 @@ from torchvision.io import read_file
 
 from . import data
 from .evaluate import load_checkpoint
-from .train import pick_device
+from .train import Run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device = Run(args.device).device
     model, saved = load_checkpoint(args.checkpoint, device)
     if not args.image.is_file():
         raise SystemExit(f"--image {args.image}: no such file")

@@ -1,35 +1,31 @@
-"""Data for resnet_cifar: labelled images held in memory, and the loaders that feed training.
+"""Data for resnet_cifar: labelled images held in memory as uint8 tensors, and their loaders.
 
-Sources: the built-in synthetic shapes (without --data-root), CIFAR-10 in torchvision's layout, or
-an image folder (train/CLASS/*.png, with val/ and test/ where they exist), decoded once into memory.
-Without a validation split, one is held out of the training split (data.val_split, by class); a test
-split is never used in training. Images are uint8 tensors (C x H x W) of 32x32 pixels: CIFAR-10's
-size, which the blueprint's transforms take; a file of another size is resized to it, the one step
-the blueprint does not name. Then the blueprint's transforms: random_crop (padding 4),
-random_horizontal_flip for training; none for evaluation. Random choices are seeded per sample, from
-(seed, epoch, index): a run sees the same images with any number of workers, and resumes exactly
-even in the middle of an epoch. Transforms without random choices run once, on the whole tensor;
-conversion to float and normalisation run on the training device (`normalize`).
+Sources: synthetic shapes (without --data-root), CIFAR-10 in torchvision's layout, or an image
+folder (train/CLASS/*.png, with val/ and test/ where they exist). Without val/, validation is held
+out of the training split (data.val_split, by class); a test split is never used in training. Files
+of another size than 32x32 (CIFAR-10's size, which the blueprint's transforms take) are resized to
+it, then go through the blueprint's transforms: random_crop (padding 4), random_horizontal_flip for
+training; none for evaluation. Random choices are seeded per sample: exact resume with any number of
+workers.
 """
 
 import os
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
+from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import v2
 
-from .synthetic import SyntheticShapes, shape_class_names
+from .synthetic import SyntheticShapes
 
 IMAGE_SIZE = (32, 32)  # the model's input, height x width
 SOURCE_SIZE = (32, 32)  # CIFAR-10's images, which the transforms make the model's input
 CHANNELS = 3
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616)
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 class DataError(Exception):
@@ -63,17 +59,15 @@ def augment(transform: v2.Transform, image: torch.Tensor, seed: int) -> torch.Te
 def decode(data: torch.Tensor, path: str) -> torch.Tensor:
     """An image file's bytes as a uint8 tensor (C, H, W) with the model's channels."""
     try:
-        image = decode_image(data, mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         raise DataError(f"cannot decode image {path}: {error}") from None
-    return image
 
 
 class SeededSampler(Sampler):
-    """This process's share of the data, in a seeded order (each index with the seed of its
-    augmentation). Training (`shuffle`): a new order every epoch, cut so that every DDP rank takes
-    the same number of steps. Evaluation: every sample once over all ranks, no padding.
-    `set_epoch(epoch, start)` skips the epoch's first `start` samples (a resumed run)."""
+    """This process's share of the data in a seeded order, each index with its augmentation's seed:
+    for training a new order each epoch, the same number of steps on every rank; for evaluation
+    every sample once. set_epoch's `start` skips samples done before a resume."""
 
     def __init__(self, size: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1) -> None:
         self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
@@ -97,9 +91,7 @@ class SeededSampler(Sampler):
         return max(0, len(self.indices()) - self.start)
 
 
-def make_loader(
-    dataset: Dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool
-) -> DataLoader:
+def make_loader(dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool):
     workers = min(workers, os.cpu_count() or 1)  # more would only compete for the cores
     return DataLoader(
         dataset,
@@ -114,15 +106,11 @@ def make_loader(
 
 
 def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Sample indices split for training and validation: a seeded `fraction` of every class (at
-    least one sample of a class with two or more) is held out."""
-    by_class = defaultdict(list)
-    for index, label in enumerate(labels):
-        by_class[label].append(index)
+    """Indices for training and validation: a seeded `fraction` of every class held out."""
     generator = torch.Generator().manual_seed(seed)
     train, val = [], []
-    for label in sorted(by_class):
-        members = by_class[label]
+    for label in sorted(set(labels)):
+        members = [index for index, other in enumerate(labels) if other == label]
         order = torch.randperm(len(members), generator=generator).tolist()
         cut = max(1, round(len(members) * fraction)) if len(members) > 1 else 0
         val += [members[i] for i in order[:cut]]
@@ -130,35 +118,34 @@ def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], lis
     return sorted(train), sorted(val)
 
 
-def scan_folder(folder: Path) -> tuple[list[str], list[tuple[str, int]]]:
-    """The class names (sub-folders, sorted) and (image path, label) of every image."""
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise DataError(f"{folder} has no class folders (expected {folder}/CLASS/IMAGE.jpg)")
-    samples = []
-    for label, name in enumerate(classes):
-        files = sorted(
-            f for f in (folder / name).rglob("*") if f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        if not files:
-            raise DataError(f"the class folder {folder / name} has no images")
-        samples += [(str(f), label) for f in files]
-    return classes, samples
+def data_folder(root: str) -> Path:
+    """--data-root as a folder, there and not empty."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise DataError(f"--data-root {root}: no such folder")
+    if not any(path.iterdir()):
+        raise DataError(f"--data-root {root} is empty")
+    return path
 
 
 def scan_splits(root: Path) -> tuple[list[str], dict[str, list[tuple[str, int]]]]:
-    """The classes and samples of an image folder's splits: train/, with val/ and test/ where
-    they exist (or class folders alone: a training split); every split with the same classes."""
+    """The classes and (path, label) samples of train/, val/ and test/ (or of class folders alone:
+    training), as torchvision's ImageFolder finds them; every split with the same classes."""
     folders = {split: root / split for split in ("train", "val", "test") if (root / split).is_dir()}
     if folders and "train" not in folders:
         raise DataError(f"{root} has {'/ and '.join(folders)}/ but no train/")
-    scanned = {split: scan_folder(folder) for split, folder in (folders or {"train": root}).items()}
-    classes = scanned["train"][0]
-    for split, (names, _) in scanned.items():
-        if names != classes:
+    classes, splits = None, {}
+    for split, folder in (folders or {"train": root}).items():
+        try:
+            names, index = find_classes(folder)
+            splits[split] = make_dataset(folder, index, IMG_EXTENSIONS)
+        except FileNotFoundError as error:
+            raise DataError(f"{folder}: {error}") from None
+        if classes is not None and names != classes:
             only = sorted(set(classes) ^ set(names))
             raise DataError(f"the class folders of train/ and {split}/ differ: {', '.join(only)}")
-    return classes, {split: samples for split, (_, samples) in scanned.items()}
+        classes = classes or names
+    return classes, splits
 
 
 @dataclass
@@ -193,101 +180,19 @@ class TensorImages(Dataset):
 def load_datasets(
     root: str | None, config: dict, seed: int = 0, download: bool = False
 ) -> DataSets:
-    """The training, validation and test sets: without `root`, the built-in synthetic shapes;
-    with it, CIFAR-10 in torchvision's layout or an image folder, at `config["image_size"]`."""
+    """The training, validation and test sets (config["image_size"]); without `root`, synthetic."""
     size = tuple(config["image_size"])
     height, width = source_size(size)
     if root is None:
         classes, splits = synthetic_splits(config["synthetic"], seed, height, width)
-        return in_memory(
-            splits, classes, config, seed, f"synthetic shapes, {len(classes)} classes", size
-        )
-    path = Path(root).expanduser()
-    if download:
-        path.mkdir(parents=True, exist_ok=True)
-    if download or (path / "cifar-10-batches-py").is_dir():
-        classes, splits = torchvision_splits(path, download, height, width)
-        return in_memory(splits, classes, config, seed, f"CIFAR-10 at {path}", size)
-    if not path.is_dir():
-        raise DataError(f"--data-root {root}: no such folder")
-    if not any(path.iterdir()):
-        raise DataError(f"--data-root {root} is empty")
-    classes, samples = scan_splits(path)
-    splits = {split: read_images(found, height, width) for split, found in samples.items()}
-    return in_memory(splits, classes, config, seed, f"image folders at {path}", size)
-
-
-def source_size(size: tuple[int, int]) -> tuple[int, int]:
-    """SOURCE_SIZE at the run's image size."""
-    return tuple(round(n * size[0] / IMAGE_SIZE[0]) for n in SOURCE_SIZE)
-
-
-def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Images (..., C, H, W) resized to height x width where they have another size: the one
-    step the blueprint does not name."""
-    if images.shape[-2:] == (height, width):
-        return images
-    return v2.functional.resize(images, [height, width], antialias=True)
-
-
-def read_images(
-    samples: list[tuple[str, int]], height: int, width: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Image files decoded into one tensor, on every core at once."""
-
-    def read(path: str) -> torch.Tensor:
-        return fit(decode(read_file(path), path), height, width)
-
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
-        images = list(pool.map(read, [path for path, _ in samples]))
-    return torch.stack(images), torch.tensor([label for _, label in samples])
-
-
-def torchvision_splits(
-    root: Path, download: bool, height: int, width: int
-) -> tuple[list[str], dict]:
-    """CIFAR-10's classes, and its training and test splits as uint8 tensors (torchvision's)."""
-    from torchvision import datasets
-
-    try:
-        found = {
-            name: datasets.CIFAR10(root, train=name == "train", download=download)
-            for name in ("train", "test")
-        }
-    except (RuntimeError, OSError) as error:
-        fix = "check the network" if download else "pass --download to fetch it there"
-        raise DataError(
-            f"cannot load CIFAR-10 from {root}: {error}\n{fix}, or leave out --data-root"
-        ) from None
-    splits = {}
-    for name, split in found.items():
-        images = torch.from_numpy(split.data).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
-        splits[name] = (fit(images, height, width), torch.as_tensor(split.targets))
-    return list(found["train"].classes), splits
-
-
-def synthetic_splits(sizes: dict, seed: int, height: int, width: int) -> tuple[list[str], dict]:
-    """The built-in synthetic shapes, the validation images from another seed."""
-    classes, splits = shape_class_names(10), {}
-    for name, offset in (("train", 0), ("val", 10**6)):
-        shapes = SyntheticShapes(
-            sizes[f"{name}_size"], len(classes), (height, width), CHANNELS, seed + offset
-        )
-        images, labels = zip(*(shapes[i] for i in range(len(shapes))))
-        splits[name] = (torch.stack(images), torch.tensor(labels))
-    return classes, splits
-
-
-def in_memory(
-    splits: dict,
-    classes: list[str],
-    config: dict,
-    seed: int,
-    where: str,
-    size: tuple[int, int] = IMAGE_SIZE,
-) -> DataSets:
-    """DataSets from the images and labels of each split: without a validation split, one is
-    held out of the training split (the test split, where there is one, stays untouched)."""
+        where = f"synthetic shapes, {len(classes)} classes"
+    elif download or (Path(root).expanduser() / "cifar-10-batches-py").is_dir():
+        classes, splits = torchvision_splits(Path(root).expanduser(), download, height, width)
+        where = f"CIFAR-10 at {root}"
+    else:
+        classes, samples = scan_splits(data_folder(root))
+        splits = {split: read_images(found, height, width) for split, found in samples.items()}
+        where = f"image folders at {root}"
     held_out = "val" not in splits
     if held_out:
         images, labels = splits["train"]
@@ -299,12 +204,64 @@ def in_memory(
     sets |= {
         name: TensorImages(eval_tf(images), labels) for name, (images, labels) in splits.items()
     }
-    counts = ", ".join(
-        f"{len(sets[name])} {name}" for name in ("train", "val", "test") if name in sets
-    )
-    return DataSets(
-        sets["train"], sets["val"], sets.get("test"), classes, f"{where} ({counts})", held_out
-    )
+    counts = ", ".join(f"{len(sets[n])} {n}" for n in ("train", "val", "test") if n in sets)
+    description = f"{where} ({counts})"
+    return DataSets(sets["train"], sets["val"], sets.get("test"), classes, description, held_out)
+
+
+def source_size(size: tuple[int, int]) -> tuple[int, int]:
+    """SOURCE_SIZE at the run's image size."""
+    return tuple(round(n * size[0] / IMAGE_SIZE[0]) for n in SOURCE_SIZE)
+
+
+def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Images (..., C, H, W) resized to height x width where they have another size."""
+    if images.shape[-2:] == (height, width):
+        return images
+    return v2.functional.resize(images, [height, width], antialias=True)
+
+
+def read_images(
+    samples: list[tuple[str, int]], height: int, width: int
+) -> tuple[torch.Tensor, ...]:
+    """Image files decoded into one tensor, on every core at once, and their labels."""
+
+    def read(path: str) -> torch.Tensor:
+        return fit(decode(read_file(path), path), height, width)
+
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        images = list(pool.map(read, [path for path, _ in samples]))
+    return torch.stack(images), torch.tensor([label for _, label in samples])
+
+
+def torchvision_splits(root: Path, download: bool, height: int, width: int) -> tuple[list, dict]:
+    """CIFAR-10's classes, and its training and test splits as uint8 tensors (torchvision's)."""
+    from torchvision import datasets
+
+    splits = {}
+    for name in ("train", "test"):
+        try:
+            found = datasets.CIFAR10(root, train=name == "train", download=download)
+        except (RuntimeError, OSError) as error:
+            fix = "check the network" if download else "pass --download to fetch it there"
+            raise DataError(
+                f"cannot load CIFAR-10 from {root}: {error}\n{fix}, or leave out --data-root"
+            ) from None
+        images = torch.from_numpy(found.data).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
+        splits[name] = (fit(images, height, width), torch.as_tensor(found.targets))
+    return list(found.classes), splits
+
+
+def synthetic_splits(sizes: dict, seed: int, height: int, width: int) -> tuple[list, dict]:
+    """The built-in synthetic shapes, the validation images from another seed."""
+    splits = {}
+    for name, offset in (("train", 0), ("val", 10**6)):
+        shapes = SyntheticShapes(
+            sizes[f"{name}_size"], 10, (height, width), CHANNELS, seed + offset
+        )
+        images, labels = zip(*(shapes[i] for i in range(len(shapes))))
+        splits[name] = (torch.stack(images), torch.tensor(labels))
+    return shapes.classes, splits
 
 
 class DeviceData:

@@ -3,8 +3,8 @@
     python -m san_vgg_cnn.predict --checkpoint runs/san_vgg_cnn/best.pt --image photo.jpg
         --question "what colour is the car?"
 
-Prints the top answers and saves the attention map of every hop over the image as a PNG. The image
-goes through the evaluation transforms of training.
+Prints the top answers and saves the attention map of every hop as a PNG. The image goes through
+evaluation's transforms.
 """
 
 import argparse
@@ -15,7 +15,7 @@ from torchvision.io import read_file
 
 from . import data
 from .evaluate import load_checkpoint
-from .train import pick_device
+from .train import Run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -38,7 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device = Run(args.device).device
     model, saved = load_checkpoint(args.checkpoint, device)
     if not args.image.is_file():
         raise SystemExit(f"--image {args.image}: no such file")
@@ -75,17 +75,15 @@ def main(argv: list[str] | None = None) -> None:
 
 def save_attention(image: torch.Tensor, maps: torch.Tensor, path: Path, title: str) -> None:
     """The image, then one panel per hop with that hop's attention over the regions laid over it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figures
 
     picture = image.permute(1, 2, 0).numpy()
     grey = "gray" if picture.shape[2] == 1 else None
     heat = torch.nn.functional.interpolate(maps[:, None], size=picture.shape[:2], mode="bilinear")[
         :, 0
     ]
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 3.4))
+    fig = Figure(figsize=(3.2 * (len(maps) + 1), 3.4), layout="tight")
+    axes = fig.subplots(1, len(maps) + 1)
     axes[0].imshow(picture, cmap=grey)
     axes[0].set_title("image")
     for hop, ax in enumerate(axes[1:]):
@@ -95,9 +93,7 @@ def save_attention(image: torch.Tensor, maps: torch.Tensor, path: Path, title: s
     for ax in axes:
         ax.axis("off")
     fig.suptitle(title)
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -56,13 +56,12 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
 def decode(data: torch.Tensor, path: str) -> torch.Tensor:
     """An image file's bytes as a uint8 tensor (C, H, W) with the model's channels."""
     try:
-        image = decode_image(data, mode=ImageReadMode.RGB)
+        return decode_image(data, mode=ImageReadMode.RGB)
     except RuntimeError as error:
         raise DataError(f"cannot decode image {path}: {error}") from None
-    return image
 
 
-def image_item(path: str, transform: v2.Transform, decode_on: str = "cpu") -> dict:
+def image_item(path: str, transform, decode_on="cpu") -> dict:
     """An image file as a sample: its transformed pixels, or (`decode_on="gpu"`) what the GPU
     needs to decode and transform it in a batch."""
     data = read_file(path)
@@ -75,10 +74,9 @@ def image_item(path: str, transform: v2.Transform, decode_on: str = "cpu") -> di
 
 
 class SeededSampler(Sampler):
-    """This process's share of the data, in a seeded order. Training (`shuffle`): a new order every
-    epoch, cut so that every DDP rank takes the same number of steps. Evaluation: every sample once
-    over all ranks, no padding. `set_epoch(epoch, start)` skips the epoch's first `start` samples (a
-    resumed run)."""
+    """This process's share of the data in a seeded order: for training a new order each epoch, the
+    same number of steps on every rank; for evaluation every sample once. set_epoch's `start` skips
+    samples done before a resume."""
 
     def __init__(self, size: int, seed: int, shuffle: bool, rank: int = 0, world: int = 1) -> None:
         self.size, self.seed, self.shuffle, self.rank, self.world = size, seed, shuffle, rank, world
@@ -120,9 +118,7 @@ def collate(items: list[dict | None]) -> dict:
     return batch
 
 
-def make_loader(
-    dataset: Dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool
-) -> DataLoader:
+def make_loader(dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool):
     workers = min(workers, os.cpu_count() or 1)  # more would only compete for the cores
     return DataLoader(
         dataset,
@@ -333,9 +329,7 @@ def load_datasets(
         )
         for name, questions in splits.items()
     }
-    counts = ", ".join(
-        f"{len(sets[name])} {name}" for name in ("train", "val", "test") if name in sets
-    )
+    counts = ", ".join(f"{len(sets[n])} {n}" for n in ("train", "val", "test") if n in sets)
     description = (
         f"{where}: {counts} questions ({dropped} training questions with rarer answers dropped), "
         f"{len(vocabulary)} words, {len(classes)} answers"
@@ -461,20 +455,16 @@ def decode_on_device(
     """Decode a batch of JPEG files on `device` (nvJPEG on a GPU) and apply the transforms the
     loader workers would. With `skip_bad`, undecodable files are
     left out, and their labels dropped from `batch` (None: none was left)."""
-    datas = batch["data"]
+    datas, mode = batch["data"], ImageReadMode.RGB
     jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]  # bytes; the rest arrive decoded
     images = [d.to(device, non_blocking=True) for d in datas]
     try:
-        decoded = (
-            decode_jpeg([datas[i] for i in jpegs], mode=ImageReadMode.RGB, device=device)
-            if jpegs
-            else []
-        )
+        decoded = decode_jpeg([datas[i] for i in jpegs], mode=mode, device=device) if jpegs else []
     except RuntimeError:  # one bad file fails the batch: find it
         decoded = []
         for i in jpegs:
             try:
-                decoded.append(decode_jpeg(datas[i], mode=ImageReadMode.RGB, device=device))
+                decoded.append(decode_jpeg(datas[i], mode=mode, device=device))
             except RuntimeError as error:
                 if not skip_bad:
                     raise DataError(f"cannot decode image {batch['path'][i]}: {error}") from None
@@ -482,17 +472,14 @@ def decode_on_device(
     for i, image in zip(jpegs, decoded):
         images[i] = image
     keep = [i for i, image in enumerate(images) if image is not None]
-    if not keep:
-        batch["skipped"] = batch.get("skipped", 0) + len(images)
-        del batch["label"]
-        return None
     out = []
     for i in keep:
         image = images[i]
         out.append(transform(image))
-    if len(keep) < len(images):
-        batch["skipped"] = batch.get("skipped", 0) + len(images) - len(keep)
-        for key, value in batch.items():  # the labels and questions of the images kept
-            if isinstance(value, torch.Tensor) and len(value) == len(images):
-                batch[key] = value[keep]
-    return torch.stack(out)
+    batch["skipped"] += len(images) - len(keep)
+    for key, value in batch.items():  # the labels and questions of the images kept
+        if isinstance(value, torch.Tensor) and len(value) == len(images):
+            batch[key] = value[keep]
+    if not out:
+        del batch["label"]
+    return torch.stack(out) if out else None

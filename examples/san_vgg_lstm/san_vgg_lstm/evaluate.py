@@ -1,10 +1,10 @@
-"""Evaluate a checkpoint of SAN on the validation split, or the test split.
+"""Evaluate a checkpoint of SAN on the validation split (the one training selected on),
+or on the data's own test split.
 
     python -m san_vgg_lstm.evaluate --checkpoint runs/san_vgg_lstm/best.pt [--split val|test]
 
-Prints the accuracy overall and per question type (yes/no, number, other, when the data says), and
-the VQA accuracy min(#humans who gave the answer / 3, 1) when the data has ten answers per
-question. The validation split is the one training selected on; the test split is the data's own.
+Prints the accuracy overall and per question type, and the VQA accuracy min(#humans who gave the
+answer / 3, 1) when the data has ten answers per question.
 """
 
 import argparse
@@ -15,7 +15,7 @@ import torch
 
 from . import checkpoint, data
 from .model import SAN
-from .train import BLUEPRINT, Run, model_inputs, pick_device, positive_int
+from .train import BLUEPRINT, Run, load_data, model_inputs, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,39 +39,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[SAN, dict]:
-    saved = checkpoint.load(path)
-    if "model_args" not in saved:
-        raise SystemExit(f"{path} is not a checkpoint written by san_vgg_lstm.train")
-    if saved["blueprint"] != BLUEPRINT:
-        print(f"note: {path} comes from the blueprint {saved['blueprint']!r}, not {BLUEPRINT!r}")
-    model = SAN(**saved["model_args"])
+    """The trained model of a checkpoint, and the checkpoint."""
+    saved = checkpoint.load(path, BLUEPRINT)
+    model = SAN(len(saved["vocab"]), len(saved["classes"]))
     checkpoint.load_weights(model, saved["model"], path)
     return model.to(device).eval(), saved
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    run = Run(pick_device(args.device))
-    run.precision = "bf16" if run.cuda else "fp32"
+    run = Run(args.device, compile=False, channels_last=False)
     model, saved = load_checkpoint(args.checkpoint, run.device)
     config = saved["config"]
-    if args.image_size:
-        height, width = config["data"]["image_size"]
-        config["data"]["image_size"] = [args.image_size, round(args.image_size * width / height)]
-    config["data"]["num_workers"] = (
-        config["data"]["num_workers"] if args.workers is None else args.workers
-    )
-    root = None if args.dataset == "synthetic" else args.data_root or config["data"]["root"]
-    try:
-        datasets = data.load_datasets(
-            root, config["data"], config["seed"], vocab=saved["vocab"], answers=saved["classes"]
-        )
-    except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+    datasets = load_data(args, config, vocab=saved["vocab"], answers=saved["classes"])
     dataset = datasets.test if args.split == "test" else datasets.val
     if dataset is None:
         raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
-    dataset.skip_bad = args.skip_bad_images
     sampler = data.SeededSampler(len(dataset), config["seed"], shuffle=False)
     loader = data.make_loader(
         dataset, sampler, args.batch_size, config["data"]["num_workers"], run.cuda

@@ -43,6 +43,10 @@ def _shape_mask(shape: str, ys, xs, centre: tuple[float, float], radius: float, 
         return u.abs() + v.abs() <= 1.0
     if shape == "ellipse":
         return (v * v + 4.0 * u * u <= 1.0) if upright else (u * u + 4.0 * v * v <= 1.0)
+    if shape == "hourglass":  # two triangles, apex to apex
+        return (v.abs() <= 0.9) & (u.abs() <= 0.9 * v.abs() + 0.1)
+    if shape == "semicircle":  # the lower half of a circle
+        return (u * u + v * v <= 1.0) & (v >= 0.0)
     raise ValueError(f"unknown shape {shape!r}")
 
 
@@ -57,15 +61,8 @@ def _noisy_uint8(image: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return noise.add_(image).clamp_(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
 
 
-def _check(size: int, image_size: tuple[int, int], channels: int) -> tuple[torch.Tensor, ...]:
-    """The pixel-centre coordinates ys (H, 1) and xs (1, W), once the arguments are checked."""
-    height, width = (int(n) for n in image_size)
-    if size < 0:
-        raise ValueError(f"size must not be negative, got {size}")
-    if height < 8 or width < 8:
-        raise ValueError(f"image_size must be at least 8x8, got {height}x{width}")
-    if channels < 1:
-        raise ValueError(f"channels must be at least 1, got {channels}")
+def _pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pixel-centre coordinates ys (H, 1) and xs (1, W)."""
     ys = torch.arange(height, dtype=torch.float32).add_(0.5).unsqueeze(1)
     return ys, torch.arange(width, dtype=torch.float32).add_(0.5).unsqueeze(0)
 
@@ -154,9 +151,9 @@ class SyntheticVQA(Dataset):
     """
 
     def __init__(self, size: int, image_size, channels: int = 3, seed: int = 0) -> None:
-        self._ys, self._xs = _check(size, image_size, channels)
         self.size, self.channels, self.seed = size, channels, seed
-        self.height, self.width = self._ys.shape[0], self._xs.shape[1]
+        self.height, self.width = image_size
+        self._ys, self._xs = _pixel_centres(self.height, self.width)
         self._colours = {name: _vqa_colour(name, channels) for name in COLOURS}
 
     def __len__(self) -> int:

@@ -1,9 +1,5 @@
-"""Checkpoints that survive being killed at any moment and hold everything needed to go on: the
-weights, optimizer, schedule and grad scaler, the place (phase, epoch, step within the epoch), the
-epoch's running totals, the metrics so far, every rank's RNG states, and what evaluation needs
-(model arguments, class names, config)."""
+"""Checkpoints that survive being killed at any moment, holding all a resume needs; metrics."""
 
-import contextlib
 import csv
 import os
 import random
@@ -19,34 +15,30 @@ METRICS = [
 
 
 def save(path: Path, state: dict) -> None:
-    """Write atomically: a temporary file, flushed and fsynced, renamed over the old one. A run
-    killed in the middle of this leaves the previous checkpoint intact."""
+    """Write atomically: a run killed in the middle of this leaves the previous checkpoint."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     with open(tmp, "wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
-def load(path: Path) -> dict:
-    if not path.is_file():
-        raise SystemExit(f"{path}: no such checkpoint")
+def load(path: Path, blueprint: str, log=print) -> dict:
+    """A checkpoint written by training (`log` notes one of another blueprint)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file: say which
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # missing, truncated or foreign: say which
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
+    if not isinstance(saved, dict) or "blueprint" not in saved:
+        raise SystemExit(f"{path} is not a checkpoint written by training")
+    if saved["blueprint"] != blueprint:
+        log(f"note: {path} comes from the blueprint {saved['blueprint']!r}, not {blueprint!r}")
+    return saved
 
 
 def load_weights(model: nn.Module, state: dict, source: Path) -> None:
-    """The checkpoint's weights into `model`; what differs when they do not fit (another
-    blueprint?) stops with torch's list of keys and shapes."""
+    """The checkpoint's weights into `model`; torch's list of what differs if they do not fit."""
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
@@ -55,19 +47,15 @@ def load_weights(model: nn.Module, state: dict, source: Path) -> None:
 
 def rng_state() -> dict:
     # NumPy's too: this project draws nothing from it, but augmentations added later may
-    state = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
+    state = {"python": random.getstate(), "numpy": np.random.get_state()}
+    state["torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
 
 def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
-    """This rank's RNG states from a checkpoint's list of every rank's; a rank the checkpoint did
-    not have (more processes than before) starts from its own seed."""
+    """This rank's RNG states; a rank the checkpoint lacks (more processes) starts from its seed."""
     if rank >= len(states):
         random.seed(seed + rank)
         torch.manual_seed(seed + rank)
@@ -81,25 +69,19 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
 
 
 def write_metrics(out: Path, history: list[dict], title: str) -> None:
-    """metrics.csv (written whole, then renamed over the old one) and curves.png."""
-    tmp = out / ".metrics.csv.tmp"
-    with open(tmp, "w", newline="") as f:
+    """metrics.csv, and curves.png: loss and accuracy per epoch, a dotted line between phases."""
+    rows = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in history]
+    with open(out / ".metrics.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=METRICS)
         writer.writeheader()
-        writer.writerows(history)
-    os.replace(tmp, out / "metrics.csv")
-    plot_curves(out / "curves.png", history, title)
+        writer.writerows(rows)
+    os.replace(out / ".metrics.csv.tmp", out / "metrics.csv")
 
-
-def plot_curves(path: Path, history: list[dict], title: str) -> None:
-    """Loss and accuracy per epoch; dotted lines where a new training phase starts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figures
 
     epochs = [row["epoch"] for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4), layout="tight")
+    axes = fig.subplots(1, 2)
     for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
         ax.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="train")
         ax.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
@@ -111,6 +93,4 @@ def plot_curves(path: Path, history: list[dict], title: str) -> None:
         ax.legend()
     axes[1].set_ylim(0, 1)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    fig.savefig(out / "curves.png", dpi=100)

@@ -2,9 +2,7 @@
 
     python -m vgg16.predict --checkpoint runs/vgg16/best.pt --image photo.jpg
 
-Prints the most likely classes with their probabilities. The image goes through what training's
-evaluation images go through: resized to the size of the training images if it has another, then the
-evaluation transforms.
+Prints the most likely classes. The image goes through evaluation's transforms.
 """
 
 import argparse
@@ -12,11 +10,10 @@ from pathlib import Path
 
 import torch
 from torchvision.io import read_file
-from torchvision.transforms import v2
 
 from . import data
 from .evaluate import load_checkpoint
-from .train import pick_device
+from .train import Run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +30,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    device = pick_device(args.device)
+    device = Run(args.device).device
     model, saved = load_checkpoint(args.checkpoint, device)
     if not args.image.is_file():
         raise SystemExit(f"--image {args.image}: no such file")
@@ -41,11 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         image = data.decode(read_file(str(args.image)), str(args.image))
     except data.DataError as error:
         raise SystemExit(str(error)) from None
-    height, width = data.SOURCE_SIZE
     _, transform = data.build_transforms()
-    if image.shape[-2:] != (height, width):
-        image = v2.functional.resize(image, [height, width], antialias=True)
-    pixels = transform(image)
+    pixels = transform(data.fit(image, *data.SOURCE_SIZE))
     images = data.normalize(pixels.unsqueeze(0).to(device))
     classes = saved["classes"]
     with torch.no_grad():

@@ -1,22 +1,21 @@
-"""Evaluate a checkpoint of VGG on the validation split, or the test split.
+"""Evaluate a checkpoint of VGG on the validation split (the one training selected on),
+or on the data's own test split.
 
     python -m vgg19.evaluate --checkpoint runs/vgg19/best.pt [--split val|test]
 
-Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png (rows:
-true class, normalised; classes sorted by accuracy) next to the checkpoint (or into --out). The
-validation split is the one training selected on; the test split is the data's own.
+Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next
+to the checkpoint (or into --out).
 """
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import torch
 
 from . import checkpoint, data
 from .model import VGG
-from .train import BLUEPRINT, Run, model_inputs, pick_device, positive_int
+from .train import BLUEPRINT, Run, evaluate, load_data, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,30 +36,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_checkpoint(path: Path, device: torch.device) -> tuple[VGG, dict]:
-    saved = checkpoint.load(path)
-    if "model_args" not in saved:
-        raise SystemExit(f"{path} is not a checkpoint written by vgg19.train")
-    if saved["blueprint"] != BLUEPRINT:
-        print(f"note: {path} comes from the blueprint {saved['blueprint']!r}, not {BLUEPRINT!r}")
-    model = VGG(**saved["model_args"])
+    """The trained model of a checkpoint, and the checkpoint."""
+    saved = checkpoint.load(path, BLUEPRINT)
+    model = VGG(len(saved["classes"]))
     checkpoint.load_weights(model, saved["model"], path)
     return model.to(device).eval(), saved
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    run = Run(pick_device(args.device))
-    run.precision = "bf16" if run.cuda else "fp32"
+    run = Run(args.device, compile=False, channels_last=False)
     model, saved = load_checkpoint(args.checkpoint, run.device)
     config = saved["config"]
-    config["data"]["num_workers"] = (
-        config["data"]["num_workers"] if args.workers is None else args.workers
-    )
-    root = None if args.dataset == "synthetic" else args.data_root or config["data"]["root"]
-    try:
-        datasets = data.load_datasets(root, config["data"], config["seed"])
-    except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+    datasets = load_data(args, config)
     dataset = datasets.test if args.split == "test" else datasets.val
     if dataset is None:
         raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
@@ -71,30 +59,17 @@ def main(argv: list[str] | None = None) -> None:
         dataset, sampler, args.batch_size, config["data"]["num_workers"], run.cuda
     )
     print(f"evaluating {args.checkpoint} on the {args.split} split of {datasets.description}")
-    predictions, batches = [], []
-    with torch.no_grad(), run.autocast():
-        for step, batch in enumerate(loader):
-            if step == args.limit_batches:
-                break
-            inputs, _ = model_inputs(batch, run)
-            predictions.append(model(*inputs).argmax(1).cpu())
-            batches.append({key: value for key, value in batch.items() if key != "image"})
-    predicted, labels = torch.cat(predictions), torch.cat([b["label"] for b in batches])
-    correct = int((predicted == labels).sum())
-    print(f"accuracy: {correct / len(labels):.4f} ({correct} of {len(labels)})")
+    result = evaluate(model, loader, len(datasets.classes), run, args)
+    confusion = result["confusion"].cpu()
+    print(f"accuracy: {result['acc']:.4f} ({int(confusion.trace())} of {result['count']})")
     out = args.out or args.checkpoint.parent
     out.mkdir(parents=True, exist_ok=True)
-    report_classes(predicted, labels, datasets.classes, out, f"{BLUEPRINT}, {args.split} split")
+    report_classes(confusion, datasets.classes, out, f"{BLUEPRINT}, {args.split} split")
 
 
-def report_classes(
-    predicted: torch.Tensor, labels: torch.Tensor, classes: list[str], out: Path, title: str
-) -> None:
+def report_classes(confusion: torch.Tensor, classes: list[str], out: Path, title: str) -> None:
     """Per-class accuracy (printed, and per_class.csv) and confusion_matrix.png."""
-    n = len(classes)
-    confusion = torch.zeros(n, n, dtype=torch.long)
-    confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
-    totals = confusion.sum(1)
+    n, totals = len(classes), confusion.sum(1)
     per_class = confusion.diag() / totals.clamp(min=1)
     order = sorted(range(n), key=lambda i: (-per_class[i].item(), classes[i]))
     width = min(40, max(len(c) for c in classes))
@@ -105,34 +80,24 @@ def report_classes(
     with open(out / "per_class.csv", "w", newline="") as f:
         csv.writer(f).writerows([["class", "accuracy", "images"], *rows])
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global figures
 
     # rows normalised, classes sorted by accuracy: the weak ones gather at the bottom right
     matrix = confusion[order][:, order].float()
     matrix /= matrix.sum(1, keepdim=True).clamp(min=1)
     size = min(16, max(5, n * 0.3))
-    fig, ax = plt.subplots(figsize=(size + 1.5, size))
-    fig.colorbar(
-        ax.imshow(matrix.numpy(), cmap="Blues", vmin=0, vmax=1),
-        ax=ax,
-        label="fraction of the true class",
-    )
+    fig = Figure(figsize=(size + 1.5, size), layout="tight")
+    ax = fig.subplots()
+    image = ax.imshow(matrix.numpy(), cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="fraction of the true class")
     names = [classes[i] for i in order] if n <= 30 else []  # names only while they stay readable
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     ax.set(xlabel="predicted class", ylabel="true class (best first)")
     ax.set_title(f"{title}: {n} classes, mean class accuracy {per_class.mean().item():.3f}")
-    fig.tight_layout()
     fig.savefig(out / "confusion_matrix.png", dpi=120)
-    plt.close(fig)
     print(f"wrote {out / 'per_class.csv'} and {out / 'confusion_matrix.png'}")
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except data.DataError as error:  # raised while loading a batch
-        sys.exit(f"data: {error}")
+    main()

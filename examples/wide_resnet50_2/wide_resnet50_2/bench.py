@@ -2,16 +2,15 @@
 
     python -m wide_resnet50_2.bench [--batch-size 32] [--data-root DIR --decode cpu,gpu] [--json FILE]
 
-Compute only: a batch already on the device, and train.py's training step with its speed switches.
-End to end (--data-root): the real loader, decoding in the workers or on the GPU, and the same step.
-Prints step time, images/s, TFLOP/s (model FLOPs counted by torch.utils.flop_counter), MFU against a
-matmul peak measured on this device, and peak GPU memory; on a CPU too, with small, honest numbers.
+Compute only: a batch already on the device and train.py's step. End to end (--data-root): the
+real loader, decoding in the workers or on the GPU, and the same step. Prints ms per step, images/s,
+TFLOP/s (torch.utils.flop_counter) and MFU against a matmul peak measured on this device.
 """
 
 import argparse
 import json
-import statistics
 import time
+from itertools import count, repeat
 from pathlib import Path
 
 import torch
@@ -21,7 +20,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import data
 from .model import WideResNet
 from .phases import make_optimizer
-from .train import decoded, load_config, model_inputs, start_run, synchronize, train_step
+from .train import (
+    DEFAULT_CONFIG,
+    decoded,
+    model_inputs,
+    read_config,
+    start_run,
+    synchronize,
+    train_step,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,10 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m wide_resnet50_2.bench", description=__doc__.split("\n\n")[0]
     )
     add = parser.add_argument
-    add("--config", type=Path, help="training settings (default: configs/default.yaml)")
+    add("--config", type=Path, default=DEFAULT_CONFIG, help="training settings")
     add("--batch-size", type=int, default=32)
     add("--image-size", type=int, help="measure at this size instead of the blueprint's")
-    add("--steps", type=int, default=20, help="timed steps (the median is reported)")
+    add("--steps", type=int, default=20, help="timed steps")
     add("--warmup", type=int, help="untimed steps first (default: 10 with compile, 3 without)")
     add("--data-root", help="also measure end to end from this data folder")
     add("--decode", default="cpu,gpu", help="where to decode JPEG files, end to end")
@@ -47,8 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    args.seed = args.val_split = args.epochs = args.lr = None  # load_config's other flags
-    config = load_config(args)
+    config = read_config(args.config)
     args.grad_clip, args.skip_nonfinite = config["train"]["grad_clip"], False
     run = start_run(args)
     torch.manual_seed(0)
@@ -59,128 +65,95 @@ def main(argv: list[str] | None = None) -> None:
     model = WideResNet().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    optimizer = make_optimizer(
-        list(model.parameters()), config["train"]["phases"][-1]["optimizer"], run.device
-    )
-    batch = {
-        "image": torch.randint(
-            0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device
-        ),
-        "label": torch.randint(0, 1000, (n,), device=run.device),
-    }
+    phase = config["train"]["phases"][-1]
+    optimizer = make_optimizer(list(model.parameters()), phase["optimizer"], run.device)
+    images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
+    batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
     with FlopCounterMode(display=False) as counter:  # forward and backward, without compile
         criterion(model(*model_inputs(batch, run)[0]).float(), batch["label"]).backward()
+    flop, peak = counter.get_total_flops() / n, matmul_peak(run.device)
     step, step_model = train_step, torch.compile(model) if run.compile else model
-
-    def train(batch: dict) -> None:
-        step(step_model, criterion, optimizer, scaler, *model_inputs(batch, run), run, args)
-
+    warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)
+    device = f"CPU ({torch.get_num_threads()} threads)"
+    if run.cuda:
+        device = torch.cuda.get_device_name(run.device)
+    layout = "channels_last" if run.memory_format == torch.channels_last else "contiguous"
+    setup = f"batch {n}, {size[0]}x{size[1]} px, {run.precision}, compile {run.compile}, {layout}"
     results = {
         "model": "WideResNet (wide_resnet50_2)",
-        "device": (
-            torch.cuda.get_device_name(run.device)
-            if run.cuda
-            else f"CPU ({torch.get_num_threads()} threads)"
-        ),
-        "settings": f"batch {n}, {size[0]}x{size[1]} px, {run.precision}, compile {run.compile}, "
-        f"channels_last {run.memory_format == torch.channels_last}",
-        "gflop_per_image": counter.get_total_flops() / n / 1e9,
-        "peak_tflops": matmul_peak(run.device) / 1e12,
+        "device": device,
+        "settings": setup,
         "runs": {},
     }
-    warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)
+    results |= {"gflop_per_image": flop / 1e9, "peak_tflops": peak / 1e12}
+
+    def measure(name: str, batches) -> None:
+        """Time train.py's step on the batches (end to end, loading included); print the numbers."""
+        for i in range(warmup + args.steps):
+            if i == warmup:
+                synchronize(run)
+                started = time.perf_counter()
+            inputs, labels = model_inputs(next(batches), run)
+            step(step_model, criterion, optimizer, scaler, inputs, labels, run, args)
+        synchronize(run)
+        seconds = (time.perf_counter() - started) / args.steps
+        speed = n / seconds
+        memory = torch.cuda.max_memory_allocated() / 2**30 if run.cuda else None
+        results["runs"][name] = figures = {
+            "step_ms": seconds * 1000,
+            "img_per_s": speed,
+            "tflops": speed * flop / 1e12,
+            "mfu": speed * flop / peak,
+            "peak_memory_gib": memory,
+        }
+        numbers = "{step_ms:9.1f} {img_per_s:9.1f} {tflops:8.2f} {mfu:6.1%}".format(**figures)
+        print(f"{name:44s} {numbers} {'-' if memory is None else f'{memory:.1f}':>8s}")
+
+    print(f"{results['model']} on {device}, {setup}")
+    print(f"{flop / 1e9:.2f} GFLOP per image trained; matmul peak {peak / 1e12:.1f} TFLOP/s")
+    print(f"{'':44s} {'step ms':>9s} {'img/s':>9s} {'TFLOP/s':>8s} {'MFU':>6s} {'GPU GiB':>8s}")
     if run.cuda:
         torch.cuda.reset_peak_memory_stats(run.device)
-    results["runs"]["compute only"] = timed(lambda: train(batch), args.steps, warmup, run)
-    if args.data_root:
-        try:
-            dataset = data.load_datasets(args.data_root, config["data"]).train
-        except data.DataError as error:
-            raise SystemExit(f"data: {error}") from None
-        sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
-        loader = data.make_loader(dataset, sampler, n, config["data"]["num_workers"], run.cuda)
-        for decode in args.decode.split(","):
-            if decode == "gpu" and not run.cuda:
-                print("skipping --decode gpu: no CUDA device")
-                continue
-            dataset.decode = decode
-            on_gpu = lambda batches: decoded(batches, dataset.transform, run, False)  # noqa: E731
-            batches = epochs(sampler, loader, on_gpu if decode == "gpu" else iter)
-            name = f"end to end, decode {decode}, {config['data']['num_workers']} workers"
-            results["runs"][name] = timed(
-                lambda: train(next(batches)), args.steps, warmup, run, wall=True
-            )
-    report(results, n)
+    measure("compute only", repeat(batch))
+    workers = config["data"]["num_workers"] if args.workers is None else args.workers
+    for decode in args.decode.split(",") if args.data_root else []:
+        if decode == "gpu" and not run.cuda:
+            print("skipping --decode gpu: no CUDA device")
+            continue
+        batches = loaded(args.data_root, config, n, workers, run, decode)
+        measure(f"end to end, decode {decode}, {workers} workers", batches)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
 
-def epochs(sampler, loader, batches=iter):
-    """The loader's batches, epoch after epoch, however few one epoch has."""
-    while True:
-        sampler.set_epoch(sampler.epoch + 1)
-        yield from batches(loader)
+def loaded(root: str, config: dict, batch_size: int, workers: int, run, decode: str):
+    """Training batches from the data at `root`, epoch after epoch, from a loader of their own
+    (persistent workers keep the data set they started with, and with it its decoding)."""
+    try:
+        dataset = data.load_datasets(root, config["data"], decode=decode).train
+    except data.DataError as error:
+        raise SystemExit(f"data: {error}") from None
+    sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
+    loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
+    for epoch in count():
+        sampler.set_epoch(epoch)
+        yield from decoded(loader, dataset.transform, run, False) if decode == "gpu" else loader
 
 
 def matmul_peak(device: torch.device) -> float:
     """The best dense matmul FLOP/s of 5 rounds: bf16 on a GPU (as reference benchmarks measure
     it), float32 on a CPU."""
-    n, dtype, repeats = (
-        (8192, torch.bfloat16, 20) if device.type == "cuda" else (1024, torch.float32, 3)
-    )
-    a = torch.randn(n, n, device=device, dtype=dtype)
-    rounds = []
+    cuda = device.type == "cuda"
+    n, dtype, repeats = (8192, torch.bfloat16, 20) if cuda else (1024, torch.float32, 3)
+    a, rounds = torch.randn(n, n, device=device, dtype=dtype), []
     for _ in range(6):  # the first round warms up
         started = time.perf_counter()
         for _ in range(repeats):
             a @ a
-        if device.type == "cuda":
+        if cuda:
             torch.cuda.synchronize(device)
         rounds.append(2 * n**3 * repeats / (time.perf_counter() - started))
     return max(rounds[1:])
-
-
-def timed(step, steps: int, warmup: int, run, wall: bool = False) -> dict:
-    """Seconds per step (the median: CUDA events on a GPU, the wall clock on a CPU; with `wall`,
-    the mean over all steps, loading included) and peak GPU memory."""
-    for _ in range(warmup):
-        step()
-    synchronize(run)
-    times, started = [], time.perf_counter()
-    for _ in range(steps):
-        if run.cuda and not wall:
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            step()
-            end.record()
-            end.synchronize()
-            times.append(start.elapsed_time(end) / 1000)
-        else:
-            begun = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - begun)
-    synchronize(run)
-    seconds = (time.perf_counter() - started) / steps if wall else statistics.median(times)
-    memory = torch.cuda.max_memory_allocated() / 2**30 if run.cuda else None
-    return {"step_ms": seconds * 1000, "peak_memory_gib": memory}
-
-
-def report(results: dict, n: int) -> None:
-    print(f"{results['model']} on {results['device']}, {results['settings']}")
-    flops, peak = results["gflop_per_image"], results["peak_tflops"]
-    print(
-        f"{flops:.2f} GFLOP per image (forward + backward), measured matmul peak {peak:.1f} TFLOP/s"
-    )
-    print(f"{'':44s} {'step ms':>9s} {'img/s':>9s} {'TFLOP/s':>8s} {'MFU':>6s} {'GPU GiB':>8s}")
-    for name, run in results["runs"].items():
-        run["img_per_s"] = n / run["step_ms"] * 1000
-        run["tflops"] = flops * run["img_per_s"] / 1000
-        run["mfu"] = run["tflops"] / peak
-        memory = f"{run['peak_memory_gib']:.1f}" if run["peak_memory_gib"] is not None else "-"
-        speed = (
-            f"{run['step_ms']:9.1f} {run['img_per_s']:9.1f} {run['tflops']:8.2f} {run['mfu']:6.1%}"
-        )
-        print(f"{name:44s} {speed} {memory:>8s}")
 
 
 if __name__ == "__main__":
