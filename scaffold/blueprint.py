@@ -231,11 +231,12 @@ class Optimizer(Section):
     eps: float | None = spec_field(Float(above=0, max=1), None, "adam/adamw/rmsprop: epsilon")
 
 
+PER_STEP = ("warmup_epochs", "warmup_factor", "interval")  # of the schedules stepped by a count
 SCHEDULE_OPTIONS = {
-    "constant": ("warmup_epochs",),
-    "step": ("step_size", "gamma", "warmup_epochs"),
-    "multistep": ("milestones", "gamma", "warmup_epochs"),
-    "cosine": ("min_lr", "warmup_epochs"),
+    "constant": PER_STEP,
+    "step": ("step_size", "gamma", *PER_STEP),
+    "multistep": ("milestones", "gamma", *PER_STEP),
+    "cosine": ("min_lr", *PER_STEP),
     "plateau": ("metric", "factor", "patience", "min_lr"),
 }
 
@@ -257,6 +258,18 @@ class Schedule(Section):
     )
     min_lr: float | None = spec_field(Float(min=0), None, "cosine/plateau: lowest learning rate")
     warmup_epochs: int | None = spec_field(Int(min=0), None, "linear warm-up epochs")
+    warmup_factor: float | None = spec_field(
+        Float(above=0, max=1),
+        None,
+        "the learning rate's factor at the warm-up's first step, rising linearly to 1 "
+        "(torchvision's --lr-warmup-decay, e.g. 0.01); default 1 / (warm-up steps + 1), nanoGPT's",
+    )
+    interval: str | None = spec_field(
+        Enum("epoch", "step"),
+        None,
+        "epoch (default): the schedule moves once per epoch; step: after every optimizer step, "
+        "its epochs counted in steps (timm's per-update schedule, nanoGPT's get_lr)",
+    )
     metric: str | None = spec_field(Enum("val_acc", "val_loss"), None, "plateau: what to watch")
     factor: float | None = spec_field(Float(above=0, max=1), None, "plateau: decay factor (0.1)")
     patience: int | None = spec_field(Int(min=0), None, "plateau: epochs without improvement")
@@ -291,6 +304,28 @@ def _switch(section: type, doc: str):
     return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
 
 
+EMA_DECAY = Float(above=0, max=1)
+
+
+@dataclass
+class ModelEMA(Section):
+    """An exponential moving average of the weights, evaluated every epoch and checkpointed with
+    them (timm's and torchvision's --model-ema)."""
+
+    decay: float = spec_field(
+        EMA_DECAY,
+        0.9998,
+        "how much of the average each update keeps (timm's 0.9998; torchvision's recipes give "
+        "0.99998, scaled by batch size and epochs)",
+    )
+    every: int = spec_field(
+        Int(min=1, max=1_000_000),
+        1,
+        "optimizer steps between updates (timm: 1; torchvision's --model-ema-steps: 32)",
+    )
+
+
+NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
 
@@ -344,6 +379,41 @@ class Train(Section):
     )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
+    )
+    ema: Any = spec_field(
+        OneOf(Bool(), EMA_DECAY, Struct(ModelEMA), what="true, a decay or {decay, every}"),
+        None,
+        "also keep an exponential moving average of the weights: true (timm's decay 0.9998 every "
+        "step), a decay, or {decay, every}",
+    )
+    grad_accum_steps: int = spec_field(
+        Int(min=1, max=10_000),
+        1,
+        "batches whose gradients add up to one optimizer step (timm's --grad-accum-steps): "
+        "batch_size x this x processes images per step",
+    )
+    no_weight_decay: list = spec_field(
+        ListOf(Enum(*NO_DECAY_KINDS)),
+        [],
+        "parameters without weight decay: norm (batch norm weights and biases, torchvision's "
+        "--norm-weight-decay 0), bias (every bias); [norm, bias] is timm's and nanoGPT's rule",
+    )
+    tensorboard: bool = spec_field(
+        Bool(),
+        False,
+        "also log to TensorBoard (OUT/tensorboard): every epoch and --log-every steps",
+    )
+    sync_bn: bool = spec_field(
+        Bool(),
+        False,
+        "under DDP on GPUs, batch norm statistics over every process's batch (torchvision's "
+        "--sync-bn)",
+    )
+    deterministic: bool = spec_field(
+        Bool(),
+        False,
+        "deterministic algorithms only, cudnn.benchmark off: bit-identical runs, slower "
+        "(torchvision's --use-deterministic-algorithms)",
     )
 
 
@@ -501,6 +571,11 @@ def _apply_defaults(bp: Blueprint) -> None:
                 key,
                 section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
             )
+    ema = bp.train.ema
+    if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`
+        where = bp.train.key_locations.get("ema", bp.train.location)
+        decay = ema if isinstance(ema, float) else ModelEMA.decay
+        bp.train.ema = ModelEMA(decay=decay, location=where, path="train.ema") if ema else None
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
@@ -793,6 +868,82 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")
+    _check_training_features(bp, problems)
+
+
+def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
+    """EMA, gradient accumulation, weight decay groups and per-step schedules (the settings that
+    need the model, sync_bn and no_weight_decay: norm, are checked with it, in scaffold.plan)."""
+    train = bp.train
+    if train.ema is not None and train.ema.decay == 1:
+        problems.add(
+            location_in(train.ema, "decay"),
+            "train.ema.decay" if "decay" in train.ema.key_locations else "train.ema",
+            "a decay of 1 keeps the first weights forever: the average would never move",
+            "timm uses 0.9998 (every step), torchvision's recipes 0.99998 every 32 steps, scaled",
+        )
+    if train.grad_accum_steps > 1 and train.cuda_graph:
+        problems.add(
+            location_in(train, "grad_accum_steps"),
+            "train.grad_accum_steps",
+            "the CUDA-graph step is one whole optimizer step; it cannot add up the gradients of "
+            "several batches",
+            "remove cuda_graph, or grad_accum_steps",
+        )
+    decays = [train.optimizer.weight_decay] + [
+        p.optimizer.weight_decay for p in train.phases or [] if p.optimizer is not None
+    ]
+    names = {train.optimizer.name} | {
+        p.optimizer.name for p in train.phases or [] if p.optimizer is not None
+    }
+    if train.no_weight_decay and not any(decays) and "adamw" not in names:
+        problems.add(
+            location_in(train, "no_weight_decay"),
+            "train.no_weight_decay",
+            "the optimizer has no weight decay, so there is none to leave out",
+            "give the optimizer a `weight_decay`, or remove no_weight_decay",
+        )
+    twice = sorted(
+        {kind for kind in train.no_weight_decay if train.no_weight_decay.count(kind) > 1}
+    )
+    if twice:
+        problems.add(
+            location_in(train, "no_weight_decay"),
+            "train.no_weight_decay",
+            f"{twice[0]} is listed twice",
+            "list each kind of parameter once",
+        )
+    schedules = [("train.schedule", train.schedule)] + [
+        (f"train.phases[{i}].schedule", p.schedule) for i, p in enumerate(train.phases or [])
+    ]
+    schedules = [(path, schedule) for path, schedule in schedules if schedule is not None]
+    stepped = [path for path, schedule in schedules if schedule_interval(bp, schedule) == "step"]
+    for path, schedule in schedules if stepped else ():
+        if schedule.name == "plateau":
+            problems.add(
+                schedule.location,
+                f"{path}.name",
+                "the plateau schedule waits for the validation metric, once an epoch; "
+                f"{stepped[0]} moves every optimizer step",
+                "use a cosine, step, multistep or constant schedule with `interval: step`",
+            )
+        elif schedule_interval(bp, schedule) != "step":
+            problems.add(
+                location_in(schedule, "interval"),
+                f"{path}.interval",
+                f"{stepped[0]} moves every optimizer step; the schedules of one blueprint move at "
+                "one interval",
+                "write `interval: step` here too",
+            )
+
+
+def schedule_interval(bp: Blueprint, schedule: Schedule) -> str:
+    """When `schedule` moves: its own interval, else train.schedule's (phases inherit it), else
+    once an epoch. The plateau schedule moves once an epoch."""
+    if schedule.name == "plateau":
+        return "epoch"
+    base = bp.train.schedule
+    return schedule.interval or (base.interval if base is not None else None) or "epoch"
 
 
 def _check_feature_cache(bp: Blueprint, phase: Phase, path: str, problems: ProblemCollector):
@@ -862,6 +1013,8 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
         "gamma",
         "min_lr",
         "warmup_epochs",
+        "warmup_factor",
+        "interval",
         "metric",
         "factor",
         "patience",
@@ -878,6 +1031,13 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
     if schedule.name == "multistep" and schedule.milestones is None:
         problems.add(
             schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`"
+        )
+    if schedule.warmup_factor is not None and not schedule.warmup_epochs:
+        problems.add(
+            location_in(schedule, "warmup_factor"),
+            f"{path}.warmup_factor",
+            "warmup_factor is where a warm-up starts, but this schedule has no warm-up",
+            "add `warmup_epochs`, or remove warmup_factor",
         )
     if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
         problems.add(

@@ -70,6 +70,10 @@ class ModelPlan:
     def total_macs(self) -> int:
         return sum(r.macs for r in self.rows if not r.group)
 
+    @property
+    def has_batch_norm(self) -> bool:
+        return _has_batch_norm(self.rows)
+
     @cached_property
     def code(self) -> ModelCode:
         """model.py's imports, constants, helpers, and the lines of __init__ and forward."""
@@ -146,6 +150,7 @@ class _Walk:
             check_model_pretrained(bp, ctx, self.image_shape, self.problems)
         self._check_phases()
         self._check_feature_cache()
+        self._check_batch_norm_settings()
         class_name = self._class_name()
         self.problems.raise_if_any()
         input_shapes = {"image": self.image_shape}
@@ -327,6 +332,26 @@ class _Walk:
                     "remove cache_features, or the dropout",
                 )
 
+    def _check_batch_norm_settings(self) -> None:
+        """sync_bn and no_weight_decay: [norm] act on batch norm layers: the model must have some."""
+        train = self.bp.train
+        if _has_batch_norm(self.ctx.rows):
+            return
+        if train.sync_bn:
+            self.problems.add(
+                train.key_locations.get("sync_bn", train.location),
+                "train.sync_bn",
+                "the model has no batch norm layers, so there are no statistics to synchronise",
+                "remove sync_bn",
+            )
+        if "norm" in train.no_weight_decay:
+            self.problems.add(
+                train.key_locations.get("no_weight_decay", train.location),
+                "train.no_weight_decay",
+                "the model has no normalisation layers, so `norm` leaves nothing out",
+                "write `[bias]`, or remove no_weight_decay",
+            )
+
 
 def _trains_part(name: str, phase) -> bool:
     """Whether any parameter of the top-level module `name` trains in `phase`."""
@@ -337,3 +362,8 @@ def _trains_part(name: str, phase) -> bool:
     if phase.trainable != "all":
         return touches(phase.trainable)
     return name not in phase.frozen
+
+
+def _has_batch_norm(rows: list[Row]) -> bool:
+    """Whether the model has batch norm layers (every unit that makes one gives it a row)."""
+    return any(row.kind == "batch norm" for row in rows)

@@ -17,7 +17,16 @@ import yaml
 
 from . import __version__
 from . import transforms as T
-from .blueprint import Blueprint, Normalize, Optimizer, Phase, Schedule
+from .blueprint import (
+    NO_DECAY_KINDS,
+    Blueprint,
+    Normalize,
+    Optimizer,
+    Phase,
+    Schedule,
+    Train,
+    schedule_interval,
+)
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
@@ -119,6 +128,16 @@ class Pieces:
     mixing: bool  # mixup and/or cutmix of training batches (soft labels)
     feature_cache: bool  # phases that train from cached outputs of the frozen first module
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
+    # training features a blueprint switches on (each absent from projects that leave it off)
+    ema: bool  # an exponential moving average of the weights, evaluated and checkpointed
+    grad_accum: bool  # gradients of several batches add up to one optimizer step
+    no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
+    per_step: bool  # the schedules move after every optimizer step (else once an epoch)
+    warmup_factor: bool  # a schedule states the factor its warm-up starts from
+    top5: bool  # top-5 accuracy (more than 5 classes)
+    tensorboard: bool  # scalars for TensorBoard in OUT/tensorboard
+    sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
+    deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
 
 
 @dataclass
@@ -206,7 +225,26 @@ class Project:
             mixing=bool(bp.train.mixup or bp.train.cutmix),
             feature_cache=any(phase.get("cache_features") for phase in phases),
             export=tuple(bp.export),
+            **self._feature_pieces(schedules),
         )
+
+    def _feature_pieces(self, schedules: list[dict]) -> dict:
+        train = self.blueprint.train
+        return {
+            "ema": train.ema is not None,
+            "grad_accum": train.grad_accum_steps > 1,
+            "no_weight_decay": tuple(
+                kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
+            ),
+            "per_step": any(
+                schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
+            ),
+            "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
+            "top5": self.num_classes > 5,
+            "tensorboard": train.tensorboard,
+            "sync_bn": train.sync_bn,
+            "deterministic": train.deterministic,
+        }
 
     @property
     def torchvision_folder(self) -> str:
@@ -468,7 +506,7 @@ class Project:
         return {
             "seed": bp.train.seed,
             "data": config_data,
-            "train": {**train, "phases": self.phases},
+            "train": {**train, **self._feature_config, "phases": self.phases},
         }
 
     @property
@@ -574,6 +612,107 @@ class Project:
         return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
 
     @property
+    def _feature_config(self) -> dict:
+        """The settings of the training features the blueprint switches on (and no others)."""
+        train, x = self.blueprint.train, self.pieces
+        config: dict = {}
+        if x.ema:
+            config["ema"] = {"decay": train.ema.decay, "every": train.ema.every}
+        if x.grad_accum:
+            config["grad_accum_steps"] = train.grad_accum_steps
+        if x.no_weight_decay:
+            config["no_weight_decay"] = list(x.no_weight_decay)
+        if x.deterministic:
+            config["deterministic"] = True
+        return config
+
+    @property
+    def feature_config_keys(self) -> list[str]:
+        """The config's settings of the training features, as train.py names a missing one: in
+        chunks that fit a line of code."""
+        keys = []
+        for key, value in self._feature_config.items():
+            inner = value.keys() if isinstance(value, dict) else [None]
+            keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
+        return textwrap.wrap(" ".join(keys), LINE_LENGTH - 20)
+
+    @property
+    def extra_metrics(self) -> list[str]:
+        """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
+        x = self.pieces
+        columns = ["val_top5"] if x.top5 else []
+        if x.ema:
+            columns += ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if x.top5 else [])
+        return columns
+
+    @property
+    def feature_lines(self) -> list[str]:
+        """The training features the blueprint switches on, in words (the README's list)."""
+        train, x, lines = self.blueprint.train, self.pieces, []
+        if x.ema:
+            every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
+            lines.append(
+                f"**Model EMA**: an exponential moving average of the weights and batch-norm "
+                f"statistics (decay {train.ema.decay}, updated every {every}), evaluated every "
+                "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
+                "checkpoint as `ema` (`python -m "
+                f"{self.package}.evaluate --ema` evaluates it); `best.pt` is chosen by the raw "
+                "weights' `val_acc`."
+            )
+        if x.grad_accum:
+            k = train.grad_accum_steps
+            lines.append(
+                f"**Gradient accumulation**: the gradients of {k} batches add up to one optimizer "
+                f"step, which sees batch size x {k} x processes images; under DDP only a step's "
+                "last batch all-reduces the gradients (the others run under `no_sync`). An "
+                "epoch's last step may take fewer batches."
+            )
+        if x.no_weight_decay:
+            kinds = {
+                "norm": "the weights and biases of normalisation layers",
+                "bias": "every bias",
+            }
+            left_out = " and ".join(kinds[kind] for kind in x.no_weight_decay)
+            lines.append(
+                f"**No weight decay** on {left_out} (`train.no_weight_decay`): a second "
+                "parameter group with weight decay 0, as timm and torchvision do."
+            )
+        if x.per_step:
+            lines.append(
+                "**A per-step schedule**: the learning rate moves after every optimizer step, "
+                "its epochs (warm-up included) counted in steps; metrics.csv's `lr` is the rate "
+                "at the epoch's end."
+            )
+        if x.warmup_factor:
+            lines.append(
+                "**Warm-up from a stated factor**: the warm-up starts at `warmup_factor` x the "
+                "learning rate and rises linearly to it."
+            )
+        if x.top5:
+            lines.append(
+                "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
+                "label is among the five highest scores."
+            )
+        if x.tensorboard:
+            lines.append(
+                "**TensorBoard**: every number of metrics.csv each epoch, and the loss and "
+                "learning rate every `--log-every` steps, in `OUT/tensorboard` (rank 0 writes)."
+            )
+        if x.sync_bn:
+            lines.append(
+                "**Synchronised batch norm** under torchrun on GPUs: statistics over every "
+                "process's batch (`nn.SyncBatchNorm`); one process or CPUs keep plain batch norm."
+            )
+        if x.deterministic:
+            lines.append(
+                "**Deterministic algorithms** (`torch.use_deterministic_algorithms`, no "
+                "cudnn.benchmark, `CUBLAS_WORKSPACE_CONFIG`): a run repeats bit for bit, a little "
+                "slower; an operation torch has no deterministic version of warns (on CUDA, e.g. "
+                "adaptive pooling's backward pass). `--no-deterministic` turns it off."
+            )
+        return lines
+
+    @property
     def config_yaml(self) -> str:
         return yaml_text(self.config)
 
@@ -619,7 +758,17 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
         )
         if cached:  # false, true, or "eval" (from the evaluation transforms' images)
             result[-1]["cache_features"] = phase.cache_features
+    if any(schedule.warmup_factor for schedule in _schedules(train)):
+        for phase in result:  # the code reads it in every schedule with a warm-up
+            if "warmup_epochs" in phase["schedule"]:
+                phase["schedule"].setdefault("warmup_factor", None)
     return result
+
+
+def _schedules(train: Train) -> list[Schedule]:
+    """Every schedule the blueprint writes."""
+    given = [train.schedule] + [phase.schedule for phase in train.phases or []]
+    return [schedule for schedule in given if schedule is not None]
 
 
 def _merge_optimizer(base: Optimizer, override: Optimizer | None) -> Optimizer:
@@ -660,7 +809,7 @@ def _optimizer_dict(opt: Optimizer) -> dict:
 
 def _schedule_dict(schedule: Schedule) -> dict:
     result = {"name": schedule.name}
-    for key in ("step_size", "milestones"):
+    for key in ("step_size", "milestones", "warmup_factor"):
         if getattr(schedule, key) is not None:
             result[key] = getattr(schedule, key)
     for key, default in SCHEDULE_DEFAULTS[schedule.name].items():

@@ -1612,6 +1612,266 @@ CASES = [
         "bp.yaml:6:16: export[1]: unknown value 'tflite'; expected one of onnx, torch_export",
         at="tflite",
     ),
+    # --- training features (issue 16) ---
+    case(
+        "ema-decay-of-one",
+        """
+        name: ema
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          ema: {decay: 1, every: 32}
+        """,
+        "bp.yaml:7:9: train.ema.decay: a decay of 1 keeps the first weights forever: the average "
+        "would never move",
+        at="decay: 1",
+    ),
+    case(
+        "ema-not-a-setting",
+        """
+        name: ema
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          ema: yes please
+        """,
+        "bp.yaml:7:8: train.ema: expected true, a decay or {decay, every}, got the text "
+        "'yes please'",
+        at="ema:",
+    ),
+    case(
+        "ema-decay-above-one",
+        """
+        name: ema
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          ema: 1.5
+        """,
+        "bp.yaml:7:8: train.ema: must be at most 1, got 1.5",
+        at="ema: 1.5",
+    ),
+    case(
+        "ema-misspelt-key",
+        """
+        name: ema
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          ema: {decay: 0.999, evry: 8}
+        """,
+        "bp.yaml:7:23: train.ema.evry: unknown key 'evry' in train.ema",
+        at="evry",
+    ),
+    case(
+        "grad-accum-steps-zero",
+        """
+        name: accum
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          grad_accum_steps: 0
+        """,
+        "bp.yaml:7:21: train.grad_accum_steps: must be at least 1, got 0",
+        at="grad_accum_steps",
+    ),
+    case(
+        "grad-accum-with-cuda-graph",
+        """
+        name: accum
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        data: {on_device: true}
+        train:
+          epochs: 1
+          cuda_graph: true
+          grad_accum_steps: 4
+        """,
+        "bp.yaml:9:3: train.grad_accum_steps: the CUDA-graph step is one whole optimizer step; it "
+        "cannot add up the gradients of several batches",
+        at="grad_accum_steps",
+    ),
+    case(
+        "no-weight-decay-without-weight-decay",
+        """
+        name: decay
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          optimizer: {name: sgd, lr: 0.1}
+          no_weight_decay: [bias]
+        """,
+        "bp.yaml:8:3: train.no_weight_decay: the optimizer has no weight decay, so there is none "
+        "to leave out",
+        at="no_weight_decay",
+    ),
+    case(
+        "no-weight-decay-on-norm-without-norm-layers",
+        """
+        name: decay
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [conv: 8, relu, flatten, linear: classes]
+        train:
+          epochs: 1
+          optimizer: {name: sgd, lr: 0.1, weight_decay: 1.0e-4}
+          no_weight_decay: [norm, bias]
+        """,
+        "bp.yaml:8:3: train.no_weight_decay: the model has no normalisation layers, so `norm` "
+        "leaves nothing out",
+        at="no_weight_decay",
+    ),
+    case(
+        "no-weight-decay-unknown-kind",
+        """
+        name: decay
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [conv: 8, batch_norm, relu, flatten, linear: classes]
+        train:
+          epochs: 1
+          optimizer: {name: adamw, lr: 0.001}
+          no_weight_decay: [norms]
+        """,
+        "bp.yaml:8:21: train.no_weight_decay[0]: unknown value 'norms'; expected one of norm, bias",
+        at="norms",
+    ),
+    case(
+        "sync-bn-without-batch-norm",
+        """
+        name: sync
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [conv: 8, relu, flatten, linear: classes]
+        train:
+          epochs: 1
+          sync_bn: true
+        """,
+        "bp.yaml:7:3: train.sync_bn: the model has no batch norm layers, so there are no "
+        "statistics to synchronise",
+        at="sync_bn",
+    ),
+    case(
+        "deterministic-not-a-boolean",
+        """
+        name: det
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          deterministic: 1
+        """,
+        "bp.yaml:7:18: train.deterministic: expected true or false, got int 1",
+        at="deterministic",
+    ),
+    case(
+        "tensorboard-not-a-boolean",
+        """
+        name: board
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          tensorboard: maybe
+        """,
+        "bp.yaml:7:16: train.tensorboard: expected true or false, got the text 'maybe'",
+        at="tensorboard",
+    ),
+    case(
+        "schedule-interval-unknown",
+        """
+        name: interval
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          schedule: {name: cosine, interval: iteration}
+        """,
+        "bp.yaml:7:38: train.schedule.interval: unknown value 'iteration'; expected one of epoch, "
+        "step",
+        at="iteration",
+    ),
+    case(
+        "plateau-schedule-per-step",
+        """
+        name: interval
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          schedule: {name: cosine, interval: step}
+          phases:
+            - epochs: 1
+            - epochs: 1
+              schedule: plateau
+        """,
+        "bp.yaml:10:17: train.phases[1].schedule.name: the plateau schedule waits for the "
+        "validation metric, once an epoch; train.schedule moves every optimizer step",
+        at="plateau",
+    ),
+    case(
+        "schedules-at-two-intervals",
+        """
+        name: interval
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          schedule: {name: cosine, interval: step}
+          phases:
+            - epochs: 1
+            - epochs: 1
+              schedule: {name: constant, interval: epoch}
+        """,
+        "bp.yaml:10:34: train.phases[1].schedule.interval: train.schedule moves every optimizer "
+        "step; the schedules of one blueprint move at one interval",
+        at="interval: epoch",
+    ),
+    case(
+        "warmup-factor-without-warmup",
+        """
+        name: warmup
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          schedule: {name: cosine, warmup_factor: 0.01}
+        """,
+        "bp.yaml:7:28: train.schedule.warmup_factor: warmup_factor is where a warm-up starts, but "
+        "this schedule has no warm-up",
+        at="warmup_factor",
+    ),
+    case(
+        "warmup-factor-zero",
+        """
+        name: warmup
+        input: {channels: 3, height: 32, width: 32}
+        model:
+          layers: [flatten, linear: classes]
+        train:
+          epochs: 1
+          schedule: {name: cosine, warmup_epochs: 2, warmup_factor: 0}
+        """,
+        "bp.yaml:7:61: train.schedule.warmup_factor: must be greater than 0, got 0",
+        at="warmup_factor: 0",
+    ),
 ]
 
 

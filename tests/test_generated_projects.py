@@ -25,8 +25,10 @@ from scaffold.smoke import smoke_one
 NAMES = [path.stem for path in BLUEPRINTS]
 
 # Each family's representative -> the blueprints whose generated code is the same but for model.py.
+# (resnet50 is no member: its recipe's weight decay groups and per-step warm-up are code of its
+# own, so the default run smokes it too)
 FAMILIES = {
-    "resnet18": ["mobilenet_v2", "resnet50", "resnext50_32x4d", "wide_resnet50_2"],
+    "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
 }
 SMOKED_IN_SLOW_SET = {name for members in FAMILIES.values() for name in members}
