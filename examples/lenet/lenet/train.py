@@ -257,6 +257,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=run.device)
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
+    top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
     for step, batch in enumerate(batches):
         if step == args.limit_batches:
             break
@@ -265,9 +266,11 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
             logits = model(*inputs).float()
         loss_sum += nn.functional.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
+        top5 += (logits.topk(min(5, logits.shape[1]), 1).indices == labels[:, None]).any(1).sum()
     if run.world > 1:
         dist.all_reduce(loss_sum)
         dist.all_reduce(confusion)
+        dist.all_reduce(top5)
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
     return {
@@ -275,6 +278,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
         "acc": int(confusion.trace()) / max(count, 1),
         "count": count,
         "confusion": confusion,
+        "top5": int(top5) / max(count, 1),
     }
 
 
@@ -359,6 +363,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         batch_size, resumed_totals = phase["batch_size"], [0.0, 0.0, 0.0]
         params = list(model.parameters())
+        per_epoch = len(datasets.train) // run.world // batch_size  # steps
+        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
+        if per_epoch == 0:
+            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         optimizer = make_optimizer(params, phase["optimizer"], run.device)
         schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"])
         if resumed is not None:
@@ -380,10 +388,6 @@ def main(argv: list[str] | None = None) -> None:
         optimizer_name, count = phase["optimizer"]["name"], sum(p.numel() for p in params)
         trains = f"{optimizer_name} lr {phase['optimizer']['lr']}, training {count:,} parameters"
         run.log(f"phase {phase['name']}: {phase['epochs']} epochs, {trains}")
-        per_epoch = len(datasets.train) // run.world // batch_size  # steps
-        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
-        if per_epoch == 0:
-            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         for number in range(max(start_epoch, phase_start), phase_end):
             start, start_step = start_step, 0
             sampler.set_epoch(number, start * batch_size)
@@ -413,6 +417,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
+            history[-1]["val_top5"] = val["top5"]
             improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
             trained = f"train loss {loss_sum / count:.4f} acc {correct / count:.4f}"
             validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"

@@ -262,14 +262,22 @@ def train_one_epoch(
     return done, totals, now - started, images / max(now - (timer or started), 1e-9), skipped
 
 
-def decoded(loader, transform, run: Run, skip_bad: bool):
-    """The loader's batches with their JPEG files decoded and transformed on the device."""
-    for batch in loader:
-        if "data" in batch:
-            images = data.decode_on_device(batch, transform, run.device, skip_bad)
-            if images is not None:  # else every image of the batch was undecodable
-                batch["image"] = images
-        yield batch
+class Decoded:
+    """The loader's batches with their JPEG files decoded and transformed on the device; like the
+    loader, each pass (an epoch, an evaluation) goes through them anew."""
+
+    def __init__(self, loader, transform, run: Run, skip_bad: bool) -> None:
+        self.loader, self.transform, self.run, self.skip_bad = loader, transform, run, skip_bad
+
+    def __iter__(self):
+        for batch in self.loader:
+            if "data" in batch:
+                images = data.decode_on_device(
+                    batch, self.transform, self.run.device, self.skip_bad
+                )
+                if images is not None:  # else every image of the batch was undecodable
+                    batch["image"] = images
+            yield batch
 
 
 def synchronize(run: Run) -> None:
@@ -283,6 +291,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     model.eval()
     totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, undecodable images
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
+    top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
     for step, batch in enumerate(batches):
         if step == args.limit_batches:
             break
@@ -294,9 +303,11 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
             logits = model(*inputs).float()
         totals[0] += nn.functional.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
+        top5 += (logits.topk(min(5, logits.shape[1]), 1).indices == labels[:, None]).any(1).sum()
     if run.world > 1:
         dist.all_reduce(totals)
         dist.all_reduce(confusion)
+        dist.all_reduce(top5)
     loss_sum, skipped = totals.tolist()
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
@@ -305,6 +316,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
         "acc": int(confusion.trace()) / max(count, 1),
         "count": count,
         "confusion": confusion,
+        "top5": int(top5) / max(count, 1),
         "skipped": int(skipped),
     }
 
@@ -400,6 +412,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         batch_size, resumed_totals = phase["batch_size"], [0.0, 0.0, 0.0]
         params = list(model.parameters())
+        per_epoch = len(datasets.train) // run.world // batch_size  # steps
+        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
+        if per_epoch == 0:
+            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         optimizer = make_optimizer(params, phase["optimizer"], run.device)
         schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"])
         if resumed is not None:
@@ -419,15 +435,11 @@ def main(argv: list[str] | None = None) -> None:
         batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
         val_batches = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
         if args.decode == "gpu":
-            batches = decoded(batches, datasets.train.transform, run, args.skip_bad_images)
-            val_batches = decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
+            batches = Decoded(batches, datasets.train.transform, run, args.skip_bad_images)
+            val_batches = Decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
         optimizer_name, count = phase["optimizer"]["name"], sum(p.numel() for p in params)
         trains = f"{optimizer_name} lr {phase['optimizer']['lr']}, training {count:,} parameters"
         run.log(f"phase {phase['name']}: {phase['epochs']} epochs, {trains}")
-        per_epoch = len(datasets.train) // run.world // batch_size  # steps
-        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
-        if per_epoch == 0:
-            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         for number in range(max(start_epoch, phase_start), phase_end):
             start, start_step = start_step, 0
             sampler.set_epoch(number, start * batch_size)
@@ -459,6 +471,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
+            history[-1]["val_top5"] = val["top5"]
             improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
             trained = f"train loss {loss_sum / count:.4f} acc {correct / count:.4f}"
             validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"

@@ -72,7 +72,7 @@ def write_metrics(out: Path, history: list[dict], title: str) -> None:
     """metrics.csv, and curves.png: loss and accuracy per epoch, a dotted line between phases."""
     rows = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in history]
     with open(out / ".metrics.csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS)
+        writer = csv.DictWriter(f, fieldnames=list(history[0]))  # METRICS, then features'
         writer.writeheader()
         writer.writerows(rows)
     os.replace(out / ".metrics.csv.tmp", out / "metrics.csv")

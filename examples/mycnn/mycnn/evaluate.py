@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     result = evaluate(model, loader, len(datasets.classes), run, args)
     confusion = result["confusion"].cpu()
     print(f"accuracy: {result['acc']:.4f} ({int(confusion.trace())} of {result['count']})")
+    print(f"top-5 accuracy: {result['top5']:.4f}")
     out = args.out or args.checkpoint.parent
     out.mkdir(parents=True, exist_ok=True)
     report_classes(confusion, datasets.classes, out, f"{BLUEPRINT}, {args.split} split")

@@ -2,6 +2,31 @@
 of each, among those the blueprint names."""
 
 import torch
+from torch import nn
+
+# the normalisation layers whose weights and biases get no weight decay (torchvision's norm_classes)
+NORMS = (
+    nn.modules.batchnorm._BatchNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.GroupNorm,
+    nn.LayerNorm,
+)
+
+
+def weight_decay_groups(
+    model: nn.Module, params: list[nn.Parameter], kinds: list[str]
+) -> list[dict]:
+    """`params` as two optimizer groups: with the optimizer's weight decay, and without it. `kinds`
+    (configs/default.yaml's train.no_weight_decay) lists what decays not: "norm", the weights and
+    biases of normalisation layers; as timm and torchvision do."""
+    exempt = set()
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if "norm" in kinds and isinstance(module, NORMS):
+                exempt.add(id(param))
+    decay = [param for param in params if id(param) not in exempt]
+    no_decay = [param for param in params if id(param) in exempt]
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
@@ -14,9 +39,20 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
-    """The phase's learning-rate schedule, stepped once per epoch."""
+def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int, steps: int):
+    """The phase's learning-rate schedule, stepped after every optimizer step (`steps` an epoch):
+    its epochs (warm-up, step size, milestones) counted in optimizer steps."""
     name, lr = settings["name"], torch.optim.lr_scheduler
+    if name not in ["cosine"]:
+        raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+    # 1 or more where the config has a warm-up: a resume with more epochs builds the same schedule
+    warmup = min(settings["warmup_epochs"] * steps, max(epochs * steps - 1, 1))
     if name == "cosine":
-        return lr.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=settings["min_lr"])
-    raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+        main = lr.CosineAnnealingLR(
+            optimizer, T_max=max(1, epochs * steps - warmup), eta_min=settings["min_lr"]
+        )
+    if not warmup:
+        return main
+    start = settings["warmup_factor"] or 1 / (warmup + 1)  # the first step's share of the rate
+    ramp = lr.LinearLR(optimizer, start_factor=start, total_iters=warmup)
+    return lr.SequentialLR(optimizer, [ramp, main], milestones=[warmup])

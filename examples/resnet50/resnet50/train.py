@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from . import checkpoint, data
 from .model import ResNet, load_pretrained
-from .phases import make_optimizer, make_schedule
+from .phases import make_optimizer, make_schedule, weight_decay_groups
 
 BLUEPRINT = "resnet50"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
@@ -108,6 +108,7 @@ def read_config(path: Path) -> dict:
         raise SystemExit(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
     keys += " train.label_smoothing train.phases[0]"
+    keys += " train.no_weight_decay"
     phases = config.get("train", {}).get("phases") if isinstance(config, dict) else None
     for i in range(len(phases) if isinstance(phases, list) else 0):
         for key in "name epochs batch_size trainable frozen optimizer.lr schedule.name".split():
@@ -210,7 +211,18 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
 
 
 def train_one_epoch(
-    model, criterion, optimizer, scaler, batches, epoch, steps, run, args, stop, step=train_step
+    model,
+    criterion,
+    optimizer,
+    scaler,
+    batches,
+    epoch,
+    steps,
+    run,
+    args,
+    stop,
+    step=train_step,
+    schedule=None,
 ):
     """Train epoch `epoch` (from 0, over all phases), its `steps` not done yet. Returns the steps
     done, the totals of loss, correct predictions and samples, seconds and images per second, and
@@ -239,6 +251,7 @@ def train_one_epoch(
             totals[1] += (logits.argmax(1) == labels).sum()
             totals[2] += len(labels)
             images += len(labels) * run.world
+            schedule.step()
         bar.update()
         # checked every step on a CPU (free), every --log-every steps on a GPU (no sync per step)
         if run.cuda and done % args.log_every and done != steps.stop:
@@ -262,14 +275,22 @@ def train_one_epoch(
     return done, totals, now - started, images / max(now - (timer or started), 1e-9), skipped
 
 
-def decoded(loader, transform, run: Run, skip_bad: bool):
-    """The loader's batches with their JPEG files decoded and transformed on the device."""
-    for batch in loader:
-        if "data" in batch:
-            images = data.decode_on_device(batch, transform, run.device, skip_bad)
-            if images is not None:  # else every image of the batch was undecodable
-                batch["image"] = images
-        yield batch
+class Decoded:
+    """The loader's batches with their JPEG files decoded and transformed on the device; like the
+    loader, each pass (an epoch, an evaluation) goes through them anew."""
+
+    def __init__(self, loader, transform, run: Run, skip_bad: bool) -> None:
+        self.loader, self.transform, self.run, self.skip_bad = loader, transform, run, skip_bad
+
+    def __iter__(self):
+        for batch in self.loader:
+            if "data" in batch:
+                images = data.decode_on_device(
+                    batch, self.transform, self.run.device, self.skip_bad
+                )
+                if images is not None:  # else every image of the batch was undecodable
+                    batch["image"] = images
+            yield batch
 
 
 def synchronize(run: Run) -> None:
@@ -283,6 +304,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     model.eval()
     totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, undecodable images
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
+    top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
     for step, batch in enumerate(batches):
         if step == args.limit_batches:
             break
@@ -294,9 +316,11 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
             logits = model(*inputs).float()
         totals[0] += nn.functional.cross_entropy(logits, labels, reduction="sum")
         confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
+        top5 += (logits.topk(min(5, logits.shape[1]), 1).indices == labels[:, None]).any(1).sum()
     if run.world > 1:
         dist.all_reduce(totals)
         dist.all_reduce(confusion)
+        dist.all_reduce(top5)
     loss_sum, skipped = totals.tolist()
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
@@ -305,6 +329,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
         "acc": int(confusion.trace()) / max(count, 1),
         "count": count,
         "confusion": confusion,
+        "top5": int(top5) / max(count, 1),
         "skipped": int(skipped),
     }
 
@@ -400,8 +425,13 @@ def main(argv: list[str] | None = None) -> None:
             continue
         batch_size, resumed_totals = phase["batch_size"], [0.0, 0.0, 0.0]
         params = list(model.parameters())
-        optimizer = make_optimizer(params, phase["optimizer"], run.device)
-        schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"])
+        per_epoch = len(datasets.train) // run.world // batch_size  # steps
+        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
+        if per_epoch == 0:
+            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
+        groups = weight_decay_groups(model, params, config["train"]["no_weight_decay"])
+        optimizer = make_optimizer(groups, phase["optimizer"], run.device)
+        schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"], per_epoch)
         if resumed is not None:
             if resumed["phase"] == index:  # the checkpoint is inside this phase
                 optimizer.load_state_dict(resumed["optimizer"])
@@ -419,22 +449,28 @@ def main(argv: list[str] | None = None) -> None:
         batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
         val_batches = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
         if args.decode == "gpu":
-            batches = decoded(batches, datasets.train.transform, run, args.skip_bad_images)
-            val_batches = decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
+            batches = Decoded(batches, datasets.train.transform, run, args.skip_bad_images)
+            val_batches = Decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
         optimizer_name, count = phase["optimizer"]["name"], sum(p.numel() for p in params)
         trains = f"{optimizer_name} lr {phase['optimizer']['lr']}, training {count:,} parameters"
         run.log(f"phase {phase['name']}: {phase['epochs']} epochs, {trains}")
-        per_epoch = len(datasets.train) // run.world // batch_size  # steps
-        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
-        if per_epoch == 0:
-            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
         for number in range(max(start_epoch, phase_start), phase_end):
             start, start_step = start_step, 0
             sampler.set_epoch(number, start * batch_size)
             model.train()
             steps = range(start, per_epoch)
             done, totals, seconds, speed, skipped = train_one_epoch(
-                step_model, criterion, optimizer, scaler, batches, number, steps, run, args, stop
+                step_model,
+                criterion,
+                optimizer,
+                scaler,
+                batches,
+                number,
+                steps,
+                run,
+                args,
+                stop,
+                schedule=schedule,
             )
             totals += torch.tensor(resumed_totals, dtype=totals.dtype, device=run.device)
             resumed_totals = [0.0, 0.0, 0.0]
@@ -449,8 +485,7 @@ def main(argv: list[str] | None = None) -> None:
             val = evaluate(model, val_batches, len(datasets.classes), run, args)
             if skipped or val["skipped"]:
                 run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
-            lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
-            schedule.step()
+            lr = optimizer.param_groups[0]["lr"]  # the rate at the epoch's end
             loss_sum, correct, count = totals.tolist()
             row = {
                 "epoch": number + 1,
@@ -459,6 +494,7 @@ def main(argv: list[str] | None = None) -> None:
             }
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
+            history[-1]["val_top5"] = val["top5"]
             improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
             trained = f"train loss {loss_sum / count:.4f} acc {correct / count:.4f}"
             validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"

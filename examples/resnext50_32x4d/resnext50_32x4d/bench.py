@@ -22,7 +22,7 @@ from .model import ResNeXt
 from .phases import make_optimizer
 from .train import (
     DEFAULT_CONFIG,
-    decoded,
+    Decoded,
     model_inputs,
     read_config,
     start_run,
@@ -137,7 +137,7 @@ def loaded(root: str, config: dict, batch_size: int, workers: int, run, decode: 
     loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
     for epoch in count():
         sampler.set_epoch(epoch)
-        yield from decoded(loader, dataset.transform, run, False) if decode == "gpu" else loader
+        yield from Decoded(loader, dataset.transform, run, False) if decode == "gpu" else loader
 
 
 def matmul_peak(device: torch.device) -> float:

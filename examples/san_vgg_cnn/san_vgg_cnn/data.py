@@ -222,13 +222,17 @@ class Questions(Dataset):
                     raise
                 print(f"skipped: {error}", file=sys.stderr)
                 return None
+        return {**item, **self.fields(index)}
+
+    def fields(self, index: int) -> dict:
+        """The sample without its image: the question, the answer's class, the humans' answers."""
+        q = self.questions[index]
         counts = Counter(normalize_answer(a) for a in q.answers)
         soft = [
             (self.answer_ids[a], min(n / 3, 1.0)) for a, n in counts.items() if a in self.answer_ids
         ]
         soft = (soft + [(-1, 0.0)] * 10)[:10]  # (class, VQA score) of the humans' answers
         return {
-            **item,
             "question": torch.tensor(self.vocab.encode(q.question, self.max_length)),
             "label": self.answer_ids.get(q.answer, -1),
             "answer_type": q.answer_type,

@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     result = evaluate(model, loader, len(datasets.classes), run, args)
     confusion = result["confusion"].cpu()
     print(f"accuracy: {result['acc']:.4f} ({int(confusion.trace())} of {result['count']})")
+    print(f"top-5 accuracy: {result['top5']:.4f}")
     if result["skipped"]:
         print(f"skipped {result['skipped']} undecodable images")
     out = args.out or args.checkpoint.parent
