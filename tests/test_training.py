@@ -153,6 +153,7 @@ def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpo
     assert "skipped step" in skipped.stdout
 
 
+@pytest.mark.slow  # a minute or more on 2 cores
 def test_data_problems_are_named(project, tmp_path):
     def fails(root: Path, *extra: str) -> str:
         done = run(
@@ -306,6 +307,7 @@ def test_every_ddp_rank_has_its_own_seed_and_random_state(ddp_reference):
     assert not torch.equal(states[0]["torch"], states[1]["torch"])
 
 
+@pytest.mark.slow  # a minute or more on 2 cores
 def test_ddp_stopped_mid_epoch_resumes_to_the_uninterrupted_run(ddpnet, ddp_reference, tmp_path):
     """SIGTERM to torchrun (a cluster's pre-emption) in the second epoch: every rank stops at the
     same step, the checkpoint holds the epoch's totals over both ranks and each rank's random

@@ -352,6 +352,7 @@ def test_accumulating_batches_skip_the_ddp_all_reduce(projects, tmp_path):
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # a minute or more on 2 cores
 def test_two_ddp_processes_accumulating_match_one_process_of_twice_the_batch(
     projects, digits_root, tmp_path
 ):
