@@ -229,8 +229,8 @@ def test_bundled_blueprints_directory_is_what_list_shows():
     assert names == listed
 
 
-@pytest.mark.slow  # a minute or more on 2 cores
 def test_smoke_prints_one_line_per_blueprint_and_fails_on_a_broken_one(write_blueprint):
+    """Also lenet's end-to-end smoke (see test_generated_projects): a minute on 2 cores."""
     broken = write_blueprint(
         "name: broken\ninput: {channels: 1, height: 8, width: 8}\nmodel:\n  layers: [conv: 4, linear: classes]\n"
         "train: {epochs: 1}\n"

@@ -1,14 +1,15 @@
 """Every bundled blueprint generates a project that is formatted, lint-clean, matches the shapes
-and parameter count `scaffold inspect` computes, trains for two steps on a CPU through its own
-command line, and passes its own tests.
+and parameter count `scaffold inspect` computes, passes gradients to every parameter, trains for two
+steps on a CPU through its own command line, and passes its own tests.
 
-The end-to-end smoke (the last two) takes a minute or more per blueprint on 2 cores. It runs by
-default for an in-memory data set (lenet) and for image files with two training phases
-(bcnn_vgg16); the smoke of every other blueprint is in the `slow` set (`python -m pytest -m slow`),
-which CI runs too. The other data paths train by default in their own tests (VQA in test_vqa and
-test_export, the data on the device in test_input_paths). Blueprints whose generated code differs only in
-model.py, names and literal values (a VGG-11 and a VGG-19) run the same code paths: a test below
-holds that true of the families named here."""
+The end-to-end smoke (the last two) takes a minute or so per blueprint on 2 cores. It runs by
+default for an in-memory data set (lenet, through `scaffold smoke` in test_cli) and for image files
+with two training phases (bcnn_vgg16); the other data paths train by default in their own tests
+(VQA in test_vqa and test_export, the data on the device in test_input_paths). The smoke of every
+other blueprint is in the `slow` set (`python -m pytest -m slow`), which CI runs too, but for the
+members of a family: blueprints whose generated code differs from their representative's only in
+model.py, names and literal values (a VGG-11 and a VGG-19) run the same code paths, which a test
+below holds true, and their model.py is what the first tests here check."""
 
 from __future__ import annotations
 
@@ -29,12 +30,14 @@ NAMES = [path.stem for path in BLUEPRINTS]
 
 # Each family's representative -> the blueprints whose generated code is the same but for model.py.
 # (resnet50 is no member: its recipe's weight decay groups and per-step warm-up are code of its
-# own, so the default run smokes it too)
+# own, so it is smoked too)
 FAMILIES = {
     "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
 }
-SMOKED_BY_DEFAULT = {"lenet", "bcnn_vgg16"}
+MEMBERS = {member for members in FAMILIES.values() for member in members}
+SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
+SMOKED = [name for name in NAMES if name not in MEMBERS and name != "lenet"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -69,6 +72,8 @@ def test_generated_code_is_black_and_ruff_clean(name, generated_root):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_model_matches_the_inferred_shapes_and_parameter_count(name, generated_root):
+    """And, in training mode, gradients reach every parameter (the projects' own test_model.py
+    checks the same, in the smoke)."""
     dest, project = project_for(name, generated_root)
     model_module = import_generated(dest, "model")
     plan = project.plan
@@ -77,18 +82,22 @@ def test_model_matches_the_inferred_shapes_and_parameter_count(name, generated_r
     c, h, w = plan.input_shapes["image"].dims
     if plan.size_agnostic:  # the same weights at a small size: fast on a CPU
         h = w = project.smoke_image_size
-    images = torch.randn(2, c, h, w)
+    torch.manual_seed(0)
+    inputs = [torch.randn(2, c, h, w)]
+    if project.is_vqa:
+        inputs.append(torch.randint(1, 50, (2, 7)))
     with torch.no_grad():
-        if project.is_vqa:
-            out = model(images, torch.randint(1, 50, (2, 7)))
-        else:
-            out = model(images)
+        out = model(*inputs)
     assert tuple(out.shape) == (2, *plan.output_shape.dims)
+    model.train()
+    model(*inputs).sum().backward()
+    missing = [name for name, param in model.named_parameters() if param.grad is None]
+    assert not missing, f"no gradient for {missing}"
 
 
 @pytest.mark.parametrize(
     "name",
-    [n if n in SMOKED_BY_DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in NAMES],
+    [n if n in SMOKED_BY_DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in SMOKED],
 )
 def test_smoke_tests_and_training(name, tmp_path):
     """`scaffold smoke`'s steps: generate, black, the project's own tests, a 2-step CPU
@@ -132,7 +141,7 @@ def code_tokens(dest: Path, model_class: str) -> dict[str, list[str]]:
     [(member, rep) for rep, members in FAMILIES.items() for member in members],
 )
 def test_a_family_shares_all_code_but_the_model(member, representative, generated_root):
-    """What lets the default run smoke one blueprint per family: the others' code paths are the
+    """What lets the smoke leave out a family's members: their code paths are the
     representative's."""
     member_code = code_tokens(*project_and_class(member, generated_root))
     representative_code = code_tokens(*project_and_class(representative, generated_root))
