@@ -531,10 +531,8 @@ class Project:
         """The model's first module, whose outputs a cached phase reads from disk."""
         return self.plan.first_module.module
 
-    @property
-    def feature_notes(self) -> list[str]:
-        """The README's paragraph on each training feature the blueprint switches on (none for a
-        blueprint that switches none on)."""
+    def _data_features(self) -> list[str]:
+        """The README's items on the blueprint's augmentation, mixing, feature cache and export."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
         augment = steps.get(T.RandAugment), steps.get(T.RandomErasing)
@@ -549,7 +547,7 @@ class Project:
                     " mean colour, which normalisation makes 0)"
                 )
             notes.append(
-                f"**Augmentation.** {' and '.join(said)} through torchvision.transforms.v2, on"
+                f"**Augmentation**: {' and '.join(said)} through torchvision.transforms.v2, on"
                 " training images only; each sample's are drawn from the seed, the epoch and its"
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
@@ -562,7 +560,7 @@ class Project:
             ]
             odds = ", one of the two for each batch at even odds" if len(kinds) == 2 else ""
             notes.append(
-                f"**Mixing.** Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
+                f"**Mixing**: Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
                 " the soft labels, and `train_acc` counts the class each mixed image holds most"
                 " of. The draws come from the seed, the epoch and the step: resume stays exact."
             )
@@ -572,7 +570,7 @@ class Project:
                 phase["name"] for phase in self.phases if phase.get("cache_features") == "eval"
             ]
             notes.append(
-                f"**Feature cache.** In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
+                f"**Feature cache**: In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
                 " runs once per image: its outputs are kept on disk (`OUT/feature_cache`, or"
                 " `--feature-cache DIR`) and the rest of the model trains from them. A row is"
                 " computed again when its image file changes (path, size or modification time),"
@@ -593,7 +591,7 @@ class Project:
             }
             formats = " or ".join(written[f] for f in bp.export)
             notes.append(
-                f"**Export.** `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
+                f"**Export**: `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
                 f" --format {'|'.join(bp.export)}` writes {formats} next to the checkpoint, its"
                 " batch size free."
                 + (
@@ -647,7 +645,17 @@ class Project:
 
     @property
     def feature_lines(self) -> list[str]:
-        """The training features the blueprint switches on, in words (the README's list)."""
+        """The README's list of the training features the blueprint switches on, in words: one
+        Markdown item each, filled to the line length (none for a blueprint that switches none
+        on)."""
+        items = self._recipe_features() + self._data_features()
+        return [
+            textwrap.fill(item, LINE_LENGTH, initial_indent="- ", subsequent_indent="  ")
+            for item in items
+        ]
+
+    def _recipe_features(self) -> list[str]:
+        """The README's items on the training recipe's features (EMA, accumulation, ...)."""
         train, x, lines = self.blueprint.train, self.pieces, []
         if x.ema:
             every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"

@@ -76,9 +76,9 @@ def test_the_blueprint_settings_become_torchvisions_transforms(project):
     assert config["train"]["mixup_alpha"] == 0.2 and config["train"]["cutmix_alpha"] == 1.0
     readme = " ".join((dest / "README.md").read_text().split())
     assert (
-        "**Augmentation.** RandAugment (2 operations of magnitude 9) and random erasing" in readme
+        "**Augmentation**: RandAugment (2 operations of magnitude 9) and random erasing" in readme
     )
-    assert "**Mixing.** Every training batch gets mixup (alpha 0.2, `train.mixup_alpha`)" in readme
+    assert "**Mixing**: Every training batch gets mixup (alpha 0.2, `train.mixup_alpha`)" in readme
 
 
 def test_rand_augment_and_random_erasing_change_training_images_by_their_seed(project, one_thread):

@@ -278,7 +278,7 @@ def test_a_san_trains_from_cached_image_features_as_from_computed_ones(tmp_path,
 def test_the_generated_code_is_black_and_ruff_clean(project):
     dest, _ = project
     readme = " ".join((dest / "README.md").read_text().split())
-    assert "**Feature cache.** In phase head, the frozen `features` runs once per image" in readme
+    assert "**Feature cache**: In phase head, the frozen `features` runs once per image" in readme
     for check in (
         ["black", "--check", "-q"],
         ["ruff", "check", "-q", "--isolated", "--select", "F"],
