@@ -13,13 +13,11 @@ from torchvision.io import read_file
 
 from . import data
 from .evaluate import load_checkpoint
-from .train import Run
+from .train import Run, make_parser
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bcnn_vgg16.predict", description=__doc__.split("\n\n")[0]
-    )
+    parser = make_parser("predict", __doc__)
     add = parser.add_argument
     add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
     add("--image", type=Path, required=True, help="an image file (JPEG, PNG, ...)")

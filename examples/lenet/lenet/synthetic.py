@@ -62,9 +62,8 @@ class SyntheticShapes(Dataset):
             return low + (high - low) * torch.rand((), generator=generator).item()
 
         if self.channels == 3:  # bright, any hue: colour never gives the class away
-            colour = torch.tensor(
-                colorsys.hsv_to_rgb(uniform(0, 1), uniform(0.65, 1), uniform(0.8, 1))
-            )
+            hsv = uniform(0, 1), uniform(0.65, 1), uniform(0.8, 1)
+            colour = torch.tensor(colorsys.hsv_to_rgb(*hsv))
         else:  # a tinted grey of random brightness (one channel: plain grey)
             tint = torch.rand(self.channels, generator=generator) * 0.7 + 0.3
             colour = tint / tint.max() * uniform(0.4, 1.0)

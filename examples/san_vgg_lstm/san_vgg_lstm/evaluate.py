@@ -15,13 +15,11 @@ import torch
 
 from . import checkpoint, data
 from .model import SAN
-from .train import BLUEPRINT, Run, load_data, model_inputs, positive_int
+from .train import BLUEPRINT, Run, load_data, make_parser, model_inputs, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m san_vgg_lstm.evaluate", description=__doc__.split("\n\n")[0]
-    )
+    parser = make_parser("evaluate", __doc__)
     add = parser.add_argument
     add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
     add("--split", choices=["val", "test"], default="val")
@@ -56,9 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     if dataset is None:
         raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
     sampler = data.SeededSampler(len(dataset), config["seed"], shuffle=False)
-    loader = data.make_loader(
-        dataset, sampler, args.batch_size, config["data"]["num_workers"], run.cuda
-    )
+    workers = config["data"]["num_workers"]  # --workers, or the checkpoint's
+    loader = data.make_loader(dataset, sampler, args.batch_size, workers, run.cuda)
     print(f"evaluating {args.checkpoint} on the {args.split} split of {datasets.description}")
     predictions, batches, skipped = [], [], 0
     with torch.no_grad(), run.autocast():

@@ -20,21 +20,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import data
 from .model import SEResNet
 from .phases import make_optimizer
-from .train import (
-    DEFAULT_CONFIG,
-    Decoded,
-    model_inputs,
-    read_config,
-    start_run,
-    synchronize,
-    train_step,
-)
+from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
+from .train import Decoded  # --decode gpu, end to end
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m se_resnet50.bench", description=__doc__.split("\n\n")[0]
-    )
+    parser = make_parser("bench", __doc__)
     add = parser.add_argument
     add("--config", type=Path, default=DEFAULT_CONFIG, help="training settings")
     add("--batch-size", type=int, default=32)
@@ -74,9 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     flop, peak = counter.get_total_flops() / n, matmul_peak(run.device)
     step, step_model = train_step, torch.compile(model) if run.compile else model
     warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)
-    device = f"CPU ({torch.get_num_threads()} threads)"
-    if run.cuda:
-        device = torch.cuda.get_device_name(run.device)
+    cpu = f"CPU ({torch.get_num_threads()} threads)"
+    device = torch.cuda.get_device_name(run.device) if run.cuda else cpu
     layout = "channels_last" if run.memory_format == torch.channels_last else "contiguous"
     setup = f"batch {n}, {size[0]}x{size[1]} px, {run.precision}, compile {run.compile}, {layout}"
     results = {"model": "SEResNet (se_resnet50)", "device": device, "settings": setup, "runs": {}}
@@ -86,21 +76,17 @@ def main(argv: list[str] | None = None) -> None:
         """Time train.py's step on the batches (end to end, loading included); print the numbers."""
         for i in range(warmup + args.steps):
             if i == warmup:
-                synchronize(run)
+                run.synchronize()
                 started = time.perf_counter()
             inputs, labels = model_inputs(next(batches), run)
             step(step_model, criterion, optimizer, scaler, inputs, labels, run, args)
-        synchronize(run)
+        run.synchronize()
         seconds = (time.perf_counter() - started) / args.steps
         speed = n / seconds
         memory = torch.cuda.max_memory_allocated() / 2**30 if run.cuda else None
-        results["runs"][name] = figures = {
-            "step_ms": seconds * 1000,
-            "img_per_s": speed,
-            "tflops": speed * flop / 1e12,
-            "mfu": speed * flop / peak,
-            "peak_memory_gib": memory,
-        }
+        figures = {"step_ms": seconds * 1000, "img_per_s": speed, "tflops": speed * flop / 1e12}
+        figures |= {"mfu": speed * flop / peak, "peak_memory_gib": memory}
+        results["runs"][name] = figures
         numbers = "{step_ms:9.1f} {img_per_s:9.1f} {tflops:8.2f} {mfu:6.1%}".format(**figures)
         print(f"{name:44s} {numbers} {'-' if memory is None else f'{memory:.1f}':>8s}")
 

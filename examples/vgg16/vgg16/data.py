@@ -176,9 +176,7 @@ class TensorImages(Dataset):
         return {"image": image, "label": self.labels[index]}
 
 
-def load_datasets(
-    root: str | None, config: dict, seed: int = 0, download: bool = False
-) -> DataSets:
+def load_datasets(root: str | None, config: dict, seed: int = 0, download=False) -> DataSets:
     """The training, validation and test sets; without `root`, synthetic."""
     height, width = SOURCE_SIZE
     if root is None:
@@ -214,10 +212,9 @@ def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return v2.functional.resize(images, [height, width], antialias=True)
 
 
-def read_images(
-    samples: list[tuple[str, int]], height: int, width: int
-) -> tuple[torch.Tensor, ...]:
-    """Image files decoded into one tensor, on every core at once, and their labels."""
+def read_images(samples: list, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(path, label) samples: the image files decoded into one tensor on every core at once, and
+    their labels."""
 
     def read(path: str) -> torch.Tensor:
         return fit(decode(read_file(path), path), height, width)
@@ -237,9 +234,8 @@ def torchvision_splits(root: Path, download: bool, height: int, width: int) -> t
             found = datasets.CIFAR10(root, train=name == "train", download=download)
         except (RuntimeError, OSError) as error:
             fix = "check the network" if download else "pass --download to fetch it there"
-            raise DataError(
-                f"cannot load CIFAR-10 from {root}: {error}\n{fix}, or leave out --data-root"
-            ) from None
+            fix += ", or leave out --data-root"
+            raise DataError(f"cannot load CIFAR-10 from {root}: {error}\n{fix}") from None
         images = torch.from_numpy(found.data).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
         splits[name] = (fit(images, height, width), torch.as_tensor(found.targets))
     return list(found.classes), splits
@@ -248,10 +244,8 @@ def torchvision_splits(root: Path, download: bool, height: int, width: int) -> t
 def synthetic_splits(sizes: dict, seed: int, height: int, width: int) -> tuple[list, dict]:
     """The built-in synthetic shapes, the validation images from another seed."""
     splits = {}
-    for name, offset in (("train", 0), ("val", 10**6)):
-        shapes = SyntheticShapes(
-            sizes[f"{name}_size"], 10, (height, width), CHANNELS, seed + offset
-        )
+    for name, shapes_seed in (("train", seed), ("val", seed + 10**6)):
+        shapes = SyntheticShapes(sizes[f"{name}_size"], 10, (height, width), CHANNELS, shapes_seed)
         images, labels = zip(*(shapes[i] for i in range(len(shapes))))
         splits[name] = (torch.stack(images), torch.tensor(labels))
     return shapes.classes, splits

@@ -15,13 +15,11 @@ import torch
 
 from . import checkpoint, data
 from .model import VGG
-from .train import BLUEPRINT, Run, evaluate, load_data, positive_int
+from .train import BLUEPRINT, Run, evaluate, load_data, make_parser, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m vgg16.evaluate", description=__doc__.split("\n\n")[0]
-    )
+    parser = make_parser("evaluate", __doc__)
     add = parser.add_argument
     add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
     add("--split", choices=["val", "test"], default="val")
@@ -55,9 +53,8 @@ def main(argv: list[str] | None = None) -> None:
     if datasets.classes != saved["classes"]:
         raise SystemExit(f"the data's classes are not the checkpoint's: {datasets.classes[:10]}")
     sampler = data.SeededSampler(len(dataset), config["seed"], shuffle=False)
-    loader = data.make_loader(
-        dataset, sampler, args.batch_size, config["data"]["num_workers"], run.cuda
-    )
+    workers = config["data"]["num_workers"]  # --workers, or the checkpoint's
+    loader = data.make_loader(dataset, sampler, args.batch_size, workers, run.cuda)
     print(f"evaluating {args.checkpoint} on the {args.split} split of {datasets.description}")
     result = evaluate(model, loader, len(datasets.classes), run, args)
     confusion = result["confusion"].cpu()

@@ -34,11 +34,7 @@ RESUMED_FLAGS = ("limit_batches", "skip_nonfinite", "skip_bad_images")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m wide_resnet50_2.train",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    parser = make_parser("train", __doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add("--config", type=Path, help="settings (default: configs/default.yaml or the resumed run's)")
     add("--data-root", help="data folder; without it, the built-in synthetic data")
@@ -75,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if value is not None and not ok(value):
             parser.error(f"argument {flag}: must be {must}, got {value:g}")
     return args
+
+
+def make_parser(command: str, doc: str, **options) -> argparse.ArgumentParser:
+    """The parser of `python -m PACKAGE.command`, described by the first paragraph of `doc`."""
+    prog, description = f"python -m {__package__}.{command}", doc.split("\n\n")[0]
+    return argparse.ArgumentParser(prog, description=description, **options)
 
 
 def positive_int(text: str) -> int:
@@ -114,13 +116,12 @@ def read_config(path: Path) -> dict:
             keys += f" train.phases[{i}].{key}"
     for key in keys.split():
         value = config
-        for part in key.replace("]", "").replace("[", ".").split("."):
-            if isinstance(value, list) and int(part) < len(value):
-                value = value[int(part)]
-            elif isinstance(value, dict) and part in value:
-                value = value[part]
-            else:
-                raise SystemExit(f"{path}: the setting {key} is missing (compare {DEFAULT_CONFIG})")
+        try:  # a part missing, or a value where the key needs a mapping or a list
+            for part in key.replace("]", "").replace("[", ".").split("."):
+                value = value[int(part) if isinstance(value, list) else part]
+        except (KeyError, IndexError, TypeError, ValueError):
+            missing = f"{path}: the setting {key} is missing"
+            raise SystemExit(f"{missing} (compare {DEFAULT_CONFIG})") from None
     if any(phase["trainable"] != "all" or phase["frozen"] for phase in phases):
         raise SystemExit(f"{path}: a phase freezes modules, but this project trains all of them")
     return config
@@ -157,6 +158,10 @@ class Run:
     def autocast(self):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         return torch.autocast(self.device.type, dtype) if dtype else contextlib.nullcontext()
+
+    def synchronize(self) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
 
 
 def start_run(args: argparse.Namespace) -> Run:
@@ -209,9 +214,7 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
     return loss.detach(), logits.detach()
 
 
-def train_one_epoch(
-    model, criterion, optimizer, scaler, batches, epoch, steps, run, args, stop, step=train_step
-):
+def train_one_epoch(model, criterion, optimizer, scaler, batches, epoch, steps, run, args, stop):
     """Train epoch `epoch` (from 0, over all phases), its `steps` not done yet. Returns the steps
     done, the totals of loss, correct predictions and samples, seconds and images per second, and
     the undecodable images skipped."""
@@ -221,7 +224,7 @@ def train_one_epoch(
     bar = tqdm(total=steps.stop, initial=done, desc=f"epoch {epoch + 1}", disable=run.rank > 0)
     for index, batch in zip(steps, batches):
         if index == steps.start + (3 if run.compile else 0):  # the first steps compile: untimed
-            synchronize(run)
+            run.synchronize()
             timer, images = time.perf_counter(), 0
         done = index + 1
         skipped += batch["skipped"]
@@ -230,7 +233,7 @@ def train_one_epoch(
                 raise data.DataError(f"rank {run.rank} got a batch of undecodable images only")
             continue
         inputs, labels = model_inputs(batch, run)
-        loss, logits = step(model, criterion, optimizer, scaler, inputs, labels, run, args)
+        loss, logits = train_step(model, criterion, optimizer, scaler, inputs, labels, run, args)
         if loss is None:
             run.log(f"skipped step {done} of epoch {epoch + 1}: the loss is not finite")
         else:
@@ -257,7 +260,7 @@ def train_one_epoch(
         if stop.requested:
             break
     bar.close()
-    synchronize(run)
+    run.synchronize()
     now = time.perf_counter()
     return done, totals, now - started, images / max(now - (timer or started), 1e-9), skipped
 
@@ -278,11 +281,6 @@ class Decoded:
                 if images is not None:  # else every image of the batch was undecodable
                     batch["image"] = images
             yield batch
-
-
-def synchronize(run: Run) -> None:
-    if run.cuda:
-        torch.cuda.synchronize()
 
 
 @torch.no_grad()
@@ -311,14 +309,11 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     loss_sum, skipped = totals.tolist()
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
-    return {
-        "loss": float(loss_sum) / max(count, 1),
-        "acc": int(confusion.trace()) / max(count, 1),
-        "count": count,
-        "confusion": confusion,
-        "top5": int(top5) / max(count, 1),
-        "skipped": int(skipped),
-    }
+    result = {"loss": float(loss_sum) / max(count, 1), "count": count, "confusion": confusion}
+    result["acc"] = int(confusion.trace()) / max(count, 1)
+    result["top5"] = int(top5) / max(count, 1)
+    result["skipped"] = int(skipped)
+    return result
 
 
 def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSets:
@@ -387,23 +382,12 @@ def main(argv: list[str] | None = None) -> None:
         rng = [checkpoint.rng_state()] * run.world
         if run.world > 1:
             dist.all_gather_object(rng, checkpoint.rng_state())
-        return {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "scaler": scaler.state_dict(),
-            "phase": phase,
-            "epoch": epoch,
-            "step": step,
-            "totals": totals.tolist(),
-            "best_acc": best_acc,
-            "history": history,
-            "rng": rng,
-            "blueprint": BLUEPRINT,
-            "classes": datasets.classes,
-            "config": config,
-            "flags": {name: getattr(args, name) for name in RESUMED_FLAGS},
-        }
+        saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        saved |= {"schedule": schedule.state_dict(), "scaler": scaler.state_dict()}
+        saved |= {"phase": phase, "epoch": epoch, "step": step, "totals": totals.tolist()}
+        saved |= {"best_acc": best_acc, "history": history, "rng": rng, "blueprint": BLUEPRINT}
+        saved |= {"classes": datasets.classes, "config": config}
+        return saved | {"flags": {name: getattr(args, name) for name in RESUMED_FLAGS}}
 
     stop, phase_end = Stop(), 0
     for index, phase in enumerate(config["train"]["phases"]):
@@ -427,9 +411,8 @@ def main(argv: list[str] | None = None) -> None:
                     resumed_totals = resumed["totals"]
             checkpoint.set_rng_state(resumed["rng"], run.rank, seed)
             resumed = None
-        step_model = model
-        if run.world > 1:  # DDP hooks only the parameters that train: wrapped anew every phase
-            step_model = DistributedDataParallel(model)
+        # DDP hooks only the parameters that train: wrapped anew every phase
+        step_model = DistributedDataParallel(model) if run.world > 1 else model
         if run.compile:
             step_model = torch.compile(step_model)
         batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
@@ -464,16 +447,13 @@ def main(argv: list[str] | None = None) -> None:
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             schedule.step()
             loss_sum, correct, count = totals.tolist()
-            row = {
-                "epoch": number + 1,
-                "train_loss": loss_sum / count,
-                "train_acc": correct / count,
-            }
+            train_loss, train_acc = loss_sum / count, correct / count
+            row = {"epoch": number + 1, "train_loss": train_loss, "train_acc": train_acc}
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
             history[-1]["val_top5"] = val["top5"]
             improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
-            trained = f"train loss {loss_sum / count:.4f} acc {correct / count:.4f}"
+            trained = f"train loss {train_loss:.4f} acc {train_acc:.4f}"
             validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"
             run.log(f"epoch {number + 1}: {trained}, {validated}, {speed:.0f} img/s")
             saved = state(index, number + 1, 0, totals)
