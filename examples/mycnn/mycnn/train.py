@@ -291,7 +291,7 @@ def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSet
 
 
 def build_model(args, datasets: data.DataSets, run: Run, resumed: dict | None) -> nn.Module:
-    """The model, with an output for each class of the data; its weights pretrained, or resumed."""
+    """The model, with an output for each class of the data; its weights resumed, if resuming."""
     model = MyCNN(len(datasets.classes))
     if resumed is not None:
         checkpoint.load_weights(model, resumed["model"], args.resume)
