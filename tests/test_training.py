@@ -134,23 +134,30 @@ def test_ctrl_c_saves_a_checkpoint_mid_epoch_that_resumes_exactly(project, refer
     assert_identical(weights(out / "last.pt"), reference)
 
 
+def train_in_process(project: Path, out: Path, *extra: str) -> None:
+    """`python -m mycnn.train` with command()'s flags, in this process (no torch import to wait
+    for), its loader in this process too: workers forked from a test process can hang."""
+    train = import_generated(project, "train")
+    train.main([*command(project, out, *extra)[3:], "--workers", "0"])
+
+
 def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpoint(
-    project, tmp_path
+    project, tmp_path, capsys
 ):
+    """In process: a SystemExit with a message is what `python -m` prints without a traceback."""
     out = tmp_path / "run"
-    first = run(project, command(project, out, "--epochs", "1"))
-    assert first.returncode == 0, first.stderr[-2000:]
+    train_in_process(project, out, "--epochs", "1")
     before = (out / "last.pt").read_bytes()
     # a new run into the same folder that explodes before its first checkpoint
-    exploded = run(project, command(project, out, "--epochs", "1", "--lr", "1e30"))
-    assert exploded.returncode != 0
-    assert "epoch 1, step" in exploded.stderr and "Traceback" not in exploded.stderr
+    with pytest.raises(SystemExit) as exploded:
+        train_in_process(project, out, "--epochs", "1", "--lr", "1e30")
+    assert isinstance(exploded.value.code, str) and "epoch 1, step" in exploded.value.code
     assert (out / "last.pt").read_bytes() == before
-    skipped = run(
-        project,
-        command(project, tmp_path / "skip", "--epochs", "1", "--lr", "1e30", "--skip-nonfinite"),
+    capsys.readouterr()
+    train_in_process(
+        project, tmp_path / "skip", "--epochs", "1", "--lr", "1e30", "--skip-nonfinite"
     )
-    assert "skipped step" in skipped.stdout
+    assert "skipped step" in capsys.readouterr().out
 
 
 def test_data_problems_are_named(project, tmp_path):
@@ -354,16 +361,15 @@ def test_checkpoints_keep_numpy_random_state_too(project):
     assert (np.random.rand(3) == first).all()
 
 
-def test_predict_prints_the_top_classes(project, tmp_path):
+def test_predict_prints_the_top_classes(project, tmp_path, capsys):
     out = tmp_path / "run"
-    trained = run(project, command(project, out, "--epochs", "1", "--limit-batches", "2"))
-    assert trained.returncode == 0, trained.stderr[-2000:]
+    train_in_process(project, out, "--epochs", "1", "--limit-batches", "2")
     picture = tmp_path / "photo.jpg"
     write_jpeg(torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8), str(picture))
-    predict = [sys.executable, "-m", "mycnn.predict", "--checkpoint", str(out / "last.pt")]
-    done = run(project, [*predict, "--image", str(picture), "--top", "3"])
-    assert done.returncode == 0, done.stderr[-2000:]
-    lines = done.stdout.strip().splitlines()
+    predict = import_generated(project, "predict")
+    capsys.readouterr()
+    predict.main(["--checkpoint", str(out / "last.pt"), "--image", str(picture), "--top", "3"])
+    lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("%" in line for line in lines)
-    missing = run(project, [*predict, "--image", str(tmp_path / "none.jpg")])
-    assert missing.returncode != 0 and "no such file" in missing.stderr
+    with pytest.raises(SystemExit, match="no such file"):
+        predict.main(["--checkpoint", str(out / "last.pt"), "--image", str(tmp_path / "none.jpg")])
