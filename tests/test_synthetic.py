@@ -1,5 +1,5 @@
 """The synthetic data sets of generated projects (templates/_partials/synthetic/: a project holds
-the common part and either the shapes or the questions about shapes).
+the shape masks, and either the shapes or the common part and the questions about shapes).
 
 The partials are plain Python, so both data sets are loaded here as one module.
 """
@@ -20,7 +20,7 @@ from generated import import_generated, project_for
 from torch import nn
 
 PARTIALS = Path(__file__).parents[1] / "templates" / "_partials" / "synthetic"
-PARTS = [PARTIALS / f"{name}.py" for name in ("common", "shapes", "vqa")]
+PARTS = [PARTIALS / f"{name}.py" for name in ("common", "mask", "shapes", "vqa")]
 IMPORTS = "import colorsys\nimport hashlib\nimport math\n\nimport torch\nfrom torch.utils.data import Dataset\n"
 
 

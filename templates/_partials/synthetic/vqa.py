@@ -8,7 +8,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
 }
 
-VQA_SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+VQA_SHAPES: tuple[str, ...] = SHAPES[:3]  # circle, square, triangle
 
 # Every answer SyntheticVQA can give.
 VQA_ANSWERS: tuple[str, ...] = ("yes", "no", "0", "1", "2", "3", *COLOURS)
@@ -117,7 +117,8 @@ class SyntheticVQA(Dataset):
                 top + _uniform(generator, reach_y, cell_height - reach_y),
                 left + _uniform(generator, reach_x, cell_width - reach_x),
             )
-            mask = _shape_mask(shape, self._ys, self._xs, centre, radius)
+            u, v = (self._xs - centre[1]) / radius, (self._ys - centre[0]) / radius
+            mask = shape_mask(shape, u, v)
             colour = self._colours[colour_name] * _uniform(generator, 0.9, 1.0)
             image = torch.where(mask, colour[:, None, None], image)
         return {"image": _noisy_uint8(image, generator), **text}
