@@ -7,14 +7,14 @@ import hashlib
 import torch
 from torch.utils.data import Dataset
 
-# One shape per class: the synthetic task keeps to ten classes.
+# The shapes shape_mask draws.
 SHAPES = (
     "circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse", "hourglass",
     "semicircle",
 )  # fmt: skip
 
 
-def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool) -> torch.Tensor:
+def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool = False) -> torch.Tensor:
     """A boolean mask of a shape centred at u = v = 0, in units of its radius (u: (1, W) across,
     v: (H, 1) down); `upright` turns an ellipse on its end."""
     if shape in ("circle", "ring"):

@@ -25,31 +25,6 @@ def _uniform(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
 
-def _shape_mask(shape: str, ys, xs, centre: tuple[float, float], radius: float, upright=False):
-    """A boolean (H, W) mask of a shape within `radius` of its centre along each axis (ys: (H, 1)
-    and xs: (1, W) pixel centres); `upright` turns an ellipse on its end."""
-    u, v = (xs - centre[1]) / radius, (ys - centre[0]) / radius  # in units of the radius
-    if shape in ("circle", "ring"):
-        squared = u * u + v * v
-        return (squared <= 1.0) if shape == "circle" else (squared <= 1.0) & (squared >= 0.36)
-    if shape in ("square", "frame"):  # squares a little smaller: about a circle's area
-        box = torch.maximum(u.abs(), v.abs())
-        return (box <= 0.8) if shape == "square" else (box <= 0.85) & (box >= 0.45)
-    if shape == "triangle":  # apex up, base a little above the bottom of the circle
-        return (v <= 0.75) & (u.abs() <= (v + 1.0) / 1.75)
-    if shape == "cross":
-        return ((u.abs() <= 0.3) & (v.abs() <= 1.0)) | ((v.abs() <= 0.3) & (u.abs() <= 1.0))
-    if shape == "diamond":
-        return u.abs() + v.abs() <= 1.0
-    if shape == "ellipse":
-        return (v * v + 4.0 * u * u <= 1.0) if upright else (u * u + 4.0 * v * v <= 1.0)
-    if shape == "hourglass":  # two triangles, apex to apex
-        return (v.abs() <= 0.9) & (u.abs() <= 0.9 * v.abs() + 0.1)
-    if shape == "semicircle":  # the lower half of a circle
-        return (u * u + v * v <= 1.0) & (v >= 0.0)
-    raise ValueError(f"unknown shape {shape!r}")
-
-
 def _background(generator: torch.Generator, channels: int) -> torch.Tensor:
     """A random dark colour, as a (C, 1, 1) tensor."""
     return torch.rand(channels, 1, 1, generator=generator) * _BACKGROUND_MAX
@@ -67,6 +42,35 @@ def _pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]
     return ys, torch.arange(width, dtype=torch.float32).add_(0.5).unsqueeze(0)
 
 
+# The shapes shape_mask draws.
+SHAPES = (
+    "circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse", "hourglass",
+    "semicircle",
+)  # fmt: skip
+
+
+def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool = False) -> torch.Tensor:
+    """A boolean mask of a shape centred at u = v = 0, in units of its radius (u: (1, W) across,
+    v: (H, 1) down); `upright` turns an ellipse on its end."""
+    if shape in ("circle", "ring"):
+        squared = u * u + v * v
+        return (squared <= 1.0) if shape == "circle" else (squared <= 1.0) & (squared >= 0.36)
+    if shape in ("square", "frame"):  # squares a little smaller: about a circle's area
+        box = torch.maximum(u.abs(), v.abs())
+        return (box <= 0.8) if shape == "square" else (box <= 0.85) & (box >= 0.45)
+    if shape == "triangle":  # apex up, base a little above the bottom of the circle
+        return (v <= 0.75) & (u.abs() <= (v + 1.0) / 1.75)
+    if shape == "cross":
+        return ((u.abs() <= 0.3) & (v.abs() <= 1.0)) | ((v.abs() <= 0.3) & (u.abs() <= 1.0))
+    if shape == "diamond":
+        return u.abs() + v.abs() <= 1.0
+    if shape == "ellipse":
+        return (v * v + 4.0 * u * u <= 1.0) if upright else (u * u + 4.0 * v * v <= 1.0)
+    if shape == "hourglass":  # two triangles, apex to apex
+        return (v.abs() <= 0.9) & (u.abs() <= 0.9 * v.abs() + 0.1)
+    return (u * u + v * v <= 1.0) & (v >= 0.0)  # semicircle: the lower half of a circle
+
+
 # Clearly distinct colours, as 0..255 RGB.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 40, 40),
@@ -77,7 +81,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
 }
 
-VQA_SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+VQA_SHAPES: tuple[str, ...] = SHAPES[:3]  # circle, square, triangle
 
 # Every answer SyntheticVQA can give.
 VQA_ANSWERS: tuple[str, ...] = ("yes", "no", "0", "1", "2", "3", *COLOURS)
@@ -186,7 +190,8 @@ class SyntheticVQA(Dataset):
                 top + _uniform(generator, reach_y, cell_height - reach_y),
                 left + _uniform(generator, reach_x, cell_width - reach_x),
             )
-            mask = _shape_mask(shape, self._ys, self._xs, centre, radius)
+            u, v = (self._xs - centre[1]) / radius, (self._ys - centre[0]) / radius
+            mask = shape_mask(shape, u, v)
             colour = self._colours[colour_name] * _uniform(generator, 0.9, 1.0)
             image = torch.where(mask, colour[:, None, None], image)
         return {"image": _noisy_uint8(image, generator), **text}
