@@ -73,3 +73,57 @@ def blueprint_with_layers(name: str, layers: list, size: int = 224, classes: int
             "train": {"epochs": 1},
         }
     )
+
+
+def small_san(name: str, answers: int, train: dict, **more) -> dict:
+    """A blueprint (plain data) of the bundled SAN's layers, small, at 32x32, on VQA data."""
+    return {
+        "name": name,
+        "input": {
+            "image": {"channels": 3, "height": 32, "width": 32},
+            "question": {"max_length": 8},
+        },
+        "model": {
+            "class_name": "SAN",
+            "image": [{"vgg": {"cfg": [8, "M", 16, "M"]}}, {"project_regions": {"out": 32}}],
+            "question": [{"embedding": 16}, {"lstm": 32}],
+            "head": [
+                {
+                    "stacked_attention": {
+                        "hops": 2,
+                        "attention": 16,
+                        "dropout": 0.5,
+                        "form": "paper",
+                    }
+                },
+                {"linear": {"out": "classes", "name": "classifier"}},
+            ],
+        },
+        "data": {
+            "dataset": "vqa",
+            "answers": answers,
+            "normalize": "imagenet",
+            "transforms": {"train": [{"resize": [32, 32]}], "eval": [{"resize": [32, 32]}]},
+        },
+        "train": train,
+        **more,
+    }
+
+
+def stopping_after(train, steps: int):
+    """The generated train module's Stop, asked to stop (as by Ctrl-C) once `steps` steps have
+    asked it: in the middle of an epoch, in this process."""
+
+    class StopsAfter(train.Stop):
+        asked = 0
+
+        @property
+        def requested(self) -> bool:
+            StopsAfter.asked += 1
+            return StopsAfter.asked > steps
+
+        @requested.setter
+        def requested(self, value) -> None:
+            pass
+
+    return StopsAfter

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 from digits import digit_images, digits_folder
-from generated import import_generated
+from generated import import_generated, stopping_after
 
 from scaffold.blueprint import blueprint_from_data
 from scaffold.render import new_project
@@ -143,22 +143,8 @@ def test_training_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(
              "--limit-batches", "4"]  # fmt: skip
     train.main([*flags, "--out", str(tmp_path / "whole")])
 
-    class StopsAfterSixSteps(train.Stop):
-        """Ctrl-C in the middle of the second epoch."""
-
-        asked = 0
-
-        @property
-        def requested(self) -> bool:
-            StopsAfterSixSteps.asked += 1
-            return StopsAfterSixSteps.asked > 6
-
-        @requested.setter
-        def requested(self, value) -> None:
-            pass
-
     with monkeypatch.context() as patch:
-        patch.setattr(train, "Stop", StopsAfterSixSteps)
+        patch.setattr(train, "Stop", stopping_after(train, 6))  # in the second epoch
         with pytest.raises(SystemExit) as stopped:
             train.main([*flags, "--out", str(tmp_path / "parts")])
     assert stopped.value.code == 130

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from generated import REPO, import_generated
+from generated import REPO, import_generated, small_san
 
 from scaffold.blueprint import blueprint_from_data
 from scaffold.render import new_project
@@ -24,27 +24,12 @@ def lenet(export) -> dict:
     return {**blueprint, "export": export}
 
 
-SAN = {  # the bundled SAN's layers, small, at 32x32
-    "name": "sanexport",
-    "input": {"image": {"channels": 3, "height": 32, "width": 32}, "question": {"max_length": 8}},
-    "model": {
-        "class_name": "SAN",
-        "image": [{"vgg": {"cfg": [8, "M", 16, "M"]}}, {"project_regions": {"out": 32}}],
-        "question": [{"embedding": 16}, {"lstm": 32}],
-        "head": [
-            {"stacked_attention": {"hops": 2, "attention": 16, "dropout": 0.5, "form": "paper"}},
-            {"linear": {"out": "classes", "name": "classifier"}},
-        ],
-    },
-    "data": {
-        "dataset": "vqa",
-        "answers": 10,
-        "normalize": "imagenet",
-        "transforms": {"train": [{"resize": [32, 32]}], "eval": [{"resize": [32, 32]}]},
-    },
-    "train": {"epochs": 1, "batch_size": 4, "optimizer": {"name": "sgd", "lr": 0.01}},
-    "export": True,
-}
+SAN = small_san(
+    "sanexport",
+    answers=10,
+    train={"epochs": 1, "batch_size": 4, "optimizer": {"name": "sgd", "lr": 0.01}},
+    export=True,
+)
 
 
 def generate(blueprint: dict, dest: Path, name: str) -> Path:

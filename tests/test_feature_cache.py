@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 from digits import digit_images, digits_folder
-from generated import import_generated
+from generated import import_generated, small_san, stopping_after
 from torchvision.io import read_image, write_png
 from torchvision.transforms import v2
 
@@ -137,22 +137,8 @@ def test_a_cached_phase_stopped_mid_epoch_resumes_to_the_uninterrupted_weights(
     flags = [*FLAGS, "--data-root", str(digits), "--epochs", "2", "--limit-batches", "4"]
     train.main([*flags, "--out", str(tmp_path / "whole")])
 
-    class StopsAfterSixSteps(train.Stop):
-        """Ctrl-C in the middle of the second epoch."""
-
-        asked = 0
-
-        @property
-        def requested(self) -> bool:
-            StopsAfterSixSteps.asked += 1
-            return StopsAfterSixSteps.asked > 6
-
-        @requested.setter
-        def requested(self, value) -> None:
-            pass
-
     with monkeypatch.context() as patch:
-        patch.setattr(train, "Stop", StopsAfterSixSteps)
+        patch.setattr(train, "Stop", stopping_after(train, 6))  # in the second epoch
         with pytest.raises(SystemExit) as stopped:
             train.main([*flags, "--out", str(tmp_path / "parts")])
     assert stopped.value.code == 130
@@ -196,32 +182,17 @@ def test_cache_features_eval_trains_on_the_evaluation_transforms_images(tmp_path
 
 # --- a stacked attention network: several questions about each image, one cached row ------------
 
-SAN = {
-    "name": "sancache",
-    "input": {"image": {"channels": 3, "height": 32, "width": 32}, "question": {"max_length": 8}},
-    "model": {
-        "class_name": "SAN",
-        "image": [{"vgg": {"cfg": [8, "M", 16, "M"]}}, {"project_regions": {"out": 32}}],
-        "question": [{"embedding": 16}, {"lstm": 32}],
-        "head": [
-            {"stacked_attention": {"hops": 2, "attention": 16, "dropout": 0.5, "form": "paper"}},
-            {"linear": {"out": "classes", "name": "classifier"}},
-        ],
-    },
-    "data": {
-        "dataset": "vqa",
-        "answers": 12,
-        "normalize": "imagenet",
-        "transforms": {"train": [{"resize": [32, 32]}], "eval": [{"resize": [32, 32]}]},
-    },
-    "train": {
+SAN = small_san(
+    "sancache",
+    answers=12,
+    train={
         "batch_size": 32,
         "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
         "phases": [
             {"name": "attention", "epochs": 1, "frozen": ["features"], "cache_features": True}
         ],
     },
-}
+)
 NAMES = "zero one two three four five six seven eight nine".split()
 
 

@@ -29,10 +29,10 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import yaml
+from digits import digits_folder
 from generated import import_generated
 from torch import nn
 
@@ -108,24 +108,8 @@ FEATURE_WORDS = [
 
 @pytest.fixture(scope="module")
 def digits_root(tmp_path_factory) -> Path:
-    """train/DIGIT/*.png and val/DIGIT/*.png: every class of load_digits split 80/20, seeded."""
-    from sklearn.datasets import load_digits
-    from torchvision.io import write_png
-
-    root = tmp_path_factory.mktemp("digits")
-    digits = load_digits()
-    images = (torch.tensor(digits.images) * 255 / 16).round().to(torch.uint8)[:, None]
-    rng = np.random.default_rng(0)
-    for label in range(10):
-        members = np.flatnonzero(digits.target == label)
-        rng.shuffle(members)
-        cut = round(len(members) * 0.8)
-        for split, part in (("train", members[:cut]), ("val", members[cut:])):
-            folder = root / split / str(label)
-            folder.mkdir(parents=True)
-            for i in part:
-                write_png(images[i], str(folder / f"{i:04d}.png"))
-    return root
+    """train/DIGIT/*.png and val/DIGIT/*.png of every load_digits image, at its own 8x8."""
+    return digits_folder(tmp_path_factory.mktemp("digits"), size=8)
 
 
 @pytest.fixture(scope="module")
