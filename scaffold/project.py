@@ -498,16 +498,14 @@ class Project:
             "train_size": data.synthetic.train_size,
             "val_size": data.synthetic.val_size,
         }
-        train: dict = {
-            "grad_clip": bp.train.grad_clip,
-            "label_smoothing": bp.train.label_smoothing,
-        }
-        train.update(self.mix_settings)
-        return {
-            "seed": bp.train.seed,
-            "data": config_data,
-            "train": {**train, **self._feature_config, "phases": self.phases},
-        }
+        # one phase that trains everything is no phase: its settings are train's own, as in the
+        # blueprint, and the project has no code for phases
+        train = {} if self.has_phases else {key: self.phases[0][key] for key in RECIPE_KEYS}
+        train |= {"grad_clip": bp.train.grad_clip, "label_smoothing": bp.train.label_smoothing}
+        train |= self.mix_settings | self._feature_config
+        if self.has_phases:
+            train["phases"] = self.phases
+        return {"seed": bp.train.seed, "data": config_data, "train": train}
 
     @property
     def mix_settings(self) -> dict:
@@ -638,7 +636,8 @@ class Project:
     def extra_metrics(self) -> list[str]:
         """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
         x = self.pieces
-        columns = ["val_top5"] if x.top5 else []
+        columns = ["phase"] if x.phases else []
+        columns += ["val_top5"] if x.top5 else []
         if x.ema:
             columns += ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if x.top5 else [])
         return columns
@@ -742,6 +741,10 @@ class Project:
         if not self.plan.size_agnostic:
             return self.image.height
         return max(self.plan.min_image_size, min(32, self.image.height))
+
+
+# the settings of a phase that a project without phases keeps directly under train
+RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "schedule")
 
 
 def resolved_phases(bp: Blueprint) -> list[dict]:

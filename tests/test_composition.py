@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from generated import REPO, import_generated, project_for
 from torchvision.io import write_png
 from torchvision.transforms import v2
@@ -54,6 +55,20 @@ def test_a_project_holds_only_the_code_its_blueprint_reaches(name, generated_roo
     has, lacks = PIECES[name]
     assert [word for word in has if word not in code] == []
     assert [word for word in lacks + FEATURES_OFF if word in code] == []
+
+
+@pytest.mark.parametrize("name", ["lenet", "resnet_cifar"])
+def test_a_recipe_without_phases_gets_no_phase_code(name, generated_root):
+    """One phase that trains everything is no phase: the config holds the blueprint's epochs,
+    batch size, optimizer and schedule under train, and main() runs one plain epoch loop."""
+    dest, _ = project_for(name, generated_root)
+    code = "\n".join(p.read_text() for p in sorted((dest / name).glob("*.py")))
+    assert "phase" not in code.replace("from .phases import", "")
+    train = yaml.safe_load((dest / "configs" / "default.yaml").read_text())["train"]
+    assert "phases" not in train and {"epochs", "batch_size", "optimizer", "schedule"} <= set(train)
+    assert "phase" not in (dest / "README.md").read_text()
+    bcnn, _ = project_for("bcnn_vgg16", generated_root)
+    assert "for index, phase in enumerate(" in (bcnn / "bcnn_vgg16" / "train.py").read_text()
 
 
 def test_templates_print_what_python_decided():

@@ -243,12 +243,12 @@ def test_bad_flags_are_named(project, capsys, flags, message):
 
 def test_a_config_lacking_a_setting_is_named(project, tmp_path):
     config = yaml.safe_load((project / "configs" / "small.yaml").read_text())
-    del config["train"]["phases"][0]["optimizer"]["lr"]
+    del config["train"]["optimizer"]["lr"]
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     args = command(project, tmp_path / "out", "--config", str(tmp_path / "bad.yaml"))
     done = run(project, args)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert "bad.yaml: the setting train.phases[0].optimizer.lr is missing" in done.stderr
+    assert "bad.yaml: the setting train.optimizer.lr is missing" in done.stderr
 
 
 def test_a_checkpoint_of_another_blueprint_is_named(project, tmp_path):

@@ -170,7 +170,7 @@ def test_features_left_off_leave_no_code(projects):
     assert "tensorboard" not in (plain / "pyproject.toml").read_text()
     readme = (plain / "README.md").read_text()
     assert "training recipe also has" not in readme and "val_top5" not in readme
-    assert 'make_schedule(optimizer, phase["schedule"], phase["epochs"])' in code
+    assert 'make_schedule(optimizer, train["schedule"], train["epochs"])' in code
 
 
 def test_features_switched_on_are_in_the_project_and_its_readme(projects):
@@ -272,7 +272,7 @@ def test_accumulating_k_batches_of_b_is_one_step_of_k_times_b(projects):
     project = projects["accum"]
     train, phases, config, run_, args, scaler = step_setup(project, "accum")
     model_class = import_generated(project, "model").Accum
-    settings = config["train"]["phases"][0]["optimizer"]
+    settings = config["train"]["optimizer"]
     k, b = config["train"]["grad_accum_steps"], 8
     images, labels = digit_batch(k * b)
     results = []
@@ -306,7 +306,7 @@ def test_accumulating_batches_skip_the_ddp_all_reduce(projects, tmp_path):
 
     project = projects["accum"]
     train, phases, config, run_, args, scaler = step_setup(project, "accum")
-    settings = config["train"]["phases"][0]["optimizer"]
+    settings = config["train"]["optimizer"]
     dist.init_process_group(
         "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
     )
