@@ -191,7 +191,9 @@ class Data(Section):
     )
     transforms: Transforms = spec_field(Struct(Transforms), None, "train and eval transforms")
     bounding_boxes: bool = spec_field(Bool(), False, "CUB: crop every image to its bird's box")
-    num_workers: int = spec_field(Int(min=0, max=256), 4, "data loader worker processes")
+    num_workers: int = spec_field(
+        Int(min=0, max=256), 4, "data loader worker processes (image files, or random transforms)"
+    )
     on_device: bool = spec_field(
         Bool(),
         False,
@@ -474,6 +476,13 @@ class Blueprint(Section):
     def in_memory(self) -> bool:
         """Whether the data set is small images held in memory as one tensor."""
         return not self.is_vqa and self.data.dataset in IN_MEMORY_DATASETS
+
+    @property
+    def loader_workers(self) -> bool:
+        """Whether the data loader has worker processes (--workers, data.num_workers): they read,
+        decode or augment samples. Images in memory that no random transform changes are batched
+        from one tensor, transformed once; workers would only copy the batches."""
+        return not self.in_memory or is_random(self.data.transforms.train)
 
     @property
     def source_size(self) -> tuple[int, int] | None:
@@ -761,6 +770,14 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
                     f"{', '.join(DEVICE_TRANSFORMS)}, not {step.KIND}",
                     "remove on_device, or the transform",
                 )
+    if "num_workers" in data.key_locations and not bp.loader_workers:
+        problems.add(
+            location_in(data, "num_workers"),
+            "data.num_workers",
+            f"{data.dataset} images without random transforms are batched from one tensor in "
+            "memory, transformed once: the loader has no worker processes",
+            "remove num_workers",
+        )
     _check_augmentation(bp, problems)
     if bp.train.cuda_graph and not data.on_device:
         problems.add(

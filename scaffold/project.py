@@ -118,6 +118,7 @@ class Pieces:
     on_device: bool  # the whole data set held on the GPU (--data-on-device)
     cuda_graph: bool  # the training step replayed as one CUDA graph (--cuda-graph)
     random_augmentation: bool  # training transforms with random choices, seeded per sample
+    loader_workers: bool  # loader processes (--workers): none for a tensor in memory, not augmented
     phases: bool  # phases that train only some modules
     pretrained: bool  # torchvision weights to start from
     any_size: bool  # the model takes other image sizes too (--image-size)
@@ -214,6 +215,7 @@ class Project:
             on_device=bp.data.on_device,
             cuda_graph=bp.train.cuda_graph,
             random_augmentation=T.is_random(bp.data.transforms.train),
+            loader_workers=bp.loader_workers,
             phases=self.has_phases,
             pretrained=bool(self.plan.pretrained),
             any_size=self.plan.size_agnostic,
@@ -488,6 +490,8 @@ class Project:
             "num_workers": data.num_workers,
             "val_split": data.val_split,
         }
+        if not self.pieces.loader_workers:
+            del config_data["num_workers"]
         if data.dataset == "cub":
             config_data["bounding_boxes"] = data.bounding_boxes
         if self.is_vqa:

@@ -66,9 +66,13 @@ def smoke_one(path: Path, base: Path, template: str | None = None) -> None:
     )
     command = [
         sys.executable, "-m", f"{package}.train", "--device", "cpu", "--dataset", "synthetic",
-        "--epochs", "1", "--batch-size", "4", "--limit-batches", "2", "--workers", "0",
+        "--epochs", "1", "--batch-size", "4", "--limit-batches", "2",
         "--out", str(dest / "runs" / "smoke"),
     ]  # fmt: skip
+    # loading in the training process: two batches need no worker processes (projects whose data
+    # is a tensor in memory have none)
+    in_process = ["--workers", "0"] if project.pieces.loader_workers else []
+    command += in_process
     if project.plan.size_agnostic:
         command += ["--image-size", str(project.smoke_image_size)]
     if project.pretrained:
@@ -77,7 +81,7 @@ def smoke_one(path: Path, base: Path, template: str | None = None) -> None:
     evaluate = [
         sys.executable, "-m", f"{package}.evaluate", "--device", "cpu", "--dataset", "synthetic",
         "--checkpoint", str(dest / "runs" / "smoke" / "last.pt"), "--limit-batches", "1",
-        "--batch-size", "4", "--workers", "0",
+        "--batch-size", "4", *in_process,
     ]  # fmt: skip
     _step("evaluation", evaluate, dest, env)
 

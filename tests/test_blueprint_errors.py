@@ -1337,6 +1337,22 @@ CASES = [
         at="on_device",
     ),
     case(
+        "workers-for-a-tensor-in-memory",
+        """
+        name: workers
+        input: {channels: 1, height: 28, width: 28}
+        model:
+          layers: [flatten, linear: classes]
+        data:
+          dataset: mnist
+          num_workers: 2
+        train: {epochs: 1}
+        """,
+        "bp.yaml:7:3: data.num_workers: mnist images without random transforms are batched from "
+        "one tensor in memory, transformed once: the loader has no worker processes",
+        at="num_workers",
+    ),
+    case(
         "cuda-graph-without-data-on-device",
         """
         name: graph

@@ -71,6 +71,21 @@ def test_a_recipe_without_phases_gets_no_phase_code(name, generated_root):
     assert "for index, phase in enumerate(" in (bcnn / "bcnn_vgg16" / "train.py").read_text()
 
 
+@pytest.mark.parametrize("name, workers", [("lenet", False), ("mycnn", True), ("bcnn_vgg16", True)])
+def test_only_a_loader_with_worker_processes_has_a_worker_setting(name, workers, generated_root):
+    """lenet's images sit in memory and no random transform changes them: its loader batches one
+    tensor in the training process, so it has no --workers flag and no data.num_workers. mycnn's
+    random crops and bcnn_vgg16's JPEG files are loaded by worker processes, which both set."""
+    dest, _ = project_for(name, generated_root)
+    files = [*(dest / name).glob("*.py"), *(dest / "tests").glob("*.py"), dest / "README.md"]
+    config = (dest / "configs" / "default.yaml").read_text()
+    assert ("num_workers:" in config) is workers
+    for module in ("train", "evaluate", "bench"):
+        assert ('add("--workers"' in (dest / name / f"{module}.py").read_text()) is workers
+    mentions = [f.name for f in files if re.search(r"--workers|num_workers", f.read_text())]
+    assert bool(mentions) is workers, mentions
+
+
 def test_templates_print_what_python_decided():
     """Decisions are made once, on typed values (scaffold.project.Pieces): no template compares
     data set names or asks whether a blueprint is a VQA model. (model.py.jinja is the planner's.)"""

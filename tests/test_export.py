@@ -49,7 +49,7 @@ def trained_lenet(tmp_path_factory):
     """A LeNet project with `export: true`, and the checkpoint of a two-step training run."""
     dest = generate(lenet(True), tmp_path_factory.mktemp("export"), "lenetexport")
     smoke = ["--device", "cpu", "--dataset", "synthetic", "--epochs", "1", "--batch-size", "4"]
-    smoke += ["--limit-batches", "2", "--workers", "0", "--out", str(dest / "run")]
+    smoke += ["--limit-batches", "2", "--out", str(dest / "run")]
     run([sys.executable, "-m", "lenetexport.train", *smoke], dest)
     return dest, dest / "run" / "best.pt"
 

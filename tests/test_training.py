@@ -257,7 +257,7 @@ def test_a_checkpoint_of_another_blueprint_is_named(project, tmp_path):
     out = tmp_path / "run"
     lenet = import_generated(other, "train")
     lenet.main(["--dataset", "synthetic", "--epochs", "1", "--limit-batches", "1", "--batch-size", "4",
-                "--workers", "0", "--device", "cpu", "--out", str(out)])  # fmt: skip
+                "--device", "cpu", "--out", str(out)])  # fmt: skip
     done = run(project, command(project, tmp_path / "mine", "--resume", str(out / "last.pt")))
     assert done.returncode != 0 and "does not fit" in done.stderr
     assert "conv1.weight" in done.stderr and "Traceback" not in done.stderr
@@ -285,7 +285,7 @@ def ddpnet(tmp_path_factory) -> Path:
 
 def torchrun(project: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-            "-m", "ddpnet.train", "--device", "cpu", "--workers", "0", "--out", str(out), *extra]  # fmt: skip
+            "-m", "ddpnet.train", "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
 
 
 @pytest.fixture(scope="module")

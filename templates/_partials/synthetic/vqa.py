@@ -8,7 +8,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
 }
 
-VQA_SHAPES: tuple[str, ...] = SHAPES[:3]  # circle, square, triangle
+VQA_SHAPES = SHAPES[:3]  # circle, square, triangle
 
 # Every answer SyntheticVQA can give.
 VQA_ANSWERS: tuple[str, ...] = ("yes", "no", "0", "1", "2", "3", *COLOURS)
