@@ -627,14 +627,27 @@ class Project:
         return config
 
     @property
-    def feature_config_keys(self) -> list[str]:
-        """The config's settings of the training features, as train.py names a missing one: in
-        chunks that fit a line of code."""
-        keys = []
+    def config_keys(self) -> list[str]:
+        """The config's settings that train.py's read_config requires (a phase's own are added
+        there, for each phase the file has), in chunks that fit a line of code."""
+        keys = ["seed", "data.image_size"] + (
+            ["data.num_workers"] if self.pieces.loader_workers else []
+        )
+        keys += ["data.root", "data.val_split", "train.grad_clip", "train.label_smoothing"]
+        keys += [f"train.{key}" for key in self.mix_settings]
+        if self.has_phases:
+            keys.append("train.phases[0]")
+        else:
+            keys += [
+                "train.epochs",
+                "train.batch_size",
+                "train.optimizer.lr",
+                "train.schedule.name",
+            ]
         for key, value in self._feature_config.items():
             inner = value.keys() if isinstance(value, dict) else [None]
             keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
-        return textwrap.wrap(" ".join(keys), LINE_LENGTH - 20)
+        return textwrap.wrap(" ".join(keys), LINE_LENGTH - 16)  # `    keys += " ` and `"`
 
     @property
     def extra_metrics(self) -> list[str]:
