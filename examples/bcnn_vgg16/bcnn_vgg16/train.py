@@ -8,7 +8,7 @@ OUT/last.pt goes on exactly where a run stopped, even in mid-epoch, with that ru
 """
 
 import argparse
-import contextlib
+import itertools
 import os
 import random
 import signal
@@ -62,14 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     control("--skip-nonfinite", action="store_true", help="skip steps whose loss is NaN or inf")
     control("--skip-bad-images", action="store_true", help="skip undecodable images, counted")
     args = parser.parse_args(argv)
-    for flag, value, ok, must in (
-        ("--workers", args.workers, lambda n: n >= 0, "0 or more"),
-        ("--lr", args.lr, lambda x: 0 < x < float("inf"), "a positive number"),
-        ("--val-split", args.val_split, lambda x: 0 < x < 1, "between 0 and 1"),
-        ("--image-size", args.image_size, lambda n: n >= 16, "at least 16 pixels"),
-    ):
-        if value is not None and not ok(value):
-            parser.error(f"argument {flag}: must be {must}, got {value:g}")
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"argument --workers: must be 0 or more, got {args.workers}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        parser.error(f"argument --lr: must be a positive number, got {args.lr:g}")
+    if args.val_split is not None and not 0 < args.val_split < 1:
+        parser.error(f"argument --val-split: must be between 0 and 1, got {args.val_split:g}")
+    if args.image_size is not None and args.image_size < 16:
+        parser.error(f"argument --image-size: must be at least 16 pixels, got {args.image_size}")
     return args
 
 
@@ -155,7 +155,7 @@ class Run:
 
     def autocast(self):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device.type, dtype) if dtype else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype, enabled=dtype is not None)
 
     def synchronize(self) -> None:
         if self.cuda:
@@ -205,8 +205,7 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
     scaler.scale(loss).backward()
     if args.grad_clip:
         scaler.unscale_(optimizer)
-        params = [param for group in optimizer.param_groups for param in group["params"]]
-        nn.utils.clip_grad_norm_(params, args.grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)  # (frozen: no gradients)
     scaler.step(optimizer)
     scaler.update()
     return loss.detach(), logits.detach()
@@ -288,9 +287,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, undecodable images
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
     top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
-    for step, batch in enumerate(batches):
-        if step == args.limit_batches:
-            break
+    for batch in itertools.islice(batches, args.limit_batches):
         totals[1] += batch["skipped"]
         if "label" not in batch:  # every image of the batch was undecodable
             continue
@@ -301,17 +298,14 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
         confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
         top5 += (logits.topk(min(5, logits.shape[1]), 1).indices == labels[:, None]).any(1).sum()
     if run.world > 1:
-        dist.all_reduce(totals)
-        dist.all_reduce(confusion)
-        dist.all_reduce(top5)
+        for total in (totals, confusion, top5):
+            dist.all_reduce(total)
     loss_sum, skipped = totals.tolist()
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
-    result = {"loss": float(loss_sum) / max(count, 1), "count": count, "confusion": confusion}
-    result["acc"] = int(confusion.trace()) / max(count, 1)
-    result["top5"] = int(top5) / max(count, 1)
-    result["skipped"] = int(skipped)
-    return result
+    sums = {"loss": float(loss_sum), "acc": int(confusion.trace()), "top5": int(top5)}
+    result = {key: total / max(count, 1) for key, total in sums.items()}  # means per sample
+    return result | {"count": count, "confusion": confusion, "skipped": int(skipped)}
 
 
 def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSets:
@@ -362,8 +356,7 @@ def main(argv: list[str] | None = None) -> None:
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
     out = args.out or (args.resume.parent if args.resume else Path("runs") / BLUEPRINT)
-    if run.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # on every rank: exist_ok settles the race
     history, best_acc, start_epoch, start_step = [], -1.0, 0, 0
     if resumed is not None:
         history, best_acc = resumed["history"], resumed["best_acc"]
@@ -443,8 +436,9 @@ def main(argv: list[str] | None = None) -> None:
                 run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             schedule.step(val["acc" if phase["schedule"]["metric"] == "val_acc" else "loss"])
-            loss_sum, correct, count = totals.tolist()
-            train_loss, train_acc = loss_sum / count, correct / count
+            train_loss, train_acc = (
+                totals[:2] / totals[2]
+            ).tolist()  # totals: loss, correct, samples
             row = {"epoch": number + 1, "train_loss": train_loss, "train_acc": train_acc}
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})

@@ -25,7 +25,7 @@ def test_training_writes_metrics_checkpoints_and_curves(tmp_path):
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2  # one epoch per phase
-    assert list(rows[0]) == checkpoint.METRICS + ["val_top5"]
+    assert list(rows[0]) == checkpoint.METRICS + ["phase", "val_top5"]
     last = torch.load(tmp_path / "last.pt", weights_only=False)
     assert last["epoch"] == 2 and last["step"] == 0
 

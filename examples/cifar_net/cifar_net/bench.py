@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import data
 from .model import Net
 from .phases import make_optimizer
-from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
+from .train import DEFAULT_CONFIG, Run, make_parser, model_inputs, read_config, train_step
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,7 +31,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--steps", type=int, default=20, help="timed steps")
     add("--warmup", type=int, help="untimed steps first (default: 10 with compile, 3 without)")
     add("--data-root", help="also measure end to end from this data folder")
-    add("--workers", type=int, help="loader processes, end to end (default: the config's)")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     add("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     add("--compile", action=argparse.BooleanOptionalAction)
@@ -44,14 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = read_config(args.config)
     args.grad_clip, args.skip_nonfinite = config["train"]["grad_clip"], False
-    run = start_run(args)
+    run = Run(args.device, args.precision, args.compile, args.channels_last)
     torch.manual_seed(0)
     n, size = args.batch_size, config["data"]["image_size"]
     model = Net().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    phase = config["train"]["phases"][-1]
-    optimizer = make_optimizer(list(model.parameters()), phase["optimizer"], run.device)
+    optimizer = make_optimizer(model.parameters(), config["train"]["optimizer"], run.device)
     images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
     batch = {"image": images, "label": torch.randint(0, 10, (n,), device=run.device)}
     with FlopCounterMode(display=False) as counter:  # forward and backward, without compile
@@ -90,21 +88,20 @@ def main(argv: list[str] | None = None) -> None:
     if run.cuda:
         torch.cuda.reset_peak_memory_stats(run.device)
     measure("compute only", repeat(batch))
-    workers = config["data"]["num_workers"] if args.workers is None else args.workers
     if args.data_root:
-        measure(f"end to end, {workers} workers", loaded(args.data_root, config, n, workers, run))
+        measure("end to end", loaded(args.data_root, config, n, run))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
 
-def loaded(root: str, config: dict, batch_size: int, workers: int, run):
+def loaded(root: str, config: dict, batch_size: int, run):
     """Training batches from the data at `root`, epoch after epoch, from a loader of their own."""
     try:
         dataset = data.load_datasets(root, config["data"]).train
     except data.DataError as error:
         raise SystemExit(f"data: {error}") from None
     sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
-    loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
+    loader = data.make_loader(dataset, sampler, batch_size, run.cuda)
     for epoch in count():
         sampler.set_epoch(epoch)
         yield from loader

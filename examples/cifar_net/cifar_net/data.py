@@ -20,7 +20,6 @@ from torchvision.transforms import v2
 
 from .synthetic import SyntheticShapes
 
-IMAGE_SIZE = (32, 32)  # the model's input, height x width
 SOURCE_SIZE = (32, 32)  # CIFAR-10's images, which the transforms make the model's input
 CHANNELS = 3
 MEAN, STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
@@ -76,16 +75,11 @@ class SeededSampler(Sampler):
         return max(0, len(self.indices()) - self.start)
 
 
-def make_loader(dataset, sampler: SeededSampler, batch_size: int, workers: int, pin_memory: bool):
-    # batches of a tensor in memory, transformed already: worker processes would only copy them
-    return DataLoader(
-        dataset,
-        batch_size,
-        sampler=sampler,
-        pin_memory=pin_memory,
-        drop_last=sampler.shuffle,  # training steps take full batches
-        generator=torch.Generator(),  # not the global one, which dropout draws from: exact resume
-    )
+def make_loader(dataset, sampler: SeededSampler, batch_size: int, pin_memory: bool):
+    # Batches of a tensor in memory, transformed already: worker processes would only copy them.
+    # A generator of the loader's own, not the global one, which dropout draws from: exact resume.
+    options = {"pin_memory": pin_memory, "drop_last": sampler.shuffle}  # training: full batches
+    return DataLoader(dataset, batch_size, sampler=sampler, generator=torch.Generator(), **options)
 
 
 def split(labels: list[int], fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -177,8 +171,7 @@ def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def read_images(samples: list, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(path, label) samples: the image files decoded into one tensor on every core at once, and
-    their labels."""
+    """The samples' image files, decoded on every core at once into one tensor, and their labels."""
 
     def read(path: str) -> torch.Tensor:
         return fit(decode(read_file(path), path), height, width)

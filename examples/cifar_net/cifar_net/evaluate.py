@@ -27,7 +27,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--dataset", choices=["auto", "synthetic"], default="auto", help="synthetic: built-in data")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     add("--batch-size", type=positive_int, default=64)
-    add("--workers", type=int, help="data loader processes (default: the checkpoint's)")
     add("--out", type=Path, help="where to write the report (default: the checkpoint's folder)")
     add("--limit-batches", type=positive_int, help="evaluate at most this many batches")
     return parser.parse_args(argv)
@@ -53,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     if datasets.classes != saved["classes"]:
         raise SystemExit(f"the data's classes are not the checkpoint's: {datasets.classes[:10]}")
     sampler = data.SeededSampler(len(dataset), config["seed"], shuffle=False)
-    workers = config["data"]["num_workers"]  # --workers, or the checkpoint's
-    loader = data.make_loader(dataset, sampler, args.batch_size, workers, run.cuda)
+    loader = data.make_loader(dataset, sampler, args.batch_size, run.cuda)
     print(f"evaluating {args.checkpoint} on the {args.split} split of {datasets.description}")
     result = evaluate(model, loader, len(datasets.classes), run, args)
     confusion = result["confusion"].cpu()

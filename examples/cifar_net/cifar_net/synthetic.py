@@ -8,10 +8,7 @@ import torch
 from torch.utils.data import Dataset
 
 # The shapes shape_mask draws.
-SHAPES = (
-    "circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse", "hourglass",
-    "semicircle",
-)  # fmt: skip
+SHAPES = "circle square triangle cross ring diamond frame ellipse hourglass semicircle".split()
 
 
 def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool = False) -> torch.Tensor:

@@ -26,6 +26,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@torch.no_grad()
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = Run(args.device).device
@@ -41,9 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     pixels = transform(image)
     images = data.normalize(pixels.unsqueeze(0).to(device))
     classes = saved["classes"]
-    with torch.no_grad():
-        logits = model(images)
-    probabilities = logits.float().softmax(1)[0]
+    probabilities = model(images).float().softmax(1)[0]
     top = probabilities.topk(min(args.top, len(classes)))
     for probability, index in zip(top.values.tolist(), top.indices.tolist()):
         print(f"{probability:7.2%}  {classes[index]}")

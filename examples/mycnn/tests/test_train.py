@@ -22,7 +22,7 @@ def test_training_writes_metrics_checkpoints_and_curves(tmp_path):
         assert (tmp_path / name).is_file(), name
     with open(tmp_path / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 1  # one epoch per phase
+    assert len(rows) == 1
     assert list(rows[0]) == checkpoint.METRICS + ["val_top5"]
     last = torch.load(tmp_path / "last.pt", weights_only=False)
     assert last["epoch"] == 1 and last["step"] == 0

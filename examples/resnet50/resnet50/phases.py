@@ -1,5 +1,5 @@
-"""Training phases (configs/default.yaml's train.phases): the optimizer and learning-rate schedule
-of each, among those the blueprint names."""
+"""The optimizer and learning-rate schedule of training (configs/default.yaml's train), among those
+the blueprint names."""
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ def weight_decay_groups(
 
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
-    """The phase's optimizer; on a GPU, its fused kernels."""
+    """The optimizer; on a GPU, its fused kernels."""
     name, lr, decay = settings["name"], settings["lr"], settings["weight_decay"]
     fused = device.type == "cuda" or None
     if name == "sgd":
@@ -40,7 +40,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int, steps: int):
-    """The phase's learning-rate schedule, stepped after every optimizer step (`steps` an epoch):
+    """The learning-rate schedule, stepped after every optimizer step (`steps` an epoch):
     its epochs (warm-up, step size, milestones) counted in optimizer steps."""
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name not in ["cosine"]:

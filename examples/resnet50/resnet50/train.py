@@ -8,7 +8,7 @@ OUT/last.pt goes on exactly where a run stopped, even in mid-epoch, with that ru
 """
 
 import argparse
-import contextlib
+import itertools
 import os
 import random
 import signal
@@ -39,9 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--config", type=Path, help="settings (default: configs/default.yaml or the resumed run's)")
     add("--data-root", help="data folder; without it, the built-in synthetic data")
     add("--dataset", choices=["auto", "synthetic"], default="auto", help="synthetic: no data root")
-    add("--epochs", type=positive_int, help="epochs of every phase (default: the config's)")
+    add("--epochs", type=positive_int, help="epochs (default: the config's)")
     add("--batch-size", type=positive_int, help="samples per step and process (default: config's)")
-    add("--lr", type=float, help="learning rate of every phase (default: the config's)")
+    add("--lr", type=float, help="learning rate (default: the config's)")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     add("--out", type=Path, help=f"output folder (default: runs/{BLUEPRINT} or the resumed run's)")
     add("--resume", type=Path, metavar="CKPT", help="continue from a checkpoint (OUT/last.pt)")
@@ -62,14 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     control("--skip-nonfinite", action="store_true", help="skip steps whose loss is NaN or inf")
     control("--skip-bad-images", action="store_true", help="skip undecodable images, counted")
     args = parser.parse_args(argv)
-    for flag, value, ok, must in (
-        ("--workers", args.workers, lambda n: n >= 0, "0 or more"),
-        ("--lr", args.lr, lambda x: 0 < x < float("inf"), "a positive number"),
-        ("--val-split", args.val_split, lambda x: 0 < x < 1, "between 0 and 1"),
-        ("--image-size", args.image_size, lambda n: n >= 3, "at least 3 pixels"),
-    ):
-        if value is not None and not ok(value):
-            parser.error(f"argument {flag}: must be {must}, got {value:g}")
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"argument --workers: must be 0 or more, got {args.workers}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        parser.error(f"argument --lr: must be a positive number, got {args.lr:g}")
+    if args.val_split is not None and not 0 < args.val_split < 1:
+        parser.error(f"argument --val-split: must be between 0 and 1, got {args.val_split:g}")
+    if args.image_size is not None and args.image_size < 3:
+        parser.error(f"argument --image-size: must be at least 3 pixels, got {args.image_size}")
     return args
 
 
@@ -95,10 +95,10 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
     config = resumed["config"] if resumed and not args.config else read_config(path)
     config["seed"] = config["seed"] if args.seed is None else args.seed
     config["data"]["val_split"] = args.val_split or config["data"]["val_split"]
-    for phase in config["train"]["phases"]:
-        phase["epochs"] = args.epochs or phase["epochs"]
-        phase["batch_size"] = args.batch_size or phase["batch_size"]
-        phase["optimizer"]["lr"] = args.lr or phase["optimizer"]["lr"]
+    train = config["train"]
+    train["epochs"] = args.epochs or train["epochs"]
+    train["batch_size"] = args.batch_size or train["batch_size"]
+    train["optimizer"]["lr"] = args.lr or train["optimizer"]["lr"]
     return config
 
 
@@ -109,12 +109,8 @@ def read_config(path: Path) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise SystemExit(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
-    keys += " train.label_smoothing train.phases[0]"
-    keys += " train.no_weight_decay"
-    phases = config.get("train", {}).get("phases") if isinstance(config, dict) else None
-    for i in range(len(phases) if isinstance(phases, list) else 0):
-        for key in "name epochs batch_size trainable frozen optimizer.lr schedule.name".split():
-            keys += f" train.phases[{i}].{key}"
+    keys += " train.label_smoothing train.epochs train.batch_size train.optimizer.lr"
+    keys += " train.schedule.name train.no_weight_decay"
     for key in keys.split():
         value = config
         try:  # a part missing, or a value where the key needs a mapping or a list
@@ -123,8 +119,6 @@ def read_config(path: Path) -> dict:
         except (KeyError, IndexError, TypeError, ValueError):
             missing = f"{path}: the setting {key} is missing"
             raise SystemExit(f"{missing} (compare {DEFAULT_CONFIG})") from None
-    if any(phase["trainable"] != "all" or phase["frozen"] for phase in phases):
-        raise SystemExit(f"{path}: a phase freezes modules, but this project trains all of them")
     return config
 
 
@@ -158,7 +152,7 @@ class Run:
 
     def autocast(self):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device.type, dtype) if dtype else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype, enabled=dtype is not None)
 
     def synchronize(self) -> None:
         if self.cuda:
@@ -208,8 +202,7 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
     scaler.scale(loss).backward()
     if args.grad_clip:
         scaler.unscale_(optimizer)
-        params = [param for group in optimizer.param_groups for param in group["params"]]
-        nn.utils.clip_grad_norm_(params, args.grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
     scaler.step(optimizer)
     scaler.update()
     return loss.detach(), logits.detach()
@@ -218,9 +211,9 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
 def train_one_epoch(
     model, criterion, optimizer, scaler, batches, epoch, steps, run, args, stop, schedule=None
 ):
-    """Train epoch `epoch` (from 0, over all phases), its `steps` not done yet. Returns the steps
-    done, the totals of loss, correct predictions and samples, seconds and images per second, and
-    the undecodable images skipped."""
+    """Train epoch `epoch` (from 0), its `steps` not done yet. Returns the steps done, the totals of
+    loss, correct predictions and samples, seconds and images per second, and the undecodable images
+    skipped."""
     totals = torch.zeros(3, dtype=torch.float64, device=run.device)
     losses = torch.zeros(steps.stop, device=run.device)
     done, started, timer, images, skipped = steps.start, time.perf_counter(), None, 0, 0
@@ -294,9 +287,7 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
     totals = torch.zeros(2, dtype=torch.float64, device=run.device)  # loss sum, undecodable images
     confusion = torch.zeros(classes * classes, dtype=torch.long, device=run.device)
     top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
-    for step, batch in enumerate(batches):
-        if step == args.limit_batches:
-            break
+    for batch in itertools.islice(batches, args.limit_batches):
         totals[1] += batch["skipped"]
         if "label" not in batch:  # every image of the batch was undecodable
             continue
@@ -307,17 +298,14 @@ def evaluate(model, batches, classes: int, run: Run, args) -> dict:
         confusion += torch.bincount(labels * classes + logits.argmax(1), minlength=classes**2)
         top5 += (logits.topk(min(5, logits.shape[1]), 1).indices == labels[:, None]).any(1).sum()
     if run.world > 1:
-        dist.all_reduce(totals)
-        dist.all_reduce(confusion)
-        dist.all_reduce(top5)
+        for total in (totals, confusion, top5):
+            dist.all_reduce(total)
     loss_sum, skipped = totals.tolist()
     confusion = confusion.view(classes, classes)
     count = int(confusion.sum())
-    result = {"loss": float(loss_sum) / max(count, 1), "count": count, "confusion": confusion}
-    result["acc"] = int(confusion.trace()) / max(count, 1)
-    result["top5"] = int(top5) / max(count, 1)
-    result["skipped"] = int(skipped)
-    return result
+    sums = {"loss": float(loss_sum), "acc": int(confusion.trace()), "top5": int(top5)}
+    result = {key: total / max(count, 1) for key, total in sums.items()}  # means per sample
+    return result | {"count": count, "confusion": confusion, "skipped": int(skipped)}
 
 
 def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSets:
@@ -370,112 +358,99 @@ def main(argv: list[str] | None = None) -> None:
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
     out = args.out or (args.resume.parent if args.resume else Path("runs") / BLUEPRINT)
-    if run.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-    history, best_acc, start_epoch, start_step = [], -1.0, 0, 0
-    if resumed is not None:
-        history, best_acc = resumed["history"], resumed["best_acc"]
-        start_epoch, start_step = resumed["epoch"], resumed["step"]
-        run.log(f"resuming {args.resume} at epoch {start_epoch + 1}, step {start_step}")
+    out.mkdir(parents=True, exist_ok=True)  # on every rank: exist_ok settles the race
     sampler = data.SeededSampler(len(datasets.train), seed, True, run.rank, run.world)
     val_sampler = data.SeededSampler(len(datasets.val), seed, False, run.rank, run.world)
     workers = config["data"]["num_workers"]
 
-    def state(phase: int, epoch: int, step: int, totals: torch.Tensor) -> dict:
+    def state(epoch: int, step: int, totals: torch.Tensor) -> dict:
         """Everything a resume needs. Every rank calls it (it gathers their RNG states)."""
         rng = [checkpoint.rng_state()] * run.world
         if run.world > 1:
             dist.all_gather_object(rng, checkpoint.rng_state())
         saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
         saved |= {"schedule": schedule.state_dict(), "scaler": scaler.state_dict()}
-        saved |= {"phase": phase, "epoch": epoch, "step": step, "totals": totals.tolist()}
+        saved |= {"epoch": epoch, "step": step, "totals": totals.tolist()}
         saved |= {"best_acc": best_acc, "history": history, "rng": rng, "blueprint": BLUEPRINT}
         saved |= {"classes": datasets.classes, "config": config}
         return saved | {"flags": {name: getattr(args, name) for name in RESUMED_FLAGS}}
 
-    stop, phase_end = Stop(), 0
-    for index, phase in enumerate(config["train"]["phases"]):
-        phase_start, phase_end = phase_end, phase_end + phase["epochs"]
-        if start_epoch >= phase_end:  # finished before the checkpoint
-            continue
-        batch_size, resumed_totals = phase["batch_size"], [0.0, 0.0, 0.0]
-        params = list(model.parameters())
-        per_epoch = len(datasets.train) // run.world // batch_size  # steps
-        per_epoch = min(per_epoch, args.limit_batches or per_epoch)
-        if per_epoch == 0:
-            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
-        groups = weight_decay_groups(model, params, config["train"]["no_weight_decay"])
-        optimizer = make_optimizer(groups, phase["optimizer"], run.device)
-        schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"], per_epoch)
-        if resumed is not None:
-            if resumed["phase"] == index:  # the checkpoint is inside this phase
-                optimizer.load_state_dict(resumed["optimizer"])
-                schedule.load_state_dict(resumed["schedule"])
-                scaler.load_state_dict(resumed["scaler"])
-                if start_step and run.rank == 0:  # the epoch's totals so far, over every rank
-                    resumed_totals = resumed["totals"]
-            checkpoint.set_rng_state(resumed["rng"], run.rank, seed)
-            resumed = None
-        # DDP hooks only the parameters that train: wrapped anew every phase
-        step_model = DistributedDataParallel(model) if run.world > 1 else model
-        if run.compile:
-            step_model = torch.compile(step_model)
-        batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
-        val_batches = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
-        if args.decode == "gpu":
-            batches = Decoded(batches, datasets.train.transform, run, args.skip_bad_images)
-            val_batches = Decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
-        optimizer_name, count = phase["optimizer"]["name"], sum(p.numel() for p in params)
-        trains = f"{optimizer_name} lr {phase['optimizer']['lr']}, training {count:,} parameters"
-        run.log(f"phase {phase['name']}: {phase['epochs']} epochs, {trains}")
-        for number in range(max(start_epoch, phase_start), phase_end):
-            start, start_step = start_step, 0
-            sampler.set_epoch(number, start * batch_size)
-            model.train()
-            steps = range(start, per_epoch)
-            done, totals, seconds, speed, skipped = train_one_epoch(
-                step_model,
-                criterion,
-                optimizer,
-                scaler,
-                batches,
-                number,
-                steps,
-                run,
-                args,
-                stop,
-                schedule=schedule,
-            )
-            totals += torch.tensor(resumed_totals, dtype=totals.dtype, device=run.device)
-            resumed_totals = [0.0, 0.0, 0.0]
-            if run.world > 1:  # the epoch's totals over every rank
-                dist.all_reduce(totals)
-            if stop.requested:
-                saved = state(index, number, done, totals)
-                if run.rank == 0:
-                    checkpoint.save(out / "last.pt", saved)
-                run.log(f"stopped in epoch {number + 1}: continue with --resume {out / 'last.pt'}")
-                sys.exit(130)
-            val = evaluate(model, val_batches, len(datasets.classes), run, args)
-            if skipped or val["skipped"]:
-                run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
-            lr = optimizer.param_groups[0]["lr"]  # the rate at the epoch's end
-            loss_sum, correct, count = totals.tolist()
-            train_loss, train_acc = loss_sum / count, correct / count
-            row = {"epoch": number + 1, "train_loss": train_loss, "train_acc": train_acc}
-            row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
-            history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})
-            history[-1]["val_top5"] = val["top5"]
-            improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
-            trained = f"train loss {train_loss:.4f} acc {train_acc:.4f}"
-            validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"
-            run.log(f"epoch {number + 1}: {trained}, {validated}, {speed:.0f} img/s")
-            saved = state(index, number + 1, 0, totals)
+    stop, train = Stop(), config["train"]
+    batch_size, params = train["batch_size"], list(model.parameters())
+    per_epoch = len(datasets.train) // run.world // batch_size  # steps
+    per_epoch = min(per_epoch, args.limit_batches or per_epoch)
+    if per_epoch == 0:
+        raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
+    groups = weight_decay_groups(model, params, config["train"]["no_weight_decay"])
+    optimizer = make_optimizer(groups, train["optimizer"], run.device)
+    schedule = make_schedule(optimizer, train["schedule"], train["epochs"], per_epoch)
+    history, best_acc, start_epoch, start_step, resumed_totals = [], -1.0, 0, 0, [0.0] * 3
+    if resumed is not None:
+        optimizer.load_state_dict(resumed["optimizer"])
+        schedule.load_state_dict(resumed["schedule"])
+        scaler.load_state_dict(resumed["scaler"])
+        history, best_acc = resumed["history"], resumed["best_acc"]
+        start_epoch, start_step = resumed["epoch"], resumed["step"]
+        if start_step and run.rank == 0:  # the epoch's totals so far, over every rank
+            resumed_totals = resumed["totals"]
+        checkpoint.set_rng_state(resumed["rng"], run.rank, seed)
+        run.log(f"resuming {args.resume} at epoch {start_epoch + 1}, step {start_step}")
+    step_model = DistributedDataParallel(model) if run.world > 1 else model
+    if run.compile:
+        step_model = torch.compile(step_model)
+    batches = data.make_loader(datasets.train, sampler, batch_size, workers, run.cuda)
+    val_batches = data.make_loader(datasets.val, val_sampler, batch_size, workers, run.cuda)
+    if args.decode == "gpu":
+        batches = Decoded(batches, datasets.train.transform, run, args.skip_bad_images)
+        val_batches = Decoded(val_batches, datasets.val.transform, run, args.skip_bad_images)
+    settings, count = train["optimizer"], sum(p.numel() for p in params)
+    run.log(f"{train['epochs']} epochs, {settings['name']} lr {settings['lr']}, {count:,} params")
+    for number in range(start_epoch, train["epochs"]):
+        start, start_step = start_step, 0
+        sampler.set_epoch(number, start * batch_size)
+        model.train()
+        steps = range(start, per_epoch)
+        done, totals, seconds, speed, skipped = train_one_epoch(
+            step_model,
+            criterion,
+            optimizer,
+            scaler,
+            batches,
+            number,
+            steps,
+            run,
+            args,
+            stop,
+            schedule=schedule,
+        )
+        totals += torch.tensor(resumed_totals, dtype=totals.dtype, device=run.device)
+        resumed_totals = [0.0, 0.0, 0.0]
+        if run.world > 1:  # the epoch's totals over every rank
+            dist.all_reduce(totals)
+        if stop.requested:
+            saved = state(number, done, totals)
             if run.rank == 0:
-                if improved:
-                    checkpoint.save(out / "best.pt", saved)
                 checkpoint.save(out / "last.pt", saved)
-                checkpoint.write_metrics(out, history, f"{BLUEPRINT}: ResNet")
+            run.log(f"stopped in epoch {number + 1}: continue with --resume {out / 'last.pt'}")
+            sys.exit(130)
+        val = evaluate(model, val_batches, len(datasets.classes), run, args)
+        if skipped or val["skipped"]:
+            run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
+        lr = optimizer.param_groups[0]["lr"]  # the rate at the epoch's end
+        train_loss, train_acc = (totals[:2] / totals[2]).tolist()  # totals: loss, correct, samples
+        row = {"epoch": number + 1, "train_loss": train_loss, "train_acc": train_acc}
+        row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
+        history.append(row | {"seconds": seconds, "img_per_s": speed, "val_top5": val["top5"]})
+        improved, best_acc = val["acc"] > best_acc, max(best_acc, val["acc"])
+        trained = f"train loss {train_loss:.4f} acc {train_acc:.4f}"
+        validated = f"val loss {val['loss']:.4f} acc {val['acc']:.4f} ({val['count']} samples)"
+        run.log(f"epoch {number + 1}: {trained}, {validated}, {speed:.0f} img/s")
+        saved = state(number + 1, 0, totals)
+        if run.rank == 0:
+            if improved:
+                checkpoint.save(out / "best.pt", saved)
+            checkpoint.save(out / "last.pt", saved)
+            checkpoint.write_metrics(out, history, f"{BLUEPRINT}: ResNet")
     run.log(f"done: best validation accuracy {best_acc:.4f}; everything is in {out}")
 
 

@@ -220,8 +220,7 @@ def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def read_images(samples: list, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(path, label) samples: the image files decoded into one tensor on every core at once, and
-    their labels."""
+    """The samples' image files, decoded on every core at once into one tensor, and their labels."""
 
     def read(path: str) -> torch.Tensor:
         return fit(decode(read_file(path), path), height, width)

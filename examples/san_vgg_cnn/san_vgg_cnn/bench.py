@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     model = SAN().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    phase = config["train"]["phases"][-1]
-    optimizer = make_optimizer(list(model.parameters()), phase["optimizer"], run.device)
+    settings = config["train"]["phases"][-1]["optimizer"]
+    optimizer = make_optimizer(model.parameters(), settings, run.device)
     images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
     batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
     batch["question"] = torch.randint(2, 10000, (n, 14), device=run.device)  # 14 words

@@ -9,9 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-METRICS = [
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "img_per_s", "phase"
-]  # fmt: skip
+METRICS = "epoch train_loss train_acc val_loss val_acc lr seconds img_per_s".split()
 
 
 def save(path: Path, state: dict) -> None:

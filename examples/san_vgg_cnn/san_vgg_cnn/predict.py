@@ -34,6 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@torch.no_grad()
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = Run(args.device).device
@@ -49,17 +50,14 @@ def main(argv: list[str] | None = None) -> None:
     pixels = transform(image)
     images = data.normalize(pixels.unsqueeze(0).to(device))
     classes = saved["classes"]
-    with torch.no_grad():
-        words = data.Vocabulary(saved["vocab"]).encode(args.question, config["max_question_length"])
-        # the attention's regions are this module's output grid, at any image size
-        grids = []
-        hook = model.get_submodule("features.30").register_forward_hook(
-            lambda module, inputs, output: grids.append(tuple(output.shape[-2:]))
-        )
-        logits, attention = model(
-            images, torch.tensor([words], device=device), return_attention=True
-        )
-        hook.remove()
+    words = data.Vocabulary(saved["vocab"]).encode(args.question, config["max_question_length"])
+    # the attention's regions are this module's output grid, at any image size
+    grids = []
+    hook = model.get_submodule("features.30").register_forward_hook(
+        lambda module, inputs, output: grids.append(tuple(output.shape[-2:]))
+    )
+    logits, attention = model(images, torch.tensor([words], device=device), return_attention=True)
+    hook.remove()
     probabilities = logits.float().softmax(1)[0]
     top = probabilities.topk(min(args.top, len(classes)))
     print(f"Q: {args.question}")

@@ -43,10 +43,7 @@ def _pixel_centres(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]
 
 
 # The shapes shape_mask draws.
-SHAPES = (
-    "circle", "square", "triangle", "cross", "ring", "diamond", "frame", "ellipse", "hourglass",
-    "semicircle",
-)  # fmt: skip
+SHAPES = "circle square triangle cross ring diamond frame ellipse hourglass semicircle".split()
 
 
 def shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor, upright: bool = False) -> torch.Tensor:
@@ -81,7 +78,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
 }
 
-VQA_SHAPES: tuple[str, ...] = SHAPES[:3]  # circle, square, triangle
+VQA_SHAPES = SHAPES[:3]  # circle, square, triangle
 
 # Every answer SyntheticVQA can give.
 VQA_ANSWERS: tuple[str, ...] = ("yes", "no", "0", "1", "2", "3", *COLOURS)

@@ -8,7 +8,7 @@ OUT/last.pt goes on exactly where a run stopped, even in mid-epoch, with that ru
 """
 
 import argparse
-import contextlib
+import itertools
 import os
 import random
 import signal
@@ -62,14 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     control("--skip-nonfinite", action="store_true", help="skip steps whose loss is NaN or inf")
     control("--skip-bad-images", action="store_true", help="skip undecodable images, counted")
     args = parser.parse_args(argv)
-    for flag, value, ok, must in (
-        ("--workers", args.workers, lambda n: n >= 0, "0 or more"),
-        ("--lr", args.lr, lambda x: 0 < x < float("inf"), "a positive number"),
-        ("--val-split", args.val_split, lambda x: 0 < x < 1, "between 0 and 1"),
-        ("--image-size", args.image_size, lambda n: n >= 32, "at least 32 pixels"),
-    ):
-        if value is not None and not ok(value):
-            parser.error(f"argument {flag}: must be {must}, got {value:g}")
+    if args.workers is not None and args.workers < 0:
+        parser.error(f"argument --workers: must be 0 or more, got {args.workers}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        parser.error(f"argument --lr: must be a positive number, got {args.lr:g}")
+    if args.val_split is not None and not 0 < args.val_split < 1:
+        parser.error(f"argument --val-split: must be between 0 and 1, got {args.val_split:g}")
+    if args.image_size is not None and args.image_size < 32:
+        parser.error(f"argument --image-size: must be at least 32 pixels, got {args.image_size}")
     return args
 
 
@@ -155,7 +155,7 @@ class Run:
 
     def autocast(self):
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
-        return torch.autocast(self.device.type, dtype) if dtype else contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype, enabled=dtype is not None)
 
     def synchronize(self) -> None:
         if self.cuda:
@@ -205,8 +205,7 @@ def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, ar
     scaler.scale(loss).backward()
     if args.grad_clip:
         scaler.unscale_(optimizer)
-        params = [param for group in optimizer.param_groups for param in group["params"]]
-        nn.utils.clip_grad_norm_(params, args.grad_clip)
+        nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)  # (frozen: no gradients)
     scaler.step(optimizer)
     scaler.update()
     return loss.detach(), logits.detach()
@@ -288,9 +287,7 @@ def evaluate(model, batches, run: Run, args) -> dict:
     # loss sum, correct, count, answers among the classes (the loss's), undecodable images
     totals = torch.zeros(5, dtype=torch.float64, device=run.device)
     top5 = torch.zeros((), dtype=torch.long, device=run.device)  # labels in the top 5
-    for step, batch in enumerate(batches):
-        if step == args.limit_batches:
-            break
+    for batch in itertools.islice(batches, args.limit_batches):
         totals[-1] += batch["skipped"]
         if "label" not in batch:  # every image of the batch was undecodable
             continue
@@ -363,8 +360,8 @@ def main(argv: list[str] | None = None) -> None:
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
     out = args.out or (args.resume.parent if args.resume else Path("runs") / BLUEPRINT)
+    out.mkdir(parents=True, exist_ok=True)  # on every rank: exist_ok settles the race
     if run.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
         datasets.save_vocabularies(out)
     history, best_acc, start_epoch, start_step = [], -1.0, 0, 0
     if resumed is not None:
@@ -445,8 +442,9 @@ def main(argv: list[str] | None = None) -> None:
                 run.log(f"skipped undecodable images: {skipped} train, {val['skipped']} val")
             lr = optimizer.param_groups[0]["lr"]  # the rate this epoch trained with
             schedule.step()
-            loss_sum, correct, count = totals.tolist()
-            train_loss, train_acc = loss_sum / count, correct / count
+            train_loss, train_acc = (
+                totals[:2] / totals[2]
+            ).tolist()  # totals: loss, correct, samples
             row = {"epoch": number + 1, "train_loss": train_loss, "train_acc": train_acc}
             row |= {"val_loss": val["loss"], "val_acc": val["acc"], "lr": float(lr)}
             history.append(row | {"seconds": seconds, "img_per_s": speed, "phase": phase["name"]})

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import data
 from .model import SEResNet
 from .phases import make_optimizer
-from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
+from .train import DEFAULT_CONFIG, Run, make_parser, model_inputs, read_config, train_step
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = read_config(args.config)
     args.grad_clip, args.skip_nonfinite = config["train"]["grad_clip"], False
-    run = start_run(args)
+    run = Run(args.device, args.precision, args.compile, args.channels_last)
     torch.manual_seed(0)
     if args.image_size:
         height, width = config["data"]["image_size"]
@@ -54,8 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     model = SEResNet().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    phase = config["train"]["phases"][-1]
-    optimizer = make_optimizer(list(model.parameters()), phase["optimizer"], run.device)
+    optimizer = make_optimizer(model.parameters(), config["train"]["optimizer"], run.device)
     images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
     batch = {"image": images, "label": torch.randint(0, 10, (n,), device=run.device)}
     with FlopCounterMode(display=False) as counter:  # forward and backward, without compile

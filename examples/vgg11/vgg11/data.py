@@ -22,7 +22,6 @@ from torchvision.transforms import v2
 
 from .synthetic import SyntheticShapes
 
-IMAGE_SIZE = (32, 32)  # the model's input, height x width
 SOURCE_SIZE = (32, 32)  # CIFAR-10's images, which the transforms make the model's input
 CHANNELS = 3
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.247, 0.2435, 0.2616)
@@ -213,8 +212,7 @@ def fit(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def read_images(samples: list, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(path, label) samples: the image files decoded into one tensor on every core at once, and
-    their labels."""
+    """The samples' image files, decoded on every core at once into one tensor, and their labels."""
 
     def read(path: str) -> torch.Tensor:
         return fit(decode(read_file(path), path), height, width)

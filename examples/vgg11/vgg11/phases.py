@@ -1,11 +1,11 @@
-"""Training phases (configs/default.yaml's train.phases): the optimizer and learning-rate schedule
-of each, among those the blueprint names."""
+"""The optimizer and learning-rate schedule of training (configs/default.yaml's train), among those
+the blueprint names."""
 
 import torch
 
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
-    """The phase's optimizer; on a GPU, its fused kernels."""
+    """The optimizer; on a GPU, its fused kernels."""
     name, lr, decay = settings["name"], settings["lr"], settings["weight_decay"]
     fused = device.type == "cuda" or None
     if name == "sgd":
@@ -15,7 +15,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
-    """The phase's learning-rate schedule, stepped once per epoch."""
+    """The learning-rate schedule, stepped once per epoch."""
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name == "cosine":
         return lr.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=settings["min_lr"])

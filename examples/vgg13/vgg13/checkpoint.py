@@ -9,9 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-METRICS = [
-    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds", "img_per_s", "phase"
-]  # fmt: skip
+METRICS = "epoch train_loss train_acc val_loss val_acc lr seconds img_per_s".split()
 
 
 def save(path: Path, state: dict) -> None:
@@ -69,7 +67,7 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
 
 
 def write_metrics(out: Path, history: list[dict], title: str) -> None:
-    """metrics.csv, and curves.png: loss and accuracy per epoch, a dotted line between phases."""
+    """metrics.csv, and curves.png: loss and accuracy per epoch."""
     rows = [{k: f"{v:.6g}" if isinstance(v, float) else v for k, v in r.items()} for r in history]
     with open(out / ".metrics.csv.tmp", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(history[0]))  # METRICS, then features'
@@ -85,9 +83,6 @@ def write_metrics(out: Path, history: list[dict], title: str) -> None:
     for ax, key, name in zip(axes, ("loss", "acc"), ("loss", "accuracy")):
         ax.plot(epochs, [row[f"train_{key}"] for row in history], marker=".", label="train")
         ax.plot(epochs, [row[f"val_{key}"] for row in history], marker=".", label="validation")
-        for previous, row in zip(history, history[1:]):
-            if row["phase"] != previous["phase"]:
-                ax.axvline(previous["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1)
         ax.set(xlabel="epoch", title=name)
         ax.grid(alpha=0.3)
         ax.legend()

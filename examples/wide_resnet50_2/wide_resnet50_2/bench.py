@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     model = WideResNet().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")
-    phase = config["train"]["phases"][-1]
-    optimizer = make_optimizer(list(model.parameters()), phase["optimizer"], run.device)
+    optimizer = make_optimizer(model.parameters(), config["train"]["optimizer"], run.device)
     images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
     batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
     with FlopCounterMode(display=False) as counter:  # forward and backward, without compile
