@@ -108,16 +108,16 @@ class BasicBlock(nn.Module):
 def _bottleneck(flags) -> str:
     grouped = "groups" in flags
     doc = (
-        '"""1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in '
-        'torchvision (v1.5)."""'
+        '"""1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in\n'
+        '    torchvision (v1.5)."""'
     )
     if grouped:
         doc = (
-            '"""1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in '
-            "torchvision (v1.5).\n\n"
+            '"""1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in\n'
+            "    torchvision (v1.5).\n\n"
             "    The 3x3 convolution has `groups` groups of `width_per_group` channels for every 64 "
             "of the\n    block's planes (out_channels / 4): ResNeXt's cardinality and Wide ResNet's "
-            'width, as torchvision.\n    """'
+            'width,\n    as torchvision.\n    """'
         )
     arguments = "        groups: int = 1,\n        width_per_group: int = 64,\n" if grouped else ""
     width = (

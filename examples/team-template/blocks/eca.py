@@ -53,7 +53,8 @@ def adaptive_kernel(channels: int, gamma: int = 2, b: int = 1) -> int:
 
 @unit("eca")
 class EfficientChannelAttention(Layer):
-    """Efficient channel attention (Wang et al. 2020): channels scaled by a 1-D convolution of their means."""
+    """Efficient channel attention (Wang et al. 2020): channels scaled by a 1-D convolution of
+    their means."""
 
     SHORTHAND = "kernel"
     NAME = "eca"
