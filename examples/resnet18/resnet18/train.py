@@ -328,9 +328,8 @@ def build_model(args, datasets: data.DataSets, run: Run, resumed: dict | None) -
     model = ResNet(len(datasets.classes))
     if not args.no_pretrained and resumed is None:
         load_pretrained(model, args.weights)
-        run.log(
-            f"pretrained weights: {args.weights or 'torchvision ResNet18_Weights.IMAGENET1K_V1'}"
-        )
+        weights = args.weights or "torchvision ResNet18_Weights.IMAGENET1K_V1"
+        run.log(f"pretrained weights: {weights}")
     if resumed is not None:
         checkpoint.load_weights(model, resumed["model"], args.resume)
     return model.to(device=run.device, memory_format=run.memory_format)

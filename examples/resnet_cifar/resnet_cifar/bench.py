@@ -1,6 +1,6 @@
 """Measure the training speed of ResNet: compute only, and end to end from the data.
 
-    python -m resnet_cifar.bench [--batch-size 128] [--data-root DIR] [--json FILE]
+    python -m resnet_cifar.bench [--data-root DIR] [--json FILE]
 
 Compute only: a batch already on the device and train.py's step (--cuda-graph: replayed as one
 CUDA graph). End to end (--data-root): the real loader and the same step. Prints ms per step,

@@ -1,6 +1,6 @@
 """Measure the training speed of ResNeXt: compute only, and end to end from the data.
 
-    python -m resnext50_32x4d.bench [--batch-size 32] [--data-root DIR --decode cpu,gpu] [--json FILE]
+    python -m resnext50_32x4d.bench [--data-root DIR --decode cpu,gpu] [--json FILE]
 
 Compute only: a batch already on the device and train.py's step. End to end (--data-root): the
 real loader, decoding in the workers or on the GPU, and the same step. Prints ms per step, images/s,

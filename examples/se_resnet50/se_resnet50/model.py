@@ -44,7 +44,8 @@ class SqueezeExcitation(nn.Module):
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in torchvision (v1.5)."""
+    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in
+    torchvision (v1.5)."""
 
     expansion = 4
 

@@ -1,6 +1,6 @@
 """Measure the training speed of VGG: compute only, and end to end from the data.
 
-    python -m vgg11.bench [--batch-size 128] [--data-root DIR] [--json FILE]
+    python -m vgg11.bench [--data-root DIR] [--json FILE]
 
 Compute only: a batch already on the device and train.py's step. End to end (--data-root): the
 real loader and the same step. Prints ms per step, images/s, TFLOP/s (torch.utils.flop_counter) and

@@ -24,10 +24,12 @@ def conv_bn(
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in torchvision (v1.5).
+    """1x1 reduce, 3x3, 1x1 expand (x4) and a shortcut; the stride sits on the 3x3 as in
+    torchvision (v1.5).
 
     The 3x3 convolution has `groups` groups of `width_per_group` channels for every 64 of the
-    block's planes (out_channels / 4): ResNeXt's cardinality and Wide ResNet's width, as torchvision.
+    block's planes (out_channels / 4): ResNeXt's cardinality and Wide ResNet's width,
+    as torchvision.
     """
 
     expansion = 4
