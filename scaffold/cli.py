@@ -209,12 +209,14 @@ def validate(files, template, vcs_ref) -> None:
     with _template_engine(template, vcs_ref) as engine:
         for value in files:
             try:
-                _load(value, engine)
+                blueprint, _ = _load(value, engine)
             except BlueprintError as error:
                 failed = True
                 click.echo(str(error), err=True)
                 continue
             click.echo(f"{value}: ok" if len(files) > 1 else "ok")
+            for note in engine.advice(blueprint):
+                click.echo(f"note: {note}", err=True)
     if failed:
         sys.exit(2)
 

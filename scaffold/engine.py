@@ -89,6 +89,14 @@ class Engine:
             blueprint = self.module("blueprint").blueprint_from_data(data, file)
             return blueprint, self.module("plan").build_plan(blueprint)
 
+    def advice(self, blueprint) -> list:
+        """Suggestions on a valid blueprint; none from a template version that gives none."""
+        try:
+            module = self.module("advice")
+        except ModuleNotFoundError:
+            return []
+        return module.advice(blueprint)
+
     def inspect_table(self, blueprint, plan) -> str:
         return self.module("report").inspect_table(blueprint, plan)
 

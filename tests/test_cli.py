@@ -50,6 +50,37 @@ def test_validate_reports_every_bad_file_and_exits_2(write_blueprint):
     assert "did you mean 'relu'?" in result.err and "Traceback" not in result.err
 
 
+def test_validate_suggests_augmentation_but_the_project_gets_none(write_blueprint):
+    """Colour images trained without a random transform get a located note with a recipe, on
+    stderr after `ok`; the generated project still holds only the blueprint's transforms."""
+    result = run_scaffold("validate", *BLUEPRINTS)
+    notes = [line for line in result.err.splitlines() if line.startswith("note: ")]
+    assert result.code == 0 and result.out.count(": ok") == len(BLUEPRINTS)
+    # lenet is grey (a flipped digit is another symbol), the others augment or ask questions
+    assert notes == [
+        f"note: {REPO / 'blueprints' / 'cifar_net.yaml'}:21:1: data.transforms.train: no random "
+        "augmentation: every epoch trains on the same images"
+    ]
+    assert "`train: [random_crop: {padding: 4}, random_horizontal_flip]`" in result.err
+    code = (REPO / "examples" / "cifar_net" / "cifar_net" / "data.py").read_text()
+    assert "Random" not in code and "Flip" not in code
+    large = write_blueprint("""
+        name: large
+        input: {channels: 3, height: 160, width: 160}
+        model:
+          layers: [conv: {out: 4, kernel: 3}, global_avg_pool, flatten, linear: classes]
+        data:
+          classes: 3
+          transforms:
+            train: [resize: 176, center_crop]
+        train: {epochs: 1}
+        """)
+    result = run_scaffold("validate", large)
+    assert result.code == 0 and result.out.strip() == "ok"
+    assert f"note: {large}:8:5: data.transforms.train: no random augmentation" in result.err
+    assert "`train: [random_resized_crop, random_horizontal_flip]`" in result.err
+
+
 @pytest.mark.parametrize("path", BLUEPRINTS, ids=lambda p: p.stem)
 def test_inspect_totals_match_the_plan(path):
     result = run_scaffold("inspect", path)
