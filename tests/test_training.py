@@ -251,6 +251,20 @@ def test_a_config_lacking_a_setting_is_named(project, tmp_path):
     assert "bad.yaml: the setting train.optimizer.lr is missing" in done.stderr
 
 
+def test_a_checkpoint_whose_config_lacks_a_setting_is_named(project, tmp_path):
+    """A checkpoint written before an update (here: its config still in phases, as one-phase
+    projects once had it) resumes into a message naming the setting, not a KeyError."""
+    out = tmp_path / "run"
+    train_in_process(project, out, "--epochs", "1", "--limit-batches", "2")
+    saved = torch.load(out / "last.pt", weights_only=False)
+    train = saved["config"]["train"]
+    phase = {key: train.pop(key) for key in ("epochs", "batch_size", "optimizer", "schedule")}
+    train["phases"] = [{"name": "train", **phase, "trainable": "all", "frozen": []}]
+    torch.save(saved, out / "old.pt")
+    with pytest.raises(SystemExit, match="old.pt: the setting train.epochs is missing"):
+        import_generated(project, "train").main(["--resume", str(out / "old.pt")])
+
+
 def test_a_checkpoint_of_another_blueprint_is_named(project, tmp_path):
     other = tmp_path / "lenet"
     new_project(load_blueprint(REPO / "blueprints" / "lenet.yaml"), other, "lenet", git=False)
