@@ -91,8 +91,9 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
     for name, value in resumed["flags"].items() if resumed else ():
         if getattr(args, name) in (None, False):
             setattr(args, name, value)
-    path = args.config or DEFAULT_CONFIG
-    config = resumed["config"] if resumed and not args.config else read_config(path)
+    from_checkpoint = resumed is not None and not args.config  # the resumed run's settings
+    path = args.resume if from_checkpoint else args.config or DEFAULT_CONFIG
+    config = read_config(path, resumed["config"] if from_checkpoint else None)
     config["seed"] = config["seed"] if args.seed is None else args.seed
     config["data"]["val_split"] = args.val_split or config["data"]["val_split"]
     for phase in config["train"]["phases"]:
@@ -102,10 +103,10 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
     return config
 
 
-def read_config(path: Path) -> dict:
-    """A config file; a setting a hand-edited one lacks is named, rather than fail on a KeyError."""
+def read_config(path: Path, config: dict | None = None) -> dict:
+    """A config file, or the `config` of a checkpoint at `path`: a setting it lacks is named."""
     try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) if config is None else config
     except (OSError, yaml.YAMLError) as error:
         raise SystemExit(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
