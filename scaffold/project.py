@@ -630,20 +630,12 @@ class Project:
     def config_keys(self) -> list[str]:
         """The config's settings that train.py's read_config requires (a phase's own are added
         there, for each phase the file has), in chunks that fit a line of code."""
-        keys = ["seed", "data.image_size"] + (
-            ["data.num_workers"] if self.pieces.loader_workers else []
-        )
-        keys += ["data.root", "data.val_split", "train.grad_clip", "train.label_smoothing"]
+        workers = ["data.num_workers"] if self.pieces.loader_workers else []
+        keys = ["seed", "data.image_size", *workers, "data.root", "data.val_split"]
+        keys += ["train.grad_clip", "train.label_smoothing"]
         keys += [f"train.{key}" for key in self.mix_settings]
-        if self.has_phases:
-            keys.append("train.phases[0]")
-        else:
-            keys += [
-                "train.epochs",
-                "train.batch_size",
-                "train.optimizer.lr",
-                "train.schedule.name",
-            ]
+        recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
+        keys += ["train.phases[0]"] if self.has_phases else [f"train.{key}" for key in recipe]
         for key, value in self._feature_config.items():
             inner = value.keys() if isinstance(value, dict) else [None]
             keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
