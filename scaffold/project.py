@@ -487,11 +487,10 @@ class Project:
             "dataset": data.dataset,
             "root": data.root,
             "image_size": [self.image.height, self.image.width],
-            "num_workers": data.num_workers,
-            "val_split": data.val_split,
         }
-        if not self.pieces.loader_workers:
-            del config_data["num_workers"]
+        if self.pieces.loader_workers:  # (a tensor in memory, not augmented, has no workers)
+            config_data["num_workers"] = data.num_workers
+        config_data["val_split"] = data.val_split
         if data.dataset == "cub":
             config_data["bounding_boxes"] = data.bounding_boxes
         if self.is_vqa:
