@@ -406,6 +406,9 @@ def smoke(blueprints, keep, template, trust) -> None:
     from .resources import bundled_blueprints
     from .smoke import smoke_blueprints
 
+    if template is not None and not trust:
+        with _template_engine(template, trust=False):  # refused here, not once per blueprint
+            pass
     paths = [_resolve_blueprint(b) for b in blueprints] or bundled_blueprints()
     ok = smoke_blueprints(paths, keep=keep, template=template, echo=click.echo, trust=trust)
     if not ok:
