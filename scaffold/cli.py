@@ -126,7 +126,17 @@ def _template_engine(template: str | None, vcs_ref: str | None = None, trust: bo
     from .render import open_template, template_source
 
     with open_template(template_source(template, vcs_ref, trust)) as opened:
+        if opened.source.dirty and not opened.source.renders_locally:
+            click.echo(f"note: {_left_out(opened)}; --vcs-ref HEAD reads them", err=True)
         yield opened.engine
+
+
+def _left_out(opened) -> str:
+    """What a template's uncommitted changes are, and that the version used lacks them."""
+    from .render import _listed
+
+    changes = _listed(opened.source.changes)
+    return f"the template has uncommitted changes ({changes}), which {opened.ref} (used here) lacks"
 
 
 def _load(value: str, engine=None):
@@ -183,7 +193,13 @@ def new(blueprint_path, dest, package, force, template, vcs_ref, trust, no_git) 
     from .render import new_project, new_source, open_template
 
     with open_template(new_source(template, vcs_ref, trust)) as opened:
-        blueprint, plan = _load(blueprint_path, opened.engine)
+        try:
+            blueprint, plan = _load(blueprint_path, opened.engine)
+        except BlueprintError as error:
+            if not opened.source.dirty or opened.source.renders_locally:
+                raise
+            click.echo(str(error), err=True)
+            _fail(f"note: {_left_out(opened)}; commit them, then pass --vcs-ref HEAD (or tag them)")
         result = new_project(
             blueprint, dest, package, force, git=not no_git, opened=opened, plan=plan
         )

@@ -238,3 +238,15 @@ def test_uncommitted_changes_beside_a_release_are_left_out_and_said(team, tmp_pa
     assert "they are not in v1, the version this project was generated from" in result.err
     assert "(draft)" not in (tmp_path / "p" / "README.md").read_text(encoding="utf-8")
     assert answers(tmp_path / "p")["_commit"] == "v1"
+
+    # a blueprint the tagged version does not know: the error says what was left out
+    (tmp_path / "bad.yaml").write_text(LENET.read_text().replace("- relu", "- wip_block", 1))
+    result = run_scaffold(
+        "new", "--trust", "-b", tmp_path / "bad.yaml", "--template", team, tmp_path / "q"
+    )
+    assert result.code == 2 and "unknown layer type 'wip_block'" in result.err
+    assert "(templates/README.md.jinja), which v1 (used here) lacks" in result.err
+    result = run_scaffold("validate", "--trust", "--template", team, tmp_path / "bad.yaml")
+    assert (
+        result.code == 2 and "which v1 (used here) lacks; --vcs-ref HEAD reads them" in result.err
+    )

@@ -60,10 +60,11 @@ cat > README.md <<TEXT
 scaffold's project template (scaffold $scaffold_version) with the vision team's changes
 (team.patch in scaffold's examples/team-template). Generate a project with
 
-    scaffold new --template $dest --blueprint BLUEPRINT DEST
+    scaffold new --template $dest --trust --blueprint BLUEPRINT DEST
 
 Change the template, commit, and tag a new version (git tag v1.1.0): projects pick it up with
-\`scaffold update PROJECT\`.
+\`scaffold update --trust PROJECT\` (--trust: the template runs its own code;
+or list it under trust: in copier's settings.yml).
 TEXT
 git add -A
 git commit -q --no-verify --no-gpg-sign -m "ACME vision team: CODEOWNERS, team README section, SLURM defaults"
@@ -72,5 +73,5 @@ git commit -q --no-verify --no-gpg-sign -m "ACME vision team: CODEOWNERS, team R
 git tag "$tag"
 
 echo "Team template ready in $dest (tag $tag). Generate projects with:"
-echo "  scaffold new --template $dest --blueprint lenet myproj"
+echo "  scaffold new --template $dest --trust --blueprint lenet myproj"
 echo "Publish it (git remote add origin URL && git push origin HEAD --tags) and use the URL instead."
