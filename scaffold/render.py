@@ -32,7 +32,7 @@ from .bundled_template import BundledTemplate, installed
 from .engine import Engine, engine_extension_path, engine_for
 from .errors import UsageError
 from .local_template import local_render_problem, render_local, template_config
-from .resources import REPOSITORY, git_toplevel, in_checkout, template_root
+from .resources import PACKAGED, REPOSITORY, git_toplevel, in_checkout, template_root
 from .trust import code_on_disk, require_consent, untrusted
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -113,8 +113,7 @@ def template_source(
                 f"{template}: not a project template (no copier.yml in it)\n"
                 "  hint: point --template at the root of a copy of scaffold's template repository"
             )
-    # this checkout's own template is the bundled one
-    trust = trust or (in_checkout() and root == REPOSITORY)
+    trust = trust or _is_own(root)
     toplevel = git_toplevel(root)
     if toplevel is None:
         reason = (
@@ -165,7 +164,7 @@ def new_source(
     its uncommitted changes would be rendered: the project would record a version without them
     (copier's `_commit`), which `scaffold check` and `scaffold update` then render instead."""
     source = template_source(template, vcs_ref, trust)
-    own = in_checkout() and source.local_root is not None and source.local_root == REPOSITORY
+    own = source.local_root is not None and _is_own(source.local_root)
     if source.git and source.dirty and source.renders_locally and not own:
         head = _git(source.local_root, "rev-parse", "--short", "HEAD").stdout.strip()
         raise UsageError(
@@ -197,8 +196,14 @@ def recorded_source(src_path: str, ref: str | None, trust: bool = False) -> Temp
         return TemplateSource(src_path, ref, trusted=trust)
     root = Path(src_path).expanduser()
     git = (root / ".git").exists()
-    own = in_checkout() and root.resolve() == REPOSITORY
-    return TemplateSource(src_path, ref, local_root=root, git=git, trusted=trust or own)
+    return TemplateSource(src_path, ref, local_root=root, git=git, trusted=trust or _is_own(root))
+
+
+def _is_own(root: Path) -> bool:
+    """Whether the template at `root` is scaffold's bundled one: this checkout's, or the plain
+    copy in an installed package (the installed one's repository is `bundled`)."""
+    root = root.resolve()
+    return (in_checkout() and root == REPOSITORY) or root == PACKAGED
 
 
 def _template_paths(root: Path) -> list[str]:
