@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+
+import yaml
 
 from .errors import UsageError
 
@@ -67,33 +70,33 @@ def trusted_in_settings(src_path: str) -> bool:
     path = settings_path()
     if not path.is_file():
         return False
-    import copier  # its import costs half a second: only for a template with code of its own
-
+    try:
+        from copier.errors import SettingsError
+    except ImportError:  # an older copier 9 raises YAML's and pydantic's errors (ValueError)
+        SettingsError = ValueError
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            settings = copier.load_settings(path)
-    except Exception as error:  # copier's SettingsError: invalid YAML or fields
+            return _copiers_rule(path)(src_path)
+    except (SettingsError, ValueError, yaml.YAMLError) as error:
         raise UsageError(
             f"{path}: copier's settings file cannot be read: {error}\n"
             "  hint: fix it (see copier's docs, 'Settings'), or pass --trust"
         ) from None
+
+
+def _copiers_rule(path: Path) -> Callable[[str], bool]:
+    """copier's own test of a source against the settings file at `path` (copier's import costs
+    half a second: only for a template with code of its own)."""
     try:
+        from copier import load_settings
         from copier._settings import is_trusted_repository
-    except ImportError:  # another copier: its documented rule
-        return any(_matches(entry, src_path) for entry in settings.trust)
-    return is_trusted_repository(settings.trust, src_path)
+    except ImportError:  # an older copier 9: its settings model does both
+        from copier.settings import Settings
 
-
-def _matches(entry: str, src_path: str) -> bool:
-    def normal(text: str) -> str:
-        if "://" in text or text.startswith(("gh:", "gl:", "git@")):
-            return text
-        return os.path.normpath(os.path.expanduser(text)) + ("/" if text.endswith("/") else "")
-
-    if entry.endswith("/"):
-        return normal(src_path).startswith(normal(entry))
-    return normal(src_path) == normal(entry)
+        return Settings.from_file(path).is_trusted
+    settings = load_settings(path)
+    return lambda src_path: is_trusted_repository(settings.trust, src_path)
 
 
 def code_on_disk(root: Path, config: dict) -> list[str]:
