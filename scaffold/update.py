@@ -138,7 +138,8 @@ def update_project(
     if bundled is None or not bundled.is_source_of(src):
         bundled = None
         _check_recorded_template(project, src)
-        unsafe = _consent(recorded_source(src, answers["_commit"], trust), vcs_ref)
+        target = vcs_ref or (CURRENT if blueprint is not None else None)
+        unsafe = _consent(recorded_source(src, answers["_commit"], trust), target)
     dirty = _git(project, "--no-optional-locks", "status", "--porcelain").stdout.strip()
     if dirty:
         raise UsageError(
