@@ -39,7 +39,7 @@ EPILOG_NEW = """
 Examples:
   scaffold new --blueprint blueprints/bcnn_vgg16.yaml myproj
   scaffold new --blueprint lenet lenet-mnist --name lenet
-  scaffold new --blueprint my.yaml proj --template https://git.example.com/team/templates.git
+  scaffold new --blueprint my.yaml proj --template https://git.example.com/team/templates.git --trust
 
 \b
 --force on an existing, non-empty DEST adds the generated files to it: files of yours that the

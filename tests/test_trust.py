@@ -229,13 +229,17 @@ def test_new_refuses_uncommitted_changes_it_would_render(team, tmp_path):
 
 
 def test_uncommitted_changes_beside_a_release_are_left_out_and_said(team, tmp_path):
-    """With a release tag, `new` renders the tag (copier's choice) from a clean clone."""
+    """With a release tag, `new` renders the tag (copier's choice) from a clean clone; a team's
+    new block, not committed yet, counts as a change to the template."""
     edit(team / "templates" / "README.md.jinja", "## Install\n", "## Install (draft)\n")
+    (team / "blocks").mkdir()
+    (team / "blocks" / "wip_block.yaml").write_text("# work in progress\n", encoding="utf-8")
     result = run_scaffold(
         "new", "--trust", "--blueprint", LENET, "--template", team, tmp_path / "p"
     )
     assert result.code == 0, result.err
-    assert "they are not in v1, the version this project was generated from" in result.err
+    changes = "(templates/README.md.jinja, blocks/wip_block.yaml)"
+    assert f"{changes}; they are not in v1, the version this project was generated" in result.err
     assert "(draft)" not in (tmp_path / "p" / "README.md").read_text(encoding="utf-8")
     assert answers(tmp_path / "p")["_commit"] == "v1"
 
@@ -245,7 +249,7 @@ def test_uncommitted_changes_beside_a_release_are_left_out_and_said(team, tmp_pa
         "new", "--trust", "-b", tmp_path / "bad.yaml", "--template", team, tmp_path / "q"
     )
     assert result.code == 2 and "unknown layer type 'wip_block'" in result.err
-    assert "(templates/README.md.jinja), which v1 (used here) lacks" in result.err
+    assert f"{changes}, which v1 (used here) lacks" in result.err
     result = run_scaffold("validate", "--trust", "--template", team, tmp_path / "bad.yaml")
     assert (
         result.code == 2 and "which v1 (used here) lacks; --vcs-ref HEAD reads them" in result.err
