@@ -23,9 +23,12 @@ import importlib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import team
 from .base import ALIASES, LAYERS, ORIGIN, Layer, UnitError
+
+if TYPE_CHECKING:  # imported where a template has blocks: it reads Python, and runs torch
+    from .team import TeamFile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = __name__.rpartition(".")[0]
@@ -43,7 +46,7 @@ def template_blocks_dir() -> Path | None:
     return None
 
 
-def load_team_block(team_file: team.TeamFile) -> type[Layer]:
+def load_team_block(team_file: TeamFile) -> type[Layer]:
     """Run a template's block file and register its kind: the one place a team's block code
     runs (a check that the template is trusted belongs in front of it)."""
     if team_file.path.suffix != ".py":
@@ -51,7 +54,9 @@ def load_team_block(team_file: team.TeamFile) -> type[Layer]:
             f"{team_file.where()}: this version of scaffold reads blocks written in Python "
             "(blocks/NAME.py) only"
         )
-    cls = team.load(team_file, PACKAGE)
+    from .team import load
+
+    cls = load(team_file, PACKAGE)
     cls.KIND = team_file.kind
     LAYERS[team_file.kind] = cls
     ORIGIN[team_file.kind] = str(team_file.path)
@@ -63,7 +68,7 @@ class _Registry(Mapping):
 
     def __init__(self) -> None:
         self._index: dict[str, Path] | None = None  # built-in kind -> its unit file
-        self.team: dict[str, team.TeamFile] = {}  # a template's kind -> its file
+        self.team: dict[str, TeamFile] = {}  # a template's kind -> its file
         self.aliases: dict[str, str] = {}
         self._imported: set[Path] = set()
         self._builtins_loaded = False
@@ -78,7 +83,11 @@ class _Registry(Mapping):
                     for alias in aliases:
                         self.aliases.setdefault(alias, kind)
             folder = template_blocks_dir()
-            found = team.scan(folder) if folder is not None else {}
+            found = {}
+            if folder is not None:
+                from .team import scan
+
+                found = scan(folder)
             for kind, team_file in found.items():
                 builtin = index.get(kind) or index.get(self.aliases.get(kind, ""))
                 if builtin is not None:
