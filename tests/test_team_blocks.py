@@ -391,8 +391,7 @@ def test_a_mistake_the_text_shows_is_refused_for_every_blueprint(tmp_path, name,
             PLAIN
             + "    def __init__(self, name: str = 'x'):\n        super().__init__()\n\n"
             + FORWARD,
-            "mistake.py:6: parameter 'name' cannot be a field: the blueprint uses that word for "
-            "every layer",
+            "mistake.py:6: parameter 'name' cannot be a field: every layer has it already",
         ),
     ],
     ids=["raises", "no-module", "two-modules", "field-type", "field-name"],
@@ -504,6 +503,25 @@ def test_helpers_imports_and_a_main_guard_of_a_block_file(tmp_path):
     namespace = {"__name__": "proj.model"}
     exec(compile(code, "proj/model.py", "exec"), namespace)
     assert namespace[plan.class_name]()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_two_block_files_that_define_the_same_helper_cannot_meet_in_one_model(tmp_path):
+    root = make_template_root(tmp_path / "template", team_blocks=False)
+    (root / "blocks").mkdir()
+    for kind in ("first", "second"):
+        (root / "blocks" / f"{kind}.py").write_text(
+            PLAIN.replace("class Block", "def helper(x):\n    return x\n\n\nclass Block") + FORWARD
+        )
+    engine = load_engine(root)
+    path = tmp_path / "both.yaml"
+    text = textwrap.dedent(BLUEPRINT).replace("- eca: 7", "- first\n    - second")
+    path.write_text(text.replace("- eca", "- relu").replace(", eca]", "]"), encoding="utf-8")
+    with pytest.raises(engine.errors.BlueprintError) as refused:
+        plan_of(engine, path)
+    assert (
+        f"model.layers[7] (second): {root / 'blocks' / 'second.py'} defines Block, helper, as "
+        in str(refused.value)
+    )
 
 
 # --- end to end -------------------------------------------------------------------------------

@@ -262,15 +262,15 @@ def _parameters(team_file: TeamFile, block: type) -> tuple[str | None, list[Para
     channels = None
     if positional and positional[0].name in CHANNEL_PARAMETERS:
         channels = positional.pop(0).name
-    taken = {name for cls in Layer.__mro__ for name in vars(cls)} | {"name", "location", "path"}
+    taken = {name for cls in TeamBlock.__mro__ for name in vars(cls)} | {"name", "location", "path"}
     fields = []
     for p in positional:
         if p.kind is p.POSITIONAL_ONLY:
             raise UnitError(f"{where}: parameter {p.name} is positional-only; a field is named")
         if p.name in taken or p.name.startswith("_"):
             raise UnitError(
-                f"{where}: parameter '{p.name}' cannot be a field: the blueprint uses that word "
-                f"for every layer\n  hint: rename the parameter"
+                f"{where}: parameter '{p.name}' cannot be a field: every layer has it already "
+                f"(scaffold's own)\n  hint: rename the parameter"
             )
         hint = hints.get(p.name, type(p.default) if p.default not in (p.empty, None) else None)
         field_type = _field_type(hint)
@@ -353,11 +353,12 @@ def _fragment(team_file: TeamFile, block: type) -> Fragment:
             or (isinstance(node, ast.Assign) and _targets(node) == ["__all__"])
         )
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            for canonical, line in _imports(node):
+            for canonical, line, bound in _imports(node):
                 if canonical:
                     uses.add(canonical)
-                elif line:
+                else:
                     imports.append(line)
+                    defines.append(bound)
         if drop:
             first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
             dropped.update(range(first, node.end_lineno + 1))
@@ -384,9 +385,9 @@ def _targets(node: ast.Assign | ast.AnnAssign) -> list[str]:
     return [t.id for t in targets if isinstance(t, ast.Name)]
 
 
-def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str | None, str | None]]:
-    """(the name model.py already imports this as, or None; else the import line to add)."""
-    result: list[tuple[str | None, str | None]] = []
+def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str | None, str, str]]:
+    """(the name model.py already imports this as, or None; the import line; the name bound)."""
+    result: list[tuple[str | None, str, str]] = []
     if isinstance(node, ast.ImportFrom):
         if node.module == "__future__":
             return []
@@ -396,13 +397,13 @@ def _imports(node: ast.Import | ast.ImportFrom) -> list[tuple[str | None, str | 
             line = f"from {node.module} import {alias.name}" + (
                 f" as {alias.asname}" if alias.asname else ""
             )
-            result.append((CANONICAL.get(key), None if key in CANONICAL else line))
+            result.append((CANONICAL.get(key), line, bound))
         return result
     for alias in node.names:
         bound = alias.asname or alias.name
         key = ("import", alias.name, bound)
         line = f"import {alias.name}" + (f" as {alias.asname}" if alias.asname else "")
-        result.append((CANONICAL.get(key), None if key in CANONICAL else line))
+        result.append((CANONICAL.get(key), line, bound.split(".")[0]))
     return result
 
 
@@ -447,7 +448,7 @@ class TeamBlock(Layer):
     def plan(self, x: Shape, ctx: Context) -> Shape:
         out, params, macs = self._measure(x)
         name = ctx.name(self)
-        ctx.use(self.FRAGMENTS[0], by=self)
+        self._use(ctx)
         ctx.module(name, self._constructor(x), params=params > 0)
         ctx.row(name, self._label(), out, params, macs)
         ctx.forward.start(this(name)(HOLE), out.comment())
@@ -455,9 +456,22 @@ class TeamBlock(Layer):
 
     def entries(self, x: Shape, ctx: Context, prefix: str, start: int, depth: int):
         out, params, macs = self._measure(x)
-        ctx.use(self.FRAGMENTS[0], by=self)
+        self._use(ctx)
         ctx.row(f"{prefix}.{start}", self._label(), out, params, macs, depth)
         return [(self._constructor(x), out)]
+
+    def _use(self, ctx: Context) -> None:
+        """model.py prints the file's code, whose names must not be another helper's."""
+        ours = self.FRAGMENTS[0]
+        for other in ctx.fragments:
+            same = sorted(set(other.defines) & set(ours.defines)) if other is not ours else []
+            if same:
+                raise self.error(
+                    f"{self.FILE.path} defines {', '.join(same)}, as does the code of another "
+                    "block in this model: model.py can hold only one",
+                    f"rename {same[0]} in {self.FILE.path.name}",
+                )
+        ctx.use(ours, by=self)
 
     def _arguments(self, x: Shape) -> tuple[tuple, dict[str, Any]]:
         """The constructor's arguments: the channels (an image's first dimension, else the
