@@ -505,6 +505,69 @@ def test_helpers_imports_and_a_main_guard_of_a_block_file(tmp_path):
     assert namespace[plan.class_name]()(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def test_inspect_shows_the_modules_inside_a_block(tmp_path):
+    """A row per module of the block: its batch norm makes `sync_bn` valid, and what its own
+    forward computes (a matrix product with its own parameter) has a row of its own."""
+    root = make_template_root(tmp_path / "template", team_blocks=False)
+    (root / "blocks").mkdir()
+    (root / "blocks" / "mixer.py").write_text(
+        textwrap.dedent("""
+            import torch
+            from torch import nn
+
+
+            class Mixer(nn.Module):
+                def __init__(self, channels: int, p: float = 0.1) -> None:
+                    super().__init__()
+                    self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+                    self.bn = nn.BatchNorm2d(channels)
+                    self.drop = nn.Dropout(p)
+                    self.mix = nn.Parameter(torch.eye(channels))
+
+                def forward(self, x: torch.Tensor) -> torch.Tensor:
+                    x = self.drop(torch.relu(self.bn(self.conv(x))))
+                    return torch.einsum("nchw,cd->ndhw", x, self.mix)
+            """),
+        encoding="utf-8",
+    )
+    engine = load_engine(root)
+    path = tmp_path / "mixer.yaml"
+    text = textwrap.dedent(BLUEPRINT).replace("- eca: 7", "- mixer: 0.2")
+    text = (
+        text.replace("- eca", "- relu")
+        .replace(", eca]", "]")
+        .replace("train: {epochs: 1}", "train: {epochs: 1, sync_bn: true}")
+    )
+    path.write_text(text.replace("    - batch_norm\n", ""), encoding="utf-8")
+    blueprint, plan = plan_of(engine, path)
+    rows = [(r.module, r.kind, str(r.shape), r.params, r.macs, r.depth) for r in plan.rows]
+    hw = 16 * 16
+    first = next(i for i, row in enumerate(rows) if row[0] == "mixer")
+    assert rows[first : first + 5] == [
+        (
+            "mixer",
+            "mixer p=0.2",
+            "256x16x16",
+            256 * 256 * 9 + 512 + 256 * 256,
+            256 * 256 * 10 * hw,
+            0,
+        ),
+        ("", "mixer", "256x16x16", 256 * 256, 256 * 256 * hw, 1),
+        ("mixer.conv", "Conv2d", "256x16x16", 256 * 256 * 9, 256 * 256 * 9 * hw, 1),
+        ("mixer.bn", "batch norm", "256x16x16", 512, 0, 1),
+        ("mixer.drop", "dropout 0.2", "256x16x16", 0, 0, 1),
+    ], rows
+    assert plan.has_batch_norm
+    code = model_code(engine, blueprint)
+    namespace = {"__name__": "proj.model"}
+    exec(compile(code, "proj/model.py", "exec"), namespace)
+    model = namespace[plan.class_name]().eval()
+    assert sum(p.numel() for p in model.parameters()) == plan.total_params
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 32, 32))
+    assert plan.total_macs == counter.get_total_flops() // 2
+
+
 def test_two_block_files_that_define_the_same_helper_cannot_meet_in_one_model(tmp_path):
     root = make_template_root(tmp_path / "template", team_blocks=False)
     (root / "blocks").mkdir()

@@ -446,19 +446,30 @@ class TeamBlock(Layer):
     FILE: ClassVar[TeamFile]
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
-        out, params, macs = self._measure(x)
+        out, parts = self._measure(x)
         name = ctx.name(self)
         self._use(ctx)
-        ctx.module(name, self._constructor(x), params=params > 0)
-        ctx.row(name, self._label(), out, params, macs)
+        ctx.module(name, self._constructor(x), params=any(part.params for part in parts))
+        self._rows(ctx, name, out, parts, 0)
         ctx.forward.start(this(name)(HOLE), out.comment())
         return out
 
     def entries(self, x: Shape, ctx: Context, prefix: str, start: int, depth: int):
-        out, params, macs = self._measure(x)
+        out, parts = self._measure(x)
         self._use(ctx)
-        ctx.row(f"{prefix}.{start}", self._label(), out, params, macs, depth)
+        self._rows(ctx, f"{prefix}.{start}", out, parts, depth)
         return [(self._constructor(x), out)]
+
+    def _rows(self, ctx: Context, name: str, out: Shape, parts: list[Part], depth: int) -> None:
+        """The block's row, and one for each of its modules (a batch norm counts as one)."""
+        if len(parts) == 1 and not parts[0].path:
+            ctx.row(name, self._label(), out, parts[0].params, parts[0].macs, depth)
+            return
+        mark = ctx.mark()
+        for part in parts:  # the block's own parameters and products: a call in forward
+            module = f"{name}.{part.path}" if part.path else ""
+            ctx.row(module, part.label, part.shape or out, part.params, part.macs, depth + 1)
+        ctx.group(mark, name, self._label(), out, depth)
 
     def _use(self, ctx: Context) -> None:
         """model.py prints the file's code, whose names must not be another helper's."""
@@ -495,7 +506,7 @@ class TeamBlock(Layer):
     def _label(self) -> str:
         return " ".join([self.KIND, *(f"{k}={v}" for k, v in self._given().items())])
 
-    def _measure(self, x: Shape) -> tuple[Shape, int, int]:
+    def _measure(self, x: Shape) -> tuple[Shape, list[Part]]:
         args, kwargs = self._arguments(x)
         key = (type(self), x, args, tuple(kwargs.items()))
         if key not in _MEASURED:
@@ -505,7 +516,8 @@ class TeamBlock(Layer):
             raise self.error(result.message, result.hint)
         return result
 
-    def _run(self, x: Shape, args: tuple, kwargs: dict) -> tuple[Shape, int, int] | Failure:
+    def _run(self, x: Shape, args: tuple, kwargs: dict) -> tuple[Shape, list[Part]] | Failure:
+        """Build the block on the meta device and run it on one sample of shape `x`."""
         import torch
         from torch.utils.flop_counter import FlopCounterMode
 
@@ -516,7 +528,9 @@ class TeamBlock(Layer):
                 module = self.MODULE(*args, **kwargs).eval()
             except Exception as error:
                 return self._failed(f"{call} fails: {type(error).__name__}: {error}", error)
-            params = sum(p.numel() for p in module.parameters())
+            shapes: dict[str, tuple] = {}
+            for name, sub in module.named_modules():
+                sub.register_forward_hook(_record(shapes, name))
             dtype = torch.long if x.kind == "tokens" else torch.float32
             sample = torch.empty((1, *x.dims), dtype=dtype)
             try:
@@ -528,33 +542,82 @@ class TeamBlock(Layer):
                     f"{type(error).__name__}: {error}",
                     error,
                 )
-        if not isinstance(y, torch.Tensor) or y.dim() < 2 or y.shape[0] != 1:
-            what = (
-                type(y).__name__ if not isinstance(y, torch.Tensor) else f"shape {tuple(y.shape)}"
-            )
+        out = _shape(shapes.get(""), x)
+        if out is None:
+            what = f"shape {tuple(y.shape)}" if isinstance(y, torch.Tensor) else type(y).__name__
             return Failure(
-                f"{call} returns {what}; a block returns one tensor of shape (N, ...)",
+                f"{call} returns {what}; a block returns one tensor of shape (N, C, H, W), "
+                "(N, L, F) or (N, F)",
                 f"see {path}",
             )
-        dims = tuple(y.shape[1:])
-        if len(dims) == 3:
-            out = image(*dims)
-        elif len(dims) == 1:
-            out = vector(*dims)
-        elif x.kind == "words":
-            out = words(*dims)
-        elif len(dims) == 2:
-            out = sequence(*dims)
-        else:
-            shown = ", ".join(map(str, dims))
-            return Failure(
-                f"{call} returns shape (N, {shown}), which no layer takes", f"see {path}"
-            )
-        return out, params, counter.get_total_flops() // 2
+        flops = {name: sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
+        return out, _parts(module, flops, shapes, x, self.KIND)
 
     def _failed(self, message: str, error: Exception) -> Failure:
         line = _line_in(error, self.FILE.path)
         return Failure(message, f"raised at {self.FILE.path}:{line}" if line else "")
+
+
+@dataclass(frozen=True)
+class Part:
+    """A module of a block (its path in the block, "" for the block's own code), as a row."""
+
+    path: str
+    label: str
+    shape: Shape | None
+    params: int
+    macs: int
+
+
+def _record(shapes: dict[str, tuple], name: str):
+    def hook(module, inputs, output) -> None:
+        if hasattr(output, "shape"):
+            shapes.setdefault(name, tuple(output.shape))
+
+    return hook
+
+
+def _shape(shape: tuple | None, x: Shape) -> Shape | None:
+    """A per-sample Shape for a module's output of shape (1, ...)."""
+    if shape is None or len(shape) < 2 or shape[0] != 1:
+        return None
+    dims = shape[1:]
+    if len(dims) == 3:
+        return image(*dims)
+    if len(dims) == 1:
+        return vector(*dims)
+    if len(dims) == 2:
+        return words(*dims) if x.kind == "words" else sequence(*dims)
+    return None
+
+
+def _parts(module, flops: dict[str, int], shapes: dict[str, tuple], x: Shape, kind: str):
+    """A row for each module of the block that has parameters or products of its own, and for
+    every module without submodules (batch norm, dropout, activations)."""
+    from torch import nn
+
+    root = type(module).__name__
+
+    def counted(name: str) -> int:
+        return flops.get(f"{root}.{name}" if name else root, 0)
+
+    parts = []
+    for name, sub in module.named_modules():
+        children = [f"{name}.{child}" if name else child for child, _ in sub.named_children()]
+        params = sum(p.numel() for p in sub.parameters(recurse=False))
+        macs = (counted(name) - sum(counted(child) for child in children)) // 2
+        if children and not params and not macs:
+            continue
+        if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+            label = "batch norm"
+        elif isinstance(sub, nn.modules.dropout._DropoutNd):
+            label = f"dropout {sub.p}"
+        elif not name:
+            label = kind
+        else:
+            label = type(sub).__name__
+        parts.append(Part(name, label, _shape(shapes.get(name), x), params, macs))
+    return parts
 
 
 @dataclass(frozen=True)
@@ -565,6 +628,6 @@ class Failure:
     hint: str
 
 
-# (kind class, input shape, arguments) -> (output, parameters, multiply-adds) or the problem:
+# (kind class, input shape, arguments) -> (output, the rows of its modules) or the problem:
 # the plan walks a model several times (the image sizes it accepts), running each use once.
 _MEASURED: dict[tuple, Any] = {}
