@@ -19,13 +19,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_scaffold
 from jinja2 import Environment, FileSystemLoader
 from torch.utils.flop_counter import FlopCounterMode
 
 from scaffold.blueprint import load_blueprint
 from scaffold.errors import BlueprintError
-
-from conftest import run_scaffold
 
 REPO = Path(__file__).resolve().parent.parent
 ECA_FILE = REPO / "examples" / "team-template" / "blocks" / "eca.py"

@@ -41,8 +41,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .base import HOLE, Bool, Context, Float, Int, Layer, Shape, Str, UnitError
-from .base import image, section, sequence, spec_field, this, vector, words
+from .base import (
+    HOLE,
+    Bool,
+    Context,
+    Float,
+    Int,
+    Layer,
+    Shape,
+    Str,
+    UnitError,
+    image,
+    section,
+    sequence,
+    spec_field,
+    this,
+    vector,
+    words,
+)
 from .emit import Fragment, Ref
 
 SUFFIXES = (".py", ".yaml", ".yml")  # the kinds of block files a template's blocks/ may hold
