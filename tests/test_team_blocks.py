@@ -589,6 +589,9 @@ def test_two_block_files_that_define_the_same_helper_cannot_meet_in_one_model(tm
 # --- end to end -------------------------------------------------------------------------------
 
 
+# slow: a project generated and trained (half a minute on 2 idle cores, minutes on busy ones);
+# the default set has test_update's team template test: customize.sh, new with eca, its tests
+@pytest.mark.slow
 def test_a_team_template_project_with_eca_trains(tmp_path):
     """customize.sh makes the team's template; a resnet_cifar with `- eca` after each stage is
     generated from it and trains for two CPU batches (test_update runs a team project's tests)."""
