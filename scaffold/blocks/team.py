@@ -10,9 +10,10 @@ The contract, all of it (examples/team-template/README.md shows it with ECA):
 - The block's constructor parameters are the kind's fields. A first parameter named `channels` or
   `in_channels` gets the input's channels (a vector's features); every other one is a field the
   blueprint may set, typed by its annotation (`int`, `float`, `bool`, `str`, or one of them
-  `| None`) and optional when it has a default. A single value (`- eca: 5`) sets the first field.
-  The class docstring's first paragraph describes the kind, its `Args:` section the fields
-  (`scaffold schema --template`).
+  `| None`) and optional when it has a default; a parameter of another type with a default is
+  left at it. A single value (`- eca: 5`) sets the first field. The class docstring's first
+  paragraph describes the kind, its `Args:` section the fields (`scaffold schema --template`).
+- Files whose names start with `_` are not kinds (nor read).
 
 Nothing about the block is trusted: its output shape and parameters come from building it on the
 meta device with the blueprint's arguments and running it on an input of the layer's shape (no
@@ -73,7 +74,7 @@ CANONICAL = {
     ("from", "torch.nn", "functional", "F"): "F",
 }
 ALLOWED_PACKAGES = ("torch", "torchvision")  # what a generated project depends on
-CONTRACT = "see examples/team-template/README.md, 'A block of your own'"
+CONTRACT = "see examples/team-template/README.md, 'Blocks of your own'"
 
 
 @dataclass
