@@ -304,7 +304,7 @@ def list_() -> None:
         click.echo(f"{path.stem.ljust(width)}  {description}")
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.option(
     "--output",
     "-o",
@@ -312,18 +312,25 @@ def list_() -> None:
     metavar="FILE",
     help="Write to FILE instead of standard output.",
 )
-def schema(output) -> None:
+@click.option(
+    "--template",
+    metavar="URL_OR_PATH",
+    help="The schema of this project template's blueprints, with its own block kinds (a team's).",
+)
+@TEMPLATE_REF_OPTION
+@TRUST_OPTION
+def schema(output, template, vcs_ref, trust) -> None:
     """Print the blueprint JSON Schema, for editors.
 
     \b
     Example (yaml-language-server, e.g. in VS Code):
       scaffold schema -o blueprint.schema.json
+      scaffold schema --trust --template ~/src/team-template -o blueprint.schema.json
       # then, as the first line of a blueprint:
       # yaml-language-server: $schema=blueprint.schema.json
     """
-    from .schema import schema_json
-
-    text = schema_json()
+    with _template_engine(template, vcs_ref, trust) as engine, engine.errors_translated():
+        text = engine.module("schema").schema_json()
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -78,6 +78,7 @@ def test_a_teams_code_runs_only_with_trust_or_copiers_settings(team, marker, tmp
     assert not proj.exists() and not list(tmp_path.glob(".proj.scaffold-*"))
     assert_refused(run_scaffold("validate", LENET, "--template", team), marker)
     assert_refused(run_scaffold("inspect", LENET, "--template", team), marker)
+    assert_refused(run_scaffold("schema", "--template", team), marker)
     assert_refused(run_scaffold("smoke", LENET, "--template", team), marker)
 
     # --trust: it runs

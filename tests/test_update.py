@@ -474,7 +474,7 @@ def test_team_template_example(tmp_path):
     assert result.code == 0 and "eca" in result.out, result.err
     eca_project = generate(team, tmp_path / "ecaproj", blueprint=eca_blueprint)
     model_code = text(eca_project / "ecaproj" / "model.py")
-    assert "class ECA(nn.Module):" in model_code and "self.eca = ECA(kernel_size=3)" in model_code
+    assert "class ECA(nn.Module):" in model_code and "self.eca = ECA(16)" in model_code
 
     release(team, "v1.1.0", [codeowners])
     result = run_scaffold("update", "--trust", project)

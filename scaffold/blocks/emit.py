@@ -11,6 +11,7 @@ to, a fragment says what it uses and defines. Nothing here searches generated te
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 
 from ..style import LINE_LENGTH
@@ -371,15 +372,19 @@ class Fragment:
 
     `code` is its source, or a function of the flags its users set (e.g. "se": the blocks take a
     squeeze-excitation argument); `uses` the module-level names the source refers to (imports,
-    other helpers); `defines` the names it binds (default: `name`).
+    other helpers); `defines` the names it binds (default: `name`); `imports` the import lines
+    it needs beyond those of IMPORTS (a team's block file: `from torch import Tensor`).
     """
 
-    __slots__ = ("name", "source", "uses", "defines")
+    __slots__ = ("name", "source", "uses", "defines", "imports")
 
-    def __init__(self, name: str, code, uses: Iterable[str] = ("torch", "nn"), defines=()) -> None:
+    def __init__(
+        self, name: str, code, uses: Iterable[str] = ("torch", "nn"), defines=(), imports=()
+    ) -> None:
         self.name, self.source = name, code
         self.uses = tuple(uses)
         self.defines = tuple(defines) or (name,)
+        self.imports = tuple(imports)
 
     def code(self, flags: frozenset[str]) -> str:
         source = self.source(flags) if callable(self.source) else self.source
@@ -455,9 +460,14 @@ class ModelCode:
             used.update(statement.refs())
         for fragment, _ in fragments:
             used.update(fragment.uses)
-        self.imports = [line for name, line in IMPORTS.items() if name in used]
-        if "math" in used:  # the standard library apart, as isort has it
-            self.imports.insert(1, "")
+        # the standard library apart, as isort has it; a team block's own imports in their group
+        standard = [IMPORTS["math"]] if "math" in used else []
+        others = [line for name, line in IMPORTS.items() if name in used and name != "math"]
+        for fragment, _ in fragments:
+            for line in fragment.imports:
+                (standard if _standard(line) else others).append(line)
+        standard, others = list(dict.fromkeys(standard)), list(dict.fromkeys(others))
+        self.imports = standard + [""] * bool(standard) + others
         self.defines = (
             {name for name in IMPORTS if name in used}
             | {constant.name for constant in constants}
@@ -466,3 +476,8 @@ class ModelCode:
         unknown = used - set(IMPORTS) - self.defines
         if unknown:  # a unit refers to a helper it never asked for: a bug in that unit
             raise AssertionError(f"model.py would use undefined names: {sorted(unknown)}")
+
+
+def _standard(import_line: str) -> bool:
+    """Whether an import line imports from the standard library."""
+    return import_line.split()[1].split(".")[0] in sys.stdlib_module_names
