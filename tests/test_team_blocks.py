@@ -362,7 +362,9 @@ def test_a_mistake_the_text_shows_is_refused_for_every_blueprint(tmp_path, name,
         engine.blueprint.load_blueprint(REPO / "blueprints" / "lenet.yaml")
     assert message in str(refused.value) and str(root / "blocks" / name) in str(refused.value)
     if name == "old_unit.py":
-        result = run_scaffold("validate", "--trust", "--template", root, REPO / "blueprints" / "lenet.yaml")
+        result = run_scaffold(
+            "validate", "--trust", "--template", root, REPO / "blueprints" / "lenet.yaml"
+        )
         assert result.code == 2 and result.err.startswith(f"scaffold: {root / 'blocks' / name}:1:")
         assert "Traceback" not in result.err and len(result.err.splitlines()) == 2
 
