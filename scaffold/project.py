@@ -454,6 +454,11 @@ class Project:
         }
 
     @property
+    def lstm(self) -> bool:
+        """The model has an LSTM: torch's on the CPU (oneDNN) fails under bf16 and fp16 autocast."""
+        return any(row.kind.startswith("lstm") for row in self.plan.rows)
+
+    @property
     def attention_module(self) -> str:
         """VQA: the module whose output is the grid of image regions the attention weighs (its
         height and width lay out the attention maps, at any image size); "" when the regions
