@@ -863,7 +863,12 @@ def _transform_code(
             if scalable:
                 target = "size[0]" if step.size == height else f"scaled({step.size})"
             return f"v2.Resize({target}, antialias=True)"
-        return f"v2.Resize({size(step.size)}, antialias=True)"
+        # [h, w] sets both sides, equal or not: Resize(h) would set the shorter side only
+        h, w = (height, width) if step.size is None else tuple(step.size)
+        if not scalable:
+            return f"v2.Resize(({h}, {w}), antialias=True)"
+        target = "size" if (h, w) == (height, width) else f"(scaled({h}), scaled({w}))"
+        return f"v2.Resize({target}, antialias=True)"
     if isinstance(step, T.CenterCrop):
         return f"v2.CenterCrop({size(step.size)})"
     if isinstance(step, T.RandomCrop):
