@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from generated import import_generated, small_san
+
+from torchvision.io import write_png
 
 from scaffold.blueprint import blueprint_from_data
 from scaffold.render import new_project
@@ -28,7 +31,12 @@ NET = {
         ]
     },
     # 61 validation samples: 31 and 30 over two processes, none twice
-    "data": {"dataset": "synthetic", "synthetic": {"train_size": 64, "val_size": 61}},
+    "data": {
+        "dataset": "image_folder",  # files: no resizing to a source size before the transforms
+        "classes": 10,
+        "synthetic": {"train_size": 64, "val_size": 61},
+        "transforms": {"train": [{"resize": [16, 16]}], "eval": [{"resize": [16, 16]}]},
+    },
     "train": {"epochs": 1, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.05}},
 }
 SAN = small_san(
@@ -55,7 +63,7 @@ def test_evaluate_under_torchrun_counts_every_sample_once(blueprint, tmp_path, c
     name, vqa = blueprint["name"], blueprint is SAN
     dest = tmp_path / name
     new_project(blueprint_from_data(blueprint), dest, name, git=False)
-    workers = ["--workers", "0"] if vqa else []
+    workers = ["--workers", "0"]
     train = ["--device", "cpu", "--limit-batches", "2", "--out", str(tmp_path / "run"), *workers]
     import_generated(dest, "train").main(train)
     evaluate = ["--checkpoint", str(tmp_path / "run" / "best.pt"), "--device", "cpu"]
@@ -77,3 +85,8 @@ def test_evaluate_under_torchrun_counts_every_sample_once(blueprint, tmp_path, c
     if not vqa:
         csvs = [(tmp_path / str(n) / "per_class.csv").read_text() for n in (1, 2)]
         assert csvs[0] == csvs[1]
+        # resize: [16, 16] sets both sides of an image of another shape (not the shorter one)
+        image = tmp_path / "wide.png"
+        write_png(torch.zeros(3, 20, 30, dtype=torch.uint8), str(image))
+        import_generated(dest, "predict").main(evaluate[:4] + [str(image), "--top", "2"])
+        assert len(capsys.readouterr().out.splitlines()) == 2
