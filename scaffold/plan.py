@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .blocks.base import Context, Layer, PretrainedLoad, Row, ShapeError
+from .blocks.base import DEFINED, Context, Layer, PretrainedLoad, Row, ShapeError
 from .blocks.emit import (
     IMPORTS,
     Assign,
@@ -84,9 +84,13 @@ class ModelPlan:
 
 def build_plan(bp: Blueprint, image_size: tuple[int, int] | None = None) -> ModelPlan:
     """Check shapes and names and produce the plan, or raise BlueprintError with every problem found."""
-    plan = _Walk(bp, image_size).build()
-    if image_size is None:
-        plan.size_agnostic, plan.min_image_size = _size_freedom(bp, plan)
+    token = DEFINED.set(bp.blocks or {})  # a defined block reads its layers where it is used
+    try:
+        plan = _Walk(bp, image_size).build()
+        if image_size is None:
+            plan.size_agnostic, plan.min_image_size = _size_freedom(bp, plan)
+    finally:
+        DEFINED.reset(token)
     return plan
 
 

@@ -16,6 +16,8 @@ matrix products and the LSTM's gate products; not batch norm, activations, pooli
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from ..errors import Location, Problem, ProblemCollector, UsageError
@@ -158,6 +160,10 @@ class Layer(Section):
     # nn.Sequential (attribute `prefix`, the first at index `start`), rows at `depth`. Optional.
     entries = None
 
+    def children(self) -> list[Layer]:
+        """The layers written inside this one (a group's, a residual's body), for naming."""
+        return []
+
     # helpers for plan()
     def error(
         self, message: str, hint: str = "", key: str | None = None, at_key: bool = False
@@ -247,13 +253,46 @@ class LayerType(FieldType):
 LayerList = ListOf(LayerType(), min_items=1)
 
 
+# The blocks a blueprint defines (its `blocks:` section) while it is read: kind -> Layer class.
+DEFINED: ContextVar[Mapping[str, type[Layer]]] = ContextVar("DEFINED", default={})
+
+
+class _Kinds(Mapping):
+    """The blueprint's own blocks first, then the units."""
+
+    def __init__(self, defined: Mapping[str, type[Layer]], units: Mapping[str, type[Layer]]):
+        self.defined, self.units = defined, units
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.defined or kind in self.units
+
+    def __getitem__(self, kind: str) -> type[Layer]:
+        return self.defined[kind] if kind in self.defined else self.units[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.defined
+        yield from (kind for kind in self.units if kind not in self.defined)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     from .registry import REGISTRY  # imports each unit when a blueprint first uses its kind
 
     REGISTRY.index()
+    defined = DEFINED.get()
+    kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
     return read_tagged(
-        node, path, problems, REGISTRY, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
+        node, path, problems, kinds, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
+
+
+def walk_layers(layers) -> Iterator[Layer]:
+    """Every layer of a list, and the layers written inside each (groups, residual bodies)."""
+    for layer in layers:
+        yield layer
+        yield from walk_layers(layer.children())
 
 
 # --- what the walk records --------------------------------------------------------------------
@@ -328,9 +367,35 @@ class Context:
         self.taken: set[str] = set()
         self._counters: dict[str, int] = {}
         self._kind_counts: dict[str, int] = {}
-        for layer in layers:
+        self._vars: dict[str, int] = {}
+        self.prefix = ""  # rows of a defined block's class: its state_dict prefix, its depth
+        self.depth = 0
+        self.defined_classes: dict[str, dict[str, str]] = {}  # kind -> {class code: name}
+        self.defined_fragments: dict[str, Fragment] = {}
+        for layer in walk_layers(layers):
             self._kind_counts[layer.NAME] = self._kind_counts.get(layer.NAME, 0) + 1
         self.user_names = self._user_names(layers, problems)
+
+    def child(self, layers: list[Layer], prefix: str, depth: int) -> Context:
+        """The walk of a defined block's class: names and code of its own, and rows, helpers and
+        constants shared with this walk (its rows under `prefix`, at `depth`)."""
+        inner = Context(layers, self.num_classes, self.vocab_size, None, ProblemCollector())
+        inner.rows = self.rows
+        inner.constants = self.constants
+        inner.pretrained = self.pretrained
+        inner.fragments = self.fragments
+        inner._fragment_order = self._fragment_order
+        inner.kinds_used = self.kinds_used
+        inner.defined_classes = self.defined_classes
+        inner.defined_fragments = self.defined_fragments
+        inner.prefix = f"{self.prefix}.{prefix}" if self.prefix else prefix
+        inner.depth = self.depth + depth
+        return inner
+
+    def var(self, base: str) -> str:
+        """A new local variable of forward: `identity`, then `identity2`."""
+        count = self._vars[base] = self._vars.get(base, 0) + 1
+        return base if count == 1 else f"{base}{count}"
 
     # --- facts --------------------------------------------------------------------------------
 
@@ -343,7 +408,7 @@ class Context:
     @staticmethod
     def _user_names(layers: list[Layer], problems: ProblemCollector) -> set[str]:
         names: dict[str, Layer] = {}
-        for layer in layers:
+        for layer in walk_layers(layers):
             if not layer.name:
                 continue
             where = layer.key_locations.get("name", layer.location)
@@ -401,7 +466,10 @@ class Context:
         self, module: str, kind: str, shape: Shape, params: int = 0, macs: int = 0, depth: int = 0
     ) -> None:
         """A line of `scaffold inspect`: a module (its state_dict prefix) or a call ("")."""
-        self.rows.append(Row(module, kind, shape, params, macs, depth))
+        self.rows.append(Row(self._in(module), kind, shape, params, macs, self.depth + depth))
+
+    def _in(self, module: str) -> str:
+        return f"{self.prefix}.{module}" if self.prefix and module else module or ""
 
     def mark(self) -> int:
         """Where the next row goes: give it to `group` once the group's children are recorded."""
@@ -409,12 +477,15 @@ class Context:
 
     def group(self, mark: int, module: str, kind: str, shape: Shape, depth: int = 0) -> None:
         """A container row before the rows recorded since `mark`, with their totals."""
+        depth += self.depth
         params = macs = 0
         for row in self.rows[mark:]:
             if not row.group and row.depth > depth:
                 params += row.params
                 macs += row.macs
-        self.rows.insert(mark, Row(module, kind, shape, params, macs, depth, group=True))
+        self.rows.insert(
+            mark, Row(self._in(module), kind, shape, params, macs, depth, group=True)
+        )
 
     def conv_row(
         self,

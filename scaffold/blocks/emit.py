@@ -17,7 +17,7 @@ from ..style import LINE_LENGTH
 
 # --- expressions ------------------------------------------------------------------------------
 
-ATOM, SUM, COMPARE = 100, 50, 30  # binding strength, for parentheses
+ATOM, PRODUCT, SUM, COMPARE = 100, 60, 50, 30  # binding strength, for parentheses
 
 
 class Expr:
@@ -142,6 +142,84 @@ class Lit(Expr):
     def code(self) -> str:
         return literal(self.value)
 
+    @property
+    def strength(self) -> int:  # type: ignore[override]
+        return self.value.expr.strength if isinstance(self.value, Symbolic) else ATOM
+
+
+class Symbolic:  # noqa: PLW1641 (equal and hashed as its value)
+    """A number that a defined block's class computes from its arguments: it plans as its value
+    (`int(x)`), and is written as the expression (`in_channels * 4`) in the class's code."""
+
+    expr: Expr
+
+    def _op(self, other, op: str, result, swap: bool = False):
+        if not isinstance(result, (int, float)) or isinstance(result, bool):
+            return result
+        left, right = (other, self) if swap else (self, other)
+        code = BinOp(_sym_expr(left), op, _sym_expr(right))
+        return symbolic(result, code)
+
+    def __add__(self, other):
+        return self._op(other, "+", self._value() + other)
+
+    def __radd__(self, other):
+        return self._op(other, "+", other + self._value(), True)
+
+    def __sub__(self, other):
+        return self._op(other, "-", self._value() - other)
+
+    def __rsub__(self, other):
+        return self._op(other, "-", other - self._value(), True)
+
+    def __mul__(self, other):
+        return self._op(other, "*", self._value() * other)
+
+    def __rmul__(self, other):
+        return self._op(other, "*", other * self._value(), True)
+
+    def __floordiv__(self, other):
+        return self._op(other, "//", self._value() // other)
+
+    def __rfloordiv__(self, other):
+        return self._op(other, "//", other // self._value(), True)
+
+    def __truediv__(self, other):
+        return self._op(other, "/", self._value() / other)
+
+    def __rtruediv__(self, other):
+        return self._op(other, "/", other / self._value(), True)
+
+    def _value(self):
+        return (int if isinstance(self, int) else float)(self)
+
+
+class SymInt(Symbolic, int):
+
+    def __new__(cls, value: int, code: Expr):
+        obj = int.__new__(cls, value)
+        obj.expr = code
+        return obj
+
+
+class SymFloat(Symbolic, float):
+
+    def __new__(cls, value: float, code: Expr):
+        obj = float.__new__(cls, value)
+        obj.expr = code
+        return obj
+
+
+def symbolic(value, code: Expr):
+    """`value` written as `code` in generated code (an int or a float; others stay as they are)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return SymInt(value, code) if isinstance(value, int) else SymFloat(value, code)
+
+
+def _sym_expr(value) -> Expr:
+    return value.expr if isinstance(value, Symbolic) else Lit(value)
+
 
 class Attr(Expr):
     __slots__ = ("obj", "name")
@@ -261,10 +339,13 @@ class BinOp(Expr):
 
     def __init__(self, left, op: str, right) -> None:
         self.left, self.op, self.right = expr(left), op, expr(right)
-        self.strength = COMPARE if op in ("==", "!=", "<", ">", "<=", ">=") else SUM
+        if op in ("==", "!=", "<", ">", "<=", ">="):
+            self.strength = COMPARE
+        else:
+            self.strength = PRODUCT if op in ("*", "/", "//", "%", "@") else SUM
 
     def code(self) -> str:
-        left = self.left.code() if self.left.strength > self.strength else f"({self.left.code()})"
+        left = self.left.code() if self.left.strength >= self.strength else f"({self.left.code()})"
         right = (
             self.right.code() if self.right.strength > self.strength else f"({self.right.code()})"
         )
@@ -285,6 +366,8 @@ def _tight(e: Expr) -> str:
 
 def literal(value) -> str:
     """A Python literal for plain data, with black's double quotes."""
+    if isinstance(value, Symbolic):
+        return value.expr.code()
     if isinstance(value, str):
         text = repr(value)
         if text.startswith("'") and '"' not in value:

@@ -23,11 +23,11 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from .base import ALIASES, LAYERS, Layer, UnitError
+from .base import ALIASES, LAYERS, ORIGIN, Layer, UnitError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = __name__.rpartition(".")[0]
-NOT_UNITS = {"__init__", "base", "emit", "registry"}
+NOT_UNITS = {"__init__", "base", "emit", "registry", "defined"}
 UNIT_LINE = re.compile(r"^@unit\(([^)]*)\)", re.M)
 WORD = re.compile(r"""["']([^"']+)["']""")
 
@@ -63,6 +63,9 @@ class _Registry(Mapping):
                     self._index.setdefault(kind, path)
                     for alias in aliases:
                         self.aliases.setdefault(alias, kind)
+            if folder is not None:  # blocks written in the blueprint language, one per file
+                for path in sorted(folder.glob("*.yaml")):
+                    self._index.setdefault(path.stem, path)
         return self._index
 
     def _import(self, path: Path) -> None:
@@ -71,6 +74,8 @@ class _Registry(Mapping):
         self._imported.add(path)
         if path.parent == PACKAGE_DIR:
             importlib.import_module(f"{PACKAGE}.{path.stem}")
+        elif path.suffix == ".yaml":
+            _load_template_yaml(path)
         else:
             _load_template_unit(path)
 
@@ -135,6 +140,22 @@ def _load_template_unit(path: Path) -> None:
     except Exception as error:
         del sys.modules[name]
         raise UnitError(f"{path}: {type(error).__name__}: {error}") from error
+
+
+def _load_template_yaml(path: Path) -> None:
+    """A template's block written in the blueprint language (`blocks/NAME.yaml`)."""
+    from ..errors import BlueprintError
+    from .defined import read_block_file
+
+    kind = path.stem
+    if kind in LAYERS or kind in ALIASES:
+        raise UnitError(f"{path}: the block kind '{kind}' is already defined by {ORIGIN[kind]}")
+    try:
+        cls = read_block_file(path)
+    except BlueprintError as error:
+        raise UnitError(str(error)) from None
+    LAYERS[kind] = cls
+    ORIGIN[kind] = str(path)
 
 
 def load_units() -> Mapping[str, type[Layer]]:

@@ -27,6 +27,9 @@ class Sequential(Layer):
     NAME = "block"
     layers: list = spec_field(LayerList, doc="the layers inside the group")
 
+    def children(self) -> list[Layer]:
+        return self.layers
+
     def plan(self, x: Shape, ctx: Context) -> Shape:
         return wrap_entries(self, x, ctx, "sequential", comments=True)
 

@@ -1,0 +1,471 @@
+"""Blocks defined in YAML: a blueprint's `blocks:` section, and a team template's `blocks/NAME.yaml`.
+
+A definition is a parameterised group of layers:
+
+    blocks:
+      cbam:
+        params: {reduction: 16, kernel: 7}    # each with its default; `~` for a required one
+        layers:
+          - conv: {out: $in_channels // reduction, kernel: 1}
+          ...
+
+and is used like any layer (`- cbam: {reduction: 8}`). A value written `$EXPRESSION` is computed
+from the parameters and `in_channels` (the input's channels) with + - * / // and parentheses.
+`$` starts a plain YAML word (no quotes, no braces that YAML would read as a mapping), and in the
+JSON Schema it is a string with a pattern, so the definition's layers stay plain YAML.
+
+A definition becomes one class in model.py, written the way torchvision writes BasicBlock: its
+`__init__` takes `in_channels` and the parameters and builds the layers with the same walk as the
+model's (the values computed from parameters are written as the expressions they come from:
+`nn.Conv2d(in_channels, in_channels // reduction, kernel_size=1)`), and each use is one
+instance, `Cbam(64, reduction=8)`. Where two uses would need different code (a parameter that
+changes which layers there are), the second gets a class of its own (`Cbam2`).
+
+The definition's layers are read at each use, with its arguments in place: a mistake inside is
+reported at its line in the definition, naming the place of use.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+from typing import Any
+
+from ..errors import BlueprintError, Location, Problem, ProblemCollector
+from ..names import class_name_problem
+from ..source import MapNode, Node, ScalarNode, SeqNode
+from ..spec import INVALID, REQUIRED, FieldType, Float, Int, Str, Bool, section, show, spec_field
+from .base import (
+    DEFINED,
+    HOLE,
+    IDENTIFIER,
+    Context,
+    Layer,
+    Ref,
+    Shape,
+    ShapeError,
+    Var,
+    read_layer,
+    this,
+)
+from .emit import Fragment, SymInt, Symbolic, symbolic
+
+RESERVED = {"name", "in_channels", "self", "x"}
+
+
+class Definition:
+    """A block written in YAML: its parameters (name -> default, REQUIRED for none) and layers."""
+
+    def __init__(
+        self,
+        name: str,
+        params: dict[str, Any],
+        layers: SeqNode,
+        location: Location,
+        doc: str = "",
+        param_locations: dict[str, Location] | None = None,
+    ) -> None:
+        self.name, self.params, self.layers, self.location = name, params, layers, location
+        self.doc = doc
+        self.param_locations = param_locations or {}
+        self.classes: dict[str, str] = {}  # code -> class name, per walk (see DefinedBlock)
+
+
+class Scalar(FieldType):
+    """Any number, word or boolean (a required parameter of a defined block)."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if isinstance(node, ScalarNode) and node.value is not None:
+            return node.value
+        return self._wrong(node, path, problems)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["integer", "number", "string", "boolean"]}
+
+    def describe(self) -> str:
+        return "a number, a word or true/false"
+
+
+def _param_type(default: Any) -> FieldType:
+    if isinstance(default, bool):
+        return Bool()
+    if isinstance(default, int):
+        return Int()
+    if isinstance(default, float):
+        return Float()
+    if isinstance(default, str):
+        return Str()
+    return Scalar()
+
+
+@section
+class DefinedBlock(Layer):
+    """A use of a block defined in YAML."""
+
+    DEFINITION: Definition
+
+    def plan(self, x: Shape, ctx: Context) -> Shape:
+        name = ctx.name(self)
+        mark = ctx.mark()
+        call, out = self._instance(x, ctx, name, depth=1)
+        ctx.group(mark, name, self.KIND, out)
+        ctx.module(name, call)
+        ctx.forward.start(this(name)(HOLE), out.comment())
+        return out
+
+    def entries(self, x: Shape, ctx: Context, prefix: str, start, depth: int):
+        module = f"{prefix}.{start}"
+        mark = ctx.mark()
+        call, out = self._instance(x, ctx, module, depth + 1)
+        ctx.group(mark, module, self.KIND, out, depth)
+        return [(call, out)]
+
+    def arguments(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self.DEFINITION.params}
+
+    def _instance(self, x: Shape, ctx: Context, module: str, depth: int):
+        """Plan the block's class on `x` (rows under `module`); its construction and output."""
+        d = self.DEFINITION
+        values = self.arguments()
+        symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
+        channels = None
+        if x.kind in ("image", "vector") or x.kind in ("words", "sequence"):
+            axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
+            channels = SymInt(x.dims[axis], Var("in_channels"))
+            dims = list(x.dims)
+            dims[axis] = channels
+            x = Shape(x.kind, tuple(dims))
+            symbols["in_channels"] = channels
+        layers = self._layers(symbols)
+        inner = ctx.child(layers, module, depth)
+        from .compose import plan_layers
+
+        try:
+            out = plan_layers(layers, x, inner)
+        except ShapeError as error:
+            raise self._located(error.problem) from None
+        inner.forward.flush()
+        ctx.init_weights = ctx.init_weights or inner.init_weights
+        statements = inner.statements
+        for statement in statements:  # shapes differ from one use to the next: none in the class
+            statement.comment = ""
+        code = _class_code(d, values, inner, statements, channels is not None)
+        class_name = self._class_name(ctx, code)
+        source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
+        fragment = _fragment(ctx, class_name, source, inner)
+        ctx.use(fragment, by=self)
+        args: list = [int(x.dims[0] if x.kind in ("image", "vector") else x.dims[-1])]
+        args = args if channels is not None else []
+        keywords = {
+            p: v
+            for p, v in values.items()
+            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
+        }
+        out = Shape(out.kind, tuple(int(v) for v in out.dims))
+        return Ref(class_name)(*args, **keywords), out
+
+    def _layers(self, symbols: dict[str, Any]) -> list[Layer]:
+        d = self.DEFINITION
+        problems = ProblemCollector()
+        node = _substitute(d.layers, symbols, d, problems)
+        layers = []
+        if not problems.problems:
+            if not isinstance(node, SeqNode) or not node.items:
+                problems.add(d.layers.location, f"blocks.{d.name}.layers", "needs a list of layers")
+            else:
+                for i, item in enumerate(node.items):
+                    layer = read_layer(item, f"blocks.{d.name}.layers[{i}]", problems)
+                    if layer is not INVALID:
+                        layers.append(layer)
+        if problems.problems:
+            raise self._located(problems.problems[0])
+        return layers
+
+    def _located(self, problem: Problem) -> ShapeError:
+        """A problem inside the definition, at its line there, naming this use."""
+        use = f" (in the block '{self.KIND}' used at {self.location})" if self.location else ""
+        return ShapeError(problem.location, problem.field, problem.message + use, problem.hint)
+
+    def _class_name(self, ctx: Context, code: str) -> str:
+        """One class per definition; another only where a use needs different code."""
+        classes = ctx.defined_classes.setdefault(self.KIND, {})
+        if code not in classes:
+            base = _camel(self.KIND)
+            classes[code] = base if not classes else f"{base}{len(classes) + 1}"
+        return classes[code]
+
+
+def _camel(kind: str) -> str:
+    name = "".join(part[:1].upper() + part[1:] for part in kind.split("_") if part)
+    return name if not class_name_problem(name) else name + "Block"
+
+
+def _class_code(d: Definition, values, inner: Context, statements, takes_channels: bool) -> str:
+    """The class's source, named `__BLOCK__` (the name follows from the code)."""
+    params = []
+    if takes_channels:
+        params.append("in_channels: int")
+    for p, default in d.params.items():
+        kind = next(
+            (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
+        )
+        params.append(f"{p}: {kind}" if default is REQUIRED else f"{p}: {kind} = {default!r}")
+    doc = d.doc or f"The block `{d.name}` of the blueprint."
+    lines = [
+        "class __BLOCK__(nn.Module):",
+        f'    """{doc}"""',
+        "",
+        f"    def __init__(self, {', '.join(params)}) -> None:",
+        "        super().__init__()",
+    ]
+    for name, value in inner.modules:
+        body = value.lines()
+        lines.append(f"        self.{name} = {body[0]}")
+        lines.extend("        " + line for line in body[1:])
+    lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+    codes = [s.code() for s in statements]
+    if statements and statements[-1].targets == ("x",):
+        last = statements[-1]
+        comment = f"  # {last.comment}" if last.comment else ""
+        codes[-1] = f"return {last.value.code()}{comment}"
+    else:
+        codes.append("return x")
+    lines.extend("        " + line for code in codes for line in code.split("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fragment:
+    made = ctx.defined_fragments.get(class_name)
+    if made is None:
+        uses = {"torch", "nn"}
+        for _, value in inner.modules:
+            uses.update(value.refs())
+        for statement in inner.statements:
+            uses.update(statement.refs())
+        made = ctx.defined_fragments[class_name] = Fragment(class_name, source, uses=sorted(uses))
+    return made
+
+
+# --- $ expressions ----------------------------------------------------------------------------
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.USub,
+)
+
+
+def _evaluate(text: str, symbols: dict[str, Any]):
+    """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'${text}' is not an expression") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ValueError(f"'${text}': only numbers, parameters, + - * / // and ( ) are allowed")
+        if isinstance(node, ast.Name) and node.id not in symbols:
+            raise ValueError(f"unknown parameter '{node.id}'")
+
+    def value(node):
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ValueError(f"'${text}': only numbers, parameters and arithmetic")
+            return node.value
+        if isinstance(node, ast.Name):
+            return symbols[node.id]
+        if isinstance(node, ast.UnaryOp):
+            return 0 - value(node.operand)
+        left, right = value(node.left), value(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            return left / right
+        return left // right
+
+    try:
+        return value(tree)
+    except ZeroDivisionError:
+        raise ValueError(f"'${text}' divides by zero") from None
+    except TypeError:
+        raise ValueError(f"'${text}' mixes words and numbers") from None
+
+
+def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
+    if isinstance(node, MapNode):
+        return MapNode(
+            node.location,
+            {k: _substitute(v, symbols, d, problems) for k, v in node.entries.items()},
+            dict(node.key_locations),
+        )
+    if isinstance(node, SeqNode):
+        return SeqNode(node.location, [_substitute(v, symbols, d, problems) for v in node.items])
+    if isinstance(node, ScalarNode) and isinstance(node.value, str) and node.value.startswith("$"):
+        try:
+            result = _evaluate(node.value[1:].strip(), symbols)
+        except ValueError as error:
+            known = ", ".join(["in_channels", *d.params]) if "in_channels" in symbols else ""
+            problems.add(
+                node.location,
+                f"blocks.{d.name}",
+                str(error),
+                f"the block's parameters: {known or ', '.join(d.params) or 'none'}",
+            )
+            return node
+        if isinstance(result, float) and not isinstance(result, Symbolic) and result.is_integer():
+            result = int(result)
+        return ScalarNode(node.location, result)
+    return node
+
+
+# --- reading definitions ----------------------------------------------------------------------
+
+
+def read_definition(
+    name: str, node: Node, path: str, problems: ProblemCollector, kinds=()
+) -> Definition | None:
+    """One definition (`params`, `layers`, `doc`), checked for its form; None if it is wrong."""
+    where = node.location
+    if not re.fullmatch(IDENTIFIER, name) or name.startswith("_"):
+        problems.add(where, path, f"'{name}' is not a block name", "use letters, digits and _")
+        return None
+    if name in kinds:
+        problems.add(
+            where,
+            path,
+            f"'{name}' is a built-in layer kind",
+            "give the block another name",
+        )
+        return None
+    if not isinstance(node, MapNode):
+        problems.add(where, path, f"a block is a mapping with params and layers, not {show(node)}")
+        return None
+    for key in node.entries:
+        if key not in ("params", "layers", "doc"):
+            problems.add(
+                node.key_locations.get(key, where),
+                f"{path}.{key}",
+                f"unknown key '{key}' in a block",
+                "known keys: params, layers, doc",
+            )
+            return None
+    layers = node.entries.get("layers")
+    if not isinstance(layers, SeqNode) or not layers.items:
+        problems.add(where, f"{path}.layers", "a block needs `layers`, a list of layers")
+        return None
+    params: dict[str, Any] = {}
+    locations: dict[str, Location] = {}
+    given = node.entries.get("params")
+    if given is not None and not (isinstance(given, ScalarNode) and given.value is None):
+        if not isinstance(given, MapNode):
+            problems.add(given.location, f"{path}.params", "expected a mapping of defaults")
+            return None
+        for key, value in given.entries.items():
+            at = given.key_locations.get(key, given.location)
+            if key in RESERVED or not re.fullmatch(IDENTIFIER, key):
+                problems.add(at, f"{path}.params.{key}", f"'{key}' cannot be a parameter name")
+                return None
+            if not isinstance(value, ScalarNode):
+                problems.add(
+                    value.location,
+                    f"{path}.params.{key}",
+                    f"a parameter's default is a number, a word or true/false, not {show(value)}",
+                    "write `~` for a parameter without default",
+                )
+                return None
+            params[key] = REQUIRED if value.value is None else value.value
+            locations[key] = at
+    doc = node.entries.get("doc")
+    text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
+    return Definition(name, params, layers, where, " ".join(text.split()), locations)
+
+
+def block_class(d: Definition) -> type[Layer]:
+    """The Layer class that reads a use of `d`: its fields are the parameters."""
+    namespace: dict[str, Any] = {"__annotations__": {}, "DEFINITION": d, "__doc__": d.doc}
+    for p, default in d.params.items():
+        namespace["__annotations__"][p] = "Any"
+        namespace[p] = spec_field(_param_type(default), default, f"parameter {p}")
+    cls = type(_camel(d.name), (DefinedBlock,), namespace)
+    section(cls)
+    cls.KIND = cls.NAME = d.name
+    cls.SHORTHAND = next(iter(d.params), None) if len(d.params) == 1 else None
+    return cls
+
+
+class BlocksType(FieldType):
+    """A blueprint's `blocks:` section: block name -> definition."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if not isinstance(node, MapNode):
+            return self._wrong(node, path, problems)
+        from .registry import REGISTRY
+
+        kinds = set(REGISTRY.index()) | set(REGISTRY.aliases)
+        result = {}
+        for name, value in node.entries.items():
+            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
+            if d is not None:
+                result[name] = block_class(d)
+        return result
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": ["integer", "number", "string", "boolean", "null"]
+                        },
+                    },
+                    "layers": {"type": "array", "minItems": 1},
+                    "doc": {"type": "string"},
+                },
+                "required": ["layers"],
+                "additionalProperties": False,
+            },
+        }
+
+    def describe(self) -> str:
+        return "a mapping of block names to {params, layers}"
+
+
+def read_block_file(path: Path) -> type[Layer]:
+    """A team template's `blocks/NAME.yaml` (one block, named by the file): its Layer class, or
+    BlueprintError naming the file and line."""
+    from ..source import parse_yaml
+
+    text = path.read_text(encoding="utf-8")
+    node = parse_yaml(text, str(path))
+    problems = ProblemCollector()
+    d = read_definition(path.stem, node, path.stem, problems)
+    if d is None:
+        raise BlueprintError(problems.problems)
+    return block_class(d)
+
+
+def defining(blocks: dict | None):
+    """While a blueprint is read or planned: its defined blocks are layer kinds."""
+    return DEFINED.set(blocks or {})
+
+
+__all__ = ["BlocksType", "DefinedBlock", "Definition", "block_class", "read_block_file"]
