@@ -56,6 +56,7 @@ from .emit import (
     Ref,
     Slice,
     Var,
+    is_symbolic,
     math,
     nn,
     pair,
@@ -90,6 +91,7 @@ __all__ = [
     "tokens",
     "conv_out",
     "ShapeError",
+    "is_symbolic",
     # code
     "Fragment",
     "Expr",
@@ -391,6 +393,10 @@ class Context:
         inner.prefix = f"{self.prefix}.{prefix}" if self.prefix else prefix
         inner.depth = self.depth + depth
         return inner
+
+    def release(self, base: str) -> None:
+        """The last variable `var(base)` gave is not used after all."""
+        self._vars[base] -= 1
 
     def var(self, base: str) -> str:
         """A new local variable of forward: `identity`, then `identity2`."""

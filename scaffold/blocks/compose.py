@@ -35,7 +35,7 @@ from ..errors import ProblemCollector
 from ..source import MapNode, Node, ScalarNode
 from ..spec import INVALID, FieldType
 from .base import read_layer
-from .emit import Forward, Lit
+from .emit import Forward, IfElse, Lit, SymBool
 
 DROP_PATH = Fragment(
     "DropPath",
@@ -71,6 +71,27 @@ def _channel_dim(x: Shape) -> int:
     return 0 if x.kind in ("image", "vector") else len(x.dims) - 1
 
 
+class _Condition(FieldType):
+    """true, false, or (in a defined block) a `$` condition on its arguments."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector):
+        value = node.value if isinstance(node, ScalarNode) else None
+        if isinstance(value, (bool, SymBool)):
+            return value
+        if isinstance(value, str) and value.startswith("$"):
+            problems.add(
+                node.location, path, "a `$` condition only works inside a block's definition"
+            )
+            return INVALID
+        return self._wrong(node, path, problems)
+
+    def schema(self) -> dict:
+        return {"anyOf": [{"type": "boolean"}, {"type": "string", "pattern": "^\\$"}]}
+
+    def describe(self) -> str:
+        return "true, false or a `$` condition"
+
+
 @unit("residual")
 class Residual(Layer):
     """A residual connection: the body's output added to the input (through `shortcut`, a
@@ -94,6 +115,12 @@ class Residual(Layer):
         None,
         "a learned per-channel scale of the body's output, starting at this value (e.g. 1e-6)",
     )
+    when: object = spec_field(
+        _Condition(),
+        None,
+        "when the shortcut is used (in a defined block: `$stride != 1 or in_channels != out`, "
+        "torchvision's downsample); else the input is added as it is",
+    )
 
     def children(self) -> list[Layer]:
         return [*self.body, *(self.shortcut or [])]
@@ -109,7 +136,10 @@ class Residual(Layer):
             out = plan_layers(self.body, x, ctx)
             forward.flush()
             added = x
-            if self.shortcut:  # identity = self.downsample(x), before the body changes x
+            when = True if self.when is None else self.when
+            if self.shortcut and isinstance(when, SymBool):
+                added = self._optional_shortcut(x, ctx, identity, source, at, when)
+            elif self.shortcut and when:  # identity = self.downsample(x), before the body
                 shortcut: list[Assign] = []
                 ctx.forward = Forward(shortcut, identity, "x")
                 ctx.forward.current = source
@@ -148,6 +178,38 @@ class Residual(Layer):
         ctx.group(mark, "", label, out)
         forward.start(BinOp(step, "+", Var(identity)), out.comment(), joinable=True)
         return out
+
+
+    def _optional_shortcut(self, x, ctx, identity, source, at, when) -> Shape:
+        """The shortcut as one attribute that exists only when `when` holds, as torchvision's
+        `downsample`: `identity = x if self.downsample is None else self.downsample(x)`."""
+        name = ctx.fixed_name("downsample")
+        mark = ctx.mark()
+        entries = []
+        shape = x
+        for layer in self.shortcut:
+            if layer.entries is None:
+                raise self.error(
+                    f"a shortcut with a `$` condition is one nn.Sequential: {layer.KIND} cannot "
+                    "be part of it",
+                    key="shortcut",
+                )
+            ctx.used(layer)
+            added = layer.entries(shape, ctx, name, len(entries), 1)
+            entries.extend(added)
+            shape = added[-1][1]
+        if when:
+            ctx.group(mark, name, "shortcut", shape)
+        else:  # not in this use: no rows, and the input is added as it is
+            del ctx.rows[mark:]
+            shape = x
+        module = nn.Sequential(*(e for e, _ in entries), multiline=len(entries) > 1)
+        ctx.module(name, IfElse(module, when.expr, None), params=bool(when))
+        value = IfElse(
+            source, BinOp(this(name), "is", None), this(name)(source)
+        )
+        ctx.forward.statements.insert(at, Assign(identity, value))
+        return shape
 
 
 @unit("branches", "parallel")
@@ -193,6 +255,7 @@ class Branches(Layer):
                 if len(added) == 1 and added[0].targets == (var,):
                     results.append(added[0].value)  # one line: written inside the merge
                     del forward.statements[start:]
+                    ctx.release("branch")
                 else:
                     results.append(Var(var))
         finally:

@@ -18,6 +18,7 @@ from .base import (
     Size,
     conv_out,
     image,
+    is_symbolic,
     nn,
     pair,
     spec_field,
@@ -82,15 +83,15 @@ class Conv(SimpleLayer):
         else:
             out = image(self.out, conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
         args: dict[str, Any] = {"kernel_size": pair(self.kernel)}
-        if self.stride != (1, 1):
+        if self.stride != (1, 1) or is_symbolic(self.stride):
             args["stride"] = pair(self.stride)
         if self.padding == "same":
             args["padding"] = "same"
-        elif (ph, pw) != (0, 0):
+        elif (ph, pw) != (0, 0) or is_symbolic((ph, pw)):
             args["padding"] = pair((ph, pw))
-        if self.dilation != (1, 1):
+        if self.dilation != (1, 1) or is_symbolic(self.dilation):
             args["dilation"] = pair(self.dilation)
-        if self.groups != 1:
+        if self.groups != 1 or is_symbolic(self.groups):
             args["groups"] = self.groups
         if not self.bias:
             args["bias"] = False

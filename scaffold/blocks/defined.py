@@ -49,7 +49,7 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import Fragment, SymInt, Symbolic, symbolic
+from .emit import BinOp, Fragment, Lit, SymBool, SymInt, Symbolic, symbolic
 
 RESERVED = {"name", "in_channels", "self", "x"}
 
@@ -155,12 +155,14 @@ class DefinedBlock(Layer):
         source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
         fragment = _fragment(ctx, class_name, source, inner)
         ctx.use(fragment, by=self)
-        args: list = [int(x.dims[0] if x.kind in ("image", "vector") else x.dims[-1])]
-        args = args if channels is not None else []
+        args: list = []
+        if channels is not None:
+            args.append(int(channels))
+        args += [v for p, v in values.items() if d.params[p] is REQUIRED]
         keywords = {
             p: v
             for p, v in values.items()
-            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
+            if d.params[p] is not REQUIRED and (isinstance(v, Symbolic) or v != d.params[p])
         }
         out = Shape(out.kind, tuple(int(v) for v in out.dims))
         return Ref(class_name)(*args, **keywords), out
@@ -206,7 +208,8 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
     params = []
     if takes_channels:
         params.append("in_channels: int")
-    for p, default in d.params.items():
+    ordered = sorted(d.params.items(), key=lambda item: item[1] is not REQUIRED)
+    for p, default in ordered:  # those without a default first, as Python needs
         kind = next(
             (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
         )
@@ -262,7 +265,18 @@ _ALLOWED = (
     ast.Div,
     ast.FloorDiv,
     ast.USub,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
 )
+_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
 def _evaluate(text: str, symbols: dict[str, Any]):
@@ -273,7 +287,10 @@ def _evaluate(text: str, symbols: dict[str, Any]):
         raise ValueError(f"'${text}' is not an expression") from None
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
-            raise ValueError(f"'${text}': only numbers, parameters, + - * / // and ( ) are allowed")
+            raise ValueError(
+                f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or and ( ) "
+                "are allowed"
+            )
         if isinstance(node, ast.Name) and node.id not in symbols:
             raise ValueError(f"unknown parameter '{node.id}'")
 
@@ -288,6 +305,25 @@ def _evaluate(text: str, symbols: dict[str, Any]):
             return symbols[node.id]
         if isinstance(node, ast.UnaryOp):
             return 0 - value(node.operand)
+        if isinstance(node, ast.Compare):
+            result, code, left = True, None, value(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = value(right_node)
+                one = _compare(left, _COMPARE[type(op)], right)
+                result = result and bool(one)
+                code = one.expr if code is None else BinOp(code, "and", one.expr)
+                left = right
+            return SymBool(result, code) if _any_symbolic(node, symbols) else result
+        if isinstance(node, ast.BoolOp):
+            values = [value(v) for v in node.values]
+            word = "and" if isinstance(node.op, ast.And) else "or"
+            result = all(values) if word == "and" else any(values)
+            if not any(isinstance(v, Symbolic) for v in values):
+                return result
+            code = _sym_expr(values[0])
+            for v in values[1:]:
+                code = BinOp(code, word, _sym_expr(v))
+            return SymBool(result, code)
         left, right = value(node.left), value(node.right)
         if isinstance(node.op, ast.Add):
             return left + right
@@ -305,6 +341,37 @@ def _evaluate(text: str, symbols: dict[str, Any]):
         raise ValueError(f"'${text}' divides by zero") from None
     except TypeError:
         raise ValueError(f"'${text}' mixes words and numbers") from None
+
+
+def _compare(left, op: str, right) -> SymBool:
+    a, b = _value(left), _value(right)
+    result = {
+        "==": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+    return SymBool(result, BinOp(_sym_expr(left), op, _sym_expr(right)))
+
+
+def _value(v):
+    if isinstance(v, SymBool):
+        return v.value
+    if isinstance(v, Symbolic):
+        return v._value()
+    return v
+
+
+def _sym_expr(v):
+    return v.expr if isinstance(v, Symbolic) else Lit(v)
+
+
+def _any_symbolic(node, symbols) -> bool:
+    return any(
+        isinstance(n, ast.Name) and isinstance(symbols.get(n.id), Symbolic) for n in ast.walk(node)
+    )
 
 
 def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:

@@ -17,7 +17,7 @@ from ..style import LINE_LENGTH
 
 # --- expressions ------------------------------------------------------------------------------
 
-ATOM, PRODUCT, SUM, COMPARE = 100, 60, 50, 30  # binding strength, for parentheses
+ATOM, PRODUCT, SUM, COMPARE, NOT, AND, OR, TERNARY = 100, 60, 50, 30, 25, 20, 10, 5  # binding strength, for parentheses
 
 
 class Expr:
@@ -210,6 +210,33 @@ class SymFloat(Symbolic, float):
         return obj
 
 
+class SymBool(Symbolic):
+    """A condition that a defined block's class computes from its arguments (`stride != 1`)."""
+
+    def __init__(self, value: bool, code: Expr) -> None:
+        self.value, self.expr = bool(value), code
+
+    def __bool__(self) -> bool:
+        return self.value
+
+    def __eq__(self, other) -> bool:
+        return bool(self) == other
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"SymBool({self.value}, {self.expr.code()})"
+
+
+def is_symbolic(value) -> bool:
+    """Whether a value (or a part of a tuple) is computed from a defined block's arguments: it
+    is written even where it equals the default (another use may give another value)."""
+    if isinstance(value, tuple):
+        return any(is_symbolic(v) for v in value)
+    return isinstance(value, Symbolic)
+
+
 def symbolic(value, code: Expr):
     """`value` written as `code` in generated code (an int or a float; others stay as they are)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -339,8 +366,10 @@ class BinOp(Expr):
 
     def __init__(self, left, op: str, right) -> None:
         self.left, self.op, self.right = expr(left), op, expr(right)
-        if op in ("==", "!=", "<", ">", "<=", ">="):
+        if op in ("==", "!=", "<", ">", "<=", ">=", "is", "is not"):
             self.strength = COMPARE
+        elif op in ("and", "or"):
+            self.strength = AND if op == "and" else OR
         else:
             self.strength = PRODUCT if op in ("*", "/", "//", "%", "@") else SUM
 
@@ -357,6 +386,30 @@ class BinOp(Expr):
 
     def fill(self, value: Expr) -> Expr:
         return BinOp(self.left.fill(value), self.op, self.right.fill(value))
+
+
+class IfElse(Expr):
+    """`then if condition else otherwise`."""
+
+    __slots__ = ("then", "condition", "otherwise")
+    strength = TERNARY
+
+    def __init__(self, then, condition, otherwise) -> None:
+        self.then, self.condition, self.otherwise = expr(then), expr(condition), expr(otherwise)
+
+    def code(self) -> str:
+        parts = [self.then, self.condition, self.otherwise]
+        then, condition, otherwise = (
+            p.code() if p.strength > TERNARY else f"({p.code()})" for p in parts
+        )
+        return f"{then} if {condition} else {otherwise}"
+
+    def refs(self) -> Iterator[str]:
+        for part in (self.then, self.condition, self.otherwise):
+            yield from part.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        return IfElse(self.then.fill(value), self.condition.fill(value), self.otherwise.fill(value))
 
 
 def _tight(e: Expr) -> str:

@@ -1,0 +1,290 @@
+"""The blueprint language composes: residual connections, parallel branches, blocks defined once in
+YAML (one class each in model.py) and repeated as torchvision's `_make_layer` does. Each form is
+checked for its shapes, for `inspect`'s counts against PyTorch's (parameters exactly, multiply-adds
+within 1% of flop_counter / 2, see test_counts), for the generated code run by torch, and for
+errors located both where a block is used and on the line of its definition."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+import yaml
+from conftest import REPO
+from generated import model_module
+from test_counts import check_counts
+
+from scaffold.blocks.defined import read_block_file
+from scaffold.blueprint import blueprint_from_data, load_blueprint
+from scaffold.errors import BlueprintError
+from scaffold.plan import build_plan
+
+CBAM = REPO / "examples" / "team-template" / "blocks" / "cbam.yaml"
+
+BASIC = """
+basic:
+  params: {out: ~, stride: 1}
+  layers:
+    - residual:
+        body:
+          - conv: {out: $out, stride: $stride, padding: 1, bias: false}
+          - batch_norm
+          - relu
+          - conv: {out: $out, padding: 1, bias: false}
+          - batch_norm
+        shortcut: [conv: {out: $out, kernel: 1, stride: $stride, bias: false}, batch_norm]
+        when: $stride != 1 or in_channels != out
+    - relu
+"""
+
+RESNET18 = """
+- conv: {out: 64, kernel: 7, stride: 2, padding: 3, bias: false, name: conv1}
+- batch_norm: {name: bn1}
+- relu
+- max_pool: {kernel: 3, stride: 2, padding: 1, name: maxpool}
+- repeat: {times: 2, layer: {basic: {out: 64}}}
+- repeat: {times: 2, layer: {basic: {out: 128}}, first: {stride: 2}}
+- repeat: {times: 2, layer: {basic: {out: 256}}, first: {stride: 2}}
+- repeat: {times: 2, layer: {basic: {out: 512}}, first: {stride: 2}}
+- adaptive_avg_pool: 1
+- flatten
+- linear: {out: classes, name: fc}
+"""
+
+
+def blueprint(layers, blocks=None, size: int = 32, classes: int = 10):
+    data = {
+        "name": "lang",
+        "input": {"channels": 3, "height": size, "width": size},
+        "model": {"layers": yaml.safe_load(layers) if isinstance(layers, str) else layers},
+        "data": {"classes": classes},
+        "train": {"epochs": 1},
+    }
+    if blocks:
+        data["blocks"] = yaml.safe_load(blocks) if isinstance(blocks, str) else blocks
+    return blueprint_from_data(data)
+
+
+def model_of(bp):
+    plan = build_plan(bp)
+    namespace = model_module(bp)
+    torch.manual_seed(0)
+    return plan, namespace, namespace[plan.class_name]().eval()
+
+
+def problems_of(bp_or_text, tmp_path=None) -> str:
+    with pytest.raises(BlueprintError) as caught:
+        if isinstance(bp_or_text, str):
+            path = tmp_path / "bp.yaml"
+            path.write_text(bp_or_text)
+            build_plan(load_blueprint(path))
+        else:
+            build_plan(bp_or_text)
+    return str(caught.value)
+
+
+# --- residual ---------------------------------------------------------------------------------
+
+RESIDUAL = """
+- conv: {out: 16, padding: 1}
+- residual:
+    body:
+      - conv: {out: 16, padding: 1, bias: false}
+      - batch_norm
+      - relu
+      - conv: {out: 16, padding: 1, bias: false}
+      - batch_norm
+    layer_scale: 1.0e-6
+    drop_path: 0.25
+- relu
+- residual:
+    body: [conv: {out: 32, padding: 1, stride: 2}]
+    shortcut: [conv: {out: 32, kernel: 1, stride: 2}]
+- global_avg_pool
+- flatten
+- linear: classes
+"""
+
+
+def test_a_residual_adds_its_input_with_layer_scale_and_drop_path():
+    bp = blueprint(RESIDUAL)
+    check_counts(bp)
+    plan, namespace, model = model_of(bp)
+    code = "\n".join(plan.code.forward_lines)
+    assert "x = F.relu(self.drop_path(self.layer_scale * x) + identity)" in code
+    assert "identity2 = self.conv5(x)" in code and "x = x + identity2" in code
+    assert model.layer_scale.shape == (16, 1, 1)
+    assert torch.all(model.layer_scale == 1e-6)
+    rows = {row.kind: row for row in plan.rows}
+    assert rows["residual"].params == 2 * 16 * 16 * 9 + 2 * 32 + 16  # two convs, two norms, scale
+    # stochastic depth: per sample and only in training
+    drop = namespace["DropPath"](0.5)
+    x = torch.ones(256, 4, 2, 2)
+    assert torch.equal(drop.eval()(x), x)
+    out = drop.train()(x)
+    per_sample = out.flatten(1)
+    assert set(per_sample.unique().tolist()) == {0.0, 2.0}
+    assert torch.all(per_sample.min(1).values == per_sample.max(1).values)  # whole samples
+
+
+def test_a_residual_whose_body_changes_the_shape_names_both_shapes():
+    text = problems_of(blueprint("[conv: 8, residual: [conv: {out: 16, stride: 2}], flatten]"))
+    assert "the body gives 16x14x14 but the input is 8x30x30" in text
+    assert "shortcut" in text  # the hint
+    bp = blueprint(
+        "[conv: 8, residual: {body: [conv: {out: 16, stride: 2}], shortcut: [conv: 16]}, flatten,"
+        " linear: classes]"
+    )
+    assert "the body gives 16x14x14 but the shortcut gives 16x28x28" in problems_of(bp)
+
+
+# --- branches ---------------------------------------------------------------------------------
+
+BRANCHES = """
+- conv: {out: 16, padding: 1}
+- branches:
+    - []
+    - [conv: {out: 8, kernel: 1}, relu]
+    - [conv: {out: 8, kernel: 1}, relu, conv: {out: 8, padding: 1}]
+- branches:
+    merge: add
+    paths: [[], [conv: {out: 32, kernel: 3, padding: 1}]]
+- branches:
+    merge: mul
+    paths: [[], [global_avg_pool, conv: {out: 32, kernel: 1}, sigmoid]]
+- global_avg_pool
+- flatten
+- linear: classes
+"""
+
+
+def test_branches_concatenate_add_and_gate_and_an_empty_path_is_the_input():
+    bp = blueprint(BRANCHES)
+    check_counts(bp)
+    plan, _, model = model_of(bp)
+    code = "\n".join(plan.code.forward_lines)
+    assert "x = torch.cat([x, F.relu(self.conv2(x)), branch], dim=1)  # (N, 32, 32, 32)" in code
+    assert "x = x + self.conv5(x)" in code
+    assert "branch2 = torch.sigmoid(self.conv6(branch2))" in code and "x = x * branch2" in code
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_concatenated_paths_must_agree_in_size():
+    bp = blueprint("[branches: [[conv: 4], [conv: {out: 4, padding: 1}]], flatten, linear: 10]")
+    text = problems_of(bp)
+    assert "concat joins the paths along channels" in text and "4x30x30, 4x32x32" in text
+
+
+# --- defined blocks ---------------------------------------------------------------------------
+
+
+class PaperCBAM(torch.nn.Module):
+    """CBAM as Woo et al. 2018 write it: one MLP shared by both channel descriptors."""
+
+    def __init__(self, channels: int, reduction: int = 16, kernel: int = 7) -> None:
+        super().__init__()
+        self.mlp = torch.nn.Sequential(
+            torch.nn.Linear(channels, channels // reduction, bias=False),
+            torch.nn.ReLU(),
+            torch.nn.Linear(channels // reduction, channels, bias=False),
+        )
+        self.spatial = torch.nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, x):
+        gate = self.mlp(x.mean((2, 3))) + self.mlp(x.amax((2, 3)))
+        x = x * torch.sigmoid(gate)[:, :, None, None]
+        pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
+        return x * torch.sigmoid(self.spatial(pooled))
+
+
+def test_cbam_in_yaml_is_one_class_faithful_to_the_paper_and_counted_exactly():
+    definition = {"cbam": yaml.safe_load(CBAM.read_text())}
+    assert len([line for line in CBAM.read_text().splitlines() if line.strip()]) <= 25
+    bp = blueprint(
+        "[conv: 64, cbam, conv: 32, cbam: {reduction: 8}, cbam: {reduction: 4, kernel: 3},"
+        " global_avg_pool, flatten, linear: classes]",
+        definition,
+    )
+    check_counts(bp)
+    plan, namespace, model = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["Cbam"]
+    assert "self.cbam2 = Cbam(32, reduction=8)" in plan.code.init_lines
+    assert "self.cbam3 = Cbam(32, reduction=4, kernel=3)" in plan.code.init_lines
+    ours = namespace["Cbam"](32, reduction=4, kernel=3)
+    paper = PaperCBAM(32, reduction=4, kernel=3)
+    with torch.no_grad():
+        paper.mlp[0].weight.copy_(ours.conv1.weight.flatten(1))
+        paper.mlp[2].weight.copy_(ours.conv2.weight.flatten(1))
+        paper.spatial.weight.copy_(ours.conv3.weight)
+        x = torch.randn(2, 32, 9, 9)
+        torch.testing.assert_close(ours(x), paper(x))
+    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in paper.parameters())
+
+
+def test_a_team_templates_yaml_block_reads_as_a_layer_kind():
+    cls = read_block_file(CBAM)
+    assert cls.KIND == "cbam" and cls().reduction == 16 and cls().kernel == 7
+
+
+def test_resnet18_from_a_defined_block_loads_torchvisions_weights_strictly():
+    bp = blueprint(RESNET18, BASIC, size=64, classes=1000)
+    check_counts(bp)
+    plan, _, model = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["Basic"]
+    assert "    Basic(64, 128, stride=2)," in plan.code.init_lines
+    reference = torchvision.models.resnet18().eval()
+    model.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x))
+
+
+def test_an_error_inside_a_definition_names_its_line_and_the_place_of_use(tmp_path):
+    text = problems_of(
+        """name: broken
+input: {channels: 3, height: 32, width: 32}
+blocks:
+  widen:
+    params: {factor: 2}
+    layers:
+      - conv: {out: $in_channels * factor, kernel: 3}
+      - conv: {out: $in_channels * fator}
+model:
+  layers:
+    - conv: 8
+    - widen: {factor: 4}
+    - flatten
+    - linear: classes
+train: {epochs: 1}
+""",
+        tmp_path,
+    )
+    assert "bp.yaml:8:" in text and "unknown parameter 'fator'" in text
+    assert "in the block 'widen' used at " in text and "bp.yaml:12:" in text
+    assert "hint: the block's parameters: in_channels, factor" in text
+
+
+def test_a_shape_error_inside_a_definition_names_its_line_and_the_place_of_use(tmp_path):
+    text = problems_of(
+        """name: broken
+input: {channels: 3, height: 8, width: 8}
+blocks:
+  big:
+    layers:
+      - conv: {out: 4, kernel: 11}
+model:
+  layers:
+    - big
+    - flatten
+    - linear: classes
+train: {epochs: 1}
+""",
+        tmp_path,
+    )
+    assert "bp.yaml:6:" in text and "smaller than kernel 11x11" in text
+    assert "(in the block 'big' used at " in text and "bp.yaml:9:" in text
+
+
+def test_a_block_cannot_take_a_built_in_kind():
+    with pytest.raises(BlueprintError, match="'conv' is a built-in layer kind"):
+        blueprint("[conv: 8]", {"conv": {"layers": ["relu"]}})
