@@ -288,3 +288,136 @@ train: {epochs: 1}
 def test_a_block_cannot_take_a_built_in_kind():
     with pytest.raises(BlueprintError, match="'conv' is a built-in layer kind"):
         blueprint("[conv: 8]", {"conv": {"layers": ["relu"]}})
+
+
+def test_a_convnext_block_loads_torchvisions_cnblock_strictly():
+    from torchvision.models.convnext import CNBlock
+
+    cnblock = """
+cnblock:
+  class: CNBlock
+  params: {drop: 0.0}
+  layers:
+    - residual:
+        body:
+          - sequential:
+              name: block
+              layers:
+                - conv: {out: $in_channels, kernel: 7, padding: 3, groups: $in_channels}
+                - permute: [0, 2, 3, 1]
+                - layer_norm: {eps: 1.0e-6}
+                - linear: $in_channels * 4
+                - gelu
+                - linear: $in_channels
+                - permute: [0, 3, 1, 2]
+        layer_scale: 1.0e-6
+        drop_path: $drop
+"""
+    bp = blueprint(
+        "[conv: {out: 32, kernel: 4, stride: 4}, layer_norm: {eps: 1.0e-6}, cnblock: {drop: 0.1},"
+        " cnblock: {drop: 0.2}, global_avg_pool, flatten, linear: classes]",
+        cnblock,
+    )
+    check_counts(bp)
+    plan, namespace, _ = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["LayerNorm2d", "DropPath", "Permute", "CNBlock"]
+    assert "self.cnblock2 = CNBlock(32, drop=0.2)" in plan.code.init_lines
+    ours, reference = namespace["CNBlock"](32, drop=0.1).eval(), CNBlock(32, 1e-6, 0.1).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(2, 32, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), reference(x))
+
+
+# --- the small layers and names of issue 23's item 6 -------------------------------------------
+
+
+def test_names_inside_a_group_key_its_entries_as_torchvision_features_conv0():
+    bp = blueprint(
+        """
+- sequential:
+    name: features
+    layers:
+      - conv: {out: 16, kernel: 3, bias: false, name: conv0}
+      - batch_norm: {name: norm0}
+      - relu: {name: relu0}
+      - dense_layer: {name: denseblock1}
+      - group_norm: 4
+- global_avg_pool
+- flatten
+- linear: {out: classes, name: classifier}
+""",
+        """
+dense_layer:
+  params: {growth: 8}
+  layers:
+    - branches: [[], [batch_norm, relu, conv: {out: $growth, kernel: 1, bias: false}]]
+""",
+    )
+    check_counts(bp)
+    plan, _, model = model_of(bp)
+    assert plan.code.imports[0] == "from collections import OrderedDict"
+    keys = list(model.state_dict())
+    assert keys[:2] == ["features.conv0.weight", "features.norm0.weight"]
+    assert "features.denseblock1.conv.weight" in keys and "features.4.weight" in keys
+
+
+def test_a_name_on_a_layer_of_several_entries_in_a_group_is_refused():
+    bp = blueprint(
+        "[sequential: [conv: 8, stage: {block: basic, blocks: 2, channels: 8, name: layer1}],"
+        " flatten, linear: classes]"
+    )
+    assert "stage gives several entries of the group, so it cannot have one name" in problems_of(
+        bp
+    )
+
+
+SMALL_LAYERS = """
+- conv: {out: 16, padding: 1}
+- group_norm: 4
+- hardswish
+- layer_norm
+- channel_shuffle: 4
+- permute: [0, 2, 3, 1]
+- layer_norm: {eps: 1.0e-6}
+- linear: 24
+- permute: [0, 3, 1, 2]
+- hardsigmoid
+- sequential: [channel_shuffle: 2, hardswish, permute: [0, 2, 3, 1], layer_norm, permute: [0, 3, 1, 2]]
+- conv: {out: classes, kernel: 1}
+- global_avg_pool
+- flatten
+"""
+
+
+def test_layer_norm_group_norm_hard_activations_permute_and_channel_shuffle():
+    bp = blueprint(SMALL_LAYERS)
+    check_counts(bp)
+    plan, namespace, model = model_of(bp)
+    assert "self.conv2 = nn.Conv2d(24, num_classes, kernel_size=1)" in plan.code.init_lines
+    kinds = [type(m).__name__ for m in model.children()]
+    assert kinds[:4] == ["Conv2d", "GroupNorm", "LayerNorm2d", "LayerNorm"]
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    assert namespace["channel_shuffle"](x, 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    assert torch.equal(namespace["channel_shuffle"](x, 2), torch.nn.ChannelShuffle(2)(x))
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_permute_that_is_not_to_channels_last_and_back_is_refused():
+    text = problems_of(blueprint("[conv: 4, permute: [0, 3, 2, 1], flatten, linear: classes]"))
+    assert "permute [0, 3, 2, 1] does not apply to an image 4x30x30" in text
+
+
+def test_did_you_mean_only_for_a_near_miss_and_the_known_layers_listed_once(tmp_path):
+    text = problems_of(
+        """name: typo
+input: {channels: 1, height: 8, width: 8}
+model:
+  layers: [conv: 4, dense_block, transition, rleu, flatten, linear: classes]
+train: {epochs: 1}
+""",
+        tmp_path,
+    )
+    assert "did you mean 'dense'" not in text and "did you mean 'attention'" not in text
+    assert text.count("known layers: ") == 1 and "the known layers are listed above" in text
+    assert "did you mean 'relu'?" in text

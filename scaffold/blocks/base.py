@@ -161,6 +161,7 @@ class Layer(Section):
     # entries(x, ctx, prefix, start, depth) -> list[(Expr, Shape)]: the block as entries of an
     # nn.Sequential (attribute `prefix`, the first at index `start`), rows at `depth`. Optional.
     entries = None
+    NAMED_ENTRY: ClassVar[bool] = False  # its entries are one, which a `name` may key in a group
 
     def children(self) -> list[Layer]:
         """The layers written inside this one (a group's, a residual's body), for naming."""
@@ -405,6 +406,16 @@ class Context:
 
     # --- facts --------------------------------------------------------------------------------
 
+    def classes(self, layer: Layer) -> int:
+        """The number of classes, for a layer that writes `classes` (the model's argument)."""
+        if self.prefix:
+            raise layer.error(
+                "`classes` is the model's argument, not a defined block's",
+                "give the block a parameter for it, and pass `classes`'s number",
+                key="out",
+            )
+        return self.num_classes
+
     def is_last(self, layer: Layer) -> bool:
         """Whether `layer` is the model's last layer (its classifier)."""
         return layer is self._last
@@ -527,6 +538,14 @@ class Context:
             first = self.kinds_used.setdefault(kind, len(self.kinds_used))
             self._fragment_order[fragment] = (first, position, len(self._fragment_order))
 
+    def use_last(self, fragment: Fragment) -> None:
+        """model.py defines `fragment` after every helper used so far (a defined block's class,
+        after the helpers its layers use)."""
+        self.fragments.setdefault(fragment, set())
+        if fragment not in self._fragment_order:
+            self._fragment_order[fragment] = (len(self.kinds_used), 0, len(self._fragment_order))
+            self.kinds_used[f"class {fragment.name}"] = len(self.kinds_used)
+
     def used(self, layer: Layer) -> None:
         """The walk notes every unit as it plans it (for the order of helpers)."""
         self.kinds_used.setdefault(layer.KIND, len(self.kinds_used))
@@ -573,6 +592,8 @@ class Simple:
 @section
 class SimpleLayer(Layer):
     """A layer that is one torch module (or one function call in forward)."""
+
+    NAMED_ENTRY = True
 
     def simple(self, x: Shape, ctx: Context, in_sequential: bool) -> Simple:
         raise NotImplementedError(f"{type(self).__name__}.simple")

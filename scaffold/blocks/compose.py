@@ -29,6 +29,7 @@ from .base import (
     spec_field,
     this,
     torch,
+    is_symbolic,
     unit,
 )
 from ..errors import ProblemCollector
@@ -167,7 +168,7 @@ class Residual(Layer):
                 ctx.module(name, nn.Parameter(torch.full(size, self.layer_scale)))
                 ctx.row(name, "layer scale", out, channels)
                 step = BinOp(this(name), "*", step)
-            if self.drop_path:
+            if self.drop_path or is_symbolic(self.drop_path):
                 name = ctx.name(None, "drop_path")
                 ctx.use(DROP_PATH, by=self)
                 ctx.module(name, Ref("DropPath")(self.drop_path), params=False)
@@ -203,7 +204,7 @@ class Residual(Layer):
         else:  # not in this use: no rows, and the input is added as it is
             del ctx.rows[mark:]
             shape = x
-        module = nn.Sequential(*(e for e, _ in entries), multiline=len(entries) > 1)
+        module = nn.Sequential(*(e[0] for e in entries), multiline=len(entries) > 1)
         ctx.module(name, IfElse(module, when.expr, None), params=bool(when))
         value = IfElse(
             source, BinOp(this(name), "is", None), this(name)(source)

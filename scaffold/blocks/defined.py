@@ -35,7 +35,19 @@ from typing import Any
 from ..errors import BlueprintError, Location, Problem, ProblemCollector
 from ..names import class_name_problem
 from ..source import MapNode, Node, ScalarNode, SeqNode
-from ..spec import INVALID, REQUIRED, FieldType, Float, Int, Str, Bool, section, show, spec_field
+from ..spec import (
+    INVALID,
+    REQUIRED,
+    Bool,
+    FieldType,
+    Float,
+    Int,
+    Str,
+    did_you_mean,
+    section,
+    show,
+    spec_field,
+)
 from .base import (
     DEFINED,
     HOLE,
@@ -69,7 +81,7 @@ class Definition:
         self.name, self.params, self.layers, self.location = name, params, layers, location
         self.doc = doc
         self.param_locations = param_locations or {}
-        self.classes: dict[str, str] = {}  # code -> class name, per walk (see DefinedBlock)
+        self.class_name = ""
 
 
 class Scalar(FieldType):
@@ -102,6 +114,8 @@ def _param_type(default: Any) -> FieldType:
 @section
 class DefinedBlock(Layer):
     """A use of a block defined in YAML."""
+
+    NAMED_ENTRY = True
 
     DEFINITION: Definition
 
@@ -154,7 +168,7 @@ class DefinedBlock(Layer):
         class_name = self._class_name(ctx, code)
         source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
         fragment = _fragment(ctx, class_name, source, inner)
-        ctx.use(fragment, by=self)
+        ctx.use_last(fragment)
         args: list = []
         if channels is not None:
             args.append(int(channels))
@@ -193,7 +207,7 @@ class DefinedBlock(Layer):
         """One class per definition; another only where a use needs different code."""
         classes = ctx.defined_classes.setdefault(self.KIND, {})
         if code not in classes:
-            base = _camel(self.KIND)
+            base = self.DEFINITION.class_name
             classes[code] = base if not classes else f"{base}{len(classes) + 1}"
         return classes[code]
 
@@ -424,14 +438,29 @@ def read_definition(
         problems.add(where, path, f"a block is a mapping with params and layers, not {show(node)}")
         return None
     for key in node.entries:
-        if key not in ("params", "layers", "doc"):
+        if key not in ("params", "layers", "doc", "class"):
             problems.add(
                 node.key_locations.get(key, where),
                 f"{path}.{key}",
                 f"unknown key '{key}' in a block",
-                "known keys: params, layers, doc",
+                did_you_mean(key, ("params", "layers", "doc", "class"))
+                or "known keys: params, layers, doc, class",
             )
             return None
+    class_node = node.entries.get("class")
+    class_name = class_node.value if isinstance(class_node, ScalarNode) else None
+    if class_node is not None and (
+        not isinstance(class_name, str) or class_name_problem(class_name)
+    ):
+        problems.add(
+            class_node.location,
+            f"{path}.class",
+            class_name_problem(class_name)
+            if isinstance(class_name, str)
+            else "expected a class name",
+            "e.g. `class: BasicBlock`",
+        )
+        return None
     layers = node.entries.get("layers")
     if not isinstance(layers, SeqNode) or not layers.items:
         problems.add(where, f"{path}.layers", "a block needs `layers`, a list of layers")
@@ -460,7 +489,9 @@ def read_definition(
             locations[key] = at
     doc = node.entries.get("doc")
     text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
-    return Definition(name, params, layers, where, " ".join(text.split()), locations)
+    d = Definition(name, params, layers, where, " ".join(text.split()), locations)
+    d.class_name = class_name or _camel(name)
+    return d
 
 
 def block_class(d: Definition) -> type[Layer]:
@@ -506,6 +537,7 @@ class BlocksType(FieldType):
                     },
                     "layers": {"type": "array", "minItems": 1},
                     "doc": {"type": "string"},
+                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
                 },
                 "required": ["layers"],
                 "additionalProperties": False,

@@ -388,6 +388,59 @@ class BinOp(Expr):
         return BinOp(self.left.fill(value), self.op, self.right.fill(value))
 
 
+class List(Expr):
+    """`[item, ...]`, an item a line with an optional comment (an OrderedDict's pairs)."""
+
+    __slots__ = ("items", "comments")
+
+    def __init__(self, items, comments: Iterable[str | None] = ()) -> None:
+        self.items = tuple(expr(i) for i in items)
+        self.comments = tuple(comments)
+
+    def code(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        result = ["["]
+        comments = list(self.comments) + [None] * (len(self.items) - len(self.comments))
+        for item, comment in zip(self.items, comments):
+            inner = item.lines(indent)
+            inner[-1] += "," + (f"  # {comment}" if comment else "")
+            result.extend(indent + line for line in inner)
+        return result + ["]"]
+
+    def refs(self) -> Iterator[str]:
+        for item in self.items:
+            yield from item.refs()
+
+
+class Tuple(Expr):
+    """`(a, b)` of expressions."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, *items) -> None:
+        self.items = tuple(expr(i) for i in items)
+
+    def code(self) -> str:
+        return "(" + ", ".join(i.code() for i in self.items) + ")"
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        parts = [i.lines(indent) for i in self.items]
+        if all(len(p) == 1 for p in parts):
+            return [self.code()]
+        result = ["("]
+        for part in parts:
+            part = list(part)
+            part[-1] += ","
+            result.extend(indent + line for line in part)
+        return result + [")"]
+
+    def refs(self) -> Iterator[str]:
+        for item in self.items:
+            yield from item.refs()
+
+
 class IfElse(Expr):
     """`then if condition else otherwise`."""
 
@@ -555,6 +608,7 @@ class Constant:
 
 # How model.py imports each module-level name it may use from outside, in the order printed.
 IMPORTS = {
+    "OrderedDict": "from collections import OrderedDict",
     "math": "import math",
     "torch": "import torch",
     "F": "import torch.nn.functional as F",
@@ -592,8 +646,9 @@ class ModelCode:
         for fragment, _ in fragments:
             used.update(fragment.uses)
         self.imports = [line for name, line in IMPORTS.items() if name in used]
-        if "math" in used:  # the standard library apart, as isort has it
-            self.imports.insert(1, "")
+        standard = len(used & {"OrderedDict", "math"})
+        if standard:  # the standard library apart, as isort has it
+            self.imports.insert(standard, "")
         self.defines = (
             {name for name in IMPORTS if name in used}
             | {constant.name for constant in constants}
