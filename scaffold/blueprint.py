@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BlueprintError, Location, Problem, ProblemCollector
 from .blocks.base import DEFINED
 from .blocks.defined import BlocksType
+from .errors import BlueprintError, Location, Problem, ProblemCollector
 from .layers import IDENTIFIER, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS

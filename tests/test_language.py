@@ -367,9 +367,7 @@ def test_a_name_on_a_layer_of_several_entries_in_a_group_is_refused():
         "[sequential: [conv: 8, stage: {block: basic, blocks: 2, channels: 8, name: layer1}],"
         " flatten, linear: classes]"
     )
-    assert "stage gives several entries of the group, so it cannot have one name" in problems_of(
-        bp
-    )
+    assert "stage gives several entries of the group, so it cannot have one name" in problems_of(bp)
 
 
 SMALL_LAYERS = """
@@ -421,3 +419,58 @@ train: {epochs: 1}
     assert "did you mean 'dense'" not in text and "did you mean 'attention'" not in text
     assert text.count("known layers: ") == 1 and "the known layers are listed above" in text
     assert "did you mean 'relu'?" in text
+
+
+def test_a_block_that_uses_itself_is_refused():
+    text = problems_of(
+        blueprint(
+            "[conv: 4, loop, flatten, linear: classes]", {"loop": {"layers": ["relu", "loop"]}}
+        )
+    )
+    assert "the block 'loop' uses itself (loop -> loop)" in text
+
+
+def test_a_blocks_class_cannot_take_a_helpers_name():
+    bp = blueprint(
+        "[conv: 4, residual: {body: [relu], drop_path: 0.1}, mine, flatten, linear: classes]",
+        {"mine": {"class": "DropPath", "layers": ["relu"]}},
+    )
+    assert "model.py would define 'DropPath' twice" in problems_of(bp)
+
+
+def test_cbam_and_eca_after_each_stage_of_resnet_cifar_in_a_team_template(tmp_path):
+    """The team template holds blocks/cbam.yaml beside blocks/eca.py; its engine knows both."""
+    from test_team_blocks import load_engine, make_template_root
+
+    root = make_template_root(tmp_path)
+    (root / "blocks" / "cbam.yaml").write_text(CBAM.read_text())
+    team = load_engine(root)
+    layers = yaml.safe_load((REPO / "blueprints" / "resnet_cifar.yaml").read_text())["model"]
+    stages = []
+    for layer in layers["layers"]:
+        stages.append(layer)
+        if "stage" in layer:
+            stages += [{"cbam": {"reduction": 8}}, "eca"]
+    data = {
+        "name": "team",
+        "input": {"channels": 3, "height": 32, "width": 32},
+        "model": {"layers": stages},
+        "data": {"classes": 10},
+        "train": {"epochs": 1},
+    }
+    bp = team.blueprint.blueprint_from_data(data)
+    plan = team.plan.build_plan(bp)
+    namespace = {"__name__": "proj.model"}
+    from test_team_blocks import model_code
+
+    code = model_code(team, bp)
+    assert code.count("class Cbam(nn.Module):") == 1 and "class ECA(nn.Module):" in code
+    exec(compile(code, "proj/model.py", "exec"), namespace)
+    model = namespace[plan.class_name]().eval()
+    assert sum(p.numel() for p in model.parameters()) == plan.total_params
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 32, 32))
+    macs = counter.get_total_flops() // 2
+    assert abs(plan.total_macs - macs) <= 0.01 * macs

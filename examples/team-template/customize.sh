@@ -32,9 +32,10 @@ dest=$(cd "$dest" && pwd)
 cp "$src/copier.yml" "$dest/"
 cp -R "$src/templates" "$dest/templates"
 cp -R "$src/scaffold" "$dest/scaffold"
-# The team's own block kinds: unit files in blocks/ beside copier.yml (see README.md, "Blocks").
+# The team's own block kinds in blocks/ beside copier.yml (see README.md, "Blocks"): unit files
+# (*.py) and blocks written in the blueprint language (*.yaml).
 mkdir -p "$dest/blocks"
-cp "$here"/blocks/*.py "$dest/blocks/"
+cp "$here"/blocks/*.py "$here"/blocks/*.yaml "$dest/blocks/"
 rm -rf "$dest/scaffold/_template"
 find "$dest/templates" "$dest/scaffold" "$dest/blocks" -name __pycache__ -prune -exec rm -rf {} +
 printf '__pycache__/\n*.py[cod]\n' > "$dest/.gitignore"

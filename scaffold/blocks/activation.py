@@ -1,5 +1,6 @@
 """Element-wise non-linearities: `relu`, `relu6`, `leaky_relu`, `elu`, `gelu`, `silu`, `tanh`,
-`sigmoid`, `hardswish`, `hardsigmoid`. A call in forward (`F.relu(...)`), or a module inside a `sequential` group."""
+`sigmoid`, `hardswish`, `hardsigmoid`. A call in forward (`F.relu(...)`), or a module inside a `sequential` group.
+"""
 
 from __future__ import annotations
 

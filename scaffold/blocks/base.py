@@ -257,7 +257,7 @@ LayerList = ListOf(LayerType(), min_items=1)
 
 
 # The blocks a blueprint defines (its `blocks:` section) while it is read: kind -> Layer class.
-DEFINED: ContextVar[Mapping[str, type[Layer]]] = ContextVar("DEFINED", default={})
+DEFINED: ContextVar[Mapping[str, type[Layer]] | None] = ContextVar("DEFINED", default=None)
 
 
 class _Kinds(Mapping):
@@ -500,9 +500,7 @@ class Context:
             if not row.group and row.depth > depth:
                 params += row.params
                 macs += row.macs
-        self.rows.insert(
-            mark, Row(self._in(module), kind, shape, params, macs, depth, group=True)
-        )
+        self.rows.insert(mark, Row(self._in(module), kind, shape, params, macs, depth, group=True))
 
     def conv_row(
         self,

@@ -8,6 +8,9 @@ Blocks a blueprint defines (`blocks:`) are in scaffold/blocks/defined.py.
 
 from __future__ import annotations
 
+from ..errors import ProblemCollector
+from ..source import MapNode, Node, ScalarNode
+from ..spec import INVALID, FieldType
 from .base import (
     HOLE,
     Assign,
@@ -25,17 +28,14 @@ from .base import (
     Shape,
     ShapeError,
     Var,
+    is_symbolic,
     nn,
+    read_layer,
     spec_field,
     this,
     torch,
-    is_symbolic,
     unit,
 )
-from ..errors import ProblemCollector
-from ..source import MapNode, Node, ScalarNode
-from ..spec import INVALID, FieldType
-from .base import read_layer
 from .emit import Forward, IfElse, Lit, SymBool
 
 DROP_PATH = Fragment(
@@ -156,9 +156,11 @@ class Residual(Layer):
                 where = "the shortcut gives" if self.shortcut else "the input is"
                 raise self.error(
                     f"the body gives {out} but {where} {added}: they cannot be added",
-                    "give the body the input's shape, or add a `shortcut` that projects the input"
-                    if not self.shortcut
-                    else "make the shortcut's output the body's shape",
+                    (
+                        "give the body the input's shape, or add a `shortcut` that projects the input"
+                        if not self.shortcut
+                        else "make the shortcut's output the body's shape"
+                    ),
                 )
             step = HOLE
             if self.layer_scale is not None:
@@ -179,7 +181,6 @@ class Residual(Layer):
         ctx.group(mark, "", label, out)
         forward.start(BinOp(step, "+", Var(identity)), out.comment(), joinable=True)
         return out
-
 
     def _optional_shortcut(self, x, ctx, identity, source, at, when) -> Shape:
         """The shortcut as one attribute that exists only when `when` holds, as torchvision's
@@ -206,9 +207,7 @@ class Residual(Layer):
             shape = x
         module = nn.Sequential(*(e[0] for e in entries), multiline=len(entries) > 1)
         ctx.module(name, IfElse(module, when.expr, None), params=bool(when))
-        value = IfElse(
-            source, BinOp(this(name), "is", None), this(name)(source)
-        )
+        value = IfElse(source, BinOp(this(name), "is", None), this(name)(source))
         ctx.forward.statements.insert(at, Assign(identity, value))
         return shape
 
@@ -375,7 +374,6 @@ class Repeat(Layer):
             entries.extend(added)
             x = added[-1][1]
         return entries
-
 
     def _first(self) -> Layer:
         """The layer with the arguments of `first` in place of its own, read and checked."""

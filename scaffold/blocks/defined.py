@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import re
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,10 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import BinOp, Fragment, Lit, SymBool, SymInt, Symbolic, symbolic
+from .emit import BinOp, Fragment, Lit, Symbolic, SymBool, SymInt, symbolic
 
 RESERVED = {"name", "in_channels", "self", "x"}
+_PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
 
 
 class Definition:
@@ -151,14 +153,21 @@ class DefinedBlock(Layer):
             dims[axis] = channels
             x = Shape(x.kind, tuple(dims))
             symbols["in_channels"] = channels
-        layers = self._layers(symbols)
-        inner = ctx.child(layers, module, depth)
-        from .compose import plan_layers
-
+        active = _PLANNING.get()
+        if self.KIND in active:
+            chain = " -> ".join([*active[active.index(self.KIND) :], self.KIND])
+            raise self.error(f"the block '{self.KIND}' uses itself ({chain})")
+        token = _PLANNING.set((*active, self.KIND))
         try:
+            layers = self._layers(symbols)
+            inner = ctx.child(layers, module, depth)
+            from .compose import plan_layers
+
             out = plan_layers(layers, x, inner)
         except ShapeError as error:
             raise self._located(error.problem) from None
+        finally:
+            _PLANNING.reset(token)
         inner.forward.flush()
         ctx.init_weights = ctx.init_weights or inner.init_weights
         statements = inner.statements
@@ -455,9 +464,11 @@ def read_definition(
         problems.add(
             class_node.location,
             f"{path}.class",
-            class_name_problem(class_name)
-            if isinstance(class_name, str)
-            else "expected a class name",
+            (
+                class_name_problem(class_name)
+                if isinstance(class_name, str)
+                else "expected a class name"
+            ),
             "e.g. `class: BasicBlock`",
         )
         return None

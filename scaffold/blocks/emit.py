@@ -17,7 +17,16 @@ from ..style import LINE_LENGTH
 
 # --- expressions ------------------------------------------------------------------------------
 
-ATOM, PRODUCT, SUM, COMPARE, NOT, AND, OR, TERNARY = 100, 60, 50, 30, 25, 20, 10, 5  # binding strength, for parentheses
+ATOM, PRODUCT, SUM, COMPARE, NOT, AND, OR, TERNARY = (
+    100,
+    60,
+    50,
+    30,
+    25,
+    20,
+    10,
+    5,
+)  # binding strength, for parentheses
 
 
 class Expr:

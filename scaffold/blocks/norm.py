@@ -60,7 +60,9 @@ class GroupNorm(SimpleLayer):
 
     SHORTHAND = "groups"
     NAME = "norm"
-    groups: int = spec_field(Int(min=1, max=65_536), 32, "number of groups (the channels divide by it)")
+    groups: int = spec_field(
+        Int(min=1, max=65_536), 32, "number of groups (the channels divide by it)"
+    )
     eps: float = spec_field(Float(above=0), 1e-5, "added to the variance")
 
     def simple(self, x: Shape, ctx: Context, in_sequential: bool) -> Simple:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..shapes import channels_last
 from .base import (
     HOLE,
     Context,
@@ -16,7 +17,6 @@ from .base import (
     spec_field,
     unit,
 )
-from ..shapes import channels_last
 
 PERMUTE = Fragment(
     "Permute",
@@ -51,7 +51,8 @@ TO_LAST, TO_FIRST = [0, 2, 3, 1], [0, 3, 1, 2]
 @unit("permute")
 class Permute(SimpleLayer):
     """Reorder the dimensions, batch first as torch writes them: [0, 2, 3, 1] makes an image
-    channels-last (for layer_norm and linear layers on each position), [0, 3, 1, 2] turns it back."""
+    channels-last (for layer_norm and linear layers on each position), [0, 3, 1, 2] turns it back.
+    """
 
     SHORTHAND = "dims"
     FRAGMENTS = (PERMUTE,)

@@ -55,7 +55,8 @@ class Sequential(Layer):
                     layer.location,
                     layer.path,
                     f"{layer.KIND} cannot go inside a sequential group",
-                    "these can: " + ", ".join(can)
+                    "these can: "
+                    + ", ".join(can)
                     + " (and blocks defined in `blocks:`: define one holding it)",
                 )
             ctx.used(layer)
