@@ -226,12 +226,23 @@ def test_a_team_templates_yaml_block_reads_as_a_layer_kind():
     assert cls.KIND == "cbam" and cls().reduction == 16 and cls().kernel == 7
 
 
+def readme_resnet18() -> dict:
+    """The README's example of a defined block: ResNet-18."""
+    text = (REPO / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml")[1:]]
+    return yaml.safe_load(next(b for b in blocks if "class: BasicBlock" in b))
+
+
 def test_resnet18_from_a_defined_block_loads_torchvisions_weights_strictly():
     bp = blueprint(RESNET18, BASIC, size=64, classes=1000)
     check_counts(bp)
     plan, _, model = model_of(bp)
     assert [f.name for f, _ in plan.fragments] == ["Basic"]
     assert "    Basic(64, 128, stride=2)," in plan.code.init_lines
+    readme = readme_resnet18()
+    bp = blueprint(readme["model"]["layers"], readme["blocks"], size=64, classes=1000)
+    plan, _, model = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["BasicBlock"]
     reference = torchvision.models.resnet18().eval()
     model.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(2, 3, 64, 64)
