@@ -177,7 +177,8 @@ class Residual(Layer):
                 step = this(name)(step)
         finally:
             ctx.depth -= 1
-        label = "residual" + (" (projected)" if self.shortcut else "")
+        projected = self.shortcut and (True if self.when is None else bool(self.when))
+        label = "residual" + (" (projected)" if projected else "")
         ctx.group(mark, "", label, out)
         forward.start(BinOp(step, "+", Var(identity)), out.comment(), joinable=True)
         return out
