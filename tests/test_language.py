@@ -485,3 +485,36 @@ def test_cbam_and_eca_after_each_stage_of_resnet_cifar_in_a_team_template(tmp_pa
         model(torch.randn(1, 3, 32, 32))
     macs = counter.get_total_flops() // 2
     assert abs(plan.total_macs - macs) <= 0.01 * macs
+
+
+def test_shufflenet_v2s_unit_splits_shuffles_and_a_dense_blocks_repeats_are_named():
+    bp = blueprint(
+        """
+- conv: {out: 16, padding: 1}
+- branches:
+    - [chunk: {index: 0}]
+    - [chunk: {index: 1}, conv: {out: 8, kernel: 1}, relu]
+- channel_shuffle: 2
+- sequential:
+    name: features
+    layers:
+      - repeat: {times: 2, layer: dense_layer, names: denselayer}
+- global_avg_pool
+- flatten
+- linear: classes
+""",
+        {
+            "dense_layer": {
+                "layers": [
+                    {"branches": [[], ["batch_norm", "relu", {"conv": {"out": 4, "kernel": 1}}]]}
+                ]
+            }
+        },
+    )
+    check_counts(bp)
+    plan, _, model = model_of(bp)
+    code = "\n".join(plan.code.forward_lines)
+    assert "branch = x.chunk(2, dim=1)[1]" in code
+    assert "x = torch.cat([x.chunk(2, dim=1)[0], branch], dim=1)" in code
+    assert "x = channel_shuffle(x, 2)" in code
+    assert "features.denselayer2.conv.weight" in model.state_dict()

@@ -24,6 +24,7 @@ from .base import (
     LayerList,
     LayerType,
     ListOf,
+    Name,
     Ref,
     Shape,
     ShapeError,
@@ -352,6 +353,11 @@ class Repeat(Layer):
     first: MapNode | None = spec_field(
         _Arguments(), None, "arguments that differ in the first repeat, e.g. {stride: 2}"
     )
+    names: str | None = spec_field(
+        Name,
+        None,
+        "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), else 0, 1, ...",
+    )
 
     def children(self) -> list[Layer]:
         return [self.layer]
@@ -364,6 +370,11 @@ class Repeat(Layer):
     def entries(self, x: Shape, ctx: Context, prefix: str, start: int, depth: int):
         if self.layer.entries is None:
             raise self.error(f"{self.layer.KIND} cannot be repeated in a group", key="layer")
+        if self.names and not self.layer.NAMED_ENTRY:
+            raise self.error(
+                f"{self.layer.KIND} gives several entries, so its repeats cannot have names",
+                key="names",
+            )
         first = self.layer
         if self.first is not None:
             first = self._first()
@@ -371,8 +382,13 @@ class Repeat(Layer):
         for i in range(self.times):
             layer = first if i == 0 else self.layer
             ctx.used(layer)
-            added = layer.entries(x, ctx, prefix, start + len(entries), depth)
-            entries.extend(added)
+            if self.names:
+                key = f"{self.names}{i + 1}"
+                added = layer.entries(x, ctx, prefix, key, depth)
+                entries.append((added[0][0], added[0][1], key))
+            else:
+                added = layer.entries(x, ctx, prefix, start + len(entries), depth)
+                entries.extend(added)
             x = added[-1][1]
         return entries
 

@@ -1,4 +1,4 @@
-"""`permute` (an image to channels last and back) and `channel_shuffle` (ShuffleNet)."""
+"""`permute` (an image to channels last and back), `channel_shuffle` and `chunk` (ShuffleNet)."""
 
 from __future__ import annotations
 
@@ -98,3 +98,24 @@ class ChannelShuffle(SimpleLayer):
             return Simple(x, nn.ChannelShuffle(self.groups), "channel shuffle")
         ctx.use(CHANNEL_SHUFFLE, by=self)
         return Simple(x, None, "channel shuffle", call=Ref("channel_shuffle")(HOLE, self.groups))
+
+
+@unit("chunk")
+class Chunk(SimpleLayer):
+    """One of `chunks` equal parts of the channels, `x.chunk(chunks, dim=1)[index]` (ShuffleNetV2's
+    split: one path takes index 0, the other index 1)."""
+
+    chunks: int = spec_field(Int(min=2, max=65_536), 2, "number of equal parts")
+    index: int = spec_field(Int(min=0, max=65_535), doc="which part, from 0")
+
+    def simple(self, x: Shape, ctx: Context, in_sequential: bool) -> Simple:
+        self.need_image(x)
+        c = x.dims[0]
+        if c % self.chunks:
+            raise self.error(f"{c} channels do not divide into {self.chunks} parts", key="chunks")
+        if self.index >= self.chunks:
+            raise self.error(f"index {self.index} of {self.chunks} parts", key="index")
+        if in_sequential:
+            raise self.error("chunk is a call in forward: it cannot go inside a sequential group")
+        call = HOLE.attr("chunk")(self.chunks, dim=1)[self.index]
+        return Simple(image(c // self.chunks, *x.dims[1:]), None, "chunk", call=call)
