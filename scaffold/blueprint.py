@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .blocks.base import DEFINED
-from .blocks.defined import BlocksType
+from .blocks.base import DEFINED, BlocksType
 from .errors import BlueprintError, Location, Problem, ProblemCollector
 from .layers import IDENTIFIER, LayerList, Name
 from .names import class_name_problem

@@ -297,7 +297,7 @@ train: {epochs: 1}
 
 
 def test_a_block_cannot_take_a_built_in_kind():
-    with pytest.raises(BlueprintError, match="'conv' is a built-in layer kind"):
+    with pytest.raises(BlueprintError, match="'conv' is a layer kind already"):
         blueprint("[conv: 8]", {"conv": {"layers": ["relu"]}})
 
 
@@ -518,3 +518,16 @@ def test_shufflenet_v2s_unit_splits_shuffles_and_a_dense_blocks_repeats_are_name
     assert "x = torch.cat([x.chunk(2, dim=1)[0], branch], dim=1)" in code
     assert "x = channel_shuffle(x, 2)" in code
     assert "features.denselayer2.conv.weight" in model.state_dict()
+
+
+def test_a_kind_as_a_parameter_gives_a_class_per_kind_used():
+    bp = blueprint(
+        "[act_conv: {out: 8}, act_conv: {out: 8, act: gelu}, act_conv: {out: 16},"
+        " flatten, linear: classes]",
+        {"act_conv": {"params": {"out": None, "act": "relu"}, "layers": [{"conv": "$out"}, "$act"]}},
+    )
+    check_counts(bp)
+    plan = build_plan(bp)
+    assert [f.name for f, _ in plan.fragments] == ["ActConv", "ActConv2"]
+    assert "self.act_conv2 = ActConv2(8, 8, act=\"gelu\")" in plan.code.init_lines
+    assert "self.act_conv3 = ActConv(8, 16)" in plan.code.init_lines

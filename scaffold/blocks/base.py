@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from ..errors import Location, Problem, ProblemCollector, UsageError
 from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import Node
+from ..source import MapNode, Node
 from ..spec import (
     Bool,
     Enum,
@@ -289,6 +289,48 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     return read_tagged(
         node, path, problems, kinds, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
+
+
+class BlocksType(FieldType):
+    """A blueprint's `blocks:` section: block name -> definition."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if not isinstance(node, MapNode):
+            return self._wrong(node, path, problems)
+        from .defined import block_class, read_definition  # only for blueprints that define blocks
+        from .registry import REGISTRY
+
+        kinds = set(REGISTRY.index()) | set(REGISTRY.aliases)
+        result = {}
+        for name, value in node.entries.items():
+            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
+            if d is not None:
+                result[name] = block_class(d)
+        return result
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": ["integer", "number", "string", "boolean", "null"]
+                        },
+                    },
+                    "layers": {"type": "array", "minItems": 1},
+                    "doc": {"type": "string"},
+                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
+                },
+                "required": ["layers"],
+                "additionalProperties": False,
+            },
+        }
+
+    def describe(self) -> str:
+        return "a mapping of block names to {params, layers}"
 
 
 def walk_layers(layers) -> Iterator[Layer]:

@@ -27,7 +27,6 @@ reported at its line in the definition, naming the place of use.
 
 from __future__ import annotations
 
-import ast
 import re
 from contextvars import ContextVar
 from pathlib import Path
@@ -50,7 +49,6 @@ from ..spec import (
     spec_field,
 )
 from .base import (
-    DEFINED,
     HOLE,
     IDENTIFIER,
     Context,
@@ -62,7 +60,7 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import BinOp, Fragment, Lit, Symbolic, SymBool, SymInt, symbolic
+from .emit import Fragment, Symbolic, SymInt, symbolic
 
 RESERVED = {"name", "in_channels", "self", "x"}
 _PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
@@ -273,130 +271,6 @@ def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fra
     return made
 
 
-# --- $ expressions ----------------------------------------------------------------------------
-
-_ALLOWED = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.Name,
-    ast.Load,
-    ast.Constant,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.USub,
-    ast.Compare,
-    ast.Eq,
-    ast.NotEq,
-    ast.Lt,
-    ast.LtE,
-    ast.Gt,
-    ast.GtE,
-    ast.BoolOp,
-    ast.And,
-    ast.Or,
-)
-_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
-
-
-def _evaluate(text: str, symbols: dict[str, Any]):
-    """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError:
-        raise ValueError(f"'${text}' is not an expression") from None
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED):
-            raise ValueError(
-                f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or and ( ) "
-                "are allowed"
-            )
-        if isinstance(node, ast.Name) and node.id not in symbols:
-            raise ValueError(f"unknown parameter '{node.id}'")
-
-    def value(node):
-        if isinstance(node, ast.Expression):
-            return value(node.body)
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                raise ValueError(f"'${text}': only numbers, parameters and arithmetic")
-            return node.value
-        if isinstance(node, ast.Name):
-            return symbols[node.id]
-        if isinstance(node, ast.UnaryOp):
-            return 0 - value(node.operand)
-        if isinstance(node, ast.Compare):
-            result, code, left = True, None, value(node.left)
-            for op, right_node in zip(node.ops, node.comparators):
-                right = value(right_node)
-                one = _compare(left, _COMPARE[type(op)], right)
-                result = result and bool(one)
-                code = one.expr if code is None else BinOp(code, "and", one.expr)
-                left = right
-            return SymBool(result, code) if _any_symbolic(node, symbols) else result
-        if isinstance(node, ast.BoolOp):
-            values = [value(v) for v in node.values]
-            word = "and" if isinstance(node.op, ast.And) else "or"
-            result = all(values) if word == "and" else any(values)
-            if not any(isinstance(v, Symbolic) for v in values):
-                return result
-            code = _sym_expr(values[0])
-            for v in values[1:]:
-                code = BinOp(code, word, _sym_expr(v))
-            return SymBool(result, code)
-        left, right = value(node.left), value(node.right)
-        if isinstance(node.op, ast.Add):
-            return left + right
-        if isinstance(node.op, ast.Sub):
-            return left - right
-        if isinstance(node.op, ast.Mult):
-            return left * right
-        if isinstance(node.op, ast.Div):
-            return left / right
-        return left // right
-
-    try:
-        return value(tree)
-    except ZeroDivisionError:
-        raise ValueError(f"'${text}' divides by zero") from None
-    except TypeError:
-        raise ValueError(f"'${text}' mixes words and numbers") from None
-
-
-def _compare(left, op: str, right) -> SymBool:
-    a, b = _value(left), _value(right)
-    result = {
-        "==": a == b,
-        "!=": a != b,
-        "<": a < b,
-        "<=": a <= b,
-        ">": a > b,
-        ">=": a >= b,
-    }[op]
-    return SymBool(result, BinOp(_sym_expr(left), op, _sym_expr(right)))
-
-
-def _value(v):
-    if isinstance(v, SymBool):
-        return v.value
-    if isinstance(v, Symbolic):
-        return v._value()
-    return v
-
-
-def _sym_expr(v):
-    return v.expr if isinstance(v, Symbolic) else Lit(v)
-
-
-def _any_symbolic(node, symbols) -> bool:
-    return any(
-        isinstance(n, ast.Name) and isinstance(symbols.get(n.id), Symbolic) for n in ast.walk(node)
-    )
-
-
 def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
     if isinstance(node, MapNode):
         return MapNode(
@@ -407,8 +281,10 @@ def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemColle
     if isinstance(node, SeqNode):
         return SeqNode(node.location, [_substitute(v, symbols, d, problems) for v in node.items])
     if isinstance(node, ScalarNode) and isinstance(node.value, str) and node.value.startswith("$"):
+        from .expressions import evaluate  # ast, only for blueprints that define blocks
+
         try:
-            result = _evaluate(node.value[1:].strip(), symbols)
+            result = evaluate(node.value[1:].strip(), symbols)
         except ValueError as error:
             known = ", ".join(["in_channels", *d.params]) if "in_channels" in symbols else ""
             problems.add(
@@ -439,7 +315,7 @@ def read_definition(
         problems.add(
             where,
             path,
-            f"'{name}' is a built-in layer kind",
+            f"'{name}' is a layer kind already (scaffold's, or the template's own)",
             "give the block another name",
         )
         return None
@@ -518,47 +394,6 @@ def block_class(d: Definition) -> type[Layer]:
     return cls
 
 
-class BlocksType(FieldType):
-    """A blueprint's `blocks:` section: block name -> definition."""
-
-    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
-        if not isinstance(node, MapNode):
-            return self._wrong(node, path, problems)
-        from .registry import REGISTRY
-
-        kinds = set(REGISTRY.index()) | set(REGISTRY.aliases)
-        result = {}
-        for name, value in node.entries.items():
-            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
-            if d is not None:
-                result[name] = block_class(d)
-        return result
-
-    def schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": ["integer", "number", "string", "boolean", "null"]
-                        },
-                    },
-                    "layers": {"type": "array", "minItems": 1},
-                    "doc": {"type": "string"},
-                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
-                },
-                "required": ["layers"],
-                "additionalProperties": False,
-            },
-        }
-
-    def describe(self) -> str:
-        return "a mapping of block names to {params, layers}"
-
-
 def read_block_file(path: Path) -> type[Layer]:
     """A team template's `blocks/NAME.yaml` (one block, named by the file): its Layer class, or
     BlueprintError naming the file and line."""
@@ -573,9 +408,4 @@ def read_block_file(path: Path) -> type[Layer]:
     return block_class(d)
 
 
-def defining(blocks: dict | None):
-    """While a blueprint is read or planned: its defined blocks are layer kinds."""
-    return DEFINED.set(blocks or {})
-
-
-__all__ = ["BlocksType", "DefinedBlock", "Definition", "block_class", "read_block_file"]
+__all__ = ["DefinedBlock", "Definition", "block_class", "read_block_file"]
