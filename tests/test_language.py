@@ -524,10 +524,56 @@ def test_a_kind_as_a_parameter_gives_a_class_per_kind_used():
     bp = blueprint(
         "[act_conv: {out: 8}, act_conv: {out: 8, act: gelu}, act_conv: {out: 16},"
         " flatten, linear: classes]",
-        {"act_conv": {"params": {"out": None, "act": "relu"}, "layers": [{"conv": "$out"}, "$act"]}},
+        {
+            "act_conv": {
+                "params": {"out": None, "act": "relu"},
+                "layers": [{"conv": "$out"}, "$act"],
+            }
+        },
     )
     check_counts(bp)
     plan = build_plan(bp)
     assert [f.name for f, _ in plan.fragments] == ["ActConv", "ActConv2"]
-    assert "self.act_conv2 = ActConv2(8, 8, act=\"gelu\")" in plan.code.init_lines
+    assert 'self.act_conv2 = ActConv2(8, 8, act="gelu")' in plan.code.init_lines
     assert "self.act_conv3 = ActConv(8, 16)" in plan.code.init_lines
+
+
+def test_a_name_used_twice_inside_a_block_is_refused_where_it_is_written(tmp_path):
+    text = problems_of(
+        """name: twice
+input: {channels: 3, height: 8, width: 8}
+blocks:
+  pair:
+    layers:
+      - conv: {out: 4, name: conv}
+      - conv: {out: 4, name: conv}
+model:
+  layers: [pair, flatten, linear: classes]
+train: {epochs: 1}
+""",
+        tmp_path,
+    )
+    assert "bp.yaml:7:" in text and "the name 'conv' is already used" in text
+    assert "(in the block 'pair' used at " in text
+
+
+def test_a_broken_yaml_block_of_a_team_template_names_its_file_and_line(tmp_path):
+    from test_team_blocks import load_engine, make_template_root
+
+    root = make_template_root(tmp_path, team_blocks=False)
+    (root / "blocks").mkdir()
+    (root / "blocks" / "gate.yaml").write_text("params: {r: 4}\nlayer: [relu]\n")
+    team = load_engine(root)
+    data = {
+        "name": "t",
+        "input": {"channels": 3, "height": 8, "width": 8},
+        "model": {"layers": ["gate", "flatten", {"linear": "classes"}]},
+        "train": {"epochs": 1},
+    }
+    with pytest.raises(Exception) as caught:
+        team.blueprint.blueprint_from_data(data)
+    assert type(caught.value).__name__ == "UnitError"
+    assert (
+        f"{root / 'blocks' / 'gate.yaml'}:2:1: gate.layer: unknown key 'layer' in a block"
+        in str(caught.value)
+    )

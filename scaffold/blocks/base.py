@@ -130,6 +130,10 @@ Size = Int(min=1, max=1_000_000)
 Channels = Int(min=1, max=65_536)
 
 
+def _problem_parts(problem: Problem) -> tuple:
+    return problem.location, problem.field, problem.message, problem.hint
+
+
 class ShapeError(Exception):
     """A problem found while planning a layer; the walk reports it with its position."""
 
@@ -424,7 +428,10 @@ class Context:
     def child(self, layers: list[Layer], prefix: str, depth: int) -> Context:
         """The walk of a defined block's class: names and code of its own, and rows, helpers and
         constants shared with this walk (its rows under `prefix`, at `depth`)."""
-        inner = Context(layers, self.num_classes, self.vocab_size, None, ProblemCollector())
+        names = ProblemCollector()
+        inner = Context(layers, self.num_classes, self.vocab_size, None, names)
+        if names.problems:  # a name used twice in the block, or one a module cannot have
+            raise ShapeError(*_problem_parts(names.problems[0]))
         inner.rows = self.rows
         inner.constants = self.constants
         inner.pretrained = self.pretrained
