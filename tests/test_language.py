@@ -272,6 +272,7 @@ train: {epochs: 1}
     )
     assert "bp.yaml:8:" in text and "unknown parameter 'fator'" in text
     assert "in the block 'widen' used at " in text and "bp.yaml:12:" in text
+    assert text.count("in the block 'widen'") == 1
     assert "hint: the block's parameters: in_channels, factor" in text
 
 

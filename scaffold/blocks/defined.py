@@ -201,8 +201,9 @@ class DefinedBlock(Layer):
                     layer = read_layer(item, f"blocks.{d.name}.layers[{i}]", problems)
                     if layer is not INVALID:
                         layers.append(layer)
-        if problems.problems:
-            raise self._located(problems.problems[0])
+        if problems.problems:  # located with this use by _instance
+            first = problems.problems[0]
+            raise ShapeError(first.location, first.field, first.message, first.hint)
         return layers
 
     def _located(self, problem: Problem) -> ShapeError:
