@@ -578,3 +578,33 @@ def test_a_broken_yaml_block_of_a_team_template_names_its_file_and_line(tmp_path
         f"{root / 'blocks' / 'gate.yaml'}:2:1: gate.layer: unknown key 'layer' in a block"
         in str(caught.value)
     )
+
+
+def test_a_block_inside_a_block_is_built_from_the_outer_ones_arguments():
+    bp = blueprint(
+        "[conv: 16, outer: {r: 4}, outer: {r: 2}, conv: 32, outer, flatten, linear: classes]",
+        """
+gate:
+  params: {r: 16}
+  layers:
+    - branches:
+        merge: mul
+        paths:
+          - []
+          - [global_avg_pool, conv: {out: $in_channels // r, kernel: 1}, relu,
+             conv: {out: $in_channels, kernel: 1}, sigmoid]
+outer:
+  params: {r: 8}
+  layers:
+    - conv: {out: $in_channels * 2, kernel: 1}
+    - gate: {r: $r}
+    - gate
+""",
+    )
+    check_counts(bp)
+    plan = build_plan(bp)
+    assert [f.name for f, _ in plan.fragments] == ["Gate", "Outer"]
+    outer = plan.fragments[1][0].code(frozenset())
+    assert "self.gate1 = Gate(in_channels * 2, r=r)" in outer
+    assert "self.gate2 = Gate(in_channels * 2)" in outer
+    assert "self.conv2 = nn.Conv2d(64, 32, kernel_size=3)" in plan.code.init_lines

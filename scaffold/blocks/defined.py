@@ -60,7 +60,7 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import Fragment, Symbolic, SymInt, symbolic
+from .emit import BinOp, Fragment, Lit, Symbolic, SymInt, symbolic
 
 RESERVED = {"name", "in_channels", "self", "x"}
 _PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
@@ -143,10 +143,11 @@ class DefinedBlock(Layer):
         d = self.DEFINITION
         values = self.arguments()
         symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
-        channels = None
+        channels = given = None
         if x.kind in ("image", "vector") or x.kind in ("words", "sequence"):
             axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
-            channels = SymInt(x.dims[axis], Var("in_channels"))
+            given = x.dims[axis]  # in a block inside a block: an expression of the outer one's
+            channels = SymInt(given, Var("in_channels"))
             dims = list(x.dims)
             dims[axis] = channels
             x = Shape(x.kind, tuple(dims))
@@ -178,14 +179,16 @@ class DefinedBlock(Layer):
         ctx.use_last(fragment)
         args: list = []
         if channels is not None:
-            args.append(int(channels))
+            args.append(given)
         args += [v for p, v in values.items() if d.params[p] is REQUIRED]
         keywords = {
             p: v
             for p, v in values.items()
             if d.params[p] is not REQUIRED and (isinstance(v, Symbolic) or v != d.params[p])
         }
-        out = Shape(out.kind, tuple(int(v) for v in out.dims))
+        # the output in the terms of the enclosing code: its numbers, or its own expressions
+        outer = {**values, "in_channels": given}
+        out = Shape(out.kind, tuple(_rebind(v, outer) for v in out.dims))
         return Ref(class_name)(*args, **keywords), out
 
     def _layers(self, symbols: dict[str, Any]) -> list[Layer]:
@@ -218,6 +221,41 @@ class DefinedBlock(Layer):
             base = self.DEFINITION.class_name
             classes[code] = base if not classes else f"{base}{len(classes) + 1}"
         return classes[code]
+
+
+_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+}
+
+
+def _rebind(value, outer: dict):
+    """A size the class computes from its arguments, as the code that constructs it computes it:
+    `in_channels * 2` in the class is `64 * 2 = 128` in the model, or `in_channels * 2 * 2` in an
+    enclosing block's class."""
+    if not isinstance(value, Symbolic):
+        return value
+
+    def evaluate(code):
+        if isinstance(code, Var):
+            return outer[code.name]
+        if isinstance(code, Lit):
+            inner = code.value
+            return evaluate(inner.expr) if isinstance(inner, Symbolic) else inner
+        if isinstance(code, BinOp) and code.op in _OPS:
+            return _OPS[code.op](evaluate(code.left), evaluate(code.right))
+        raise KeyError(code)
+
+    try:
+        result = evaluate(value.expr)
+    except KeyError:
+        result = None
+    if result is None or result != value:  # cannot happen for sizes planned from the arguments
+        return int(value) if isinstance(value, int) else float(value)
+    return result
 
 
 def _camel(kind: str) -> str:
