@@ -608,3 +608,49 @@ outer:
     assert "self.gate1 = Gate(in_channels * 2, r=r)" in outer
     assert "self.gate2 = Gate(in_channels * 2)" in outer
     assert "self.conv2 = nn.Conv2d(64, 32, kernel_size=3)" in plan.code.init_lines
+
+
+def test_a_residual_added_only_where_the_shape_stays_is_mobilenet_v2s_block():
+    from torchvision.models.mobilenetv2 import InvertedResidual
+
+    bp = blueprint(
+        """
+- conv: {out: 16, padding: 1, bias: false}
+- sequential: {name: features, layers: [ir: {out: 24, stride: 2}, ir: {out: 24}]}
+- global_avg_pool
+- flatten
+- linear: classes
+""",
+        """
+ir:
+  class: InvertedResidual
+  params: {out: ~, stride: 1, expansion: 6}
+  layers:
+    - residual:
+        body:
+          - sequential:
+              name: conv
+              layers:
+                - sequential: [conv: {out: $in_channels * expansion, kernel: 1, bias: false},
+                               batch_norm, relu6]
+                - sequential: [conv: {out: $in_channels * expansion, stride: $stride, padding: 1,
+                                      groups: $in_channels * expansion, bias: false},
+                               batch_norm, relu6]
+                - conv: {out: $out, kernel: 1, bias: false}
+                - batch_norm
+        connect: $stride == 1 and in_channels == out
+""",
+    )
+    check_counts(bp)
+    plan, namespace, _ = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["InvertedResidual"]
+    code = plan.fragments[0][0].code(frozenset())
+    assert "self.use_residual = stride == 1 and in_channels == out" in code
+    assert "return x + identity if self.use_residual else x" in code
+    for args in [(16, 24, 2, 6), (24, 24, 1, 6)]:
+        ours = namespace["InvertedResidual"](args[0], args[1], stride=args[2]).eval()
+        reference = InvertedResidual(*args).eval()
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        x = torch.randn(2, args[0], 8, 8)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), reference(x))

@@ -123,6 +123,13 @@ class Residual(Layer):
         "when the shortcut is used (in a defined block: `$stride != 1 or in_channels != out`, "
         "torchvision's downsample); else the input is added as it is",
     )
+    connect: object = spec_field(
+        _Condition(),
+        None,
+        "whether the input is added at all (default true; in a defined block, e.g. "
+        "`$stride == 1 and in_channels == out`: MobileNet's and EfficientNet's blocks add it only "
+        "where the shape stays)",
+    )
 
     def children(self) -> list[Layer]:
         return [*self.body, *(self.shortcut or [])]
@@ -134,6 +141,9 @@ class Residual(Layer):
         source, at = forward.current, len(forward.statements)
         mark = ctx.mark()
         ctx.depth += 1
+        connect = True if self.connect is None else self.connect
+        if not connect and not isinstance(connect, SymBool):  # `connect: false`: the body only
+            return self._body_only(x, ctx, mark)
         try:
             out = plan_layers(self.body, x, ctx)
             forward.flush()
@@ -151,9 +161,9 @@ class Residual(Layer):
                 finally:
                     ctx.forward = forward
                 forward.statements[at:at] = shortcut
-            else:
+            elif connect or isinstance(connect, SymBool):  # identity = x, before the body
                 forward.statements.insert(at, Assign(identity, source))
-            if out != added:
+            if connect and out != added:
                 where = "the shortcut gives" if self.shortcut else "the input is"
                 raise self.error(
                     f"the body gives {out} but {where} {added}: they cannot be added",
@@ -180,8 +190,24 @@ class Residual(Layer):
             ctx.depth -= 1
         projected = self.shortcut and (True if self.when is None else bool(self.when))
         label = "residual" + (" (projected)" if projected else "")
+        if not connect:
+            label += " (not added)"
         ctx.group(mark, "", label, out)
-        forward.start(BinOp(step, "+", Var(identity)), out.comment(), joinable=True)
+        merged = BinOp(step, "+", Var(identity))
+        if isinstance(connect, SymBool):  # x = x + identity if self.use_residual else x
+            name = ctx.fixed_name("use_residual")
+            ctx.module(name, connect.expr, params=False)
+            merged = IfElse(merged, this(name), HOLE)
+        forward.start(merged, out.comment(), joinable=True)
+        return out
+
+    def _body_only(self, x: Shape, ctx: Context, mark: int) -> Shape:
+        ctx.depth += 1
+        try:
+            out = plan_layers(self.body, x, ctx)
+        finally:
+            ctx.depth -= 1
+        ctx.group(mark, "", "residual (not added)", out)
         return out
 
     def _optional_shortcut(self, x, ctx, identity, source, at, when) -> Shape:
