@@ -238,7 +238,7 @@ def test_resnet18_from_a_defined_block_loads_torchvisions_weights_strictly():
     check_counts(bp)
     plan, _, model = model_of(bp)
     assert [f.name for f, _ in plan.fragments] == ["Basic"]
-    assert "    Basic(64, 128, stride=2)," in plan.code.init_lines
+    assert "    Basic(64, out=128, stride=2)," in plan.code.init_lines
     readme = readme_resnet18()
     bp = blueprint(readme["model"]["layers"], readme["blocks"], size=64, classes=1000)
     plan, _, model = model_of(bp)
@@ -536,7 +536,7 @@ def test_a_kind_as_a_parameter_gives_a_class_per_kind_used():
     plan = build_plan(bp)
     assert [f.name for f, _ in plan.fragments] == ["ActConv", "ActConv2"]
     assert 'self.act_conv2 = ActConv2(8, 8, act="gelu")' in plan.code.init_lines
-    assert "self.act_conv3 = ActConv(8, 16)" in plan.code.init_lines
+    assert "self.act_conv3 = ActConv(8, out=16)" in plan.code.init_lines
 
 
 def test_a_name_used_twice_inside_a_block_is_refused_where_it_is_written(tmp_path):
@@ -648,9 +648,66 @@ ir:
     assert "self.use_residual = stride == 1 and in_channels == out" in code
     assert "return x + identity if self.use_residual else x" in code
     for args in [(16, 24, 2, 6), (24, 24, 1, 6)]:
-        ours = namespace["InvertedResidual"](args[0], args[1], stride=args[2]).eval()
+        ours = namespace["InvertedResidual"](args[0], out=args[1], stride=args[2]).eval()
         reference = InvertedResidual(*args).eval()
         ours.load_state_dict(reference.state_dict(), strict=True)
         x = torch.randn(2, args[0], 8, 8)
+        with torch.no_grad():
+            torch.testing.assert_close(ours(x), reference(x))
+
+
+def test_squeezenets_fire_and_googlenets_inception_load_torchvision_strictly():
+    from torchvision.models.googlenet import Inception
+    from torchvision.models.squeezenet import Fire
+
+    bp = blueprint(
+        "[conv: {out: 64, kernel: 3, padding: 1}, fire: {squeeze: 16, expand: 64},"
+        " inception: {c1: 64, c3r: 96, c3: 128, c5r: 16, c5: 32, pool: 32},"
+        " global_avg_pool, flatten, linear: classes]",
+        """
+fire:
+  class: Fire
+  params: {squeeze: ~, expand: ~}
+  layers:
+    - conv: {out: $squeeze, kernel: 1, name: squeeze}
+    - relu
+    - branches:
+        - [conv: {out: $expand, kernel: 1, name: expand1x1}, relu]
+        - [conv: {out: $expand, kernel: 3, padding: 1, name: expand3x3}, relu]
+basic_conv:
+  class: BasicConv2d
+  params: {out: ~, kernel: 1}
+  layers:
+    - conv: {out: $out, kernel: $kernel, padding: $kernel // 2, bias: false, name: conv}
+    - batch_norm: {eps: 0.001, name: bn}
+    - relu
+inception:
+  class: Inception
+  params: {c1: ~, c3r: ~, c3: ~, c5r: ~, c5: ~, pool: ~}
+  layers:
+    - branches:
+        - [basic_conv: {out: $c1, name: branch1}]
+        - [sequential: {name: branch2, layers: [basic_conv: $c3r, basic_conv: {out: $c3, kernel: 3}]}]
+        - [sequential: {name: branch3, layers: [basic_conv: $c5r, basic_conv: {out: $c5, kernel: 3}]}]
+        - - sequential:
+              name: branch4
+              layers: [maxpool: {kernel: 3, stride: 1, padding: 1, ceil_mode: true}, basic_conv: $pool]
+""",
+    )
+    check_counts(bp)
+    plan, namespace, _ = model_of(bp)
+    assert [f.name for f, _ in plan.fragments] == ["Fire", "BasicConv2d", "Inception"]
+    pairs = [
+        (namespace["Fire"](64, squeeze=16, expand=64), Fire(64, 16, 64, 64), 64),
+        (
+            namespace["Inception"](128, c1=64, c3r=96, c3=128, c5r=16, c5=32, pool=32),
+            Inception(128, 64, 96, 128, 16, 32, 32),
+            128,
+        ),
+    ]
+    for ours, reference, channels in pairs:
+        ours.eval(), reference.eval()
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        x = torch.randn(2, channels, 9, 9)
         with torch.no_grad():
             torch.testing.assert_close(ours(x), reference(x))

@@ -180,11 +180,12 @@ class DefinedBlock(Layer):
         args: list = []
         if channels is not None:
             args.append(given)
-        args += [v for p, v in values.items() if d.params[p] is REQUIRED]
+        # the parameters by name: the class's signature follows the blueprint's mapping, whose
+        # order the recorded blueprint (copier's answers) need not keep
         keywords = {
             p: v
             for p, v in values.items()
-            if d.params[p] is not REQUIRED and (isinstance(v, Symbolic) or v != d.params[p])
+            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
         }
         # the output in the terms of the enclosing code: its numbers, or its own expressions
         outer = {**values, "in_channels": given}
@@ -429,7 +430,10 @@ def block_class(d: Definition) -> type[Layer]:
     cls = type(_camel(d.name), (DefinedBlock,), namespace)
     section(cls)
     cls.KIND = cls.NAME = d.name
-    cls.SHORTHAND = next(iter(d.params), None) if len(d.params) == 1 else None
+    # `- NAME: value` fills its one parameter without default (or its one parameter)
+    required = [p for p, default in d.params.items() if default is REQUIRED]
+    single = required if required else list(d.params)
+    cls.SHORTHAND = single[0] if len(single) == 1 else None
     return cls
 
 
