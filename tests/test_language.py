@@ -535,7 +535,7 @@ def test_a_kind_as_a_parameter_gives_a_class_per_kind_used():
     check_counts(bp)
     plan = build_plan(bp)
     assert [f.name for f, _ in plan.fragments] == ["ActConv", "ActConv2"]
-    assert 'self.act_conv2 = ActConv2(8, 8, act="gelu")' in plan.code.init_lines
+    assert 'self.act_conv2 = ActConv2(8, out=8, act="gelu")' in plan.code.init_lines
     assert "self.act_conv3 = ActConv(8, out=16)" in plan.code.init_lines
 
 
