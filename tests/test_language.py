@@ -711,3 +711,17 @@ inception:
         x = torch.randn(2, channels, 9, 9)
         with torch.no_grad():
             torch.testing.assert_close(ours(x), reference(x))
+
+
+def test_names_in_a_group_are_the_groups_own():
+    bp = blueprint(
+        "[sequential: {name: features, layers: [conv: {out: 4, name: conv0}, relu]},"
+        " conv: {out: 4, name: conv0}, flatten, linear: classes]"
+    )
+    plan = build_plan(bp)
+    assert {"features", "conv0", "fc"} <= set(plan.module_names)
+    bp = blueprint(
+        "[sequential: [conv: {out: 4, name: conv0}, conv: {out: 4, name: conv0}], flatten,"
+        " linear: classes]"
+    )
+    assert "the name 'conv0' is already used in this group" in problems_of(bp)

@@ -168,7 +168,8 @@ class Layer(Section):
     NAMED_ENTRY: ClassVar[bool] = False  # its entries are one, which a `name` may key in a group
 
     def children(self) -> list[Layer]:
-        """The layers written inside this one (a group's, a residual's body), for naming."""
+        """The layers written inside this one that become attributes of the same class (a
+        residual's body, branches' paths), for naming; a group's are keyed in the group."""
         return []
 
     # helpers for plan()

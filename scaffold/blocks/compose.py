@@ -385,9 +385,6 @@ class Repeat(Layer):
         "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), else 0, 1, ...",
     )
 
-    def children(self) -> list[Layer]:
-        return [self.layer]
-
     def plan(self, x: Shape, ctx: Context) -> Shape:
         from .sequential import wrap_entries
 

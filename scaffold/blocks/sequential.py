@@ -30,9 +30,6 @@ class Sequential(Layer):
     NAME = "block"
     layers: list = spec_field(LayerList, doc="the layers inside the group")
 
-    def children(self) -> list[Layer]:
-        return self.layers
-
     def plan(self, x: Shape, ctx: Context) -> Shape:
         return wrap_entries(self, x, ctx, "sequential", comments=True)
 
@@ -64,6 +61,12 @@ class Sequential(Layer):
                 raise layer.error(
                     f"{layer.KIND} gives several entries of the group, so it cannot have one name",
                     "remove `name`, or put it in a `sequential` group of its own with the name",
+                    key="name",
+                )
+            if layer.name and any(len(e) == 3 and e[2] == layer.name for e in entries):
+                raise layer.error(
+                    f"the name '{layer.name}' is already used in this group",
+                    "every entry needs its own name",
                     key="name",
                 )
             if layer.name:  # torchvision's features.conv0: the entry's key in the group
