@@ -725,3 +725,24 @@ def test_names_in_a_group_are_the_groups_own():
         " linear: classes]"
     )
     assert "the name 'conv0' is already used in this group" in problems_of(bp)
+
+
+def test_the_command_line_inspects_a_defined_block_and_refuses_a_mistake_in_one(tmp_path):
+    from conftest import run_scaffold
+
+    blueprint_path = tmp_path / "cbam_net.yaml"
+    blocks = "\n".join("  " + line for line in CBAM.read_text().splitlines())
+    blueprint_path.write_text(
+        "name: cbam_net\ninput: {channels: 3, height: 32, width: 32}\nblocks:\n  cbam:\n"
+        + "\n".join("  " + line for line in blocks.splitlines())
+        + "\nmodel:\n  layers: [conv: 16, cbam: {reduction: 4}, global_avgpool, flatten,"
+        " linear: classes]\ntrain: {epochs: 1}\n"
+    )
+    result = run_scaffold("inspect", blueprint_path)
+    assert result.code == 0, result.err
+    assert "cbam.conv3" in result.out and "branches (mul)" in result.out
+    text = blueprint_path.read_text().replace("kernel: $kernel,", "kernel: $kernal,")
+    blueprint_path.write_text(text)
+    result = run_scaffold("validate", blueprint_path)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert "unknown parameter 'kernal' (in the block 'cbam' used at " in result.err
