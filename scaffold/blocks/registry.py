@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # imported where a template has blocks: it reads Python, and 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE = __name__.rpartition(".")[0]
-NOT_UNITS = {"__init__", "base", "emit", "registry", "team"}
+NOT_UNITS = {"__init__", "base", "emit", "registry", "team", "defined", "expressions"}
 UNIT_LINE = re.compile(r"^@unit\(([^)]*)\)", re.M)
 WORD = re.compile(r"""["']([^"']+)["']""")
 
@@ -49,14 +49,18 @@ def template_blocks_dir() -> Path | None:
 def load_team_block(team_file: TeamFile) -> type[Layer]:
     """Run a template's block file and register its kind: the one place a team's block code
     runs (a check that the template is trusted belongs in front of it)."""
-    if team_file.path.suffix != ".py":
-        raise UnitError(
-            f"{team_file.where()}: this version of scaffold reads blocks written in Python "
-            "(blocks/NAME.py) only"
-        )
-    from .team import load
+    if team_file.path.suffix == ".py":
+        from .team import load
 
-    cls = load(team_file, PACKAGE)
+        cls = load(team_file, PACKAGE)
+    else:  # a block written in the blueprint language (blocks/NAME.yaml)
+        from ..errors import BlueprintError
+        from .defined import read_block_file
+
+        try:
+            cls = read_block_file(team_file.path)
+        except BlueprintError as error:
+            raise UnitError(str(error)) from None
     cls.KIND = team_file.kind
     LAYERS[team_file.kind] = cls
     ORIGIN[team_file.kind] = str(team_file.path)
