@@ -15,7 +15,6 @@ from functools import cached_property
 
 import yaml
 
-from . import __version__
 from . import transforms as T
 from .blueprint import (
     NO_DECAY_KINDS,
@@ -146,7 +145,6 @@ class Project:
     package: str
     blueprint: Blueprint
     plan: ModelPlan = field(init=False)
-    scaffold_version: str = __version__
 
     def __post_init__(self) -> None:
         self.plan = build_plan(self.blueprint)
@@ -289,6 +287,42 @@ class Project:
     def synthetic_classes(self) -> int:
         """Classes of the built-in synthetic shapes: the blueprint's, up to SYNTHETIC_CLASS_LIMIT."""
         return min(self.num_classes, SYNTHETIC_CLASS_LIMIT)
+
+    @property
+    def synthetic_text(self) -> str:
+        """The README's words on the built-in synthetic data: one shape per class (mask.py draws
+        SYNTHETIC_CLASS_LIMIT shapes, so a class never repeats a shape)."""
+        if self.pieces.vqa:
+            return (
+                'images of shapes with questions whose answers depend on the image ("what colour '
+                'is the circle?", "is there a square?", "how many triangles are there?")'
+            )
+        return f"procedurally drawn shapes in {self.synthetic_classes} classes, one shape each"
+
+    @property
+    def resume_exact_text(self) -> str:
+        """Why a resumed CPU run ends with the weights of an uninterrupted one, for the README:
+        what is seeded is what the project has."""
+        if self.pieces.random_augmentation:
+            return "the data order and augmentation are seeded per epoch and per sample"
+        return "the data order is seeded per epoch"
+
+    @property
+    def frozen_text(self) -> str:
+        """The README's sentence on what freezing does: batch norm only where the model has it."""
+        if self.plan.has_batch_norm:
+            return (
+                "Frozen parameters get no gradients and no optimizer state, and frozen batch-norm "
+                "layers keep their statistics."
+            )
+        return "Frozen parameters get no gradients and no optimizer state."
+
+    @property
+    def bench_data_text(self) -> str:
+        """What `bench --data-root` measures besides compute, for the README's comment."""
+        if self.pieces.gpu_decode:
+            return "and end to end, decoding on the CPU and the GPU"
+        return "and end to end, with the real loader"
 
     @property
     def classes_code(self) -> str:
