@@ -318,6 +318,14 @@ class Project:
         return "Frozen parameters get no gradients and no optimizer state."
 
     @property
+    def tf32_text(self) -> str:
+        """The README's words on TF32: on for matrix products, but not where a block promises
+        true float32 (bilinear pooling's mean outer product)."""
+        if "MeanOuterProduct" in self.plan.code.defines:
+            return "TF32 matmuls (not in the bilinear pooling, which stays in true float32)"
+        return "TF32 matmuls"
+
+    @property
     def bench_data_text(self) -> str:
         """What `bench --data-root` measures besides compute, for the README's comment."""
         if self.pieces.gpu_decode:
