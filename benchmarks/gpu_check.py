@@ -61,7 +61,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timezone  # not datetime.UTC (3.11): GPU boxes may run 3.10
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -611,7 +611,7 @@ def machine(dry_run: bool) -> dict:
     import torchvision
 
     info = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),  # noqa: UP017
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "cuda": torch.version.cuda,
