@@ -318,10 +318,15 @@ class Project:
         return "Frozen parameters get no gradients and no optimizer state."
 
     @property
+    def float32_pooling(self) -> bool:
+        """The model has bilinear pooling, whose products run in true float32 (TF32 off inside)."""
+        return "MeanOuterProduct" in self.plan.code.defines
+
+    @property
     def tf32_text(self) -> str:
         """The README's words on TF32: on for matrix products, but not where a block promises
         true float32 (bilinear pooling's mean outer product)."""
-        if "MeanOuterProduct" in self.plan.code.defines:
+        if self.float32_pooling:
             return "TF32 matmuls (not in the bilinear pooling, which stays in true float32)"
         return "TF32 matmuls"
 

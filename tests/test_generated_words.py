@@ -83,3 +83,14 @@ def test_lenet_readme_has_no_augmentation_and_one_decoding():
     assert "the data order is seeded per epoch, so a resumed CPU run" in words
     assert "and end to end, with the real loader" in readme
     assert "decod" not in readme.split("## Speed")[1].split("## Several")[0]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_only_a_model_with_bilinear_pooling_tests_and_documents_its_float32(name):
+    """The promise of true float32 (README) and the generated test that holds it to it come with
+    the pooling, and only with it."""
+    has_pooling = "bilinear_pool" in render(name, "{{ package_name }}/model.py.jinja")
+    tests = render(name, "tests/test_model.py.jinja")
+    assert ("def test_bilinear_pooling_multiplies_in_true_float32" in tests) is has_pooling
+    readme = " ".join(render(name, "README.md.jinja").split())
+    assert ("not in the bilinear pooling, which stays in true float32" in readme) is has_pooling
