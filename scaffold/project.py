@@ -158,8 +158,12 @@ class Project:
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
         pad = " " * indent
         first = pad + '"""'  # the opening quotes count on the first line
+        options = {
+            "subsequent_indent": pad,
+            "break_on_hyphens": False,
+        }  # `--no-compile` stays whole
         filled = [
-            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, subsequent_indent=pad)
+            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, **options)
             for i, p in enumerate(p for p in paragraphs if p)
         ]
         return "\n\n".join(filled)[len(first) :]
@@ -304,7 +308,7 @@ class Project:
         """Why a resumed CPU run ends with the weights of an uninterrupted one, for the README:
         what is seeded is what the project has."""
         if self.pieces.random_augmentation:
-            return "the data order and augmentation are seeded per epoch and per sample"
+            return "augmentation is seeded per sample"  # and the order per epoch
         return "the data order is seeded per epoch"
 
     @property
@@ -704,7 +708,13 @@ class Project:
         on)."""
         items = self._recipe_features() + self._data_features()
         return [
-            textwrap.fill(item, LINE_LENGTH, initial_indent="- ", subsequent_indent="  ")
+            textwrap.fill(
+                item,
+                LINE_LENGTH,
+                initial_indent="- ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
             for item in items
         ]
 

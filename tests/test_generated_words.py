@@ -69,7 +69,7 @@ def test_readme_speaks_only_of_what_the_project_has(name):
     assert ("one shape each" in readme) is not x.vqa
     assert ("both decodings" in readme) is False
     assert ("decoding on the CPU and the GPU" in readme) is x.gpu_decode
-    assert ("augmentation are seeded" in readme) is x.random_augmentation
+    assert ("augmentation is seeded per sample" in readme) is x.random_augmentation
     assert ("per sample" in readme) is x.random_augmentation
     assert ("frozen batch-norm" in readme) is (project.has_phases and project.plan.has_batch_norm)
     data = readme.split("## Data")[1].split("`--data-root DIR` accepts")[0]
