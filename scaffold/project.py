@@ -15,7 +15,6 @@ from functools import cached_property
 
 import yaml
 
-from . import __version__
 from . import transforms as T
 from .blueprint import (
     NO_DECAY_KINDS,
@@ -146,7 +145,6 @@ class Project:
     package: str
     blueprint: Blueprint
     plan: ModelPlan = field(init=False)
-    scaffold_version: str = __version__
 
     def __post_init__(self) -> None:
         self.plan = build_plan(self.blueprint)
@@ -160,8 +158,12 @@ class Project:
         paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip())]
         pad = " " * indent
         first = pad + '"""'  # the opening quotes count on the first line
+        options = {
+            "subsequent_indent": pad,
+            "break_on_hyphens": False,
+        }  # `--no-compile` stays whole
         filled = [
-            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, subsequent_indent=pad)
+            textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, **options)
             for i, p in enumerate(p for p in paragraphs if p)
         ]
         return "\n\n".join(filled)[len(first) :]
@@ -289,6 +291,55 @@ class Project:
     def synthetic_classes(self) -> int:
         """Classes of the built-in synthetic shapes: the blueprint's, up to SYNTHETIC_CLASS_LIMIT."""
         return min(self.num_classes, SYNTHETIC_CLASS_LIMIT)
+
+    @property
+    def synthetic_text(self) -> str:
+        """The README's words on the built-in synthetic data: one shape per class (mask.py draws
+        SYNTHETIC_CLASS_LIMIT shapes, so a class never repeats a shape)."""
+        if self.pieces.vqa:
+            return (
+                'images of shapes with questions whose answers depend on the image ("what colour '
+                'is the circle?", "is there a square?", "how many triangles are there?")'
+            )
+        return f"procedurally drawn shapes in {self.synthetic_classes} classes, one shape each"
+
+    @property
+    def resume_exact_text(self) -> str:
+        """Why a resumed CPU run ends with the weights of an uninterrupted one, for the README:
+        what is seeded is what the project has."""
+        if self.pieces.random_augmentation:
+            return "augmentation is seeded per sample"  # and the order per epoch
+        return "the data order is seeded per epoch"
+
+    @property
+    def frozen_text(self) -> str:
+        """The README's sentence on what freezing does: batch norm only where the model has it."""
+        if self.plan.has_batch_norm:
+            return (
+                "Frozen parameters get no gradients and no optimizer state, and frozen batch-norm "
+                "layers keep their statistics."
+            )
+        return "Frozen parameters get no gradients and no optimizer state."
+
+    @property
+    def float32_pooling(self) -> bool:
+        """The model has bilinear pooling, whose products run in true float32 (TF32 off inside)."""
+        return "MeanOuterProduct" in self.plan.code.defines
+
+    @property
+    def tf32_text(self) -> str:
+        """The README's words on TF32: on for matrix products, but not where a block promises
+        true float32 (bilinear pooling's mean outer product)."""
+        if self.float32_pooling:
+            return "TF32 matmuls (not in the bilinear pooling, which stays in true float32)"
+        return "TF32 matmuls"
+
+    @property
+    def bench_data_text(self) -> str:
+        """What `bench --data-root` measures besides compute, for the README's comment."""
+        if self.pieces.gpu_decode:
+            return "and end to end, decoding on the CPU and the GPU"
+        return "and end to end, with the real loader"
 
     @property
     def classes_code(self) -> str:
@@ -662,7 +713,13 @@ class Project:
         on)."""
         items = self._recipe_features() + self._data_features()
         return [
-            textwrap.fill(item, LINE_LENGTH, initial_indent="- ", subsequent_indent="  ")
+            textwrap.fill(
+                item,
+                LINE_LENGTH,
+                initial_indent="- ",
+                subsequent_indent="  ",
+                break_on_hyphens=False,
+            )
             for item in items
         ]
 

@@ -23,7 +23,8 @@ HIDDEN = (
     "copier_template_extensions",
 )
 # the check's code: its script, the reference, the generated projects (each process's __main__)
-OURS = ("__main__", "gpu_check", "gpu_reference", "bcnn_vgg16", "san_vgg_lstm", "resnet_cifar")
+OURS = ("__main__", "gpu_check", "gpu_reference", "pooling_check")
+OURS += ("bcnn_vgg16", "san_vgg_lstm", "resnet_cifar")
 
 # Imported first by every Python process of the run (PYTHONPATH reaches the check's children):
 # hides the packages a GPU box lacks, and writes down, at exit, each top-level module that the
@@ -81,13 +82,15 @@ def test_dry_run_writes_the_table_with_only_the_allowed_packages(tmp_path):
     rows = {row["check"]: row for row in results["rows"]}
     skipped = {name for name, row in rows.items() if row["result"] == "skipped"}
     # what needs CUDA, and nothing else, is skipped: the CUDA graph (bench and training), nvJPEG
-    assert len(skipped) == 3 and all(("cuda-graph" in n or "decode gpu" in n) for n in skipped)
+    # (on its own, and decoding ahead against in turn)
+    assert len(skipped) == 4 and all(("cuda-graph" in n or "decode gpu" in n) for n in skipped)
     assert {row["result"] for row in rows.values()} <= {"ran", "info", "skipped"}
     for title in (
         "B-CNN VGG-16",
         "SAN VGG-16 + LSTM",
         "Training (resnet_cifar",
         "the faster decode",
+        "bilinear pooling",
     ):
         (row,) = (row for name, row in rows.items() if title in name)
         assert row["result"] == "ran" and row["measured"] != "-", row
@@ -100,11 +103,12 @@ def test_dry_run_writes_the_table_with_only_the_allowed_packages(tmp_path):
         "bcnn decode cpu",
         "san reference",
         "san",
+        "bcnn pooling",
     }
-    assert rows["The GPU run's command lines, parsed by each program"]["measured"] == "10 of 10"
+    assert rows["The GPU run's command lines, parsed by each program"]["measured"] == "11 of 11"
 
     processes = [path.read_text().splitlines() for path in audit.glob("*.txt")]
-    assert len(processes) >= 8, processes  # the check and its 7 commands
+    assert len(processes) >= 9, processes  # the check and its 8 commands
     for argv, *imports in processes:
         assert imports, argv  # the audit saw the imports
         for line in imports:

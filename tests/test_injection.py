@@ -22,17 +22,13 @@ import subprocess
 import sys
 import textwrap
 import tokenize
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import yaml
 from filelock import FileLock  # installed with torch
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10: the pyproject.toml check is skipped
-    tomllib = None
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -315,9 +311,8 @@ def test_value_in_data_fields_stays_data(generated, value_id):
     # the blueprint's class names document the data, whose own names win: no code prints them
     assert all(value not in s for s in strings_in((project / dest / "data.py").read_text()))
 
-    if tomllib is not None:
-        pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
-        assert one_line in pyproject["project"]["description"]
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert one_line in pyproject["project"]["description"]
     config = yaml.safe_load((project / "configs" / "default.yaml").read_text(encoding="utf-8"))
     assert value in config["data"]["root"].split(" ~ ")
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))

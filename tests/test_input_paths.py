@@ -83,6 +83,54 @@ def test_device_decoding_names_or_skips_an_undecodable_file(bcnn, tmp_path):
     assert images.shape[0] == 2 and batch["label"].tolist() == [0, 2] and batch["skipped"] == 1
 
 
+def test_device_decoding_copies_no_file_bytes_to_the_device(bcnn, tmp_path, monkeypatch):
+    """nvJPEG reads the bytes from host memory itself: only images that arrive decoded (not JPEG)
+    are copied to the device."""
+    _, data = bcnn
+    paths = smooth_jpegs(tmp_path / "jpegs", count=3)
+    _, eval_tf = data.build_transforms((32, 32))
+    gpu = data.ImageFiles([(p, 0) for p in paths], eval_tf, decode="gpu")
+    batch = data.collate([gpu[(i, 0)] for i in range(3)])
+    batch["data"][1] = torch.zeros(3, 40, 40, dtype=torch.uint8)  # e.g. a PNG, decoded already
+    copied, to = [], torch.Tensor.to
+
+    def watched(self, *args, **kwargs):
+        copied.append(tuple(self.shape))
+        return to(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "to", watched)
+    images = data.decode_on_device(batch, eval_tf, torch.device("cpu"))
+    monkeypatch.undo()
+    assert images.shape == (3, 3, 32, 32)
+    assert (3, 40, 40) in copied and not [shape for shape in copied if len(shape) == 1]
+
+
+def test_decoding_ahead_gives_the_same_batches_one_batch_early(bcnn, tmp_path):
+    """Decoded decodes batch k + 1 before it hands out batch k (on a GPU, on a stream of its own,
+    while step k runs); the batches are those of decoding in turn. Here on the CPU device."""
+    dest, data = bcnn
+    train = import_generated(dest, "train")
+    paths = smooth_jpegs(tmp_path / "jpegs", count=6)
+    _, eval_tf = data.build_transforms((32, 32))
+    gpu = data.ImageFiles([(p, i) for i, p in enumerate(paths)], eval_tf, decode="gpu")
+    pulled = []
+
+    def loader():
+        for start in range(0, 6, 2):
+            pulled.append(start)
+            yield data.collate([gpu[(i, 0)] for i in range(start, start + 2)])
+
+    run = train.Run("cpu")
+    in_turn = list(train.Decoded(loader(), eval_tf, run, False, ahead=False))
+    pulled.clear()
+    seen = []
+    for batch in train.Decoded(loader(), eval_tf, run, False):
+        seen.append(list(pulled))
+        assert torch.equal(batch["image"], in_turn[len(seen) - 1]["image"])
+        assert batch["label"].tolist() == in_turn[len(seen) - 1]["label"].tolist()
+    assert seen == [[0, 2], [0, 2, 4], [0, 2, 4]]  # the next batch is pulled (decoded) first
+
+
 def test_whole_data_set_on_the_device(generated_root, tmp_path):
     """--data-on-device: the data set held as one tensor on the device (here the CPU), cropped and
     flipped there in batches, the same batches again for the same epoch and step."""

@@ -19,6 +19,33 @@ from .base import (
 BILINEAR_POOL = Fragment(
     "bilinear_pool",
     '''
+def bmm_float32(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """torch.bmm in true float32: TF32, which training turns on for speed elsewhere, keeps 10 of
+    float32's 23 mantissa bits. The setting is put back afterwards."""
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        return torch.bmm(a, b)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+
+
+class MeanOuterProduct(torch.autograd.Function):
+    """x @ x^T / P for x of shape (N, C, P), in true float32 both ways: the backward pass, which
+    autograd runs after the forward's settings are gone, turns TF32 off again."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return bmm_float32(x, x.transpose(1, 2)) / x.shape[2]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return bmm_float32(grad + grad.transpose(1, 2), x) / x.shape[2]
+
+
+@torch.compiler.disable  # compiled code reads the TF32 setting when it compiles, not as it runs
 def bilinear_pool(
     x: torch.Tensor, eps: float = 1e-10, signed: bool = True
 ) -> torch.Tensor:
@@ -28,10 +55,9 @@ def bilinear_pool(
     square root (signed, as in the paper, or plain) and L2 normalisation. Works at any H x W.
     """
     n, c, h, w = x.shape
-    # In float32 even under autocast: each entry is a mean of H * W products.
+    # In true float32, even under autocast and with TF32 on: each entry is a mean of H * W products.
     with torch.autocast(device_type=x.device.type, enabled=False):
-        x = x.float().reshape(n, c, h * w)
-        x = torch.bmm(x, x.transpose(1, 2)) / (h * w)  # (N, C, C)
+        x = MeanOuterProduct.apply(x.float().reshape(n, c, h * w))  # (N, C, C)
         x = x.reshape(n, c * c)
         if signed:
             x = torch.sign(x) * torch.sqrt(torch.abs(x) + eps)
@@ -40,6 +66,7 @@ def bilinear_pool(
         return F.normalize(x, dim=1)
 ''',
     uses=("torch", "F"),
+    defines=("bmm_float32", "MeanOuterProduct", "bilinear_pool"),
 )
 
 
