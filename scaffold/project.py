@@ -161,7 +161,7 @@ class Project:
         options = {
             "subsequent_indent": pad,
             "break_on_hyphens": False,
-        }  # `--no-compile` stays whole
+        }  # `--no-compile`, "DATE-TIME" and "mid-epoch" stay whole
         filled = [
             textwrap.fill(p, LINE_LENGTH, initial_indent=pad if i else first, **options)
             for i, p in enumerate(p for p in paragraphs if p)
@@ -263,7 +263,7 @@ class Project:
     def resumed_flags(self) -> str:
         """RESUMED_FLAGS: the flags that change what a run computes, as a tuple literal."""
         x = self.pieces
-        flags = ["limit_batches", "skip_nonfinite"]
+        flags = ["limit_batches", "skip_nonfinite", "precision"]
         flags += ["skip_bad_images"] if not x.in_memory else []
         flags += ["data_on_device"] if x.on_device else []
         flags += ["cuda_graph"] if x.cuda_graph else []
@@ -839,6 +839,9 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
         )
         if cached:  # false, true, or "eval" (from the evaluation transforms' images)
             result[-1]["cache_features"] = phase.cache_features
+    if not any(phase["schedule"].get("warmup_epochs") for phase in result):
+        for phase in result:  # no warm-up anywhere: the project has no warm-up code to read it
+            phase["schedule"].pop("warmup_epochs", None)
     if any(schedule.warmup_factor for schedule in _schedules(train)):
         for phase in result:  # the code reads it in every schedule with a warm-up
             if "warmup_epochs" in phase["schedule"]:

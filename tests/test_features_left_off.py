@@ -20,3 +20,16 @@ def test_a_blueprint_without_the_features_gets_none_of_their_code(name, generate
     files.append(dest / "pyproject.toml")
     found = [(f.name, t) for f in files for t in TRACES if t in f.read_text()]
     assert found == []
+
+
+@pytest.mark.parametrize(
+    "name, warmup", [("lenet", False), ("san_vgg_lstm", False), ("resnet50", True)]
+)
+def test_warmup_epochs_is_in_the_config_of_a_project_with_a_warmup_only(
+    name, warmup, generated_root
+):
+    """A warm-up is code a blueprint switches on; without it, no setting would read warmup_epochs."""
+    dest, _ = project_for(name, generated_root)
+    config = (dest / "configs" / "default.yaml").read_text()
+    phases = (dest / name / "phases.py").read_text()
+    assert ("warmup_epochs" in config) == ("warmup_epochs" in phases) == warmup

@@ -148,10 +148,11 @@ def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpo
     out = tmp_path / "run"
     train_in_process(project, out, "--epochs", "1")
     before = (out / "last.pt").read_bytes()
-    # a new run into the same folder that explodes before its first checkpoint
+    # the run resumed for another epoch, which explodes before its next checkpoint
     with pytest.raises(SystemExit) as exploded:
-        train_in_process(project, out, "--epochs", "1", "--lr", "1e30")
-    assert isinstance(exploded.value.code, str) and "epoch 1, step" in exploded.value.code
+        resume = ("--resume", str(out / "last.pt"))
+        train_in_process(project, out, "--epochs", "2", "--lr", "1e30", *resume)
+    assert isinstance(exploded.value.code, str) and "epoch 2, step" in exploded.value.code
     assert (out / "last.pt").read_bytes() == before
     capsys.readouterr()
     train_in_process(
