@@ -483,11 +483,10 @@ class Project:
     def config(self) -> dict:
         bp = self.blueprint
         data = bp.data
-        config_data: dict = {
-            "dataset": data.dataset,
-            "root": data.root,
-            "image_size": [self.image.height, self.image.width],
-        }
+        # (the data set is the code's: data.py reads its files and no other, so no setting names it)
+        config_data: dict = {"root": data.root}
+        if self.pieces.any_size:  # a model of one input size has it in its code (--image-size)
+            config_data["image_size"] = [self.image.height, self.image.width]
         if self.pieces.loader_workers:  # (a tensor in memory, not augmented, has no workers)
             config_data["num_workers"] = data.num_workers
         config_data["val_split"] = data.val_split
@@ -630,7 +629,8 @@ class Project:
         """The config's settings that train.py's read_config requires (a phase's own are added
         there, for each phase the file has), in chunks that fit a line of code."""
         workers = ["data.num_workers"] if self.pieces.loader_workers else []
-        keys = ["seed", "data.image_size", *workers, "data.root", "data.val_split"]
+        size = ["data.image_size"] if self.pieces.any_size else []
+        keys = ["seed", *size, *workers, "data.root", "data.val_split"]
         keys += ["train.grad_clip", "train.label_smoothing"]
         keys += [f"train.{key}" for key in self.mix_settings]
         recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
@@ -639,6 +639,83 @@ class Project:
             inner = value.keys() if isinstance(value, dict) else [None]
             keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
         return textwrap.wrap(" ".join(keys), LINE_LENGTH - 16)  # `    keys += " ` and `"`
+
+    @property
+    def setting_choices(self) -> str:
+        """train.py's CHOICES, for --set: the values a setting that names code may take, those this
+        project has code for (an optimizer or schedule whose settings its entry holds, and no
+        other), by path ([] is any index)."""
+        x, choices = self.pieces, {}
+        paths = [f"train.phases[{i}]" for i in range(len(self.phases))] if x.phases else ["train"]
+        for path, phase in zip(paths, self.phases):
+            optimizer, schedule = phase["optimizer"], phase["schedule"]
+            choices[f"{path}.optimizer.name"] = tuple(
+                name for name in x.optimizers if OPTIMIZER_DEFAULTS[name].keys() <= optimizer.keys()
+            )
+            choices[f"{path}.schedule.name"] = tuple(
+                name for name in x.schedules if self._schedule_reads(name) <= schedule.keys()
+            )
+            if "metric" in schedule:
+                choices[f"{path}.schedule.metric"] = ("val_acc", "val_loss")
+        if x.phases:
+            choices["train.phases[].trainable"] = ("all",)
+        if x.feature_cache:
+            choices["train.phases[].cache_features"] = ("eval",)
+        if x.no_weight_decay:
+            choices["train.no_weight_decay[]"] = x.no_weight_decay
+        return py_literal(choices)
+
+    @property
+    def flag_settings(self) -> str:
+        """train.py's FLAG_SETTINGS: the flags (by argparse's names) that give a setting of the
+        config, and its path ([] is any index)."""
+        x = self.pieces
+        recipe = "train.phases[]" if x.phases else "train"
+        flags = {"seed": "seed", "data_root": "data.root", "val_split": "data.val_split"}
+        flags |= {"epochs": f"{recipe}.epochs", "batch_size": f"{recipe}.batch_size"}
+        flags |= {"lr": f"{recipe}.optimizer.lr"}
+        if x.any_size:
+            flags["image_size"] = "data.image_size"
+        if x.loader_workers:
+            flags["workers"] = "data.num_workers"
+        if x.deterministic:
+            flags["deterministic"] = "train.deterministic"
+        return py_literal(flags)
+
+    def _schedule_reads(self, name: str) -> set[str]:
+        """The settings phases.py's make_schedule reads for the schedule `name`."""
+        reads = {"step": {"step_size"}, "multistep": {"milestones"}}.get(name, set())
+        reads |= SCHEDULE_DEFAULTS[name].keys() - {"warmup_epochs"}
+        if name != "plateau" and self.pieces.warmup:
+            reads |= {"warmup_epochs"} | ({"warmup_factor"} if self.pieces.warmup_factor else set())
+        return reads
+
+    @property
+    def setting_kinds(self) -> str:
+        """train.py's KINDS, for --set: the kinds of value of the settings whose value in the
+        config does not tell, by path ([] is any index): those that may be null, a phase's
+        `trainable` (all, or a list of modules), the items of empty lists."""
+        kinds: dict[str, tuple[str, ...]] = {}
+
+        def walk(value, path: str) -> None:
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    walk(inner, f"{path}.{key}".lstrip("."))
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                for inner in value:
+                    walk(inner, f"{path}[]")
+            elif path.rpartition(".")[2] in NULLABLE_SETTINGS:
+                kinds[path] = (NULLABLE_SETTINGS[path.rpartition(".")[2]], "type(None)")
+
+        walk(self.config, "")
+        if self.pieces.phases:
+            kinds["train.phases[].trainable"] = ("str", "list")
+            kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
+        if self.pieces.feature_cache:
+            kinds["train.phases[].cache_features"] = ("bool", "str")
+        tuples = {path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()}
+        inner = (f"{py_literal(path)}: ({kind})" for path, kind in tuples.items())
+        return "{" + ", ".join(inner) + "}"
 
     @property
     def extra_metrics(self) -> list[str]:
@@ -750,6 +827,9 @@ class Project:
             return self.image.height
         return max(self.plan.min_image_size, min(32, self.image.height))
 
+
+# the settings that may be null (off, or: not given), by name, and what they are otherwise
+NULLABLE_SETTINGS = {"root": "str", "grad_clip": "float", "warmup_factor": "float"}
 
 # the settings of a phase that a project without phases keeps directly under train
 RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "schedule")
