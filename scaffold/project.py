@@ -776,8 +776,7 @@ class Project:
                 checks["probe"][path] = ("optimizer", _changed(name, value))
             elif group == "schedule":
                 lr = self._at(path.rpartition(".")[0].rpartition(".")[0])["optimizer"]["lr"]
-                changed = {"val_acc": "val_loss", "val_loss": "val_acc"}.get(value)
-                changed = changed or (lr * 0.5 if name == "min_lr" else _changed(name, value))
+                changed = lr * 0.5 if name == "min_lr" else _changed(name, value)
                 checks["probe"][path] = ("schedule", changed)
             elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
                 checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
@@ -965,6 +964,8 @@ CHANGED = {
 
 def _changed(name: str, value):
     """Another value than `value` for the setting `name`, that changes what runs."""
+    if name == "metric":
+        return "val_loss" if value == "val_acc" else "val_acc"
     if isinstance(value, bool):
         return not value
     other = CHANGED.get(name)
@@ -976,6 +977,8 @@ def _changed(name: str, value):
         return value + 1 if name != "patience" else value + 2
     if isinstance(value, float):
         return value * 0.5 if value else 0.1
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return [v + 1 if isinstance(v, int) else v * 0.5 for v in value]
     raise ValueError(f"tests/test_config.py has no other value for {name}={value!r}")
 
 
