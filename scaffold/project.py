@@ -676,6 +676,20 @@ class Project:
         return choices
 
     @property
+    def setting_least(self) -> str:
+        """train.py's LEAST, for --set: the least value of the counts that must be 1 or more (and
+        of the image size, where the model takes other sizes), by path ([] is any index)."""
+        recipe = "train.phases[]" if self.pieces.phases else "train"
+        counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
+        counts += ["data.synthetic.train_size", "data.synthetic.val_size", "train.ema.every"]
+        counts += ["train.grad_accum_steps", "data.answers", "data.max_question_length"]
+        paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
+        least = {path: 1 for path in counts if path in paths}
+        if self.pieces.any_size:
+            least["data.image_size[]"] = self.plan.min_image_size
+        return py_literal(least)
+
+    @property
     def flag_settings(self) -> str:
         """train.py's FLAG_SETTINGS: the flags (by argparse's names) that give a setting of the
         config, and its path ([] is any index)."""
