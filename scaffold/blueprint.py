@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .blocks.base import DEFINED, BlocksType
 from .errors import BlueprintError, Location, Problem, ProblemCollector
 from .layers import IDENTIFIER, LayerList, Name
 from .names import class_name_problem
@@ -440,6 +441,12 @@ class Blueprint(Section):
     input: Any = spec_field(
         InputType(), doc="the input: {channels, height, width}, or {image, question}"
     )
+    blocks: dict = spec_field(
+        BlocksType(),
+        {},
+        "blocks defined once and used like layers: NAME: {params: {p: default}, layers: [...]}, "
+        "values written `$p` or `$in_channels * p`",
+    )
     model: Model = spec_field(Struct(Model), doc="the network")
     data: Data = spec_field(Struct(Data), None, "data set and transforms")
     train: Train = spec_field(Struct(Train), None, "training recipe")
@@ -536,6 +543,7 @@ def blueprint_from_data(data: dict, source: str = "<recorded blueprint>") -> Blu
 
 def blueprint_from_node(node: Node, file: str) -> Blueprint:
     problems = ProblemCollector()
+    original = node
     if not isinstance(node, MapNode):
         problems.add(
             node.location,
@@ -544,10 +552,20 @@ def blueprint_from_node(node: Node, file: str) -> Blueprint:
             f"not {show(node)}",
         )
         problems.raise_if_any()
-    blueprint = read_section(Blueprint, node, "", problems)
+    defined = {}
+    if "blocks" in node.entries:  # read first: the layers may use them, wherever they are written
+        defined = BlocksType().read(node.entries["blocks"], "blocks", problems)
+        rest = {k: v for k, v in node.entries.items() if k != "blocks"}
+        node = MapNode(node.location, rest, node.key_locations)
+    token = DEFINED.set(defined if isinstance(defined, dict) else {})
+    try:
+        blueprint = read_section(Blueprint, node, "", problems)
+    finally:
+        DEFINED.reset(token)
     problems.raise_if_any()
+    blueprint.blocks = defined
     blueprint.source = file
-    blueprint.raw = to_plain(node)
+    blueprint.raw = to_plain(original)
     _apply_defaults(blueprint)
     check_blueprint(blueprint, problems)
     problems.raise_if_any()

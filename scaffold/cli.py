@@ -17,19 +17,41 @@ import click
 from . import __version__
 from .errors import BlueprintError, UsageError
 
+TRUST_HELP = (
+    "Let the template run its own code (its engine scaffold/, its Python blocks), as copier's "
+    "--trust; without it, only scaffold's bundled template and those listed under trust: in "
+    "copier's settings.yml do."
+)
+TRUST_OPTION = click.option("--trust", is_flag=True, help=TRUST_HELP)
+EPILOG_TRUST = """
+\b
+A template other than the bundled one runs its own Python code (its engine and blocks): scaffold
+refuses it (exit code 2) unless you pass --trust, or copier's settings file
+($COPIER_SETTINGS_PATH, or ~/.config/copier/settings.yml on Linux) trusts its path or URL:
+  trust:
+    - ~/src/team-template
+    - https://git.example.com/vision/    # a prefix: every repository under it
+"""
+
+
 EPILOG_NEW = """
 \b
 Examples:
   scaffold new --blueprint blueprints/bcnn_vgg16.yaml myproj
   scaffold new --blueprint lenet lenet-mnist --name lenet
-  scaffold new --blueprint my.yaml proj --template https://git.example.com/team/templates.git
+  scaffold new --blueprint my.yaml proj --template https://git.example.com/team/templates.git --trust
 
 \b
 --force on an existing, non-empty DEST adds the generated files to it: files of yours that the
 project does not contain are left alone; a file of yours that a generated file would replace
 (with different content) is first moved to DEST/.scaffold-backup/TIME/, and every such file is
 listed. Nothing is deleted. No git commit is made in that case.
-"""
+
+\b
+A --template with uncommitted changes is refused when they would be rendered (its HEAD): the
+project records the template version it comes from, for `scaffold check` and `update`.
+Commit them first, or name a committed version with --vcs-ref.
+""" + EPILOG_TRUST
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -93,7 +115,7 @@ def _resolve_blueprint(value: str, engine=None) -> Path:
 
 
 @contextmanager
-def _template_engine(template: str | None, vcs_ref: str | None = None):
+def _template_engine(template: str | None, vcs_ref: str | None = None, trust: bool = False):
     """The engine that reads blueprints for a template (scaffold/engine.py): this scaffold's
     own for the bundled template, the template's for a team's (--template)."""
     if template is None and vcs_ref is None:
@@ -103,8 +125,18 @@ def _template_engine(template: str | None, vcs_ref: str | None = None):
         return
     from .render import open_template, template_source
 
-    with open_template(template_source(template, vcs_ref)) as opened:
+    with open_template(template_source(template, vcs_ref, trust)) as opened:
+        if opened.source.dirty and not opened.source.renders_locally:
+            click.echo(f"note: {_left_out(opened)}; --vcs-ref HEAD reads them", err=True)
         yield opened.engine
+
+
+def _left_out(opened) -> str:
+    """What a template's uncommitted changes are, and that the version used lacks them."""
+    from .render import _listed
+
+    changes = _listed(opened.source.changes)
+    return f"the template has uncommitted changes ({changes}), which {opened.ref} (used here) lacks"
 
 
 def _load(value: str, engine=None):
@@ -147,20 +179,27 @@ def _load(value: str, engine=None):
     metavar="REF",
     help="Template version (git tag or commit; default: the bundled template as it is, a --template's newest tag).",
 )
+@TRUST_OPTION
 @click.option(
     "--no-git", is_flag=True, help="Do not make DEST a git repository with a first commit."
 )
-def new(blueprint_path, dest, package, force, template, vcs_ref, no_git) -> None:
+def new(blueprint_path, dest, package, force, template, vcs_ref, trust, no_git) -> None:
     """Generate a training project from a blueprint into DEST.
 
     The blueprint is checked first, by the template's own version of scaffold; on any problem
     nothing is written. The project is rendered beside DEST and moved into place at the end, so
     DEST is either absent or complete.
     """
-    from .render import new_project, open_template, template_source
+    from .render import new_project, new_source, open_template
 
-    with open_template(template_source(template, vcs_ref)) as opened:
-        blueprint, plan = _load(blueprint_path, opened.engine)
+    with open_template(new_source(template, vcs_ref, trust)) as opened:
+        try:
+            blueprint, plan = _load(blueprint_path, opened.engine)
+        except BlueprintError as error:
+            if not opened.source.dirty or opened.source.renders_locally:
+                raise
+            click.echo(str(error), err=True)
+            _fail(f"note: {_left_out(opened)}; commit them, then pass --vcs-ref HEAD (or tag them)")
         result = new_project(
             blueprint, dest, package, force, git=not no_git, opened=opened, plan=plan
         )
@@ -193,20 +232,21 @@ TEMPLATE_REF_OPTION = click.option(
 )
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @TEMPLATE_OPTION
 @TEMPLATE_REF_OPTION
-def validate(files, template, vcs_ref) -> None:
+@TRUST_OPTION
+def validate(files, template, vcs_ref, trust) -> None:
     """Check blueprints: print `ok` for each good one, or its problems (exit code 2).
 
     \b
     Examples:
       scaffold validate blueprints/*.yaml
-      scaffold validate my.yaml --template https://git.example.com/team/templates.git
+      scaffold validate my.yaml --template https://git.example.com/team/templates.git --trust
     """
     failed = False
-    with _template_engine(template, vcs_ref) as engine:
+    with _template_engine(template, vcs_ref, trust) as engine:
         for value in files:
             try:
                 blueprint, _ = _load(value, engine)
@@ -221,19 +261,20 @@ def validate(files, template, vcs_ref) -> None:
         sys.exit(2)
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.argument("file", metavar="FILE")
 @TEMPLATE_OPTION
 @TEMPLATE_REF_OPTION
-def inspect(file, template, vcs_ref) -> None:
+@TRUST_OPTION
+def inspect(file, template, vcs_ref, trust) -> None:
     """Print every layer with its output shape, parameters and multiply-adds, without torch.
 
     \b
     Examples:
       scaffold inspect blueprints/bcnn_vgg16.yaml
-      scaffold inspect my.yaml --template ~/src/team-template
+      scaffold inspect my.yaml --template ~/src/team-template --trust
     """
-    with _template_engine(template, vcs_ref) as engine:
+    with _template_engine(template, vcs_ref, trust) as engine:
         blueprint, plan = _load(file, engine)
         click.echo(engine.inspect_table(blueprint, plan))
 
@@ -263,7 +304,7 @@ def list_() -> None:
         click.echo(f"{path.stem.ljust(width)}  {description}")
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.option(
     "--output",
     "-o",
@@ -271,18 +312,25 @@ def list_() -> None:
     metavar="FILE",
     help="Write to FILE instead of standard output.",
 )
-def schema(output) -> None:
+@click.option(
+    "--template",
+    metavar="URL_OR_PATH",
+    help="The schema of this project template's blueprints, with its own block kinds (a team's).",
+)
+@TEMPLATE_REF_OPTION
+@TRUST_OPTION
+def schema(output, template, vcs_ref, trust) -> None:
     """Print the blueprint JSON Schema, for editors.
 
     \b
     Example (yaml-language-server, e.g. in VS Code):
       scaffold schema -o blueprint.schema.json
+      scaffold schema --trust --template ~/src/team-template -o blueprint.schema.json
       # then, as the first line of a blueprint:
       # yaml-language-server: $schema=blueprint.schema.json
     """
-    from .schema import schema_json
-
-    text = schema_json()
+    with _template_engine(template, vcs_ref, trust) as engine, engine.errors_translated():
+        text = engine.module("schema").schema_json()
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -290,7 +338,7 @@ def schema(output) -> None:
         click.echo(f"wrote {output}")
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.argument("project", type=click.Path(path_type=Path), default=".")
 @click.option(
     "--blueprint",
@@ -304,7 +352,8 @@ def schema(output) -> None:
     metavar="REF",
     help="Template version to update to (default: the newest; with --blueprint: the current one).",
 )
-def update(project, blueprint_path, vcs_ref) -> None:
+@TRUST_OPTION
+def update(project, blueprint_path, vcs_ref, trust) -> None:
     """Bring template improvements (or a changed blueprint) into PROJECT, keeping your edits.
 
     PROJECT must be a git repository without uncommitted changes. Where your edits and the
@@ -320,14 +369,14 @@ def update(project, blueprint_path, vcs_ref) -> None:
 
     blueprint = None
     if blueprint_path:  # read as the project's template version reads blueprints
-        blueprint = blueprint_for_project(project, _resolve_blueprint(blueprint_path))
-    report = update_project(project, blueprint, vcs_ref)
+        blueprint = blueprint_for_project(project, _resolve_blueprint(blueprint_path), trust)
+    report = update_project(project, blueprint, vcs_ref, trust)
     click.echo(report.summary())
     if report.conflicts:
         sys.exit(1)
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.argument("project", type=click.Path(path_type=Path), default=".")
 @click.option(
     "--template",
@@ -339,7 +388,8 @@ def update(project, blueprint_path, vcs_ref) -> None:
     metavar="REF",
     help="Template version (default: the recorded one; with --template: its HEAD).",
 )
-def check(project, template, vcs_ref) -> None:
+@TRUST_OPTION
+def check(project, template, vcs_ref, trust) -> None:
     """Check that PROJECT's generated files are what its blueprint and template give.
 
     Re-renders the project from its recorded blueprint and template version and prints a diff
@@ -352,19 +402,20 @@ def check(project, template, vcs_ref) -> None:
     """
     from .update import check_project
 
-    report = check_project(project, template, vcs_ref)
+    report = check_project(project, template, vcs_ref, trust)
     click.echo(report.text())
     if not report.ok:
         sys.exit(1)
 
 
-@main.command()
+@main.command(epilog=EPILOG_TRUST)
 @click.argument("blueprints", nargs=-1, metavar="[BLUEPRINT...]")
 @click.option("--keep", is_flag=True, help="Keep the generated projects (their folder is printed).")
 @click.option(
     "--template", metavar="URL_OR_PATH", help="Project template to use instead of the bundled one."
 )
-def smoke(blueprints, keep, template) -> None:
+@TRUST_OPTION
+def smoke(blueprints, keep, template, trust) -> None:
     """Generate, format-check, test and briefly train each blueprint (default: all bundled).
 
     Prints one line per blueprint: ok or what failed, and the time taken. Exit code 1 if any
@@ -378,8 +429,11 @@ def smoke(blueprints, keep, template) -> None:
     from .resources import bundled_blueprints
     from .smoke import smoke_blueprints
 
+    if template is not None and not trust:
+        with _template_engine(template, trust=False):  # refused here, not once per blueprint
+            pass
     paths = [_resolve_blueprint(b) for b in blueprints] or bundled_blueprints()
-    ok = smoke_blueprints(paths, keep=keep, template=template, echo=click.echo)
+    ok = smoke_blueprints(paths, keep=keep, template=template, echo=click.echo, trust=trust)
     if not ok:
         sys.exit(1)
 

@@ -56,6 +56,7 @@ class ProblemCollector:
 
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.listed: set[str] = set()  # nouns whose known words a hint has listed already
 
     def add(self, location: Location | None, field: str, message: str, hint: str = "") -> None:
         self.problems.append(Problem(location, field, message, hint))

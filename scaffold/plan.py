@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .blocks.base import Context, Layer, PretrainedLoad, Row, ShapeError
+from .blocks.base import DEFINED, Context, Layer, PretrainedLoad, Row, ShapeError
 from .blocks.emit import (
     IMPORTS,
     Assign,
@@ -84,9 +84,13 @@ class ModelPlan:
 
 def build_plan(bp: Blueprint, image_size: tuple[int, int] | None = None) -> ModelPlan:
     """Check shapes and names and produce the plan, or raise BlueprintError with every problem found."""
-    plan = _Walk(bp, image_size).build()
-    if image_size is None:
-        plan.size_agnostic, plan.min_image_size = _size_freedom(bp, plan)
+    token = DEFINED.set(bp.blocks or {})  # a defined block reads its layers where it is used
+    try:
+        plan = _Walk(bp, image_size).build()
+        if image_size is None:
+            plan.size_agnostic, plan.min_image_size = _size_freedom(bp, plan)
+    finally:
+        DEFINED.reset(token)
     return plan
 
 
@@ -152,6 +156,7 @@ class _Walk:
         self._check_feature_cache()
         self._check_batch_norm_settings()
         class_name = self._class_name()
+        self._check_helper_names()
         self.problems.raise_if_any()
         input_shapes = {"image": self.image_shape}
         if bp.is_vqa:
@@ -264,6 +269,21 @@ class _Walk:
         if class_name_problem(candidate) or candidate in bound:  # `run` would give Run (train.py's)
             candidate += "Model"
         return candidate
+
+    def _check_helper_names(self) -> None:
+        """Each helper model.py defines has a name of its own (a defined block's `class:` may
+        take a built-in helper's, or another block's)."""
+        seen: set[str] = set()
+        for fragment in self.ctx.fragments:
+            if fragment.name in seen or fragment.name in IMPORTS:
+                self.problems.add(
+                    None,
+                    "blocks",
+                    f"model.py would define '{fragment.name}' twice: a block's class is named "
+                    "like another helper of the model",
+                    "give the block another `class:` name",
+                )
+            seen.add(fragment.name)
 
     def _check_phases(self) -> None:
         train = self.bp.train

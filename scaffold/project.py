@@ -454,6 +454,11 @@ class Project:
         }
 
     @property
+    def lstm(self) -> bool:
+        """The model has an LSTM: torch's on the CPU (oneDNN) fails under bf16 and fp16 autocast."""
+        return any(row.kind.startswith("lstm") for row in self.plan.rows)
+
+    @property
     def attention_module(self) -> str:
         """VQA: the module whose output is the grid of image regions the attention weighs (its
         height and width lay out the attention maps, at any image size); "" when the regions
@@ -1116,7 +1121,12 @@ def _transform_code(
             if scalable:
                 target = "size[0]" if step.size == height else f"scaled({step.size})"
             return f"v2.Resize({target}, antialias=True)"
-        return f"v2.Resize({size(step.size)}, antialias=True)"
+        # [h, w] sets both sides, equal or not: Resize(h) would set the shorter side only
+        h, w = (height, width) if step.size is None else tuple(step.size)
+        if not scalable:
+            return f"v2.Resize(({h}, {w}), antialias=True)"
+        target = "size" if (h, w) == (height, width) else f"(scaled({h}), scaled({w}))"
+        return f"v2.Resize({target}, antialias=True)"
     if isinstance(step, T.CenterCrop):
         return f"v2.CenterCrop({size(step.size)})"
     if isinstance(step, T.RandomCrop):

@@ -32,7 +32,8 @@ from .bundled_template import BundledTemplate, installed
 from .engine import Engine, engine_extension_path, engine_for
 from .errors import UsageError
 from .local_template import local_render_problem, render_local, template_config
-from .resources import REPOSITORY, git_toplevel, in_checkout, template_root
+from .resources import PACKAGED, REPOSITORY, git_toplevel, in_checkout, template_root
+from .trust import code_on_disk, require_consent, untrusted
 
 ANSWERS_FILE = ".copier-answers.yml"
 # what copier reads as a git URL, and its shortcuts for hosted repositories (copier/_vcs.py)
@@ -47,11 +48,17 @@ class TemplateSource:
     src_path: str  # absolute path (or ~/...) or URL, as copier records it
     vcs_ref: str | None = None
     update_blocker: str = ""  # why projects from this source cannot be updated ("" if they can)
-    dirty: bool = False
+    changes: list[str] = field(default_factory=list)  # uncommitted changes to the template
     local_root: Path | None = None  # the template folder, when it is on this machine
     git: bool = False  # whether local_root is the root of a git repository
     at_head: bool = False  # vcs_ref is the commit checked out in local_root, which is clean
     bundled: BundledTemplate | None = None  # the installed scaffold's own template repository
+    # its code may run: scaffold's own template, or one the user trusts (--trust)
+    trusted: bool = False
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.changes)
 
     @property
     def renders_locally(self) -> bool:
@@ -66,9 +73,12 @@ def is_url(template: str) -> bool:
     return "://" in template or template.startswith(("git@", "gh:", "gl:"))
 
 
-def template_source(template: str | None = None, vcs_ref: str | None = None) -> TemplateSource:
+def template_source(
+    template: str | None = None, vcs_ref: str | None = None, trust: bool = False
+) -> TemplateSource:
     """The bundled template (this checkout, or the installed scaffold's), or a team's URL or
-    path. A local template without --vcs-ref means its newest release tag, as for copier."""
+    path. A local template without --vcs-ref means its newest release tag, as for copier.
+    `trust`: the user trusts a team's template to run its code (--trust)."""
     if template is None:
         if not in_checkout():
             bundled = installed()
@@ -79,6 +89,7 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
                     local_root=bundled.repository,
                     git=True,
                     bundled=bundled,
+                    trusted=True,
                 )
             reason = (
                 "this scaffold was installed without its template's history (a wheel built "
@@ -87,12 +98,14 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
                 "repository, or generate from a git checkout (scaffold new --template PATH_OR_URL)"
             )
             root = template_root()
-            return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
+            return TemplateSource(
+                str(root), vcs_ref, update_blocker=reason, local_root=root, trusted=True
+            )
         root = REPOSITORY
         # this checkout's template as it is, not its newest tag (what a team's template uses)
         vcs_ref = vcs_ref or "HEAD"
     elif is_url(template):
-        return TemplateSource(template, vcs_ref)
+        return TemplateSource(template, vcs_ref, trusted=trust)
     else:
         root = Path(template).expanduser().resolve()
         if not (root / "copier.yml").is_file() and not (root / "copier.yaml").is_file():
@@ -100,6 +113,7 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
                 f"{template}: not a project template (no copier.yml in it)\n"
                 "  hint: point --template at the root of a copy of scaffold's template repository"
             )
+    trust = trust or _is_own(root)
     toplevel = git_toplevel(root)
     if toplevel is None:
         reason = (
@@ -107,14 +121,18 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
             "version of it again; to make projects updatable, generate them from a git checkout "
             "of the template (scaffold new --template PATH_OR_URL)"
         )
-        return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
+        return TemplateSource(
+            str(root), vcs_ref, update_blocker=reason, local_root=root, trusted=trust
+        )
     if toplevel != root.resolve():
         reason = (
             f"the template at {root} is a subfolder of the git repository {toplevel}; copier "
             "records template versions only for a repository's root"
         )
-        return TemplateSource(str(root), vcs_ref, update_blocker=reason, local_root=root)
-    source = TemplateSource(str(root), vcs_ref, local_root=root, git=True)
+        return TemplateSource(
+            str(root), vcs_ref, update_blocker=reason, local_root=root, trusted=trust
+        )
+    source = TemplateSource(str(root), vcs_ref, local_root=root, git=True, trusted=trust)
     if vcs_ref is None:
         source.vcs_ref = newest_tag(root) or "HEAD"  # copier's choice; HEAD with the changes
     # only changes to the template count (not to examples/ or tests/, in scaffold's own repo)
@@ -126,11 +144,12 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
         "--no-optional-locks",
         "status",
         "--porcelain",
+        "--untracked-files=all",
         "--",
         *_template_paths(root),
         ":(exclude,glob)**/*.pyc",
     )
-    source.dirty = bool(status.stdout.strip())
+    source.changes = [line[3:] for line in status.stdout.splitlines() if line.strip()]
     if source.vcs_ref != "HEAD" and not source.dirty:
         wanted = _git(root, "rev-parse", "--verify", "--quiet", f"{source.vcs_ref}^{{commit}}")
         head = _git(root, "rev-parse", "--verify", "--quiet", "HEAD")
@@ -138,25 +157,60 @@ def template_source(template: str | None = None, vcs_ref: str | None = None) -> 
     return source
 
 
-def recorded_source(src_path: str, ref: str | None) -> TemplateSource:
-    """The template a project records (`_src_path`, at `ref`), to render it again."""
+def new_source(
+    template: str | None = None, vcs_ref: str | None = None, trust: bool = False
+) -> TemplateSource:
+    """The template `scaffold new` renders (template_source). A team's template is refused when
+    its uncommitted changes would be rendered: the project would record a version without them
+    (copier's `_commit`), which `scaffold check` and `scaffold update` then render instead."""
+    source = template_source(template, vcs_ref, trust)
+    own = source.local_root is not None and _is_own(source.local_root)
+    if source.git and source.dirty and source.renders_locally and not own:
+        head = _git(source.local_root, "rev-parse", "--short", "HEAD").stdout.strip()
+        raise UsageError(
+            f"the template {source.src_path} has uncommitted changes ({_listed(source.changes)}); "
+            "a project records the template version it was generated from, and no version has "
+            "them, so `scaffold check` and `scaffold update` could not render it again; nothing "
+            "was written\n"
+            f"  hint: commit them in the template (git -C {source.src_path} add -A && git -C "
+            f"{source.src_path} commit), or generate from its last commit without them: "
+            f"--vcs-ref {head or 'TAG'}"
+        )
+    return source
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def recorded_source(src_path: str, ref: str | None, trust: bool = False) -> TemplateSource:
+    """The template a project records (`_src_path`, at `ref`), to render it again. `trust`: the
+    user trusts it to run its code (--trust); scaffold's own template is trusted."""
     bundled = installed()
     if bundled is not None and bundled.is_source_of(src_path):
         return TemplateSource(
-            src_path, ref, local_root=bundled.repository, git=True, bundled=bundled
+            src_path, ref, local_root=bundled.repository, git=True, bundled=bundled, trusted=True
         )
     if is_url(src_path):
-        return TemplateSource(src_path, ref)
+        return TemplateSource(src_path, ref, trusted=trust)
     root = Path(src_path).expanduser()
     git = (root / ".git").exists()
-    return TemplateSource(src_path, ref, local_root=root, git=git)
+    return TemplateSource(src_path, ref, local_root=root, git=git, trusted=trust or _is_own(root))
+
+
+def _is_own(root: Path) -> bool:
+    """Whether the template at `root` is scaffold's bundled one: this checkout's, or the plain
+    copy in an installed package (the installed one's repository is `bundled`)."""
+    root = root.resolve()
+    return (in_checkout() and root == REPOSITORY) or root == PACKAGED
 
 
 def _template_paths(root: Path) -> list[str]:
-    """What belongs to the template in its repository: copier.yml, the rendered folder, and
-    the engine package copier.yml loads."""
+    """What belongs to the template in its repository: copier.yml, the rendered folder, the
+    engine package copier.yml loads, and the team's blocks."""
     config = template_config(root)
-    paths = ["copier.yml", "copier.yaml", str(config.get("_subdirectory", "."))]
+    paths = ["copier.yml", "copier.yaml", str(config.get("_subdirectory", ".")), "blocks"]
     extension = engine_extension_path(config)
     if extension is not None:
         paths.append(str(extension.parent))
@@ -188,12 +242,14 @@ class OpenTemplate:
     root: Path
     ref: str | None  # the version checked out at root, as copier is to be asked for it
     engine: Engine
+    unsafe: bool = False  # copier may run the template's code (its consent checked here)
 
 
 @contextmanager
 def open_template(source: TemplateSource) -> Iterator[OpenTemplate]:
     """The template's files on this machine at the wanted version, with its engine, for as long
-    as the block runs (a temporary clone is removed at the end)."""
+    as the block runs (a temporary clone is removed at the end). A template whose code the user
+    has not trusted (scaffold/trust.py) is refused before its engine is imported."""
     with ExitStack() as stack:
         if source.bundled is not None:
             stack.enter_context(source.bundled.ready())
@@ -201,12 +257,19 @@ def open_template(source: TemplateSource) -> Iterator[OpenTemplate]:
             root, ref = source.local_root, source.vcs_ref
         else:
             root, ref = stack.enter_context(_checkout(source))
+        unsafe = source.trusted
         try:
             config = template_config(root)
         except UsageError:
-            config = {}  # copier reads what this module cannot (e.g. !include); see render()
+            # copier reads what this module cannot (e.g. !include); see render(): copier then
+            # asks for consent itself
+            config = {}
+        else:
+            if not source.trusted:
+                require_consent(source.src_path, code_on_disk(root, config))
+                unsafe = True  # it has no code, or copier's settings trust it
         engine = engine_for(root, config, same_as_running=source.bundled is not None)
-        yield OpenTemplate(source, root, ref, engine)
+        yield OpenTemplate(source, root, ref, engine, unsafe)
 
 
 @contextmanager
@@ -280,7 +343,7 @@ def render(opened: OpenTemplate, data: dict, into: Path) -> None:
     as copier does."""
     source = opened.source
     if local_render_problem(opened.root, data):
-        _render_with_copier(source, into, data, opened.ref)
+        _render_with_copier(source, into, data, opened.ref, unsafe=opened.unsafe)
     else:
         in_git = source.git or not source.renders_locally
         render_local(opened.root, into, data, source.src_path, in_git=in_git, engine=opened.engine)
@@ -298,24 +361,34 @@ def render_project(blueprint, package: str, source: TemplateSource, into: Path) 
 
 
 def _render_with_copier(
-    source: TemplateSource, into: Path, data: dict, vcs_ref: str | None = None
+    source: TemplateSource,
+    into: Path,
+    data: dict,
+    vcs_ref: str | None = None,
+    unsafe: bool | None = None,
 ) -> None:
+    """`unsafe`: copier may run the template's code (default: the user trusts the source);
+    otherwise copier asks for consent itself."""
     import copier  # imported here: validate, inspect and local renders stay fast without it
+    from copier.errors import UnsafeTemplateError
 
     chatter = io.StringIO()
-    with warnings.catch_warnings(), redirect_stderr(chatter):
-        warnings.simplefilter("ignore")  # copier's DirtyLocalWarning etc.: reported our own way
-        copier.run_copy(
-            source.src_path,
-            str(into),
-            data=data,
-            vcs_ref=vcs_ref or source.vcs_ref,
-            defaults=True,
-            overwrite=True,
-            quiet=True,
-            unsafe=True,  # our own Jinja extension; the template is ours or the team's
-            skip_tasks=True,
-        )
+    try:
+        with warnings.catch_warnings(), redirect_stderr(chatter):
+            warnings.simplefilter("ignore")  # copier's DirtyLocalWarning etc.: reported our way
+            copier.run_copy(
+                source.src_path,
+                str(into),
+                data=data,
+                vcs_ref=vcs_ref or source.vcs_ref,
+                defaults=True,
+                overwrite=True,
+                quiet=True,
+                unsafe=source.trusted if unsafe is None else unsafe,
+                skip_tasks=True,
+            )
+    except UnsafeTemplateError as error:
+        raise untrusted(source.src_path, error) from None
 
 
 def _yaml_string(text: str) -> str:
@@ -334,12 +407,13 @@ def new_project(
     git: bool = True,
     opened: OpenTemplate | None = None,
     plan=None,
+    trust: bool = False,
 ) -> NewResult:
     """Generate a project from `blueprint` into `dest`. The blueprint is checked by the
     template's engine (`opened`, when the caller has the template open already; `plan`, when it
     has checked the blueprint with it too)."""
     if opened is None:
-        with open_template(template_source(template, vcs_ref)) as opened:
+        with open_template(new_source(template, vcs_ref, trust)) as opened:
             return new_project(blueprint, dest, package, force, git=git, opened=opened)
     engine = opened.engine
     if plan is None:
@@ -363,10 +437,15 @@ def new_project(
         raise UsageError(f"{parent} does not exist; create it first")
     source = opened.source
     result = NewResult(dest=dest, package=package, plan=plan)
-    if source.dirty and source.renders_locally:
+    if source.dirty and source.renders_locally:  # this checkout's own template (new_source)
         result.notes.append(
-            "the template has uncommitted changes; they were used, but this project records a "
-            "commit that exists only in copier's temporary clone"
+            f"this checkout's template has uncommitted changes ({_listed(source.changes)}); "
+            "they were used, but the project records the last commit, which lacks them"
+        )
+    elif source.dirty:
+        result.notes.append(
+            f"the template has uncommitted changes ({_listed(source.changes)}); they are not in "
+            f"{opened.ref}, the version this project was generated from"
         )
     if source.update_blocker:
         result.notes.append(f"this project cannot be updated: {source.update_blocker}")

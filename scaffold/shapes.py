@@ -8,7 +8,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Shape:
     """`kind` says what the dimensions are: image (C, H, W), vector (F,), tokens (L,) word ids,
-    words (L, F) one vector per word, sequence (R, F) one vector per image region."""
+    words (L, F) one vector per word, sequence (R, F) one vector per image region, channels_last
+    (H, W, C) an image permuted for layers that act on the last dimension (ConvNeXt's MLP)."""
 
     kind: str
     dims: tuple[int, ...]
@@ -36,6 +37,8 @@ class Shape:
             return f"word ids ({self.dims[0]} tokens)"
         if self.kind == "sequence":
             return f"{self.dims[0]} image regions of {self.dims[1]} features"
+        if self.kind == "channels_last":
+            return f"a channels-last image {self} (H x W x C)"
         return f"a sequence of word vectors ({self.dims[1]} features each)"
 
     @property
@@ -48,6 +51,10 @@ class Shape:
 
 def image(c: int, h: int, w: int) -> Shape:
     return Shape("image", (c, h, w))
+
+
+def channels_last(h: int, w: int, c: int) -> Shape:
+    return Shape("channels_last", (h, w, c))
 
 
 def vector(f: int) -> Shape:

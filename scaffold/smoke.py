@@ -25,7 +25,11 @@ class SmokeFailure(Exception):
 
 
 def smoke_blueprints(
-    paths: list[Path], keep: bool = False, template: str | None = None, echo: Callable = print
+    paths: list[Path],
+    keep: bool = False,
+    template: str | None = None,
+    echo: Callable = print,
+    trust: bool = False,
 ) -> bool:
     base = Path(tempfile.mkdtemp(prefix="scaffold-smoke-"))
     failures = 0
@@ -34,7 +38,7 @@ def smoke_blueprints(
         for path in paths:
             started = time.perf_counter()
             try:
-                smoke_one(path, base, template)
+                smoke_one(path, base, template, trust)
                 verdict = "ok"
             except (BlueprintError, UsageError, SmokeFailure) as error:
                 failures += 1
@@ -50,11 +54,11 @@ def smoke_blueprints(
     return failures == 0
 
 
-def smoke_one(path: Path, base: Path, template: str | None = None) -> None:
+def smoke_one(path: Path, base: Path, template: str | None = None, trust: bool = False) -> None:
     blueprint = load_blueprint(path)
     dest = base / path.stem
     package = package_name_for(path.stem)
-    new_project(blueprint, dest, package, template=template, git=False)
+    new_project(blueprint, dest, package, template=template, git=False, trust=trust)
     project = Project(package, blueprint)
     env = {**os.environ, "PYTHONPATH": str(dest) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     _step("black", [sys.executable, "-m", "black", "--check", "-q", "."], dest, env)

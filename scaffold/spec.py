@@ -88,6 +88,8 @@ class Float(FieldType):
         value = scalar(node)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return self._wrong(node, path, problems)
+        if hasattr(value, "expr"):  # computed from a defined block's arguments: keep its code
+            return _check_range(value, self.min, self.max, node, path, problems)
         try:
             value = float(value)
         except OverflowError:  # an integer with hundreds of digits
@@ -378,9 +380,11 @@ def _describe_range(what: str, low, high) -> str:
     return what
 
 
-def did_you_mean(word: str, choices) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    if not close:
+def did_you_mean(word: str, choices, strict: bool = False) -> str:
+    """A close spelling among `choices`; `strict`: only a near miss (a typo), no guess from the
+    first letters (`dense_block` is not `dense`, `transition` is not `attention`)."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7 if strict else 0.6)
+    if not close and not strict:
         close = [c for c in choices if c.lower().startswith(word.lower()[:3])][:1] if word else []
     return f"did you mean '{close[0]}'?" if close else ""
 
@@ -606,12 +610,13 @@ def read_tagged(
 
     kind = word if word in registry else aliases.get(word, aliases.get(word.lower(), word.lower()))
     if kind not in registry:
-        problems.add(
-            node.location,
-            path,
-            f"unknown {noun} type '{word}'",
-            did_you_mean(word, [*registry, *aliases]) or f"known {noun}s: " + ", ".join(registry),
-        )
+        hint = did_you_mean(word, [*registry, *aliases], strict=True)
+        if not hint and noun in problems.listed:  # the list of kinds once, not for every word
+            hint = f"the known {noun}s are listed above"
+        elif not hint:
+            hint = f"known {noun}s: " + ", ".join(registry)
+            problems.listed.add(noun)
+        problems.add(node.location, path, f"unknown {noun} type '{word}'", hint)
         return INVALID
     cls = registry[kind]
     tagged_path = f"{path} ({kind})"

@@ -33,7 +33,16 @@ import yaml
 from .bundled_template import BundledTemplate, installed
 from .errors import UsageError
 from .jinja_ext import black_version
-from .render import ANSWERS_FILE, open_template, recorded_source, render, template_source
+from .render import (
+    ANSWERS_FILE,
+    _git_url,
+    newest_tag,
+    open_template,
+    recorded_source,
+    render,
+    template_source,
+)
+from .trust import UntrustedTemplate, require_consent, template_code, untrusted
 
 UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 MARKERS = ("<<<<<<< ", ">>>>>>> ")
@@ -102,10 +111,13 @@ class UpdateReport:
         return "\n".join(lines)
 
 
-def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) -> UpdateReport:
+def update_project(
+    project: Path, blueprint=None, vcs_ref: str | None = None, trust: bool = False
+) -> UpdateReport:
     """Update `project` to `vcs_ref` (default: the newest version: the installed scaffold's own
     for a project of its bundled template, the newest release tag otherwise), or regenerate it
-    from `blueprint` (read and checked by `blueprint_for_project`) at its current version."""
+    from `blueprint` (read and checked by `blueprint_for_project`) at its current version.
+    `trust`: the user trusts the recorded template to run its code (--trust)."""
     project = Path(project).resolve()
     answers = read_answers(project)
     if answers.get("_scaffold_update_blocker"):
@@ -122,9 +134,12 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
         )
     src = answers.get("_src_path") or ""
     bundled = installed()
+    unsafe = True  # scaffold's own template
     if bundled is None or not bundled.is_source_of(src):
         bundled = None
         _check_recorded_template(project, src)
+        target = vcs_ref or (CURRENT if blueprint is not None else None)
+        unsafe = _consent(recorded_source(src, answers["_commit"], trust), target)
     dirty = _git(project, "--no-optional-locks", "status", "--porcelain").stdout.strip()
     if dirty:
         raise UsageError(
@@ -142,11 +157,12 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
             stack.enter_context(bundled.ready())
             _check_bundled_versions(project, answers["_commit"], bundled, vcs_ref)
             vcs_ref = vcs_ref or bundled.commit  # the installed version, even past its last tag
-        drift = formatting_drift(project, answers)
+        drift = formatting_drift(project, answers, trust=trust)
         if drift:
             report.notes.append(drift.update_note())
 
         import copier
+        from copier.errors import UnsafeTemplateError
 
         if vcs_ref == CURRENT:
             vcs_ref = _current_ref(answers)
@@ -161,11 +177,13 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
                     defaults=True,
                     overwrite=True,
                     quiet=True,
-                    unsafe=True,
+                    unsafe=unsafe,
                     skip_tasks=True,
                     vcs_ref=vcs_ref,
                     conflict="inline",
                 )
+        except UnsafeTemplateError as error:
+            raise untrusted(src, error) from None
         except Exception as error:  # copier's own errors carry readable messages
             message = str(error).strip() or type(error).__name__
             raise UsageError(
@@ -180,7 +198,48 @@ def update_project(project: Path, blueprint=None, vcs_ref: str | None = None) ->
     return report
 
 
-def blueprint_for_project(project: Path, path: Path):
+def _consent(source, vcs_ref: str | None) -> bool:
+    """Refuse to update from a template whose code would run (its engine, blocks, migrations)
+    without the user's trust: the recorded version's code and the new version's, read from git
+    before copier renders either. Returns whether copier may run the template's code: False
+    when scaffold cannot read a version's copier.yml, and copier is to ask for consent itself."""
+    if source.trusted:
+        return True
+    with tempfile.TemporaryDirectory(prefix="scaffold-trust-") as tmp:
+        if source.local_root is not None:
+            repo = source.local_root
+        else:
+            repo = Path(tmp) / "template.git"
+            done = subprocess.run(
+                ["git", "clone", "-q", "--bare", "--", _git_url(source.src_path), str(repo)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise UsageError(
+                    f"cannot get the template {source.src_path}: git clone failed: "
+                    f"{done.stderr.strip()}"
+                )
+        newest = vcs_ref if vcs_ref not in (None, CURRENT) else newest_tag(repo) or "HEAD"
+        code: list[str] = []
+        for ref in dict.fromkeys([source.vcs_ref, newest]):
+            text = _git(repo, "show", f"{ref}:copier.yml")
+            if text.returncode != 0:
+                text = _git(repo, "show", f"{ref}:copier.yaml")
+            try:
+                config = yaml.safe_load(text.stdout) or {}
+            except yaml.YAMLError:  # copier's !include: copier asks for consent itself
+                return False
+            if text.returncode != 0 or not isinstance(config, dict):
+                return False  # copier says what is wrong with that version
+            blocks = _git(repo, "ls-tree", "--name-only", f"{ref}:blocks").stdout.split()
+            code += [c for c in template_code(config, blocks) if c not in code]
+    require_consent(source.src_path, code)
+    return True
+
+
+def blueprint_for_project(project: Path, path: Path, trust: bool = False):
     """Read and check a blueprint file for `scaffold update --blueprint`, with the engine of the
     template version the project records (the version the update renders it with)."""
     project = Path(project).resolve()
@@ -193,7 +252,7 @@ def blueprint_for_project(project: Path, path: Path):
     bundled = installed()
     if bundled is None or not bundled.is_source_of(src):
         _check_recorded_template(project, src)
-    with open_template(recorded_source(src, answers["_commit"])) as opened:
+    with open_template(recorded_source(src, answers["_commit"], trust)) as opened:
         return opened.engine.load(path)[0]
 
 
@@ -340,7 +399,7 @@ class FormattingDrift:
 
 
 def formatting_drift(
-    project: Path, answers: dict, rendered: Path | None = None
+    project: Path, answers: dict, rendered: Path | None = None, trust: bool = False
 ) -> FormattingDrift | None:
     """Which of the project's generated Python files the installed black would change, when the
     answers file records another black (or none). `rendered`: a render of the project's recorded
@@ -352,7 +411,7 @@ def formatting_drift(
     if rendered is None:
         with tempfile.TemporaryDirectory(prefix="scaffold-drift-") as tmp:
             try:
-                _render_recorded(project, answers, Path(tmp))
+                _render_recorded(project, answers, Path(tmp), trust)
             except UsageError:
                 return None  # update or check reports why the recorded version cannot render
             return formatting_drift(project, answers, Path(tmp))
@@ -387,12 +446,12 @@ def formatting_drift(
     return FormattingDrift(recorded, installed_black, names) if names else None
 
 
-def _render_recorded(project: Path, answers: dict, into: Path) -> str:
+def _render_recorded(project: Path, answers: dict, into: Path, trust: bool = False) -> str:
     src = answers.get("_src_path")
     if not src:
         raise UsageError(f"{project / ANSWERS_FILE} records no template (_src_path)")
     ref = answers.get("_commit")
-    source = recorded_source(src, ref)
+    source = recorded_source(src, ref, trust)
     with open_template(source) as opened:
         render(opened, _answers_data(answers), into)
     return f"template {src}" + (f" at {ref}" if ref else "")
@@ -436,22 +495,23 @@ class CheckReport:
 
 
 def check_project(
-    project: Path, template: str | None = None, vcs_ref: str | None = None
+    project: Path, template: str | None = None, vcs_ref: str | None = None, trust: bool = False
 ) -> CheckReport:
     """Re-render the project from its recorded blueprint and template version (or from
-    `template`) into a temporary folder and compare every generated file."""
+    `template`) into a temporary folder and compare every generated file. `trust`: the user
+    trusts the template to run its code (--trust)."""
     project = Path(project)
     answers = read_answers(project)
     if template is not None:
         vcs_ref = vcs_ref or "HEAD"  # the template as it is now, not its newest tag
-        source = template_source(template, vcs_ref)
+        source = template_source(template, vcs_ref, trust)
         described = f"template {source.src_path} at {vcs_ref}"
     else:
         src = answers.get("_src_path")
         if not src:
             raise UsageError(f"{project / ANSWERS_FILE} records no template (_src_path)")
         ref = vcs_ref or answers.get("_commit")
-        source = recorded_source(src, ref)
+        source = recorded_source(src, ref, trust)
         described = f"template {src}" + (f" at {ref}" if ref else "")
     with tempfile.TemporaryDirectory(prefix="scaffold-check-") as tmp:
         rendered = Path(tmp) / "project"
@@ -459,6 +519,8 @@ def check_project(
         try:
             with open_template(source) as opened:
                 render(opened, _answers_data(answers), rendered)
+        except UntrustedTemplate:
+            raise
         except UsageError as error:
             raise UsageError(f"cannot render {described}: {error}") from None
         except Exception as error:

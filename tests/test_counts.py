@@ -36,7 +36,11 @@ def check_counts(blueprint, size: int | None = None) -> None:
             inputs.append(torch.ones(1, *plan.input_shapes["question"].dims, dtype=torch.long))
     for row in plan.rows:
         if row.module:
-            module = model.get_submodule(row.module)
+            try:
+                module = model.get_submodule(row.module)
+            except AttributeError:  # a parameter of its own (a residual's layer scale)
+                assert model.get_parameter(row.module).numel() == row.params, row
+                continue
             assert sum(p.numel() for p in module.parameters()) == row.params, row
     assert sum(p.numel() for p in model.parameters()) == plan.total_params
     with torch.no_grad(), FlopCounterMode(display=False) as counter:

@@ -92,7 +92,9 @@ def test_copier_update_in_one_process_renders_each_version_with_its_own_engine(
         monkeypatch.setenv(f"{key}_NAME", "Test User")
         monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
     template = template_repo(tmp_path / "template")
-    result = run_scaffold("new", "--blueprint", LENET, "--template", template, tmp_path / PKG)
+    result = run_scaffold(
+        "new", "--trust", "--blueprint", LENET, "--template", template, tmp_path / PKG
+    )
     assert result.code == 0, result.err
     project = tmp_path / PKG
     commit_user_edits(project)
@@ -157,22 +159,24 @@ def fork(tmp_path) -> Path:
 
 def test_validate_and_inspect_read_blueprints_with_the_templates_engine(fork):
     assert run_scaffold("validate", LENET).code == 0
-    refused = run_scaffold("validate", LENET, "--template", fork)
+    refused = run_scaffold("validate", LENET, "--trust", "--template", fork)
     assert refused.code == 2
     assert "a blueprint is at most" in refused.err and "Traceback" not in refused.err
     edit(fork / "scaffold" / "blueprint.py", "MAX_BLUEPRINT_BYTES = 0 * ", "MAX_BLUEPRINT_BYTES = ")
     git(fork, "commit", "-q", "-am", "v1.1.0: any size")
     git(fork, "tag", "v1.1.0")
-    assert run_scaffold("validate", LENET, "--template", fork).code == 0
-    older = run_scaffold("validate", LENET, "--template", fork, "--vcs-ref", "v1.0.0")
+    assert run_scaffold("validate", LENET, "--trust", "--template", fork).code == 0
+    older = run_scaffold("validate", LENET, "--trust", "--template", fork, "--vcs-ref", "v1.0.0")
     assert older.code == 2 and "a blueprint is at most" in older.err
-    inspect = run_scaffold("inspect", "lenet", "--template", fork)
+    inspect = run_scaffold("inspect", "lenet", "--trust", "--template", fork)
     assert inspect.code == 0, inspect.err
     assert "MACs (fork)" in inspect.out and "mult-adds" not in inspect.out
 
 
 def test_new_from_a_fork_by_path_and_by_url_uses_its_engine(fork, tmp_path):
-    refused = run_scaffold("new", "--blueprint", LENET, "--template", fork, tmp_path / "no")
+    refused = run_scaffold(
+        "new", "--trust", "--blueprint", LENET, "--template", fork, tmp_path / "no"
+    )
     assert refused.code == 2 and "a blueprint is at most" in refused.err
     assert not (tmp_path / "no").exists()
     edit(fork / "scaffold" / "blueprint.py", "MAX_BLUEPRINT_BYTES = 0 * ", "MAX_BLUEPRINT_BYTES = ")
@@ -180,14 +184,18 @@ def test_new_from_a_fork_by_path_and_by_url_uses_its_engine(fork, tmp_path):
     git(fork, "tag", "v1.1.0")
 
     by_path = tmp_path / "by-path"
-    result = run_scaffold("new", "--blueprint", LENET, "--template", fork, by_path, "--name", PKG)
+    result = run_scaffold(
+        "new", "--trust", "--blueprint", LENET, "--template", fork, by_path, "--name", PKG
+    )
     assert result.code == 0, result.err
     assert_planner_change(by_path)
     assert answers(by_path)["_commit"] == "v1.1.0"
 
     url = "git+" + fork.as_uri()  # copier's way to name a git repository by a file:// URL
     by_url = tmp_path / "by-url"
-    result = run_scaffold("new", "--blueprint", LENET, "--template", url, by_url, "--name", PKG)
+    result = run_scaffold(
+        "new", "--trust", "--blueprint", LENET, "--template", url, by_url, "--name", PKG
+    )
     assert result.code == 0, result.err
     assert_planner_change(by_url)
     recorded = answers(by_url)
@@ -202,7 +210,7 @@ def test_new_from_a_fork_by_path_and_by_url_uses_its_engine(fork, tmp_path):
     edit(fork / "templates" / "README.md.jinja", "## Install\n", "## Install (team v1.2)\n")
     git(fork, "commit", "-q", "-am", "v1.2.0")
     git(fork, "tag", "v1.2.0")
-    update = run_scaffold("update", by_url)
+    update = run_scaffold("update", "--trust", by_url)
     assert update.code == 0, update.out + update.err
     assert answers(by_url)["_commit"] == "v1.2.0"
     assert "## Install (team v1.2)" in (by_url / "README.md").read_text(encoding="utf-8")

@@ -60,7 +60,7 @@ def test_a_forks_engine_renders_its_projects_locally_as_with_copier(tmp_path):
     fork = copy_template(tmp_path / "fork")
     change_planner(fork)
     init_repo(fork)
-    source = template_source(str(fork))
+    source = template_source(str(fork), trust=True)
     assert source.renders_locally and source.vcs_ref == "v1"  # its newest tag is its HEAD
     project = both(source, tmp_path)
     model = (project / "pkg" / "model.py").read_text(encoding="utf-8")
@@ -78,7 +78,7 @@ def test_a_template_from_before_path_loaded_engines_renders_as_with_copier(tmp_p
         "  - scaffold.jinja_ext.ScaffoldExtension\n",
     )
     init_repo(old)
-    both(template_source(str(old)), tmp_path)
+    both(template_source(str(old), trust=True), tmp_path)
 
 
 def test_templates_that_need_copier_go_through_copier(tmp_path):
@@ -90,7 +90,7 @@ def test_templates_that_need_copier_go_through_copier(tmp_path):
     init_repo(team)
     data = {"package_name": "p", "blueprint": {}}
     assert "team_name" in local_render_problem(team, data)
-    project = both(template_source(str(team)), tmp_path)
+    project = both(template_source(str(team), trust=True), tmp_path)
     assert (project / "TEAM.md").read_text(encoding="utf-8") == "Team vision\n"
 
 
@@ -98,10 +98,10 @@ def test_other_versions_and_remote_templates_are_cloned(tmp_path):
     assert not template_source(None, vcs_ref="v0.0.1").renders_locally
     assert not template_source("https://example.com/team/template.git").renders_locally
     team = template_repo(tmp_path / "team")
-    assert template_source(str(team)).renders_locally  # newest tag v1 is HEAD, clean
+    assert template_source(str(team), trust=True).renders_locally  # newest tag v1 is HEAD, clean
     edit(team / "templates" / "README.md.jinja", "## Install\n", "## Install (v1.1)\n")
     git(team, "commit", "-q", "-am", "after v1")
-    source = template_source(str(team))
+    source = template_source(str(team), trust=True)
     assert source.vcs_ref == "v1" and not source.renders_locally  # v1 is not HEAD any more
     project = both(source, tmp_path)
     assert "## Install (v1.1)" not in (project / "README.md").read_text(encoding="utf-8")

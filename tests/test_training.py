@@ -385,5 +385,6 @@ def test_predict_prints_the_top_classes(project, tmp_path, capsys):
     predict.main(["--checkpoint", str(out / "last.pt"), "--image", str(picture), "--top", "3"])
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("%" in line for line in lines)
-    with pytest.raises(SystemExit, match="no such file"):
+    with pytest.raises(SystemExit) as stopped:  # as a bad flag: exit status 2, the file named
         predict.main(["--checkpoint", str(out / "last.pt"), "--image", str(tmp_path / "none.jpg")])
+    assert stopped.value.code == 2 and "none.jpg: no such file" in capsys.readouterr().err

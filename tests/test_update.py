@@ -79,7 +79,9 @@ def template(base_template, tmp_path) -> Path:
 
 
 def generate(template: Path, dest: Path, *extra: str, blueprint: Path = LENET) -> Path:
-    result = run_scaffold("new", "--blueprint", blueprint, "--template", template, dest, *extra)
+    result = run_scaffold(
+        "new", "--trust", "--blueprint", blueprint, "--template", template, dest, *extra
+    )
     assert result.code == 0, result.err
     return dest
 
@@ -126,7 +128,7 @@ def test_new_no_git(template, tmp_path):
     project = generate(template, tmp_path / "proj", "--no-git")
     assert not (project / ".git").exists()
     assert answers(project)["_commit"] == "v1"
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 2
     assert "not a git repository" in result.err
 
@@ -143,7 +145,7 @@ def test_update_brings_template_and_planner_changes_and_keeps_edits(template, tm
     commit_user_edits(project)
     release(template, "v2", TEMPLATE_CHANGES, planner=True)
 
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 0, result.out + result.err
     assert "conflict" not in result.out
     assert_user_edits_kept(project)
@@ -166,14 +168,14 @@ def test_update_brings_template_and_planner_changes_and_keeps_edits(template, tm
 
     # What differs from v2 now is the user's edits, and nothing else.
     git(project, "commit", "-q", "-am", "update to v2")
-    check = run_scaffold("check", project)
+    check = run_scaffold("check", "--trust", project)
     assert check.code == 1, check.out + check.err
     listed = {line[len("  changed: ") :] for line in check.out.splitlines() if "changed: " in line}
     assert listed == {name for name, _, _ in USER_EDITS}
     assert "note: black" not in check.out  # the same black: no formatting drift
 
     # Updating again to the same version changes nothing.
-    again = run_scaffold("update", project)
+    again = run_scaffold("update", "--trust", project)
     assert again.code == 0, again.err
     assert "up to date" in again.out
     assert git(project, "status", "--porcelain") == ""
@@ -209,7 +211,7 @@ def test_plain_copier_update_works_too(template, tmp_path, copier_without_scaffo
     assert answers(project)["_commit"] == "v2"
 
     # the same as scaffold update, file for file
-    assert run_scaffold("update", twin).code == 0
+    assert run_scaffold("update", "--trust", twin).code == 0
     for path in sorted(p for p in project.rglob("*") if p.is_file() and ".git" not in p.parts):
         name = path.relative_to(project)
         assert path.read_bytes() == (twin / name).read_bytes(), name
@@ -235,7 +237,7 @@ def test_update_from_a_version_before_engines_travelled_with_templates(template,
     git(template, "checkout", "-q", "v1", "--", "copier.yml", str(answers_template))
     release(template, "v2", TEMPLATE_CHANGES)
 
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 0, result.out + result.err
     assert_user_edits_kept(project)
     assert "A line added in template v2." in text(project / "README.md")
@@ -258,7 +260,7 @@ def test_update_and_check_name_formatting_drift(template, tmp_path):
     )
     git(project, "commit", "-q", "-am", "as black 25.1 formatted it")
 
-    check = run_scaffold("check", project)
+    check = run_scaffold("check", "--trust", project)
     assert check.code == 1
     assert (
         f"note: black {installed} (installed) formats 1 generated file differently from "
@@ -266,7 +268,7 @@ def test_update_and_check_name_formatting_drift(template, tmp_path):
     )
 
     release(template, "v2", TEMPLATE_CHANGES)
-    update = run_scaffold("update", project)
+    update = run_scaffold("update", "--trust", project)
     assert update.code == 0, update.out + update.err
     assert f"note: black {installed} (installed) formats 1 generated file" in update.out
     assert "black==25.1.0" in update.out
@@ -278,7 +280,7 @@ def test_update_reports_conflicts_and_loses_nothing(template, tmp_path):
     commit_user_edits(project)  # the train.py edit changes the --log-every line
     release(template, "v2", [COLLIDING_TEMPLATE_CHANGE, *TEMPLATE_CHANGES])
 
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 1, result.out + result.err
     assert f"  {PKG}/train.py" in result.out.splitlines()
     assert "conflict" in result.out
@@ -304,7 +306,7 @@ def test_update_with_a_changed_blueprint_keeps_edits(template, tmp_path):
     blueprint = blueprint.replace("  epochs: 10\n", "  epochs: 3\n")  # a training setting too
     changed.write_text(blueprint, encoding="utf-8")
 
-    result = run_scaffold("update", project, "--blueprint", changed)
+    result = run_scaffold("update", "--trust", project, "--blueprint", changed)
     assert result.code == 0, result.out + result.err
     model = text(project / PKG / "model.py")
     assert "nn.Linear(400, 100)" in model and "nn.Linear(100, 84)" in model
@@ -326,7 +328,7 @@ def test_update_refuses_uncommitted_changes(template, tmp_path):
         p: p.read_bytes() for p in project.rglob("*") if p.is_file() and ".git" not in p.parts
     }
 
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 2
     assert "uncommitted changes" in result.err
     assert f"{PKG}/train.py" in result.err
@@ -339,11 +341,11 @@ def test_update_refuses_a_folder_that_is_not_a_scaffold_project(tmp_path):
     folder = tmp_path / "notaproject"
     folder.mkdir()
     (folder / "train.py").write_text("print('hi')\n", encoding="utf-8")
-    result = run_scaffold("update", folder)
+    result = run_scaffold("update", "--trust", folder)
     assert result.code == 2
     assert "not a scaffold project" in result.err
     assert "Traceback" not in result.err
-    missing = run_scaffold("update", tmp_path / "nowhere")
+    missing = run_scaffold("update", "--trust", tmp_path / "nowhere")
     assert missing.code == 2
     assert "no such folder" in missing.err
 
@@ -351,20 +353,22 @@ def test_update_refuses_a_folder_that_is_not_a_scaffold_project(tmp_path):
 def test_update_says_when_the_template_moved(template, tmp_path):
     project = generate(template, tmp_path / "proj")
     template.rename(tmp_path / "moved")
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 2
     assert f"its template {template.resolve()} does not exist" in result.err
     assert "_src_path" in result.err  # the way out
     assert "Traceback" not in result.err
     # also when the update would read a new blueprint with the template's engine
-    with_blueprint = run_scaffold("update", project, "--blueprint", LENET)
+    with_blueprint = run_scaffold("update", "--trust", project, "--blueprint", LENET)
     assert with_blueprint.code == 2
     assert f"its template {template.resolve()} does not exist" in with_blueprint.err
 
 
 def test_project_from_a_template_outside_git_says_why_it_cannot_be_updated(tmp_path):
     plain = copy_template(tmp_path / "plain-template")
-    result = run_scaffold("new", "--blueprint", LENET, "--template", plain, tmp_path / "proj")
+    result = run_scaffold(
+        "new", "--trust", "--blueprint", LENET, "--template", plain, tmp_path / "proj"
+    )
     assert result.code == 0, result.err
     assert "cannot be updated" in result.err  # told at once, not at the first update
     project = tmp_path / "proj"
@@ -372,12 +376,12 @@ def test_project_from_a_template_outside_git_says_why_it_cannot_be_updated(tmp_p
     assert "git" in recorded["_scaffold_update_blocker"]
     assert "_commit" not in recorded
 
-    update = run_scaffold("update", project)
+    update = run_scaffold("update", "--trust", project)
     assert update.code == 2
     assert "cannot be updated" in update.err and "not in a git repository" in update.err
     assert "Traceback" not in update.err
     # It can still be checked against the template it came from.
-    check = run_scaffold("check", project)
+    check = run_scaffold("check", "--trust", project)
     assert check.code == 0, check.out + check.err
 
 
@@ -387,12 +391,12 @@ def test_project_from_a_template_outside_git_says_why_it_cannot_be_updated(tmp_p
 
 def test_check_finds_hand_edits_and_stale_files(template, tmp_path):
     project = generate(template, tmp_path / "proj")
-    fresh = run_scaffold("check", project)
+    fresh = run_scaffold("check", "--trust", project)
     assert fresh.code == 0, fresh.out + fresh.err
     assert "matches" in fresh.out
 
     edit(project / PKG / "data.py", "stops with this message.", "stops, said I.")
-    edited = run_scaffold("check", project)
+    edited = run_scaffold("check", "--trust", project)
     assert edited.code == 1
     assert f"changed: {PKG}/data.py" in edited.out
     assert f"--- generated/{PKG}/data.py" in edited.out
@@ -401,7 +405,7 @@ def test_check_finds_hand_edits_and_stale_files(template, tmp_path):
     git(project, "checkout", "--", ".")
 
     release(template, "v2", TEMPLATE_CHANGES)
-    stale = run_scaffold("check", project, "--template", template, "--vcs-ref", "v2")
+    stale = run_scaffold("check", "--trust", project, "--template", template, "--vcs-ref", "v2")
     assert stale.code == 1
     listed = {
         line.split(": ", 1)[1] for line in stale.out.splitlines() if line.startswith("  changed: ")
@@ -410,7 +414,7 @@ def test_check_finds_hand_edits_and_stale_files(template, tmp_path):
     assert "+A line added in template v2." not in stale.out  # the project lacks it: a - line
     assert "-A line added in template v2." in stale.out
     # The recorded version is still what the project was generated from.
-    assert run_scaffold("check", project).code == 0
+    assert run_scaffold("check", "--trust", project).code == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,23 +468,23 @@ def test_team_template_example(tmp_path):
     eca_blueprint = tmp_path / "eca_net.yaml"
     eca_blueprint.write_text(ECA_BLUEPRINT, encoding="utf-8")
     assert run_scaffold("validate", eca_blueprint).code == 2  # scaffold itself has no `eca`
-    result = run_scaffold("validate", "--template", team, eca_blueprint)
+    result = run_scaffold("validate", "--trust", "--template", team, eca_blueprint)
     assert (result.code, result.out.strip()) == (0, "ok"), result.err
-    result = run_scaffold("inspect", "--template", team, eca_blueprint)
+    result = run_scaffold("inspect", "--trust", "--template", team, eca_blueprint)
     assert result.code == 0 and "eca" in result.out, result.err
     eca_project = generate(team, tmp_path / "ecaproj", blueprint=eca_blueprint)
     model_code = text(eca_project / "ecaproj" / "model.py")
-    assert "class ECA(nn.Module):" in model_code and "self.eca = ECA(kernel_size=3)" in model_code
+    assert "class ECA(nn.Module):" in model_code and "self.eca = ECA(16)" in model_code
 
     release(team, "v1.1.0", [codeowners])
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 0, result.out + result.err
     assert "@acme/mlops" in text(project / ".github" / "CODEOWNERS")
     assert answers(project)["_commit"] == "v1.1.0"
     assert_user_edits_kept(project)
 
     # A later update keeps the team's block working: rendered with v1.1.0's engine and blocks.
-    result = run_scaffold("update", eca_project)
+    result = run_scaffold("update", "--trust", eca_project)
     assert result.code == 0, result.out + result.err
     assert "@acme/mlops" in text(eca_project / ".github" / "CODEOWNERS")
     assert text(eca_project / "ecaproj" / "model.py") == model_code
@@ -499,7 +503,7 @@ def test_update_of_a_project_in_a_subfolder_of_a_repository(template, tmp_path):
     commit_user_edits(project)
     release(template, "v2", [COLLIDING_TEMPLATE_CHANGE, *TEMPLATE_CHANGES])
 
-    result = run_scaffold("update", project)
+    result = run_scaffold("update", "--trust", project)
     assert result.code == 1, result.out + result.err
     assert f"  {PKG}/train.py" in result.out.splitlines()
     assert "A line added in template v2." in text(project / "README.md")

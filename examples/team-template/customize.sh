@@ -32,9 +32,10 @@ dest=$(cd "$dest" && pwd)
 cp "$src/copier.yml" "$dest/"
 cp -R "$src/templates" "$dest/templates"
 cp -R "$src/scaffold" "$dest/scaffold"
-# The team's own block kinds: unit files in blocks/ beside copier.yml (see README.md, "Blocks").
+# The team's own block kinds: plain PyTorch modules (NAME.py) and blocks in the blueprint language
+# (NAME.yaml) in blocks/ beside copier.yml (see README.md, "Blocks of your own").
 mkdir -p "$dest/blocks"
-cp "$here"/blocks/*.py "$dest/blocks/"
+find "$here/blocks" -maxdepth 1 -type f \( -name '*.py' -o -name '*.yaml' \) -exec cp {} "$dest/blocks/" \;
 rm -rf "$dest/scaffold/_template"
 find "$dest/templates" "$dest/scaffold" "$dest/blocks" -name __pycache__ -prune -exec rm -rf {} +
 printf '__pycache__/\n*.py[cod]\n' > "$dest/.gitignore"
@@ -60,10 +61,11 @@ cat > README.md <<TEXT
 scaffold's project template (scaffold $scaffold_version) with the vision team's changes
 (team.patch in scaffold's examples/team-template). Generate a project with
 
-    scaffold new --template $dest --blueprint BLUEPRINT DEST
+    scaffold new --template $dest --trust --blueprint BLUEPRINT DEST
 
 Change the template, commit, and tag a new version (git tag v1.1.0): projects pick it up with
-\`scaffold update PROJECT\`.
+\`scaffold update --trust PROJECT\` (--trust: the template runs its own code;
+or list it under trust: in copier's settings.yml).
 TEXT
 git add -A
 git commit -q --no-verify --no-gpg-sign -m "ACME vision team: CODEOWNERS, team README section, SLURM defaults"
@@ -72,5 +74,5 @@ git commit -q --no-verify --no-gpg-sign -m "ACME vision team: CODEOWNERS, team R
 git tag "$tag"
 
 echo "Team template ready in $dest (tag $tag). Generate projects with:"
-echo "  scaffold new --template $dest --blueprint lenet myproj"
+echo "  scaffold new --template $dest --trust --blueprint lenet myproj"
 echo "Publish it (git remote add origin URL && git push origin HEAD --tags) and use the URL instead."

@@ -1,5 +1,6 @@
 """Element-wise non-linearities: `relu`, `relu6`, `leaky_relu`, `elu`, `gelu`, `silu`, `tanh`,
-`sigmoid`. A call in forward (`F.relu(...)`), or a module inside a `sequential` group."""
+`sigmoid`, `hardswish`, `hardsigmoid`. A call in forward (`F.relu(...)`), or a module inside a `sequential` group.
+"""
 
 from __future__ import annotations
 
@@ -82,6 +83,20 @@ class Sigmoid(Activation):
     """sigmoid activation"""
 
     CALL, MODULE = torch.sigmoid(HOLE), nn.Sigmoid()
+
+
+@unit("hardswish", "hard_swish")
+class Hardswish(Activation):
+    """hardswish activation (MobileNetV3)"""
+
+    CALL, MODULE = F.hardswish(HOLE), nn.Hardswish(inplace=True)
+
+
+@unit("hardsigmoid", "hard_sigmoid")
+class Hardsigmoid(Activation):
+    """hardsigmoid activation (MobileNetV3's squeeze-excitation gate)"""
+
+    CALL, MODULE = F.hardsigmoid(HOLE), nn.Hardsigmoid(inplace=True)
 
 
 @unit("leaky_relu")

@@ -16,12 +16,14 @@ matrix products and the LSTM's gate products; not batch norm, activations, pooli
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from typing import Any, ClassVar
 
 from ..errors import Location, Problem, ProblemCollector, UsageError
 from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import Node
+from ..source import MapNode, Node
 from ..spec import (
     Bool,
     Enum,
@@ -54,6 +56,7 @@ from .emit import (
     Ref,
     Slice,
     Var,
+    is_symbolic,
     math,
     nn,
     pair,
@@ -88,6 +91,7 @@ __all__ = [
     "tokens",
     "conv_out",
     "ShapeError",
+    "is_symbolic",
     # code
     "Fragment",
     "Expr",
@@ -126,6 +130,10 @@ Size = Int(min=1, max=1_000_000)
 Channels = Int(min=1, max=65_536)
 
 
+def _problem_parts(problem: Problem) -> tuple:
+    return problem.location, problem.field, problem.message, problem.hint
+
+
 class ShapeError(Exception):
     """A problem found while planning a layer; the walk reports it with its position."""
 
@@ -157,6 +165,12 @@ class Layer(Section):
     # entries(x, ctx, prefix, start, depth) -> list[(Expr, Shape)]: the block as entries of an
     # nn.Sequential (attribute `prefix`, the first at index `start`), rows at `depth`. Optional.
     entries = None
+    NAMED_ENTRY: ClassVar[bool] = False  # its entries are one, which a `name` may key in a group
+
+    def children(self) -> list[Layer]:
+        """The layers written inside this one that become attributes of the same class (a
+        residual's body, branches' paths), for naming; a group's are keyed in the group."""
+        return []
 
     # helpers for plan()
     def error(
@@ -247,13 +261,88 @@ class LayerType(FieldType):
 LayerList = ListOf(LayerType(), min_items=1)
 
 
+# The blocks a blueprint defines (its `blocks:` section) while it is read: kind -> Layer class.
+DEFINED: ContextVar[Mapping[str, type[Layer]] | None] = ContextVar("DEFINED", default=None)
+
+
+class _Kinds(Mapping):
+    """The blueprint's own blocks first, then the units."""
+
+    def __init__(self, defined: Mapping[str, type[Layer]], units: Mapping[str, type[Layer]]):
+        self.defined, self.units = defined, units
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self.defined or kind in self.units
+
+    def __getitem__(self, kind: str) -> type[Layer]:
+        return self.defined[kind] if kind in self.defined else self.units[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.defined
+        yield from (kind for kind in self.units if kind not in self.defined)
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     from .registry import REGISTRY  # imports each unit when a blueprint first uses its kind
 
     REGISTRY.index()
+    defined = DEFINED.get()
+    kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
     return read_tagged(
-        node, path, problems, REGISTRY, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
+        node, path, problems, kinds, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
+
+
+class BlocksType(FieldType):
+    """A blueprint's `blocks:` section: block name -> definition."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if not isinstance(node, MapNode):
+            return self._wrong(node, path, problems)
+        from .defined import block_class, read_definition  # only for blueprints that define blocks
+        from .registry import REGISTRY
+
+        kinds = set(REGISTRY.index()) | set(REGISTRY.aliases)
+        result = {}
+        for name, value in node.entries.items():
+            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
+            if d is not None:
+                result[name] = block_class(d)
+        return result
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": ["integer", "number", "string", "boolean", "null"]
+                        },
+                    },
+                    "layers": {"type": "array", "minItems": 1},
+                    "doc": {"type": "string"},
+                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
+                },
+                "required": ["layers"],
+                "additionalProperties": False,
+            },
+        }
+
+    def describe(self) -> str:
+        return "a mapping of block names to {params, layers}"
+
+
+def walk_layers(layers) -> Iterator[Layer]:
+    """Every layer of a list, and the layers written inside each (groups, residual bodies)."""
+    for layer in layers:
+        yield layer
+        yield from walk_layers(layer.children())
 
 
 # --- what the walk records --------------------------------------------------------------------
@@ -328,11 +417,54 @@ class Context:
         self.taken: set[str] = set()
         self._counters: dict[str, int] = {}
         self._kind_counts: dict[str, int] = {}
-        for layer in layers:
+        self._vars: dict[str, int] = {}
+        self.prefix = ""  # rows of a defined block's class: its state_dict prefix, its depth
+        self.depth = 0
+        self.defined_classes: dict[str, dict[str, str]] = {}  # kind -> {class code: name}
+        self.defined_fragments: dict[str, Fragment] = {}
+        for layer in walk_layers(layers):
             self._kind_counts[layer.NAME] = self._kind_counts.get(layer.NAME, 0) + 1
         self.user_names = self._user_names(layers, problems)
 
+    def child(self, layers: list[Layer], prefix: str, depth: int) -> Context:
+        """The walk of a defined block's class: names and code of its own, and rows, helpers and
+        constants shared with this walk (its rows under `prefix`, at `depth`)."""
+        names = ProblemCollector()
+        inner = Context(layers, self.num_classes, self.vocab_size, None, names)
+        if names.problems:  # a name used twice in the block, or one a module cannot have
+            raise ShapeError(*_problem_parts(names.problems[0]))
+        inner.rows = self.rows
+        inner.constants = self.constants
+        inner.pretrained = self.pretrained
+        inner.fragments = self.fragments
+        inner._fragment_order = self._fragment_order
+        inner.kinds_used = self.kinds_used
+        inner.defined_classes = self.defined_classes
+        inner.defined_fragments = self.defined_fragments
+        inner.prefix = f"{self.prefix}.{prefix}" if self.prefix else prefix
+        inner.depth = self.depth + depth
+        return inner
+
+    def release(self, base: str) -> None:
+        """The last variable `var(base)` gave is not used after all."""
+        self._vars[base] -= 1
+
+    def var(self, base: str) -> str:
+        """A new local variable of forward: `identity`, then `identity2`."""
+        count = self._vars[base] = self._vars.get(base, 0) + 1
+        return base if count == 1 else f"{base}{count}"
+
     # --- facts --------------------------------------------------------------------------------
+
+    def classes(self, layer: Layer) -> int:
+        """The number of classes, for a layer that writes `classes` (the model's argument)."""
+        if self.prefix:
+            raise layer.error(
+                "`classes` is the model's argument, not a defined block's",
+                "give the block a parameter for it, and pass `classes`'s number",
+                key="out",
+            )
+        return self.num_classes
 
     def is_last(self, layer: Layer) -> bool:
         """Whether `layer` is the model's last layer (its classifier)."""
@@ -343,7 +475,7 @@ class Context:
     @staticmethod
     def _user_names(layers: list[Layer], problems: ProblemCollector) -> set[str]:
         names: dict[str, Layer] = {}
-        for layer in layers:
+        for layer in walk_layers(layers):
             if not layer.name:
                 continue
             where = layer.key_locations.get("name", layer.location)
@@ -401,7 +533,10 @@ class Context:
         self, module: str, kind: str, shape: Shape, params: int = 0, macs: int = 0, depth: int = 0
     ) -> None:
         """A line of `scaffold inspect`: a module (its state_dict prefix) or a call ("")."""
-        self.rows.append(Row(module, kind, shape, params, macs, depth))
+        self.rows.append(Row(self._in(module), kind, shape, params, macs, self.depth + depth))
+
+    def _in(self, module: str) -> str:
+        return f"{self.prefix}.{module}" if self.prefix and module else module or ""
 
     def mark(self) -> int:
         """Where the next row goes: give it to `group` once the group's children are recorded."""
@@ -409,12 +544,13 @@ class Context:
 
     def group(self, mark: int, module: str, kind: str, shape: Shape, depth: int = 0) -> None:
         """A container row before the rows recorded since `mark`, with their totals."""
+        depth += self.depth
         params = macs = 0
         for row in self.rows[mark:]:
             if not row.group and row.depth > depth:
                 params += row.params
                 macs += row.macs
-        self.rows.insert(mark, Row(module, kind, shape, params, macs, depth, group=True))
+        self.rows.insert(mark, Row(self._in(module), kind, shape, params, macs, depth, group=True))
 
     def conv_row(
         self,
@@ -449,6 +585,14 @@ class Context:
             position = listed.index(fragment) if fragment in listed else len(listed)
             first = self.kinds_used.setdefault(kind, len(self.kinds_used))
             self._fragment_order[fragment] = (first, position, len(self._fragment_order))
+
+    def use_last(self, fragment: Fragment) -> None:
+        """model.py defines `fragment` after every helper used so far (a defined block's class,
+        after the helpers its layers use)."""
+        self.fragments.setdefault(fragment, set())
+        if fragment not in self._fragment_order:
+            self._fragment_order[fragment] = (len(self.kinds_used), 0, len(self._fragment_order))
+            self.kinds_used[f"class {fragment.name}"] = len(self.kinds_used)
 
     def used(self, layer: Layer) -> None:
         """The walk notes every unit as it plans it (for the order of helpers)."""
@@ -496,6 +640,8 @@ class Simple:
 @section
 class SimpleLayer(Layer):
     """A layer that is one torch module (or one function call in forward)."""
+
+    NAMED_ENTRY = True
 
     def simple(self, x: Shape, ctx: Context, in_sequential: bool) -> Simple:
         raise NotImplementedError(f"{type(self).__name__}.simple")

@@ -16,8 +16,10 @@ from .base import (
     Simple,
     SimpleLayer,
     Size,
+    Var,
     conv_out,
     image,
+    is_symbolic,
     nn,
     pair,
     spec_field,
@@ -31,7 +33,10 @@ class Conv(SimpleLayer):
 
     SHORTHAND = "out"
     NAME = "conv"
-    out: int = spec_field(Channels, doc="output channels")
+    out: Any = spec_field(
+        OneOf(Channels, Enum("classes"), what="an integer ≥ 1 or `classes`"),
+        doc="output channels, or `classes` for the number of classes (SqueezeNet's classifier)",
+    )
     kernel: tuple[int, int] = spec_field(Pair(Size), (3, 3), "kernel size")
     stride: tuple[int, int] = spec_field(Pair(Size), (1, 1), "stride")
     padding: Any = spec_field(
@@ -48,6 +53,9 @@ class Conv(SimpleLayer):
     def simple(self, x: Shape, ctx: Context, in_sequential: bool) -> Simple:
         self.need_image(x)
         c, h, w = x.dims
+        out_channels = self.out
+        if self.out == "classes":
+            out_channels = ctx.classes(self)
         kh, kw = self.kernel
         sh, sw = self.stride
         dh, dw = self.dilation
@@ -61,10 +69,10 @@ class Conv(SimpleLayer):
             ph, pw = (dh * (kh - 1)) // 2, (dw * (kw - 1)) // 2
         else:
             ph, pw = self.padding
-        if c % self.groups or self.out % self.groups:
+        if c % self.groups or out_channels % self.groups:
             raise self.error(
                 f"groups={self.groups} must divide both the input channels ({c}) "
-                f"and out ({self.out})",
+                f"and out ({out_channels})",
                 key="groups",
             )
         span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
@@ -78,28 +86,28 @@ class Conv(SimpleLayer):
                 "use a smaller kernel, add padding, or remove a pooling layer before it",
             )
         if self.padding == "same":
-            out = image(self.out, h, w)
+            out = image(out_channels, h, w)
         else:
-            out = image(self.out, conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
+            out = image(out_channels, conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
         args: dict[str, Any] = {"kernel_size": pair(self.kernel)}
-        if self.stride != (1, 1):
+        if self.stride != (1, 1) or is_symbolic(self.stride):
             args["stride"] = pair(self.stride)
         if self.padding == "same":
             args["padding"] = "same"
-        elif (ph, pw) != (0, 0):
+        elif (ph, pw) != (0, 0) or is_symbolic((ph, pw)):
             args["padding"] = pair((ph, pw))
-        if self.dilation != (1, 1):
+        if self.dilation != (1, 1) or is_symbolic(self.dilation):
             args["dilation"] = pair(self.dilation)
-        if self.groups != 1:
+        if self.groups != 1 or is_symbolic(self.groups):
             args["groups"] = self.groups
         if not self.bias:
             args["bias"] = False
         per_output = (c // self.groups) * kh * kw
-        params = self.out * per_output + (self.out if self.bias else 0)
+        params = out_channels * per_output + (out_channels if self.bias else 0)
         stride = f"/{self.stride[0]}" if self.stride != (1, 1) else ""
         return Simple(
             out,
-            nn.Conv2d(c, self.out, **args),
+            nn.Conv2d(c, Var("num_classes") if self.out == "classes" else out_channels, **args),
             f"conv {kh}x{kw}{stride}",
             params,
             out.numel * per_output,

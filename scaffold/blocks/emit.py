@@ -11,13 +11,23 @@ to, a fragment says what it uses and defines. Nothing here searches generated te
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable, Iterator
 
 from ..style import LINE_LENGTH
 
 # --- expressions ------------------------------------------------------------------------------
 
-ATOM, SUM, COMPARE = 100, 50, 30  # binding strength, for parentheses
+ATOM, PRODUCT, SUM, COMPARE, NOT, AND, OR, TERNARY = (
+    100,
+    60,
+    50,
+    30,
+    25,
+    20,
+    10,
+    5,
+)  # binding strength, for parentheses
 
 
 class Expr:
@@ -142,6 +152,111 @@ class Lit(Expr):
     def code(self) -> str:
         return literal(self.value)
 
+    @property
+    def strength(self) -> int:  # type: ignore[override]
+        return self.value.expr.strength if isinstance(self.value, Symbolic) else ATOM
+
+
+class Symbolic:  # noqa: PLW1641 (equal and hashed as its value)
+    """A number that a defined block's class computes from its arguments: it plans as its value
+    (`int(x)`), and is written as the expression (`in_channels * 4`) in the class's code."""
+
+    expr: Expr
+
+    def _op(self, other, op: str, result, swap: bool = False):
+        if not isinstance(result, (int, float)) or isinstance(result, bool):
+            return result
+        left, right = (other, self) if swap else (self, other)
+        code = BinOp(_sym_expr(left), op, _sym_expr(right))
+        return symbolic(result, code)
+
+    def __add__(self, other):
+        return self._op(other, "+", self._value() + other)
+
+    def __radd__(self, other):
+        return self._op(other, "+", other + self._value(), True)
+
+    def __sub__(self, other):
+        return self._op(other, "-", self._value() - other)
+
+    def __rsub__(self, other):
+        return self._op(other, "-", other - self._value(), True)
+
+    def __mul__(self, other):
+        return self._op(other, "*", self._value() * other)
+
+    def __rmul__(self, other):
+        return self._op(other, "*", other * self._value(), True)
+
+    def __floordiv__(self, other):
+        return self._op(other, "//", self._value() // other)
+
+    def __rfloordiv__(self, other):
+        return self._op(other, "//", other // self._value(), True)
+
+    def __truediv__(self, other):
+        return self._op(other, "/", self._value() / other)
+
+    def __rtruediv__(self, other):
+        return self._op(other, "/", other / self._value(), True)
+
+    def _value(self):
+        return (int if isinstance(self, int) else float)(self)
+
+
+class SymInt(Symbolic, int):
+
+    def __new__(cls, value: int, code: Expr):
+        obj = int.__new__(cls, value)
+        obj.expr = code
+        return obj
+
+
+class SymFloat(Symbolic, float):
+
+    def __new__(cls, value: float, code: Expr):
+        obj = float.__new__(cls, value)
+        obj.expr = code
+        return obj
+
+
+class SymBool(Symbolic):
+    """A condition that a defined block's class computes from its arguments (`stride != 1`)."""
+
+    def __init__(self, value: bool, code: Expr) -> None:
+        self.value, self.expr = bool(value), code
+
+    def __bool__(self) -> bool:
+        return self.value
+
+    def __eq__(self, other) -> bool:
+        return bool(self) == other
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"SymBool({self.value}, {self.expr.code()})"
+
+
+def is_symbolic(value) -> bool:
+    """Whether a value (or a part of a tuple) is computed from a defined block's arguments: it
+    is written even where it equals the default (another use may give another value)."""
+    if isinstance(value, tuple):
+        return any(is_symbolic(v) for v in value)
+    return isinstance(value, Symbolic)
+
+
+def symbolic(value, code: Expr):
+    """`value` written as `code` in generated code (an int or a float; others stay as they are)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return SymInt(value, code) if isinstance(value, int) else SymFloat(value, code)
+
+
+def _sym_expr(value) -> Expr:
+    return value.expr if isinstance(value, Symbolic) else Lit(value)
+
 
 class Attr(Expr):
     __slots__ = ("obj", "name")
@@ -261,10 +376,15 @@ class BinOp(Expr):
 
     def __init__(self, left, op: str, right) -> None:
         self.left, self.op, self.right = expr(left), op, expr(right)
-        self.strength = COMPARE if op in ("==", "!=", "<", ">", "<=", ">=") else SUM
+        if op in ("==", "!=", "<", ">", "<=", ">=", "is", "is not"):
+            self.strength = COMPARE
+        elif op in ("and", "or"):
+            self.strength = AND if op == "and" else OR
+        else:
+            self.strength = PRODUCT if op in ("*", "/", "//", "%", "@") else SUM
 
     def code(self) -> str:
-        left = self.left.code() if self.left.strength > self.strength else f"({self.left.code()})"
+        left = self.left.code() if self.left.strength >= self.strength else f"({self.left.code()})"
         right = (
             self.right.code() if self.right.strength > self.strength else f"({self.right.code()})"
         )
@@ -278,6 +398,83 @@ class BinOp(Expr):
         return BinOp(self.left.fill(value), self.op, self.right.fill(value))
 
 
+class List(Expr):
+    """`[item, ...]`, an item a line with an optional comment (an OrderedDict's pairs)."""
+
+    __slots__ = ("items", "comments")
+
+    def __init__(self, items, comments: Iterable[str | None] = ()) -> None:
+        self.items = tuple(expr(i) for i in items)
+        self.comments = tuple(comments)
+
+    def code(self) -> str:
+        return "\n".join(self.lines())
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        result = ["["]
+        comments = list(self.comments) + [None] * (len(self.items) - len(self.comments))
+        for item, comment in zip(self.items, comments):
+            inner = item.lines(indent)
+            inner[-1] += "," + (f"  # {comment}" if comment else "")
+            result.extend(indent + line for line in inner)
+        return result + ["]"]
+
+    def refs(self) -> Iterator[str]:
+        for item in self.items:
+            yield from item.refs()
+
+
+class Tuple(Expr):
+    """`(a, b)` of expressions."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, *items) -> None:
+        self.items = tuple(expr(i) for i in items)
+
+    def code(self) -> str:
+        return "(" + ", ".join(i.code() for i in self.items) + ")"
+
+    def lines(self, indent: str = "    ") -> list[str]:
+        parts = [i.lines(indent) for i in self.items]
+        if all(len(p) == 1 for p in parts):
+            return [self.code()]
+        result = ["("]
+        for part in parts:
+            part = list(part)
+            part[-1] += ","
+            result.extend(indent + line for line in part)
+        return result + [")"]
+
+    def refs(self) -> Iterator[str]:
+        for item in self.items:
+            yield from item.refs()
+
+
+class IfElse(Expr):
+    """`then if condition else otherwise`."""
+
+    __slots__ = ("then", "condition", "otherwise")
+    strength = TERNARY
+
+    def __init__(self, then, condition, otherwise) -> None:
+        self.then, self.condition, self.otherwise = expr(then), expr(condition), expr(otherwise)
+
+    def code(self) -> str:
+        parts = [self.then, self.condition, self.otherwise]
+        then, condition, otherwise = (
+            p.code() if p.strength > TERNARY else f"({p.code()})" for p in parts
+        )
+        return f"{then} if {condition} else {otherwise}"
+
+    def refs(self) -> Iterator[str]:
+        for part in (self.then, self.condition, self.otherwise):
+            yield from part.refs()
+
+    def fill(self, value: Expr) -> Expr:
+        return IfElse(self.then.fill(value), self.condition.fill(value), self.otherwise.fill(value))
+
+
 def _tight(e: Expr) -> str:
     """An expression as the object of `.attr`, `(...)` or `[...]`: parenthesised if it binds loosely."""
     return e.code() if e.strength >= ATOM else f"({e.code()})"
@@ -285,6 +482,8 @@ def _tight(e: Expr) -> str:
 
 def literal(value) -> str:
     """A Python literal for plain data, with black's double quotes."""
+    if isinstance(value, Symbolic):
+        return value.expr.code()
     if isinstance(value, str):
         text = repr(value)
         if text.startswith("'") and '"' not in value:
@@ -371,15 +570,19 @@ class Fragment:
 
     `code` is its source, or a function of the flags its users set (e.g. "se": the blocks take a
     squeeze-excitation argument); `uses` the module-level names the source refers to (imports,
-    other helpers); `defines` the names it binds (default: `name`).
+    other helpers); `defines` the names it binds (default: `name`); `imports` the import lines
+    it needs beyond those of IMPORTS (a team's block file: `from torch import Tensor`).
     """
 
-    __slots__ = ("name", "source", "uses", "defines")
+    __slots__ = ("name", "source", "uses", "defines", "imports")
 
-    def __init__(self, name: str, code, uses: Iterable[str] = ("torch", "nn"), defines=()) -> None:
+    def __init__(
+        self, name: str, code, uses: Iterable[str] = ("torch", "nn"), defines=(), imports=()
+    ) -> None:
         self.name, self.source = name, code
         self.uses = tuple(uses)
         self.defines = tuple(defines) or (name,)
+        self.imports = tuple(imports)
 
     def code(self, flags: frozenset[str]) -> str:
         source = self.source(flags) if callable(self.source) else self.source
@@ -419,6 +622,7 @@ class Constant:
 
 # How model.py imports each module-level name it may use from outside, in the order printed.
 IMPORTS = {
+    "OrderedDict": "from collections import OrderedDict",
     "math": "import math",
     "torch": "import torch",
     "F": "import torch.nn.functional as F",
@@ -455,9 +659,14 @@ class ModelCode:
             used.update(statement.refs())
         for fragment, _ in fragments:
             used.update(fragment.uses)
-        self.imports = [line for name, line in IMPORTS.items() if name in used]
-        if "math" in used:  # the standard library apart, as isort has it
-            self.imports.insert(1, "")
+        # the standard library apart, as isort has it; a team block's own imports in their group
+        standard = [IMPORTS[name] for name in ("OrderedDict", "math") if name in used]
+        others = [line for name, line in IMPORTS.items() if name in used and not _standard(line)]
+        for fragment, _ in fragments:
+            for line in fragment.imports:
+                (standard if _standard(line) else others).append(line)
+        standard, others = list(dict.fromkeys(standard)), list(dict.fromkeys(others))
+        self.imports = standard + [""] * bool(standard) + others
         self.defines = (
             {name for name in IMPORTS if name in used}
             | {constant.name for constant in constants}
@@ -466,3 +675,8 @@ class ModelCode:
         unknown = used - set(IMPORTS) - self.defines
         if unknown:  # a unit refers to a helper it never asked for: a bug in that unit
             raise AssertionError(f"model.py would use undefined names: {sorted(unknown)}")
+
+
+def _standard(import_line: str) -> bool:
+    """Whether an import line imports from the standard library."""
+    return import_line.split()[1].split(".")[0] in sys.stdlib_module_names

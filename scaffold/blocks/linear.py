@@ -43,17 +43,21 @@ class Linear(SimpleLayer):
         if x.kind == "tokens":
             raise self.error("linear cannot act on word ids; embed them first")
         features = x.dims[-1]
-        out_features = ctx.num_classes if self.out == "classes" else self.out
+        out_features = ctx.classes(self) if self.out == "classes" else self.out
         uses_classes = self.out == "classes" or (
             ctx.is_last(self) and out_features == ctx.num_classes
         )
         out = (
-            vector(out_features) if x.kind == "vector" else Shape(x.kind, (x.dims[0], out_features))
+            vector(out_features)
+            if x.kind == "vector"
+            else Shape(x.kind, (*x.dims[:-1], out_features))
         )
         size = Var("num_classes") if uses_classes else out_features
         ctor = nn.Linear(features, size) if self.bias else nn.Linear(features, size, bias=False)
         params = features * out_features + (out_features if self.bias else 0)
         positions = x.dims[0] if x.kind == "sequence" else 1
+        if x.kind == "channels_last":
+            positions = x.dims[0] * x.dims[1]
         return Simple(
             out, ctor, "linear", params, positions * features * out_features, joinable=True
         )

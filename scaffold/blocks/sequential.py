@@ -16,12 +16,15 @@ from .base import (
     this,
     unit,
 )
+from .emit import List, Ref, Tuple
 from .registry import load_units
 
 
 @unit("sequential", "group")
 class Sequential(Layer):
     """Layers grouped into one nn.Sequential attribute (e.g. torchvision's `classifier` or `features`)."""
+
+    NAMED_ENTRY = True
 
     SHORTHAND = "layers"
     NAME = "block"
@@ -40,6 +43,7 @@ class Sequential(Layer):
         return [(_sequential(inner, comments=False), out)]
 
     def inner(self, x: Shape, ctx: Context, prefix: str, depth: int) -> list:
+        """The entries, each (code, shape), or (code, shape, name) for a layer with a `name`."""
         entries: list = []
         for layer in self.layers:
             if layer.entries is None:
@@ -48,21 +52,42 @@ class Sequential(Layer):
                     layer.location,
                     layer.path,
                     f"{layer.KIND} cannot go inside a sequential group",
-                    "these can: " + ", ".join(can),
+                    "these can: "
+                    + ", ".join(can)
+                    + " (and blocks defined in `blocks:`: define one holding it)",
                 )
             ctx.used(layer)
-            added = layer.entries(x, ctx, prefix, len(entries), depth)
-            entries.extend(added)
+            if layer.name and not layer.NAMED_ENTRY:
+                raise layer.error(
+                    f"{layer.KIND} gives several entries of the group, so it cannot have one name",
+                    "remove `name`, or put it in a `sequential` group of its own with the name",
+                    key="name",
+                )
+            if layer.name and any(len(e) == 3 and e[2] == layer.name for e in entries):
+                raise layer.error(
+                    f"the name '{layer.name}' is already used in this group",
+                    "every entry needs its own name",
+                    key="name",
+                )
+            if layer.name:  # torchvision's features.conv0: the entry's key in the group
+                added = layer.entries(x, ctx, prefix, layer.name, depth)
+                entries.append((added[0][0], added[0][1], layer.name))
+            else:
+                added = layer.entries(x, ctx, prefix, len(entries), depth)
+                entries.extend(added)
             x = added[-1][1]
         return entries
 
 
 def _sequential(entries: list, comments: bool):
-    return nn.Sequential(
-        *(e for e, _ in entries),
-        multiline=True,
-        comments=[shape.comment() for _, shape in entries] if comments else (),
-    )
+    shapes = [entry[1].comment() for entry in entries] if comments else ()
+    if any(len(entry) == 3 for entry in entries):  # named entries: nn.Sequential(OrderedDict)
+        pairs = [
+            Tuple(entry[2] if len(entry) == 3 else str(i), entry[0])
+            for i, entry in enumerate(entries)
+        ]
+        return nn.Sequential(Ref("OrderedDict")(List(pairs, comments=shapes)))
+    return nn.Sequential(*(entry[0] for entry in entries), multiline=True, comments=shapes)
 
 
 def wrap_entries(layer: Layer, x: Shape, ctx: Context, label: str, comments: bool = False) -> Shape:
@@ -76,6 +101,7 @@ def wrap_entries(layer: Layer, x: Shape, ctx: Context, label: str, comments: boo
         entries = layer.entries(x, ctx, name, 0, depth=1)
     out = entries[-1][1]
     ctx.group(mark, name, label, out)
-    ctx.module(name, _sequential(entries, comments))
+    # a defined block's class serves uses of other sizes: no shapes in its comments
+    ctx.module(name, _sequential(entries, comments and not ctx.prefix))
     ctx.forward.start(this(name)(HOLE), out.comment())
     return out

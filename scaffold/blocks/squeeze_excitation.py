@@ -59,6 +59,8 @@ def se_row(ctx: Context, module: str, x: Shape, reduction: int, depth: int) -> N
 class SqueezeExcitationLayer(Layer):
     """Squeeze-and-excitation: each channel scaled by a learned function of all channel means."""
 
+    NAMED_ENTRY = True
+
     SHORTHAND = "reduction"
     NAME = "se"
     FRAGMENTS = (SQUEEZE_EXCITATION,)

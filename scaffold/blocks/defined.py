@@ -1,0 +1,454 @@
+"""Blocks defined in YAML: a blueprint's `blocks:` section, and a team template's `blocks/NAME.yaml`.
+
+A definition is a parameterised group of layers:
+
+    blocks:
+      cbam:
+        params: {reduction: 16, kernel: 7}    # each with its default; `~` for a required one
+        layers:
+          - conv: {out: $in_channels // reduction, kernel: 1}
+          ...
+
+and is used like any layer (`- cbam: {reduction: 8}`). A value written `$EXPRESSION` is computed
+from the parameters and `in_channels` (the input's channels) with + - * / // and parentheses.
+`$` starts a plain YAML word (no quotes, no braces that YAML would read as a mapping), and in the
+JSON Schema it is a string with a pattern, so the definition's layers stay plain YAML.
+
+A definition becomes one class in model.py, written the way torchvision writes BasicBlock: its
+`__init__` takes `in_channels` and the parameters and builds the layers with the same walk as the
+model's (the values computed from parameters are written as the expressions they come from:
+`nn.Conv2d(in_channels, in_channels // reduction, kernel_size=1)`), and each use is one
+instance, `Cbam(64, reduction=8)`. Where two uses would need different code (a parameter that
+changes which layers there are), the second gets a class of its own (`Cbam2`).
+
+The definition's layers are read at each use, with its arguments in place: a mistake inside is
+reported at its line in the definition, naming the place of use.
+"""
+
+from __future__ import annotations
+
+import re
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from ..errors import BlueprintError, Location, Problem, ProblemCollector
+from ..names import class_name_problem
+from ..source import MapNode, Node, ScalarNode, SeqNode
+from ..spec import (
+    INVALID,
+    REQUIRED,
+    Bool,
+    FieldType,
+    Float,
+    Int,
+    Str,
+    did_you_mean,
+    section,
+    show,
+    spec_field,
+)
+from .base import (
+    HOLE,
+    IDENTIFIER,
+    Context,
+    Layer,
+    Ref,
+    Shape,
+    ShapeError,
+    Var,
+    read_layer,
+    this,
+)
+from .emit import BinOp, Fragment, Lit, Symbolic, SymInt, symbolic
+
+RESERVED = {"name", "in_channels", "self", "x"}
+_PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
+
+
+class Definition:
+    """A block written in YAML: its parameters (name -> default, REQUIRED for none) and layers."""
+
+    def __init__(
+        self,
+        name: str,
+        params: dict[str, Any],
+        layers: SeqNode,
+        location: Location,
+        doc: str = "",
+        param_locations: dict[str, Location] | None = None,
+    ) -> None:
+        self.name, self.params, self.layers, self.location = name, params, layers, location
+        self.doc = doc
+        self.param_locations = param_locations or {}
+        self.class_name = ""
+
+
+class Scalar(FieldType):
+    """Any number, word or boolean (a required parameter of a defined block)."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if isinstance(node, ScalarNode) and node.value is not None:
+            return node.value
+        return self._wrong(node, path, problems)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["integer", "number", "string", "boolean"]}
+
+    def describe(self) -> str:
+        return "a number, a word or true/false"
+
+
+def _param_type(default: Any) -> FieldType:
+    if isinstance(default, bool):
+        return Bool()
+    if isinstance(default, int):
+        return Int()
+    if isinstance(default, float):
+        return Float()
+    if isinstance(default, str):
+        return Str()
+    return Scalar()
+
+
+@section
+class DefinedBlock(Layer):
+    """A use of a block defined in YAML."""
+
+    NAMED_ENTRY = True
+
+    DEFINITION: Definition
+
+    def plan(self, x: Shape, ctx: Context) -> Shape:
+        name = ctx.name(self)
+        mark = ctx.mark()
+        call, out = self._instance(x, ctx, name, depth=1)
+        ctx.group(mark, name, self.KIND, out)
+        ctx.module(name, call)
+        ctx.forward.start(this(name)(HOLE), out.comment())
+        return out
+
+    def entries(self, x: Shape, ctx: Context, prefix: str, start, depth: int):
+        module = f"{prefix}.{start}"
+        mark = ctx.mark()
+        call, out = self._instance(x, ctx, module, depth + 1)
+        ctx.group(mark, module, self.KIND, out, depth)
+        return [(call, out)]
+
+    def arguments(self) -> dict[str, Any]:
+        return {p: getattr(self, p) for p in self.DEFINITION.params}
+
+    def _instance(self, x: Shape, ctx: Context, module: str, depth: int):
+        """Plan the block's class on `x` (rows under `module`); its construction and output."""
+        d = self.DEFINITION
+        values = self.arguments()
+        symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
+        channels = given = None
+        if x.kind in ("image", "vector") or x.kind in ("words", "sequence"):
+            axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
+            given = x.dims[axis]  # in a block inside a block: an expression of the outer one's
+            channels = SymInt(given, Var("in_channels"))
+            dims = list(x.dims)
+            dims[axis] = channels
+            x = Shape(x.kind, tuple(dims))
+            symbols["in_channels"] = channels
+        active = _PLANNING.get()
+        if self.KIND in active:
+            chain = " -> ".join([*active[active.index(self.KIND) :], self.KIND])
+            raise self.error(f"the block '{self.KIND}' uses itself ({chain})")
+        token = _PLANNING.set((*active, self.KIND))
+        try:
+            layers = self._layers(symbols)
+            inner = ctx.child(layers, module, depth)
+            from .compose import plan_layers
+
+            out = plan_layers(layers, x, inner)
+        except ShapeError as error:
+            raise self._located(error.problem) from None
+        finally:
+            _PLANNING.reset(token)
+        inner.forward.flush()
+        ctx.init_weights = ctx.init_weights or inner.init_weights
+        statements = inner.statements
+        for statement in statements:  # shapes differ from one use to the next: none in the class
+            statement.comment = ""
+        code = _class_code(d, values, inner, statements, channels is not None)
+        class_name = self._class_name(ctx, code)
+        source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
+        fragment = _fragment(ctx, class_name, source, inner)
+        ctx.use_last(fragment)
+        args: list = []
+        if channels is not None:
+            args.append(given)
+        # the parameters by name: the class's signature follows the blueprint's mapping, whose
+        # order the recorded blueprint (copier's answers) need not keep
+        keywords = {
+            p: v
+            for p, v in values.items()
+            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
+        }
+        # the output in the terms of the enclosing code: its numbers, or its own expressions
+        outer = {**values, "in_channels": given}
+        out = Shape(out.kind, tuple(_rebind(v, outer) for v in out.dims))
+        return Ref(class_name)(*args, **keywords), out
+
+    def _layers(self, symbols: dict[str, Any]) -> list[Layer]:
+        d = self.DEFINITION
+        problems = ProblemCollector()
+        node = _substitute(d.layers, symbols, d, problems)
+        layers = []
+        if not problems.problems:
+            if not isinstance(node, SeqNode) or not node.items:
+                problems.add(d.layers.location, f"blocks.{d.name}.layers", "needs a list of layers")
+            else:
+                for i, item in enumerate(node.items):
+                    layer = read_layer(item, f"blocks.{d.name}.layers[{i}]", problems)
+                    if layer is not INVALID:
+                        layers.append(layer)
+        if problems.problems:  # located with this use by _instance
+            first = problems.problems[0]
+            raise ShapeError(first.location, first.field, first.message, first.hint)
+        return layers
+
+    def _located(self, problem: Problem) -> ShapeError:
+        """A problem inside the definition, at its line there, naming this use."""
+        use = f" (in the block '{self.KIND}' used at {self.location})" if self.location else ""
+        return ShapeError(problem.location, problem.field, problem.message + use, problem.hint)
+
+    def _class_name(self, ctx: Context, code: str) -> str:
+        """One class per definition; another only where a use needs different code."""
+        classes = ctx.defined_classes.setdefault(self.KIND, {})
+        if code not in classes:
+            base = self.DEFINITION.class_name
+            classes[code] = base if not classes else f"{base}{len(classes) + 1}"
+        return classes[code]
+
+
+_OPS = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "//": lambda a, b: a // b,
+}
+
+
+def _rebind(value, outer: dict):
+    """A size the class computes from its arguments, as the code that constructs it computes it:
+    `in_channels * 2` in the class is `64 * 2 = 128` in the model, or `in_channels * 2 * 2` in an
+    enclosing block's class."""
+    if not isinstance(value, Symbolic):
+        return value
+
+    def evaluate(code):
+        if isinstance(code, Var):
+            return outer[code.name]
+        if isinstance(code, Lit):
+            inner = code.value
+            return evaluate(inner.expr) if isinstance(inner, Symbolic) else inner
+        if isinstance(code, BinOp) and code.op in _OPS:
+            return _OPS[code.op](evaluate(code.left), evaluate(code.right))
+        raise KeyError(code)
+
+    try:
+        result = evaluate(value.expr)
+    except KeyError:
+        result = None
+    if result is None or result != value:  # cannot happen for sizes planned from the arguments
+        return int(value) if isinstance(value, int) else float(value)
+    return result
+
+
+def _camel(kind: str) -> str:
+    name = "".join(part[:1].upper() + part[1:] for part in kind.split("_") if part)
+    return name if not class_name_problem(name) else name + "Block"
+
+
+def _class_code(d: Definition, values, inner: Context, statements, takes_channels: bool) -> str:
+    """The class's source, named `__BLOCK__` (the name follows from the code)."""
+    params = []
+    if takes_channels:
+        params.append("in_channels: int")
+    ordered = sorted(d.params.items(), key=lambda item: item[1] is not REQUIRED)
+    for p, default in ordered:  # those without a default first, as Python needs
+        kind = next(
+            (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
+        )
+        params.append(f"{p}: {kind}" if default is REQUIRED else f"{p}: {kind} = {default!r}")
+    doc = d.doc or f"The block `{d.name}` of the blueprint."
+    lines = [
+        "class __BLOCK__(nn.Module):",
+        f'    """{doc}"""',
+        "",
+        f"    def __init__(self, {', '.join(params)}) -> None:",
+        "        super().__init__()",
+    ]
+    for name, value in inner.modules:
+        body = value.lines()
+        lines.append(f"        self.{name} = {body[0]}")
+        lines.extend("        " + line for line in body[1:])
+    lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
+    codes = [s.code() for s in statements]
+    if statements and statements[-1].targets == ("x",):
+        last = statements[-1]
+        comment = f"  # {last.comment}" if last.comment else ""
+        codes[-1] = f"return {last.value.code()}{comment}"
+    else:
+        codes.append("return x")
+    lines.extend("        " + line for code in codes for line in code.split("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fragment:
+    made = ctx.defined_fragments.get(class_name)
+    if made is None:
+        uses = {"torch", "nn"}
+        for _, value in inner.modules:
+            uses.update(value.refs())
+        for statement in inner.statements:
+            uses.update(statement.refs())
+        made = ctx.defined_fragments[class_name] = Fragment(class_name, source, uses=sorted(uses))
+    return made
+
+
+def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
+    if isinstance(node, MapNode):
+        return MapNode(
+            node.location,
+            {k: _substitute(v, symbols, d, problems) for k, v in node.entries.items()},
+            dict(node.key_locations),
+        )
+    if isinstance(node, SeqNode):
+        return SeqNode(node.location, [_substitute(v, symbols, d, problems) for v in node.items])
+    if isinstance(node, ScalarNode) and isinstance(node.value, str) and node.value.startswith("$"):
+        from .expressions import evaluate  # ast, only for blueprints that define blocks
+
+        try:
+            result = evaluate(node.value[1:].strip(), symbols)
+        except ValueError as error:
+            known = ", ".join(["in_channels", *d.params]) if "in_channels" in symbols else ""
+            problems.add(
+                node.location,
+                f"blocks.{d.name}",
+                str(error),
+                f"the block's parameters: {known or ', '.join(d.params) or 'none'}",
+            )
+            return node
+        if isinstance(result, float) and not isinstance(result, Symbolic) and result.is_integer():
+            result = int(result)
+        return ScalarNode(node.location, result)
+    return node
+
+
+# --- reading definitions ----------------------------------------------------------------------
+
+
+def read_definition(
+    name: str, node: Node, path: str, problems: ProblemCollector, kinds=()
+) -> Definition | None:
+    """One definition (`params`, `layers`, `doc`), checked for its form; None if it is wrong."""
+    where = node.location
+    if not re.fullmatch(IDENTIFIER, name) or name.startswith("_"):
+        problems.add(where, path, f"'{name}' is not a block name", "use letters, digits and _")
+        return None
+    if name in kinds:
+        problems.add(
+            where,
+            path,
+            f"'{name}' is a layer kind already (scaffold's, or the template's own)",
+            "give the block another name",
+        )
+        return None
+    if not isinstance(node, MapNode):
+        problems.add(where, path, f"a block is a mapping with params and layers, not {show(node)}")
+        return None
+    for key in node.entries:
+        if key not in ("params", "layers", "doc", "class"):
+            problems.add(
+                node.key_locations.get(key, where),
+                f"{path}.{key}",
+                f"unknown key '{key}' in a block",
+                did_you_mean(key, ("params", "layers", "doc", "class"))
+                or "known keys: params, layers, doc, class",
+            )
+            return None
+    class_node = node.entries.get("class")
+    class_name = class_node.value if isinstance(class_node, ScalarNode) else None
+    if class_node is not None and (
+        not isinstance(class_name, str) or class_name_problem(class_name)
+    ):
+        problems.add(
+            class_node.location,
+            f"{path}.class",
+            (
+                class_name_problem(class_name)
+                if isinstance(class_name, str)
+                else "expected a class name"
+            ),
+            "e.g. `class: BasicBlock`",
+        )
+        return None
+    layers = node.entries.get("layers")
+    if not isinstance(layers, SeqNode) or not layers.items:
+        problems.add(where, f"{path}.layers", "a block needs `layers`, a list of layers")
+        return None
+    params: dict[str, Any] = {}
+    locations: dict[str, Location] = {}
+    given = node.entries.get("params")
+    if given is not None and not (isinstance(given, ScalarNode) and given.value is None):
+        if not isinstance(given, MapNode):
+            problems.add(given.location, f"{path}.params", "expected a mapping of defaults")
+            return None
+        for key, value in given.entries.items():
+            at = given.key_locations.get(key, given.location)
+            if key in RESERVED or not re.fullmatch(IDENTIFIER, key):
+                problems.add(at, f"{path}.params.{key}", f"'{key}' cannot be a parameter name")
+                return None
+            if not isinstance(value, ScalarNode):
+                problems.add(
+                    value.location,
+                    f"{path}.params.{key}",
+                    f"a parameter's default is a number, a word or true/false, not {show(value)}",
+                    "write `~` for a parameter without default",
+                )
+                return None
+            params[key] = REQUIRED if value.value is None else value.value
+            locations[key] = at
+    doc = node.entries.get("doc")
+    text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
+    d = Definition(name, params, layers, where, " ".join(text.split()), locations)
+    d.class_name = class_name or _camel(name)
+    return d
+
+
+def block_class(d: Definition) -> type[Layer]:
+    """The Layer class that reads a use of `d`: its fields are the parameters."""
+    namespace: dict[str, Any] = {"__annotations__": {}, "DEFINITION": d, "__doc__": d.doc}
+    for p, default in d.params.items():
+        namespace["__annotations__"][p] = "Any"
+        namespace[p] = spec_field(_param_type(default), default, f"parameter {p}")
+    cls = type(_camel(d.name), (DefinedBlock,), namespace)
+    section(cls)
+    cls.KIND = cls.NAME = d.name
+    # `- NAME: value` fills its one parameter without default (or its one parameter)
+    required = [p for p, default in d.params.items() if default is REQUIRED]
+    single = required if required else list(d.params)
+    cls.SHORTHAND = single[0] if len(single) == 1 else None
+    return cls
+
+
+def read_block_file(path: Path) -> type[Layer]:
+    """A team template's `blocks/NAME.yaml` (one block, named by the file): its Layer class, or
+    BlueprintError naming the file and line."""
+    from ..source import parse_yaml
+
+    text = path.read_text(encoding="utf-8")
+    node = parse_yaml(text, str(path))
+    problems = ProblemCollector()
+    d = read_definition(path.stem, node, path.stem, problems)
+    if d is None:
+        raise BlueprintError(problems.problems)
+    return block_class(d)
+
+
+__all__ = ["DefinedBlock", "Definition", "block_class", "read_block_file"]

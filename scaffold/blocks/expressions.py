@@ -1,0 +1,133 @@
+"""`$EXPRESSION` values of a defined block (see scaffold/blocks/defined.py): numbers, the block's
+parameters and `in_channels`, + - * / //, comparisons, and, or, parentheses. Computed on values
+that remember their code (emit.Symbolic), so the class is written with the expressions."""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from .emit import BinOp, Lit, Symbolic, SymBool
+
+# -------------------------------------------------------------------------------
+
+_ALLOWED = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.USub,
+    ast.Compare,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+)
+_COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
+
+
+def evaluate(text: str, symbols: dict[str, Any]):
+    """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        raise ValueError(f"'${text}' is not an expression") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED):
+            raise ValueError(
+                f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or and ( ) "
+                "are allowed"
+            )
+        if isinstance(node, ast.Name) and node.id not in symbols:
+            raise ValueError(f"unknown parameter '{node.id}'")
+
+    def value(node):
+        if isinstance(node, ast.Expression):
+            return value(node.body)
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ValueError(f"'${text}': only numbers, parameters and arithmetic")
+            return node.value
+        if isinstance(node, ast.Name):
+            return symbols[node.id]
+        if isinstance(node, ast.UnaryOp):
+            return 0 - value(node.operand)
+        if isinstance(node, ast.Compare):
+            result, code, left = True, None, value(node.left)
+            for op, right_node in zip(node.ops, node.comparators):
+                right = value(right_node)
+                one = _compare(left, _COMPARE[type(op)], right)
+                result = result and bool(one)
+                code = one.expr if code is None else BinOp(code, "and", one.expr)
+                left = right
+            return SymBool(result, code) if _any_symbolic(node, symbols) else result
+        if isinstance(node, ast.BoolOp):
+            values = [value(v) for v in node.values]
+            word = "and" if isinstance(node.op, ast.And) else "or"
+            result = all(values) if word == "and" else any(values)
+            if not any(isinstance(v, Symbolic) for v in values):
+                return result
+            code = _sym_expr(values[0])
+            for v in values[1:]:
+                code = BinOp(code, word, _sym_expr(v))
+            return SymBool(result, code)
+        left, right = value(node.left), value(node.right)
+        if isinstance(node.op, ast.Add):
+            return left + right
+        if isinstance(node.op, ast.Sub):
+            return left - right
+        if isinstance(node.op, ast.Mult):
+            return left * right
+        if isinstance(node.op, ast.Div):
+            return left / right
+        return left // right
+
+    try:
+        return value(tree)
+    except ZeroDivisionError:
+        raise ValueError(f"'${text}' divides by zero") from None
+    except TypeError:
+        raise ValueError(f"'${text}' mixes words and numbers") from None
+
+
+def _compare(left, op: str, right) -> SymBool:
+    a, b = _value(left), _value(right)
+    result = {
+        "==": a == b,
+        "!=": a != b,
+        "<": a < b,
+        "<=": a <= b,
+        ">": a > b,
+        ">=": a >= b,
+    }[op]
+    return SymBool(result, BinOp(_sym_expr(left), op, _sym_expr(right)))
+
+
+def _value(v):
+    if isinstance(v, SymBool):
+        return v.value
+    if isinstance(v, Symbolic):
+        return v._value()
+    return v
+
+
+def _sym_expr(v):
+    return v.expr if isinstance(v, Symbolic) else Lit(v)
+
+
+def _any_symbolic(node, symbols) -> bool:
+    return any(
+        isinstance(n, ast.Name) and isinstance(symbols.get(n.id), Symbolic) for n in ast.walk(node)
+    )
