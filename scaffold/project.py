@@ -539,11 +539,10 @@ class Project:
     def config(self) -> dict:
         bp = self.blueprint
         data = bp.data
-        config_data: dict = {
-            "dataset": data.dataset,
-            "root": data.root,
-            "image_size": [self.image.height, self.image.width],
-        }
+        # (the data set is the code's: data.py reads its files and no other, so no setting names it)
+        config_data: dict = {"root": data.root}
+        if self.pieces.any_size:  # a model of one input size has it in its code (--image-size)
+            config_data["image_size"] = [self.image.height, self.image.width]
         if self.pieces.loader_workers:  # (a tensor in memory, not augmented, has no workers)
             config_data["num_workers"] = data.num_workers
         config_data["val_split"] = data.val_split
@@ -562,8 +561,13 @@ class Project:
         train = {} if self.has_phases else {key: self.phases[0][key] for key in RECIPE_KEYS}
         train |= {"grad_clip": bp.train.grad_clip, "label_smoothing": bp.train.label_smoothing}
         train |= self.mix_settings | self._feature_config
-        if self.has_phases:
-            train["phases"] = self.phases
+        if self.has_phases:  # `frozen` only where everything else trains (the blueprint's rule)
+            train["phases"] = [
+                {key: value for key, value in phase.items() if key != "frozen" or value}
+                if phase["trainable"] != "all"
+                else phase
+                for phase in self.phases
+            ]
         return {"seed": bp.train.seed, "data": config_data, "train": train}
 
     @property
@@ -686,7 +690,8 @@ class Project:
         """The config's settings that train.py's read_config requires (a phase's own are added
         there, for each phase the file has), in chunks that fit a line of code."""
         workers = ["data.num_workers"] if self.pieces.loader_workers else []
-        keys = ["seed", "data.image_size", *workers, "data.root", "data.val_split"]
+        size = ["data.image_size"] if self.pieces.any_size else []
+        keys = ["seed", *size, *workers, "data.root", "data.val_split"]
         keys += ["train.grad_clip", "train.label_smoothing"]
         keys += [f"train.{key}" for key in self.mix_settings]
         recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
@@ -695,6 +700,204 @@ class Project:
             inner = value.keys() if isinstance(value, dict) else [None]
             keys += [f"train.{key}" + (f".{part}" if part else "") for part in inner]
         return textwrap.wrap(" ".join(keys), LINE_LENGTH - 16)  # `    keys += " ` and `"`
+
+    @property
+    def setting_choices(self) -> str:
+        """train.py's CHOICES, as a literal."""
+        return py_literal(self._choices)
+
+    @cached_property
+    def _choices(self) -> dict[str, tuple[str, ...]]:
+        """For --set, the values a setting that names code may take, those this project has code
+        for (an optimizer or schedule whose settings its entry holds, and no other), by path ([]
+        is any index)."""
+        x, choices = self.pieces, {}
+        paths = [f"train.phases[{i}]" for i in range(len(self.phases))] if x.phases else ["train"]
+        for path, phase in zip(paths, self.phases):
+            optimizer, schedule = phase["optimizer"], phase["schedule"]
+            choices[f"{path}.optimizer.name"] = tuple(
+                name for name in x.optimizers if OPTIMIZER_DEFAULTS[name].keys() <= optimizer.keys()
+            )
+            choices[f"{path}.schedule.name"] = tuple(
+                name for name in x.schedules if self._schedule_reads(name) <= schedule.keys()
+            )
+            if "metric" in schedule:
+                choices[f"{path}.schedule.metric"] = ("val_acc", "val_loss")
+        if x.phases:
+            choices["train.phases[].trainable"] = ("all",)
+        if x.feature_cache:
+            choices["train.phases[].cache_features"] = ("eval",)
+        if x.no_weight_decay:
+            choices["train.no_weight_decay[]"] = x.no_weight_decay
+        return choices
+
+    @property
+    def setting_least(self) -> str:
+        """train.py's LEAST, for --set: the least value of the counts that must be 1 or more (and
+        of the image size, where the model takes other sizes), by path ([] is any index)."""
+        recipe = "train.phases[]" if self.pieces.phases else "train"
+        counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
+        counts += ["data.synthetic.train_size", "data.synthetic.val_size", "train.ema.every"]
+        counts += ["train.grad_accum_steps", "data.answers", "data.max_question_length"]
+        paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
+        least = {path: 1 for path in counts if path in paths}
+        if self.pieces.any_size:
+            least["data.image_size[]"] = self.plan.min_image_size
+        return py_literal(least)
+
+    @property
+    def flag_settings(self) -> str:
+        """train.py's FLAG_SETTINGS: the flags (by argparse's names) that give a setting of the
+        config, and its path ([] is any index)."""
+        x = self.pieces
+        recipe = "train.phases[]" if x.phases else "train"
+        flags = {"seed": "seed", "data_root": "data.root", "val_split": "data.val_split"}
+        flags |= {"epochs": f"{recipe}.epochs", "batch_size": f"{recipe}.batch_size"}
+        flags |= {"lr": f"{recipe}.optimizer.lr"}
+        if x.any_size:
+            flags["image_size"] = "data.image_size"
+        if x.loader_workers:
+            flags["workers"] = "data.num_workers"
+        if x.deterministic:
+            flags["deterministic"] = "train.deterministic"
+        return py_literal(flags)
+
+    def _schedule_reads(self, name: str) -> set[str]:
+        """The settings phases.py's make_schedule reads for the schedule `name`."""
+        reads = {"step": {"step_size"}, "multistep": {"milestones"}}.get(name, set())
+        reads |= SCHEDULE_DEFAULTS[name].keys() - {"warmup_epochs"}
+        if name != "plateau" and self.pieces.warmup:
+            reads |= {"warmup_epochs"} | ({"warmup_factor"} if self.pieces.warmup_factor else set())
+        return reads
+
+    @property
+    def setting_kinds(self) -> str:
+        """train.py's KINDS, for --set: the kinds of value of the settings whose value in the
+        config does not tell, by path ([] is any index): those that may be null, a phase's
+        `trainable` (all, or a list of modules), the items of empty lists."""
+        kinds: dict[str, tuple[str, ...]] = {}
+
+        def walk(value, path: str) -> None:
+            if isinstance(value, dict):
+                for key, inner in value.items():
+                    walk(inner, f"{path}.{key}".lstrip("."))
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                for inner in value:
+                    walk(inner, f"{path}[]")
+            elif path.rpartition(".")[2] in NULLABLE_SETTINGS:
+                kinds[path] = (NULLABLE_SETTINGS[path.rpartition(".")[2]], "type(None)")
+
+        walk(self.config, "")
+        if self.pieces.phases:
+            kinds["train.phases[].trainable"] = ("str", "list")
+            kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
+        if self.pieces.feature_cache:
+            kinds["train.phases[].cache_features"] = ("bool", "str")
+        tuples = {path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()}
+        inner = (f"{py_literal(path)}: ({kind})" for path, kind in tuples.items())
+        return "{" + ", ".join(inner) + "}"
+
+    # --- tests/test_config.py -----------------------------------------------------------------
+
+    @property
+    def small_settings(self) -> list[str]:
+        """--set settings that make the data small and quick, for the test's configs."""
+        return [f"{key}={json.dumps(value)}" for key, value in self._small.items()]
+
+    @cached_property
+    def _small(self) -> dict:
+        settings = {"data.synthetic.train_size": 8, "data.synthetic.val_size": 4}
+        if self.pieces.loader_workers:
+            settings["data.num_workers"] = 0
+        if self.pieces.any_size:
+            size = self.smoke_image_size
+            settings["data.image_size"] = [size, round(size * self.image.width / self.image.height)]
+        for path in self._recipe_paths:
+            settings[f"{path}.batch_size"] = 2
+        return settings
+
+    @property
+    def _recipe_paths(self) -> list[str]:
+        """Where the config keeps each phase's epochs, batch size, optimizer and schedule."""
+        if self.pieces.phases:
+            return [f"train.phases[{i}]" for i in range(len(self.phases))]
+        return ["train"]
+
+    @cached_property
+    def config_checks(self) -> dict:
+        """How tests/test_config.py shows that each setting of the config changes what runs: by
+        "probe" (what the test builds and compares, with `value` for the setting and its default),
+        by "run" (one short training run, `value` for each setting, the test checking where it
+        went) or "refused" (`value`: a name this project has no code for); or "informational",
+        with the reason. Every setting of the config is in one of them."""
+        checks: dict = {"probe": {}, "run": {}, "refused": {}, "informational": {}}
+        choices = self._choices
+        for path, value in _leaves(self.config):
+            value, name = self._small.get(path, value), path.rpartition(".")[2]
+            group = path.rpartition(".")[0].rpartition(".")[2]
+            if group in ("optimizer", "schedule") and name == "name":
+                others = [n for n in choices[path] if n != value]
+                if others:
+                    checks["probe"][path] = (group, others[0])
+                else:  # a name the project has no code for
+                    known = OPTIMIZER_DEFAULTS if group == "optimizer" else SCHEDULE_DEFAULTS
+                    checks["refused"][path] = next(n for n in known if n not in choices[path])
+            elif group == "optimizer":
+                checks["probe"][path] = ("optimizer", _changed(name, value))
+            elif group == "schedule":
+                lr = self._at(path.rpartition(".")[0].rpartition(".")[0])["optimizer"]["lr"]
+                changed = lr * 0.5 if name == "min_lr" else _changed(name, value)
+                checks["probe"][path] = ("schedule", changed)
+            elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
+                checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
+            elif name in ("grad_accum_steps", "deterministic") or path == "train.ema.every":
+                checks["run"][path] = (not value) if name == "deterministic" else 1 + (value == 1)
+            elif name in ("trainable", "frozen"):
+                first = self.plan.first_module.module
+                other = [first] if value == "all" else ("all" if name == "trainable" else [])
+                if value == []:
+                    other = [first]
+                checks["probe"][path] = ("trainable", other)
+            elif name == "name":
+                checks["informational"][path] = (
+                    "the phase's name, in the log and in metrics.csv's phase column"
+                )
+            elif name == "cache_features":
+                checks["informational"][path] = (
+                    "how the frozen module's outputs are had: computed every step, or once and"
+                    " read from OUT/feature_cache (tests/test_train.py trains with it)"
+                )
+            elif path == "data.num_workers":
+                checks["probe"][path] = ("loader", 1)
+            elif path == "data.root":
+                checks["probe"][path] = ("data", "{folder}")
+            elif path in ("data.val_split", "data.bounding_boxes"):
+                checks["probe"][path] = ("folder", _changed(name, value))
+            elif path == "train.no_weight_decay":
+                checks["probe"][path] = ("weight_decay", [])
+            elif path == "train.ema.decay":
+                checks["probe"][path] = ("ema", 0.5)
+            elif name in ("mixup_alpha", "cutmix_alpha"):
+                checks["probe"][path] = ("mix", value * 2)
+            elif path == "data.image_size":
+                checks["probe"][path] = ("data", [2 * side for side in value])
+            elif path.startswith("data.") or path == "seed":
+                checks["probe"][path] = ("data", _changed(name, value))
+            else:
+                raise ValueError(f"tests/test_config.py has no check for the setting {path}")
+        return checks
+
+    @property
+    def last_recipe(self) -> str:
+        """Where the config keeps the last phase's settings (or train's own)."""
+        return self._recipe_paths[-1]
+
+    def _at(self, path: str):
+        """The config's value at `path` (train.phases[0].optimizer)."""
+        value = self.config
+        for part in path.replace("]", "").replace("[", ".").split("."):
+            value = value[int(part) if isinstance(value, list) else part]
+        return value
 
     @property
     def extra_metrics(self) -> list[str]:
@@ -812,6 +1015,61 @@ class Project:
             return self.image.height
         return max(self.plan.min_image_size, min(32, self.image.height))
 
+
+def _leaves(config, path: str = ""):
+    """Each setting of a config with its path (train.phases[0].optimizer.lr): lists of mappings
+    are walked by index, other lists are one setting."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            yield from _leaves(value, f"{path}.{key}".lstrip("."))
+    elif isinstance(config, list) and config and isinstance(config[0], dict):
+        for index, value in enumerate(config):
+            yield from _leaves(value, f"{path}[{index}]")
+    else:
+        yield path, config
+
+
+# values tests/test_config.py sets settings to, where half or double the default will not do
+CHANGED = {
+    "momentum": 0.5, "betas": [0.5, 0.6], "alpha": 0.5, "eps": 0.1,
+    "answers": 2, "min_word_count": 3, "max_question_length": 2, "milestones": [1],
+    "val_split": 0.5, "patience": 1, "factor": 0.5, "gamma": 0.5, "warmup_factor": 0.5,
+    "warmup_epochs": 2,
+}  # fmt: skip
+
+
+def _changed(name: str, value):
+    """Another value than `value` for the setting `name`, that changes what runs."""
+    if name == "metric":
+        return "val_loss" if value == "val_acc" else "val_acc"
+    if isinstance(value, bool):
+        return not value
+    other = CHANGED.get(name)
+    if other is not None and other != value:
+        return other
+    if name == "train_size" or name == "val_size":
+        return value + 4
+    if isinstance(value, int):
+        return value + 1 if name != "patience" else value + 2
+    if isinstance(value, float):
+        return value * 0.5 if value else 0.1
+    if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+        return [v + 1 if isinstance(v, int) else v * 0.5 for v in value]
+    raise ValueError(f"tests/test_config.py has no other value for {name}={value!r}")
+
+
+def _run_value(name: str, value, path: str, recipes: list[str]):
+    """The value of a setting in tests/test_config.py's run: one epoch a phase (two where the
+    config says one), a batch size of its own for each phase, label smoothing and a clip."""
+    if name == "epochs":
+        return 1 if value != 1 else 2
+    if name == "batch_size":
+        return 3 + recipes.index(path.rpartition(".")[0])
+    return 0.25 if value != 0.25 else 0.5
+
+
+# the settings that may be null (off, or: not given), by name, and what they are otherwise
+NULLABLE_SETTINGS = {"root": "str", "grad_clip": "float", "warmup_factor": "float"}
 
 # the settings of a phase that a project without phases keeps directly under train
 RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "schedule")

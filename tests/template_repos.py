@@ -85,8 +85,8 @@ PKG = "proj"
 USER_EDITS = [
     (
         f"{PKG}/train.py",
-        'default=20, help="steps between progress updates"',  # --log-every's default
-        'default=5, help="steps between progress updates"',
+        "default=20,",  # --log-every's default (its own line: black wraps the call)
+        "default=5,",
     ),
     (
         f"{PKG}/model.py",
