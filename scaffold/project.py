@@ -746,6 +746,16 @@ class Project:
         return py_literal(least)
 
     @property
+    def setting_most(self) -> str:
+        """train.py's MOST, for --set: the largest value of the bounded numbers, as a blueprint
+        may write them (a validation split of 0.9 at most), by path ([] is any index)."""
+        recipe = "train.phases[]" if self.pieces.phases else "train"
+        most = {"data.val_split": 0.9, "train.label_smoothing": 1, "train.ema.decay": 1}
+        most |= {f"{recipe}.optimizer.{key}": 1 for key in ("momentum", "weight_decay")}
+        paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
+        return py_literal({path: value for path, value in most.items() if path in paths})
+
+    @property
     def flag_settings(self) -> str:
         """train.py's FLAG_SETTINGS: the flags (by argparse's names) that give a setting of the
         config, and its path ([] is any index)."""
