@@ -108,10 +108,13 @@ def _size_freedom(bp: Blueprint, plan: ModelPlan) -> tuple[bool, int]:
 
     if not works((h * 2 + 1, w * 2 + 1)):
         return False, h
-    if works((1, 1)):  # most such models (any global pooling after padded convolutions)
-        return True, 1
-    low, high = 2, max(h, w)
-    while low < high:  # smallest size that works; shapes only shrink with the size
+    # The smallest size that works (shapes only shrink with the size): sizes 1, 2, 4, ... up to
+    # the first that works, then halves of the gap; few walks, as most models work at a few pixels.
+    low, high, size = 1, max(h, w), 1
+    while size < high and not works((size, size)):
+        low, size = size + 1, size * 2
+    high = min(size, high)
+    while low < high:
         mid = (low + high) // 2
         if works((mid, mid)):
             high = mid
