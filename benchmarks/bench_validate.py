@@ -43,7 +43,7 @@ def measure(root_dir: Path, blueprint: Path, repeat: int, bytecode: bool) -> tup
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
         root = Path(tmp)
         shutil.copytree(
-            REPO / "scaffold",
+            root_dir / "scaffold",
             root / "scaffold",
             ignore=shutil.ignore_patterns("__pycache__", "_template"),
         )

@@ -101,15 +101,20 @@ def _size_freedom(bp: Blueprint, plan: ModelPlan) -> tuple[bool, int]:
 
     def works(size: tuple[int, int]) -> bool:
         try:
-            other = _Walk(bp, size).build()
+            other = _Walk(bp, size, probe=True).build()
         except BlueprintError:
             return False
         return other.total_params == plan.total_params and other.output_shape == plan.output_shape
 
     if not works((h * 2 + 1, w * 2 + 1)):
         return False, h
-    low, high = 1, max(h, w)
-    while low < high:  # smallest size that works; shapes only shrink with the size
+    # The smallest size that works (shapes only shrink with the size): sizes 1, 2, 4, ... up to
+    # the first that works, then halves of the gap; few walks, as most models work at a few pixels.
+    low, high, size = 1, max(h, w), 1
+    while size < high and not works((size, size)):
+        low, size = size + 1, size * 2
+    high = min(size, high)
+    while low < high:
         mid = (low + high) // 2
         if works((mid, mid)):
             high = mid
@@ -119,8 +124,13 @@ def _size_freedom(bp: Blueprint, plan: ModelPlan) -> tuple[bool, int]:
 
 
 class _Walk:
-    def __init__(self, bp: Blueprint, image_size: tuple[int, int] | None) -> None:
+    def __init__(
+        self, bp: Blueprint, image_size: tuple[int, int] | None, probe: bool = False
+    ) -> None:
+        """`probe`: only whether the model works at this size (the checks that do not depend on
+        it, such as the comparison with torchvision's layout for `pretrained`, are left out)."""
         self.bp = bp
+        self.probe = probe
         height, width = image_size or (bp.image.height, bp.image.width)
         self.image_shape = image(bp.image.channels, height, width)
         self.problems = ProblemCollector()
@@ -148,7 +158,7 @@ class _Walk:
             ctx.forward.flush()
             if out is not None:
                 self._check_output(out, bp.model.layers[-1])
-        if bp.model.pretrained:
+        if bp.model.pretrained and not self.probe:
             from .pretrained import check_model_pretrained
 
             check_model_pretrained(bp, ctx, self.image_shape, self.problems)

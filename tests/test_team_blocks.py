@@ -110,14 +110,15 @@ def plan_of(engine, path: Path):
     return blueprint, engine.plan.build_plan(blueprint)
 
 
-def resnet_cifar_with_eca(folder: Path) -> Path:
-    """The bundled resnet_cifar, with `- eca` after each stage."""
+def resnet_cifar_with_eca(folder: Path, *after_each_stage: str) -> Path:
+    """The bundled resnet_cifar, with `- eca` (or the layers given) after each stage."""
     text = (REPO / "blueprints" / "resnet_cifar.yaml").read_text(encoding="utf-8")
     lines = []
     for line in text.splitlines():
         lines.append(line)
         if line.strip().startswith("- stage:"):
-            lines.append(line[: line.index("-")] + "- eca")
+            indent = line[: line.index("-")]
+            lines += [f"{indent}- {layer}" for layer in after_each_stage or ["eca"]]
     path = folder / "resnet_cifar_eca.yaml"
     path.write_text("\n".join(lines).replace("name: resnet_cifar", "name: resnet_cifar_eca"))
     return path
@@ -594,29 +595,50 @@ def test_two_block_files_that_define_the_same_helper_cannot_meet_in_one_model(tm
 # slow: a project generated and trained (half a minute on 2 idle cores, minutes on busy ones);
 # the default set has test_update's team template test: customize.sh, new with eca, its tests
 @pytest.mark.slow
-def test_a_team_template_project_with_eca_trains(tmp_path):
-    """customize.sh makes the team's template; a resnet_cifar with `- eca` after each stage is
-    generated from it and trains for two CPU batches (test_update runs a team project's tests)."""
+def test_a_team_template_project_with_cbam_and_eca_trains(tmp_path):
+    """customize.sh makes the team's template; a resnet_cifar with `- cbam: {reduction: 8}` (the
+    template's blocks/cbam.yaml) and `- eca` (its blocks/eca.py) after each stage is inspected and
+    generated from it; inspect's totals are the generated model's (parameters as PyTorch counts
+    them, multiply-adds within 1% of flop_counter's FLOPs / 2), and it trains for two CPU
+    batches (test_update runs a team project's own tests)."""
     team = tmp_path / "team-template"
     script = REPO / "examples" / "team-template" / "customize.sh"
     done = subprocess.run(
         ["bash", str(script), str(REPO), str(team)], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    blueprint = resnet_cifar_with_eca(tmp_path)
+    blueprint = resnet_cifar_with_eca(tmp_path, "cbam: {reduction: 8}", "eca")
     inspected = run_scaffold("inspect", "--trust", "--template", team, blueprint)
-    assert inspected.code == 0 and inspected.out.count(" eca ") == 3, inspected.err
+    assert inspected.code == 0, inspected.err
+    assert inspected.out.count(" cbam ") == 3 and inspected.out.count(" eca ") == 3
+    total = next(line for line in inspected.out.splitlines() if line.startswith("total "))
+    params, macs = (int(word.replace(",", "")) for word in total.split()[-2:])
     project = tmp_path / "proj"
     result = run_scaffold("new", "--trust", "--template", team, "--blueprint", blueprint, project)
     assert result.code == 0, result.err
-    model = (project / "proj" / "model.py").read_text(encoding="utf-8")
-    assert "class ECA(nn.Module):" in model and "self.eca3 = ECA(64)" in model
-    assert "scaffold" not in model.split('"""', 2)[2]
+    model_py = project / "proj" / "model.py"
+    code = model_py.read_text(encoding="utf-8")
+    assert "class Cbam(nn.Module):" in code and "class ECA(nn.Module):" in code
+    for stage, channels in enumerate([16, 32, 64], start=1):
+        assert f"self.cbam{stage} = Cbam({channels}, reduction=8)" in code
+        assert f"self.eca{stage} = ECA({channels})" in code
+    assert "scaffold" not in code.split('"""', 2)[2]
+    spec = importlib.util.spec_from_file_location(f"team_model_{next(_names)}", model_py)
+    generated = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generated)
+    model = generated.ResNet().eval()
+    assert sum(p.numel() for p in model.parameters()) == params
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.randn(1, 3, 32, 32))
+    flops = counter.get_total_flops()
+    assert abs(macs - flops / 2) <= 0.01 * flops / 2, (macs, flops / 2)
     command = [
         sys.executable, "-m", "proj.train", "--device", "cpu", "--dataset", "synthetic",
-        "--epochs", "1", "--batch-size", "4", "--limit-batches", "2", "--out", "runs/e2e",
+        "--epochs", "1", "--batch-size", "4", "--limit-batches", "2", "--workers", "0",
+        "--out", "runs/e2e",
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(project)}
     ran = subprocess.run(command, cwd=project, capture_output=True, text=True, env=env, timeout=600)
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert "done: best validation accuracy" in ran.stdout
     assert (project / "runs" / "e2e" / "last.pt").is_file()
