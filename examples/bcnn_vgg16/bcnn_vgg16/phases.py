@@ -17,8 +17,8 @@ def set_trainable(model: nn.Module, phase: dict) -> list[nn.Parameter]:
 
 def trains(name: str, phase: dict) -> bool:
     """Whether the module or parameter `name` trains in `phase`."""
-    if phase["trainable"] == "all":
-        return not any(name == p or name.startswith(p + ".") for p in phase["frozen"])
+    if phase["trainable"] == "all":  # (a phase that names what trains has no frozen list)
+        return not any(name == p or name.startswith(p + ".") for p in phase.get("frozen", ()))
     return any(name == p or name.startswith(p + ".") for p in phase["trainable"])
 
 
@@ -47,3 +47,9 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
         factor, patience, min_lr = settings["factor"], settings["patience"], settings["min_lr"]
         return lr.ReduceLROnPlateau(optimizer, mode, factor, patience, min_lr=min_lr)
     raise SystemExit(f"schedule {name!r} in the config: this project knows plateau")
+
+
+def resume_schedule(schedule, saved: dict) -> None:
+    """The resumed run's schedule state, into `schedule`: the plateau schedule counts no epochs,
+    so a resume with more epochs goes on as it would have."""
+    schedule.load_state_dict(saved)

@@ -32,3 +32,25 @@ def test_gradients_reach_every_parameter():
     model(*inputs()).sum().backward()
     missing = [name for name, param in model.named_parameters() if param.grad is None]
     assert not missing, f"no gradient for {missing}"
+
+
+def test_bilinear_pooling_multiplies_in_true_float32(monkeypatch):
+    """Training turns TF32 on; the pooling's products, forward and backward, run in float32 under
+    bf16 autocast with TF32 off, and leave it on. (On a CPU the setting changes nothing: the test
+    watches what torch.bmm is called under.)"""
+    from bcnn_vgg16 import model as module
+
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+    calls, bmm = [], torch.bmm
+
+    def watched(a, b):
+        calls.append((torch.backends.cuda.matmul.allow_tf32, a.dtype, b.dtype))
+        return bmm(a, b)
+
+    monkeypatch.setattr(torch, "bmm", watched)
+    features = torch.rand(2, 8, 5, 5, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pooled = module.bilinear_pool(features)
+    (pooled * torch.randn(pooled.shape)).sum().backward()
+    assert calls == [(False, torch.float32, torch.float32)] * 2  # forward, backward
+    assert torch.backends.cuda.matmul.allow_tf32

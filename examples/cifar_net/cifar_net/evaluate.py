@@ -2,9 +2,13 @@
 or on the data's own test split.
 
     python -m cifar_net.evaluate --checkpoint runs/cifar_net/best.pt [--split val|test]
+    torchrun --nproc_per_node=4 -m cifar_net.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next
 to the checkpoint (or into --out).
+
+Under torchrun each process evaluates its own share of the split, every sample exactly once, and
+the first process prints and writes the results. --precision: autocast, as in training.
 """
 
 import argparse
@@ -12,6 +16,7 @@ import csv
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from . import checkpoint, data
 from .model import Net
@@ -20,15 +25,18 @@ from .train import BLUEPRINT, Run, evaluate, load_data, make_parser, positive_in
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = make_parser("evaluate", __doc__)
+    parser.epilog = " ".join(__doc__.split("\n\n")[2:])  # what it does, after the usage
     add = parser.add_argument
     add("--checkpoint", type=Path, required=True, help="a checkpoint written by training")
     add("--split", choices=["val", "test"], default="val")
     add("--data-root", help="data folder (default: the one the checkpoint trained on)")
     add("--dataset", choices=["auto", "synthetic"], default="auto", help="synthetic: built-in data")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    add("--batch-size", type=positive_int, default=64)
+    precision = "autocast (auto: bf16 on a GPU that has it, fp16 on an older GPU, fp32 on a CPU)"
+    add("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto", help=precision)
+    add("--batch-size", type=positive_int, default=64, help="samples per batch and process")
     add("--out", type=Path, help="where to write the report (default: the checkpoint's folder)")
-    add("--limit-batches", type=positive_int, help="evaluate at most this many batches")
+    add("--limit-batches", type=positive_int, help="at most this many batches per process")
     return parser.parse_args(argv)
 
 
@@ -42,7 +50,7 @@ def load_checkpoint(path: Path, device: torch.device) -> tuple[Net, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    run = Run(args.device, compile=False, channels_last=False)
+    run = Run(args.device, args.precision, compile=False, channels_last=False)
     model, saved = load_checkpoint(args.checkpoint, run.device)
     config = saved["config"]
     datasets = load_data(args, config)
@@ -51,10 +59,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
     if datasets.classes != saved["classes"]:
         raise SystemExit(f"the data's classes are not the checkpoint's: {datasets.classes[:10]}")
-    sampler = data.SeededSampler(len(dataset), config["seed"], shuffle=False)
+    # this process's share, in order: samples rank, rank + world, ... (each sample once)
+    sampler = data.SeededSampler(len(dataset), config["seed"], False, run.rank, run.world)
     loader = data.make_loader(dataset, sampler, args.batch_size, run.cuda)
-    print(f"evaluating {args.checkpoint} on the {args.split} split of {datasets.description}")
-    result = evaluate(model, loader, len(datasets.classes), run, args)
+    where = f"the {args.split} split of {datasets.description}"
+    processes = f"{run.world} processes" if run.world > 1 else "one process"
+    run.log(f"evaluating {args.checkpoint} on {where} ({processes}, {run.precision})")
+    result = evaluate(model, loader, len(datasets.classes), run, args)  # totals of every process
+    if run.rank > 0:
+        return
     confusion = result["confusion"].cpu()
     print(f"accuracy: {result['acc']:.4f} ({int(confusion.trace())} of {result['count']})")
     print(f"top-5 accuracy: {result['top5']:.4f}")
@@ -96,4 +109,8 @@ def report_classes(confusion: torch.Tensor, classes: list[str], out: Path, title
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,6 +1,8 @@
 """The optimizer and learning-rate schedule of training (configs/default.yaml's train), among those
 the blueprint names."""
 
+import warnings
+
 import torch
 
 
@@ -20,3 +22,16 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     if name == "constant":
         return lr.LambdaLR(optimizer, lambda epoch: 1.0)
     raise SystemExit(f"schedule {name!r} in the config: this project knows constant")
+
+
+def resume_schedule(schedule, saved: dict) -> None:
+    """A resumed run's schedule (its state `saved`) continued: `schedule`, built for this run's
+    length, steps as often as the resumed one had, so a run resumed with more epochs goes on as if
+    it had started with them. Call it after loading the optimizer's state, whose learning rates it
+    replaces."""
+    for group, rate in zip(schedule.optimizer.param_groups, schedule.get_last_lr()):
+        group["lr"] = rate  # the rate the new schedule starts from
+    with warnings.catch_warnings():  # torch warns of schedule steps without optimizer steps
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(saved["last_epoch"]):
+            schedule.step()

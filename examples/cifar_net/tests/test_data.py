@@ -6,7 +6,6 @@ from cifar_net import data
 
 SIZE = (32, 32)
 CONFIG = {
-    "image_size": list(SIZE),
     "synthetic": {"train_size": 64, "val_size": 32},
     "val_split": 0.25,
 }

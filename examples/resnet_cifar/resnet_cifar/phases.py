@@ -1,6 +1,8 @@
 """The optimizer and learning-rate schedule of training (configs/default.yaml's train), among those
 the blueprint names."""
 
+import warnings
+
 import torch
 
 
@@ -23,3 +25,19 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     if name == "cosine":
         return lr.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=settings["min_lr"])
     raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+
+
+def resume_schedule(schedule, saved: dict) -> None:
+    """A resumed run's schedule (its state `saved`) continued: `schedule`, built for this run's
+    length, steps as often as the resumed one had, so a run resumed with more epochs goes on as if
+    it had started with them. Call it after loading the optimizer's state, whose learning rates it
+    replaces."""
+    for group, rate in zip(schedule.optimizer.param_groups, schedule.get_last_lr()):
+        if isinstance(group["lr"], torch.Tensor):  # a CUDA graph's, updated in place
+            group["lr"].fill_(rate)
+        else:
+            group["lr"] = rate  # the rate the new schedule starts from
+    with warnings.catch_warnings():  # torch warns of schedule steps without optimizer steps
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(saved["last_epoch"]):
+            schedule.step()

@@ -1,9 +1,10 @@
 """Measure the training speed of ResNeXt: compute only, and end to end from the data.
 
-    python -m resnext50_32x4d.bench [--data-root DIR --decode cpu,gpu] [--json FILE]
+    python -m resnext50_32x4d.bench [--data-root DIR --decode cpu,gpu,gpu-inline] [--json FILE]
 
 Compute only: a batch already on the device and train.py's step. End to end (--data-root): the
-real loader, decoding in the workers or on the GPU, and the same step. Prints ms per step, images/s,
+real loader, decoding in the workers (cpu) or on the GPU (gpu: one batch ahead, on a CUDA stream of
+its own; gpu-inline: in turn with the steps), and the same step. Prints ms per step, images/s,
 TFLOP/s (torch.utils.flop_counter) and MFU against a matmul peak measured on this device.
 """
 
@@ -23,6 +24,8 @@ from .phases import make_optimizer
 from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
 from .train import Decoded  # --decode gpu, end to end
 
+DECODES = ("cpu", "gpu", "gpu-inline")  # in the loader workers; on the GPU, ahead or in turn
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = make_parser("bench", __doc__)
@@ -33,14 +36,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("--steps", type=int, default=20, help="timed steps")
     add("--warmup", type=int, help="untimed steps first (default: 10 with compile, 3 without)")
     add("--data-root", help="also measure end to end from this data folder")
-    add("--decode", default="cpu,gpu", help="where to decode JPEG files, end to end")
+    add(
+        "--decode",
+        default="cpu,gpu",
+        help=f"where to decode JPEG files, end to end ({', '.join(DECODES)})",
+    )
     add("--workers", type=int, help="loader processes, end to end (default: the config's)")
     add("--device", choices=["auto", "cpu", "cuda"], default="auto")
     add("--precision", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     add("--compile", action=argparse.BooleanOptionalAction)
     add("--channels-last", action=argparse.BooleanOptionalAction)
     add("--json", type=Path, help="also write the results to this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    unknown = set(args.decode.split(",")) - set(DECODES)
+    if unknown:
+        parser.error(f"--decode: unknown {','.join(sorted(unknown))} (known: {','.join(DECODES)})")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     measure("compute only", repeat(batch))
     workers = config["data"]["num_workers"] if args.workers is None else args.workers
     for decode in args.decode.split(",") if args.data_root else []:
-        if decode == "gpu" and not run.cuda:
-            print("skipping --decode gpu: no CUDA device")
+        if decode != "cpu" and not run.cuda:
+            print(f"skipping --decode {decode}: no CUDA device")
             continue
         batches = loaded(args.data_root, config, n, workers, run, decode)
         measure(f"end to end, decode {decode}, {workers} workers", batches)
@@ -115,14 +126,19 @@ def loaded(root: str, config: dict, batch_size: int, workers: int, run, decode: 
     """Training batches from the data at `root`, epoch after epoch, from a loader of their own
     (persistent workers keep the data set they started with, and with it its decoding)."""
     try:
-        dataset = data.load_datasets(root, config["data"], decode=decode).train
+        dataset = data.load_datasets(
+            root, config["data"], decode="cpu" if decode == "cpu" else "gpu"
+        ).train
     except data.DataError as error:
         raise SystemExit(f"data: {error}") from None
     sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
     loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
     for epoch in count():
         sampler.set_epoch(epoch)
-        yield from Decoded(loader, dataset.transform, run, False) if decode == "gpu" else loader
+        if decode == "cpu":
+            yield from loader
+        else:  # the files' bytes, decoded on the device
+            yield from Decoded(loader, dataset.transform, run, False, ahead=decode == "gpu")
 
 
 def matmul_peak(device: torch.device) -> float:

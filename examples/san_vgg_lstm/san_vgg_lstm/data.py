@@ -461,7 +461,8 @@ def decode_on_device(
     left out, and their labels dropped from `batch` (None: none was left)."""
     datas, mode = batch["data"], ImageReadMode.RGB
     jpegs = [i for i, d in enumerate(datas) if d.dim() == 1]  # bytes; the rest arrive decoded
-    images = [d.to(device, non_blocking=True) for d in datas]
+    # nvJPEG reads the bytes from (pinned) host memory itself: only decoded images are copied
+    images = [None if d.dim() == 1 else d.to(device, non_blocking=True) for d in datas]
     try:
         decoded = decode_jpeg([datas[i] for i in jpegs], mode=mode, device=device) if jpegs else []
     except RuntimeError:  # one bad file fails the batch: find it

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     args.grad_clip, args.skip_nonfinite = config["train"]["grad_clip"], False
     run = Run(args.device, args.precision, args.compile, args.channels_last)
     torch.manual_seed(0)
-    n, size = args.batch_size, config["data"]["image_size"]
+    n, size = args.batch_size, (32, 32)  # the model's input
     model = VGG().to(device=run.device, memory_format=run.memory_format)
     criterion = nn.CrossEntropyLoss()
     scaler = torch.amp.GradScaler(run.device.type, enabled=run.precision == "fp16")

@@ -10,6 +10,13 @@ import torch
 from torch import nn
 
 METRICS = "epoch train_loss train_acc val_loss val_acc lr seconds img_per_s".split()
+STEPS = "epoch step loss lr data_time step_time".split()  # steps.csv, a row every --log-every steps
+# Checkpoints of earlier versions of this project hold NumPy's RNG state as an array: what
+# rebuilds a NumPy array may run while loading, nothing else
+RECONSTRUCT = np.ndarray.__reduce__(np.ndarray(0))[0]  # the function NumPy pickles arrays with
+NUMPY_ARRAY = [np.ndarray, np.dtype, type(np.dtype(np.uint32)), RECONSTRUCT]
+# best.pt: what evaluation, prediction and --weights read; last.pt holds all a resume needs
+BEST = ("blueprint", "model", "classes", "config", "epoch", "best_acc", "history")
 
 
 def save(path: Path, state: dict) -> None:
@@ -23,9 +30,11 @@ def save(path: Path, state: dict) -> None:
 
 
 def load(path: Path, blueprint: str, log=print) -> dict:
-    """A checkpoint written by training (`log` notes one of another blueprint)."""
+    """A checkpoint written by training (`log` notes one of another blueprint), read as tensors and
+    plain values only (`weights_only`: loading it runs no code)."""
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(NUMPY_ARRAY):
+            saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # missing, truncated or foreign: say which
         raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
     if not isinstance(saved, dict) or "blueprint" not in saved:
@@ -44,9 +53,12 @@ def load_weights(model: nn.Module, state: dict, source: Path) -> None:
 
 
 def rng_state() -> dict:
-    # NumPy's too: this project draws nothing from it, but augmentations added later may
-    state = {"python": random.getstate(), "numpy": np.random.get_state()}
-    state["torch"] = torch.get_rng_state()
+    """This process's random states as tensors and plain values (a checkpoint loads with
+    weights_only). NumPy's too: this project draws nothing from it, but augmentations added later
+    may."""
+    name, keys, position, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    state["numpy"] = [name, keys.tolist(), position, has_gauss, gauss]
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -60,10 +72,27 @@ def set_rng_state(states: list[dict], rank: int, seed: int) -> None:
         return
     state = states[rank]
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), position, has_gauss, gauss))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def open_steps(out: Path, epoch: int = 0, step: int = 0):
+    """OUT/steps.csv, open to append rows to; rows of steps after `step` of epoch `epoch` (from 0)
+    are dropped first: a run resumed from there trains those steps again."""
+    path, rows = out / "steps.csv", []
+    if path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    rows = [row for row in rows if (int(row["epoch"]) - 1, int(row["step"])) <= (epoch, step)]
+    with open(out / ".steps.csv.tmp", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=STEPS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(out / ".steps.csv.tmp", path)
+    return open(path, "a", newline="")
 
 
 def write_metrics(out: Path, history: list[dict], title: str) -> None:
