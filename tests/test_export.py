@@ -99,8 +99,8 @@ def test_every_command_refuses_a_file_in_one_line_with_exit_status_2(trained_len
     env = {**os.environ, "PYTHONPATH": str(dest)}
     for command, flags in commands.items():
         module = f"lenetexport.{command}"
-        command = [sys.executable, "-m", module, *flags]
-        done = subprocess.run(command, cwd=dest, capture_output=True, text=True, env=env)
+        argv = [sys.executable, "-m", module, *flags]
+        done = subprocess.run(argv, cwd=dest, capture_output=True, text=True, env=env)
         assert done.returncode == 2, done.stderr[-3000:]
         [line] = done.stderr.splitlines()
         assert line.startswith(f"python -m {module}: error: notes.txt"), line
