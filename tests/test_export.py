@@ -84,6 +84,28 @@ def test_the_export_command_writes_a_torch_export_program(trained_lenet):
         torch.testing.assert_close(program.module()(images), model(images))
 
 
+def test_every_command_refuses_a_file_in_one_line_with_exit_status_2(trained_lenet):
+    """A file the command cannot use: one line on stderr that names it, exit status 2, no
+    traceback, from export, evaluate, predict and bench alike (the project's own test_train.py
+    checks train's)."""
+    dest, _ = trained_lenet
+    (dest / "notes.txt").write_text("not weights")
+    commands = {
+        "export": ["--checkpoint", "notes.txt"],
+        "evaluate": ["--checkpoint", "notes.txt"],
+        "predict": ["--checkpoint", "notes.txt", "--image", "notes.txt"],
+        "bench": ["--config", "notes.txt"],  # a config without the settings
+    }
+    env = {**os.environ, "PYTHONPATH": str(dest)}
+    for command, flags in commands.items():
+        module = f"lenetexport.{command}"
+        argv = [sys.executable, "-m", module, *flags]
+        done = subprocess.run(argv, cwd=dest, capture_output=True, text=True, env=env)
+        assert done.returncode == 2, done.stderr[-3000:]
+        [line] = done.stderr.splitlines()
+        assert line.startswith(f"python -m {module}: error: notes.txt"), line
+
+
 @pytest.mark.parametrize("blueprint", ["lenet", "san"])
 def test_the_projects_own_export_tests_pass(blueprint, tmp_path):
     """The generated tests/test_export.py: ONNX in onnxruntime and the torch.export program

@@ -144,7 +144,8 @@ def train_in_process(project: Path, out: Path, *extra: str) -> None:
 def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpoint(
     project, tmp_path, capsys
 ):
-    """In process: a SystemExit with a message is what `python -m` prints without a traceback."""
+    """In process: a SystemExit with a message is what `python -m` prints without a traceback, with
+    exit status 1: a failure while training, not a refusal (those exit with 2)."""
     out = tmp_path / "run"
     train_in_process(project, out, "--epochs", "1")
     before = (out / "last.pt").read_bytes()
@@ -153,6 +154,7 @@ def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpo
         resume = ("--resume", str(out / "last.pt"))
         train_in_process(project, out, "--epochs", "2", "--lr", "1e30", *resume)
     assert isinstance(exploded.value.code, str) and "epoch 2, step" in exploded.value.code
+    assert type(exploded.value) is SystemExit  # not the package's Refused
     assert (out / "last.pt").read_bytes() == before
     capsys.readouterr()
     train_in_process(
@@ -162,7 +164,8 @@ def test_nonfinite_loss_stops_with_the_epoch_and_step_and_keeps_the_last_checkpo
 
 
 def test_data_problems_are_named(project, tmp_path):
-    """In process: a SystemExit with a message is what `python -m` prints without a traceback."""
+    """In process: a refusal (a SystemExit) with a message, which `python -m` prints as one line
+    without a traceback, exit status 2."""
     train = import_generated(project, "train")
 
     def fails(root: Path, *extra: str) -> str:
@@ -248,8 +251,9 @@ def test_a_config_lacking_a_setting_is_named(project, tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(config))
     args = command(project, tmp_path / "out", "--config", str(tmp_path / "bad.yaml"))
     done = run(project, args)
-    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    assert "bad.yaml: the setting train.optimizer.lr is missing" in done.stderr
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    [line] = done.stderr.splitlines()  # as a bad flag: one line, exit status 2
+    assert "bad.yaml: the setting train.optimizer.lr is missing" in line
 
 
 def test_a_checkpoint_whose_config_lacks_a_setting_is_named(project, tmp_path):
