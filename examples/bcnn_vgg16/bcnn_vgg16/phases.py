@@ -4,6 +4,8 @@ and learning-rate schedule of each, among those the blueprint names."""
 import torch
 from torch import nn
 
+from . import Refused
+
 
 def set_trainable(model: nn.Module, phase: dict) -> list[nn.Parameter]:
     """Freeze what the phase does not train (no gradients, no optimizer state); return the rest."""
@@ -11,7 +13,7 @@ def set_trainable(model: nn.Module, phase: dict) -> list[nn.Parameter]:
         param.requires_grad_(trains(name, phase))
     params = [param for param in model.parameters() if param.requires_grad]
     if not params:
-        raise SystemExit(f"phase {phase['name']} trains nothing: check trainable and frozen")
+        raise Refused(f"phase {phase['name']} trains nothing: check trainable and frozen")
     return params
 
 
@@ -36,7 +38,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     if name == "sgd":
         options = {"momentum": settings["momentum"], "nesterov": settings["nesterov"]}
         return torch.optim.SGD(params, lr, weight_decay=decay, fused=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
+    raise Refused(f"optimizer {name!r} in the config: this project knows sgd")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
@@ -46,7 +48,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
         mode = "max" if settings["metric"] == "val_acc" else "min"
         factor, patience, min_lr = settings["factor"], settings["patience"], settings["min_lr"]
         return lr.ReduceLROnPlateau(optimizer, mode, factor, patience, min_lr=min_lr)
-    raise SystemExit(f"schedule {name!r} in the config: this project knows plateau")
+    raise Refused(f"schedule {name!r} in the config: this project knows plateau")
 
 
 def resume_schedule(schedule, saved: dict) -> None:

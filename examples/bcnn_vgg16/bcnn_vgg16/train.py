@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import checkpoint, data
+from . import Refused, checkpoint, data
 from .model import BCNN, load_pretrained
 from .phases import (
     freeze_norm_statistics,
@@ -219,7 +219,7 @@ def load_config(args: argparse.Namespace, resumed: dict | None = None) -> dict:
                     f"a resumed {part} keeps its settings (a new run can change them)"
                 )
         if args.lr is not None:  # the plateau schedule's state holds the rates it has reached
-            raise SystemExit(
+            raise Refused(
                 "--lr: resuming keeps the plateau schedule's rate; --weights CKPT starts anew"
             )
     apply_settings(config, args.set, path, given)
@@ -231,7 +231,7 @@ def read_config(path: Path, config: dict | None = None) -> dict:
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8")) if config is None else config
     except (OSError, yaml.YAMLError) as error:
-        raise SystemExit(f"cannot read the config {path}: {error}") from None
+        raise Refused(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
     keys += " train.label_smoothing train.phases[0]"
     phases = config.get("train", {}).get("phases") if isinstance(config, dict) else None
@@ -245,7 +245,7 @@ def read_config(path: Path, config: dict | None = None) -> dict:
                 value = value[int(part) if isinstance(value, list) else part]
         except (KeyError, IndexError, TypeError, ValueError):
             missing = f"{path}: the setting {key} is missing"
-            raise SystemExit(f"{missing} (compare {DEFAULT_CONFIG})") from None
+            raise Refused(f"{missing} (compare {DEFAULT_CONFIG})") from None
     return config
 
 
@@ -340,7 +340,7 @@ class Run:
 
     def __init__(self, device="auto", precision=None, compile=None, channels_last=None) -> None:
         if device == "cuda" and not torch.cuda.is_available():
-            raise SystemExit("--device cuda: no CUDA GPU is available")
+            raise Refused("--device cuda: no CUDA GPU is available")
         self.cuda = device != "cpu" and torch.cuda.is_available()
         self.device, self.rank, self.world = torch.device("cuda" if self.cuda else "cpu"), 0, 1
         if "RANK" in os.environ:  # torchrun: one process per GPU (or per CPU slot, with gloo)
@@ -384,7 +384,7 @@ def start_run(args: argparse.Namespace) -> Run:
     run = Run(args.device, args.precision, args.compile, args.channels_last)
     args.decode = args.decode or ("gpu" if run.cuda else "cpu")
     if args.decode == "gpu" and not run.cuda:
-        raise SystemExit("--decode gpu needs a CUDA device")
+        raise Refused("--decode gpu needs a CUDA device")
     return run
 
 
@@ -596,7 +596,7 @@ def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSet
     try:
         datasets = data.load_datasets(root, config["data"], config["seed"], **options)
     except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+        raise Refused(f"data: {error}") from None
     for split in filter(None, (datasets.train, datasets.val, datasets.test)):
         split.skip_bad = args.skip_bad_images
     return datasets
@@ -606,7 +606,11 @@ def build_model(args, datasets: data.DataSets, run: Run, resumed: dict | None) -
     """The model, with an output for each class of the data; its weights pretrained, or resumed."""
     model = BCNN(len(datasets.classes))
     if not args.no_pretrained and resumed is None:
-        run.log(f"pretrained weights: {load_pretrained(model, args.weights)}")
+        try:
+            loaded = load_pretrained(model, args.weights)
+        except ValueError as error:  # --weights FILE holds no weights of this model
+            raise Refused(str(error).splitlines()[0]) from None  # torch's reason, its first line
+        run.log(f"pretrained weights: {loaded}")
     if resumed is not None:
         checkpoint.load_weights(model, resumed["model"], args.resume)
     return model.to(device=run.device, memory_format=run.memory_format)
@@ -622,7 +626,7 @@ def check_phase_lengths(phases: list[dict], resumed: dict, path: Path) -> None:
     if not first <= trained < last:
         name, epochs = phases[index]["name"], f"epochs {first + 1} to {last}"
         fix = "resume with the phase lengths of the run, or lengthen only its phase and later ones"
-        raise SystemExit(
+        raise Refused(
             f"{path}: epoch {trained + 1} of phase {name} is not in its {epochs} now; {fix}"
         )
 
@@ -647,7 +651,7 @@ def output_folder(args: argparse.Namespace, run: Run) -> Path:
     held = [name for name in ("last.pt", "metrics.csv") if (args.out / name).exists()]
     if held and not resuming:
         fix = f"continue it with --resume {args.out / 'last.pt'}, or choose a new --out"
-        raise SystemExit(f"--out {args.out} already holds a run ({held[0]}): {fix}")
+        raise Refused(f"--out {args.out} already holds a run ({held[0]}): {fix}")
     return args.out
 
 
@@ -667,7 +671,7 @@ def main(argv: list[str] | None = None) -> None:
     if resumed is not None and "optimizer" not in resumed:
         fix = f"resume from {args.resume.parent / 'last.pt'}"
         fix += ", or start from its weights with --weights"
-        raise SystemExit(f"{args.resume} holds weights only, nothing to resume: {fix}")
+        raise Refused(f"{args.resume} holds weights only, nothing to resume: {fix}")
     config = load_config(args, resumed)
     if resumed is not None:
         check_phase_lengths(config["train"]["phases"], resumed, args.resume)
@@ -678,11 +682,11 @@ def main(argv: list[str] | None = None) -> None:
     random.seed(seed + run.rank)  # nanoGPT's seed_offset: each rank draws its own dropout masks
     torch.manual_seed(seed + run.rank)  # (DDP gives every rank rank 0's initial weights)
     if args.skip_nonfinite and run.world > 1:
-        raise SystemExit("--skip-nonfinite works in one process: DDP ranks would skip apart")
+        raise Refused("--skip-nonfinite works in one process: DDP ranks would skip apart")
     args.grad_clip = config["train"]["grad_clip"]  # train_step takes its settings from args
     datasets = load_data(args, config, decode=args.decode)
     if args.val_split is not None and not datasets.held_out:
-        raise SystemExit("--val-split: the data has its own validation split")
+        raise Refused("--val-split: the data has its own validation split")
     run.log(f"data: {datasets.description}")
     model = build_model(args, datasets, run, resumed)
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
@@ -720,7 +724,7 @@ def main(argv: list[str] | None = None) -> None:
         per_epoch = len(datasets.train) // run.world // batch_size  # steps
         per_epoch = min(per_epoch, args.limit_batches or per_epoch)
         if per_epoch == 0:
-            raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
+            raise Refused(f"{len(datasets.train)} samples make no batch of {batch_size}")
         optimizer = make_optimizer(params, phase["optimizer"], run.device)
         schedule = make_schedule(optimizer, phase["schedule"], phase["epochs"])
         if resumed is not None:
@@ -804,6 +808,9 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.train: error: {refusal}", file=sys.stderr)
+        sys.exit(2)
     except data.DataError as error:  # raised while loading a batch
         sys.exit(f"data: {error}")
     finally:

@@ -5,6 +5,8 @@ import warnings
 
 import torch
 
+from . import Refused
+
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     """The optimizer; on a GPU, its fused kernels."""
@@ -13,7 +15,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     if name == "sgd":
         options = {"momentum": settings["momentum"], "nesterov": settings["nesterov"]}
         return torch.optim.SGD(params, lr, weight_decay=decay, fused=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
+    raise Refused(f"optimizer {name!r} in the config: this project knows sgd")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
@@ -21,7 +23,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name == "constant":
         return lr.LambdaLR(optimizer, lambda epoch: 1.0)
-    raise SystemExit(f"schedule {name!r} in the config: this project knows constant")
+    raise Refused(f"schedule {name!r} in the config: this project knows constant")
 
 
 def resume_schedule(schedule, saved: dict) -> None:

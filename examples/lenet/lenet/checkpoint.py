@@ -2,12 +2,15 @@
 
 import csv
 import os
+import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from . import Refused
 
 METRICS = "epoch train_loss train_acc val_loss val_acc lr seconds img_per_s".split()
 STEPS = "epoch step loss lr data_time step_time".split()  # steps.csv, a row every --log-every steps
@@ -35,10 +38,12 @@ def load(path: Path, blueprint: str, log=print) -> dict:
     try:
         with torch.serialization.safe_globals(NUMPY_ARRAY):
             saved = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # missing, truncated or foreign: say which
-        raise SystemExit(f"{path} is not a readable checkpoint: {error}") from None
+    except pickle.UnpicklingError:  # foreign: torch's message about it is a page long
+        raise Refused(f"{path} is not a readable checkpoint: not a torch file of tensors") from None
+    except Exception as error:  # missing or truncated: say which
+        raise Refused(f"{path} is not a readable checkpoint: {error}") from None
     if not isinstance(saved, dict) or "blueprint" not in saved:
-        raise SystemExit(f"{path} is not a checkpoint written by training")
+        raise Refused(f"{path} is not a checkpoint written by training")
     if saved["blueprint"] != blueprint:
         log(f"note: {path} comes from the blueprint {saved['blueprint']!r}, not {blueprint!r}")
     return saved
@@ -48,8 +53,8 @@ def load_weights(model: nn.Module, state: dict, source: Path) -> None:
     """The checkpoint's weights into `model`; torch's list of what differs if they do not fit."""
     try:
         model.load_state_dict(state)
-    except RuntimeError as error:
-        raise SystemExit(f"{source} does not fit this model: {error}") from None
+    except RuntimeError as error:  # torch's list, on one line
+        raise Refused(f"{source} does not fit this model: {' '.join(str(error).split())}") from None
 
 
 def rng_state() -> dict:

@@ -192,7 +192,7 @@ def torchvision_splits(root: Path, download: bool, height: int, width: int) -> t
         except (RuntimeError, OSError) as error:
             fix = "check the network" if download else "pass --download to fetch it there"
             fix += ", or leave out --data-root"
-            raise DataError(f"cannot load MNIST from {root}: {error}\n{fix}") from None
+            raise DataError(f"cannot load MNIST from {root}: {error}; {fix}") from None
         images = found.data.unsqueeze(1)  # (N, 1, 28, 28)
         splits[name] = (fit(images, height, width), torch.as_tensor(found.targets))
     return list(found.classes), splits

@@ -233,7 +233,7 @@ def torchvision_splits(root: Path, download: bool, height: int, width: int) -> t
         except (RuntimeError, OSError) as error:
             fix = "check the network" if download else "pass --download to fetch it there"
             fix += ", or leave out --data-root"
-            raise DataError(f"cannot load CIFAR-10 from {root}: {error}\n{fix}") from None
+            raise DataError(f"cannot load CIFAR-10 from {root}: {error}; {fix}") from None
         images = torch.from_numpy(found.data).permute(0, 3, 1, 2)  # (N, 3, 32, 32)
         splits[name] = (fit(images, height, width), torch.as_tensor(found.targets))
     return list(found.classes), splits

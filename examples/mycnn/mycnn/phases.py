@@ -5,6 +5,8 @@ import warnings
 
 import torch
 
+from . import Refused
+
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     """The optimizer; on a GPU, its fused kernels."""
@@ -14,7 +16,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
         kind = torch.optim.Adam
         options = {"betas": tuple(settings["betas"]), "eps": settings["eps"]}
         return kind(params, lr, weight_decay=decay, fused=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows adam")
+    raise Refused(f"optimizer {name!r} in the config: this project knows adam")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
@@ -22,7 +24,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name == "cosine":
         return lr.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=settings["min_lr"])
-    raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+    raise Refused(f"schedule {name!r} in the config: this project knows cosine")
 
 
 def resume_schedule(schedule, saved: dict) -> None:

@@ -126,17 +126,18 @@ def load_pretrained(model: ResNet, weights_file: str | None = None) -> str:
 
     Without `weights_file` they come through torchvision's weights API (downloaded once, then
     cached); with it, from a local file: torchvision's state_dict, or a checkpoint of this project
-    (last.pt or best.pt: its "model" weights), read as tensors only (`weights_only`).
+    (last.pt or best.pt: its "model" weights), read as tensors only (`weights_only`). A file that
+    holds no weights of this model raises ValueError.
     """
     if weights_file is not None:
         try:
             state = torch.load(weights_file, map_location="cpu", weights_only=True)
         except Exception as error:  # missing, truncated, or more than tensors: say which
-            raise SystemExit(
+            raise ValueError(
                 f"--weights {weights_file}: not a readable weights file: {error}"
             ) from None
         if not isinstance(state, dict):
-            raise SystemExit(
+            raise ValueError(
                 f"--weights {weights_file}: holds a {type(state).__name__}, not weights"
             )
         if "model" in state and "blueprint" in state:  # a checkpoint of this project
@@ -167,7 +168,7 @@ def load_pretrained(model: ResNet, weights_file: str | None = None) -> str:
         del state[key]
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith("fc.") for k in missing):
-        raise SystemExit(
+        raise ValueError(
             f"The weights do not fit ResNet: missing {missing}, unexpected {unexpected}"
         )
     return loaded

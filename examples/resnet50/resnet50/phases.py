@@ -6,6 +6,8 @@ import warnings
 import torch
 from torch import nn
 
+from . import Refused
+
 # the normalisation layers whose weights and biases get no weight decay (torchvision's norm_classes)
 NORMS = (
     nn.modules.batchnorm._BatchNorm,
@@ -38,7 +40,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     if name == "sgd":
         options = {"momentum": settings["momentum"], "nesterov": settings["nesterov"]}
         return torch.optim.SGD(params, lr, weight_decay=decay, fused=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
+    raise Refused(f"optimizer {name!r} in the config: this project knows sgd")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int, steps: int):
@@ -46,7 +48,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int,
     its epochs (warm-up, step size, milestones) counted in optimizer steps."""
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name not in ["cosine"]:
-        raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+        raise Refused(f"schedule {name!r} in the config: this project knows cosine")
     # 1 or more where the config has a warm-up: a resume with more epochs builds the same schedule
     warmup = min(settings["warmup_epochs"] * steps, max(epochs * steps - 1, 1))
     if name == "cosine":

@@ -9,6 +9,7 @@ images/s, TFLOP/s (torch.utils.flop_counter) and MFU against a matmul peak measu
 
 import argparse
 import json
+import sys
 import time
 from itertools import count, repeat
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data
+from . import Refused, data
 from .model import ResNet
 from .phases import make_optimizer
 from .train import DEFAULT_CONFIG, Run, make_parser, model_inputs, read_config, train_step
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.compile(model) if run.compile and not args.cuda_graph else model
     )
     if args.cuda_graph and not run.cuda:
-        raise SystemExit("--cuda-graph needs a CUDA device")
+        raise Refused("--cuda-graph needs a CUDA device")
     if args.cuda_graph:
         step = GraphedStep(
             model, criterion, optimizer, scaler, *model_inputs(batch, run), run, args
@@ -117,7 +118,7 @@ def loaded(root: str, config: dict, batch_size: int, workers: int, run):
     try:
         dataset = data.load_datasets(root, config["data"]).train
     except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+        raise Refused(f"data: {error}") from None
     sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
     loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
     for epoch in count():
@@ -142,4 +143,8 @@ def matmul_peak(device: torch.device) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.bench: error: {refusal}", file=sys.stderr)
+        sys.exit(2)

@@ -27,7 +27,7 @@ import torch
 from torchvision.datasets.folder import IMG_EXTENSIONS
 from torchvision.io import read_file
 
-from . import data
+from . import Refused, data
 from .evaluate import load_checkpoint
 from .train import Run, make_parser, positive_int
 
@@ -169,4 +169,8 @@ def write_table(rows: list[tuple], columns: list[str], kind: str, args: argparse
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.predict: error: {refusal}", file=sys.stderr)
+        sys.exit(2)

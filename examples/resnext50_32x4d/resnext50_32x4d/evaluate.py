@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, data
+from . import Refused, checkpoint, data
 from .model import ResNeXt
 from .train import BLUEPRINT, Run, evaluate, load_data, make_parser, positive_int
 
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     datasets = load_data(args, config)
     dataset = datasets.test if args.split == "test" else datasets.val
     if dataset is None:
-        raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
+        raise Refused(f"--split test: the data has no test split ({datasets.description})")
     if datasets.classes != saved["classes"]:
-        raise SystemExit(f"the data's classes are not the checkpoint's: {datasets.classes[:10]}")
+        raise Refused(f"the data's classes are not the checkpoint's: {datasets.classes[:10]}")
     # this process's share, in order: samples rank, rank + world, ... (each sample once)
     sampler = data.SeededSampler(len(dataset), config["seed"], False, run.rank, run.world)
     workers = config["data"]["num_workers"]  # --workers, or the checkpoint's
@@ -120,6 +120,9 @@ def report_classes(confusion: torch.Tensor, classes: list[str], out: Path, title
 if __name__ == "__main__":
     try:
         main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.evaluate: error: {refusal}", file=sys.stderr)
+        sys.exit(2)
     except data.DataError as error:  # raised while loading a batch
         sys.exit(f"data: {error}")
     finally:

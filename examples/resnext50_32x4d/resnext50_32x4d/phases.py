@@ -5,6 +5,8 @@ import warnings
 
 import torch
 
+from . import Refused
+
 
 def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     """The optimizer; on a GPU, its fused kernels."""
@@ -13,7 +15,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
     if name == "sgd":
         options = {"momentum": settings["momentum"], "nesterov": settings["nesterov"]}
         return torch.optim.SGD(params, lr, weight_decay=decay, fused=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows sgd")
+    raise Refused(f"optimizer {name!r} in the config: this project knows sgd")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
@@ -21,7 +23,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name == "cosine":
         return lr.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=settings["min_lr"])
-    raise SystemExit(f"schedule {name!r} in the config: this project knows cosine")
+    raise Refused(f"schedule {name!r} in the config: this project knows cosine")
 
 
 def resume_schedule(schedule, saved: dict) -> None:

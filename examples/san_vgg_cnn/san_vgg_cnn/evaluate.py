@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, data
+from . import Refused, checkpoint, data
 from .model import SAN
 from .train import BLUEPRINT, Run, load_data, make_parser, model_inputs, positive_int
 
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     datasets = load_data(args, config, vocab=saved["vocab"], answers=saved["classes"])
     dataset = datasets.test if args.split == "test" else datasets.val
     if dataset is None:
-        raise SystemExit(f"--split test: the data has no test split ({datasets.description})")
+        raise Refused(f"--split test: the data has no test split ({datasets.description})")
     # this process's share, in order: samples rank, rank + world, ... (each sample once)
     sampler = data.SeededSampler(len(dataset), config["seed"], False, run.rank, run.world)
     workers = config["data"]["num_workers"]  # --workers, or the checkpoint's
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         batches = [b for share in shares for b in share[1]]
         skipped = sum(share[2] for share in shares)
     if not predictions:
-        raise SystemExit(f"--split {args.split}: no sample was evaluated")
+        raise Refused(f"--split {args.split}: no sample was evaluated")
     predicted, labels = torch.cat(predictions), torch.cat([b["label"] for b in batches])
     correct = int((predicted == labels).sum())
     print(f"accuracy: {correct / len(labels):.4f} ({correct} of {len(labels)})")
@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.evaluate: error: {refusal}", file=sys.stderr)
+        sys.exit(2)
     except data.DataError as error:  # raised while loading a batch
         sys.exit(f"data: {error}")
     finally:

@@ -6,6 +6,8 @@ import warnings
 import torch
 from torch import nn
 
+from . import Refused
+
 
 def set_trainable(model: nn.Module, phase: dict) -> list[nn.Parameter]:
     """Freeze what the phase does not train (no gradients, no optimizer state); return the rest."""
@@ -13,7 +15,7 @@ def set_trainable(model: nn.Module, phase: dict) -> list[nn.Parameter]:
         param.requires_grad_(trains(name, phase))
     params = [param for param in model.parameters() if param.requires_grad]
     if not params:
-        raise SystemExit(f"phase {phase['name']} trains nothing: check trainable and frozen")
+        raise Refused(f"phase {phase['name']} trains nothing: check trainable and frozen")
     return params
 
 
@@ -42,7 +44,7 @@ def make_optimizer(params, settings: dict, device) -> torch.optim.Optimizer:
             "momentum": settings["momentum"],
         }
         return torch.optim.RMSprop(params, lr, weight_decay=decay, foreach=fused, **options)
-    raise SystemExit(f"optimizer {name!r} in the config: this project knows rmsprop")
+    raise Refused(f"optimizer {name!r} in the config: this project knows rmsprop")
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int):
@@ -50,7 +52,7 @@ def make_schedule(optimizer: torch.optim.Optimizer, settings: dict, epochs: int)
     name, lr = settings["name"], torch.optim.lr_scheduler
     if name == "constant":
         return lr.LambdaLR(optimizer, lambda epoch: 1.0)
-    raise SystemExit(f"schedule {name!r} in the config: this project knows constant")
+    raise Refused(f"schedule {name!r} in the config: this project knows constant")
 
 
 def resume_schedule(schedule, saved: dict) -> None:

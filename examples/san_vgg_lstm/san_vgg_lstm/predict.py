@@ -28,7 +28,7 @@ from typing import NoReturn
 import torch
 from torchvision.io import read_file
 
-from . import data
+from . import Refused, data
 from .evaluate import load_checkpoint
 from .train import Run, make_parser, positive_int
 
@@ -247,4 +247,8 @@ def save_attention(image: torch.Tensor, maps: torch.Tensor, path: Path, title: s
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.predict: error: {refusal}", file=sys.stderr)
+        sys.exit(2)

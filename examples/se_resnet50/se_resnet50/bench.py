@@ -10,6 +10,7 @@ TFLOP/s (torch.utils.flop_counter) and MFU against a matmul peak measured on thi
 
 import argparse
 import json
+import sys
 import time
 from itertools import count, repeat
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import data
+from . import Refused, data
 from .model import SEResNet
 from .phases import make_optimizer
 from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
@@ -125,7 +126,7 @@ def loaded(root: str, config: dict, batch_size: int, workers: int, run, decode: 
             root, config["data"], decode="cpu" if decode == "cpu" else "gpu"
         ).train
     except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+        raise Refused(f"data: {error}") from None
     sampler = data.SeededSampler(len(dataset), 0, shuffle=True)
     loader = data.make_loader(dataset, sampler, batch_size, workers, run.cuda)
     for epoch in count():
@@ -153,4 +154,8 @@ def matmul_peak(device: torch.device) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.bench: error: {refusal}", file=sys.stderr)
+        sys.exit(2)

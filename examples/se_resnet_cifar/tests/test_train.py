@@ -129,6 +129,21 @@ def test_runs_never_overwrite_each_other(quick, first, tmp_path, monkeypatch):
     assert (first / "last.pt").read_bytes() == before
 
 
+def test_a_refusal_is_one_line_and_exit_status_2(quick, first):
+    """As a command, a refusal (here: an --out that holds a run) prints one line, no traceback, and
+    exits with status 2, as a bad flag does; a failure while training exits with status 1."""
+    refused = subprocess.run(
+        [sys.executable, "-m", "se_resnet_cifar.train", *quick, "--out", str(first)],
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(
+        f"python -m se_resnet_cifar.train: error: --out {first} already holds a run"
+    )
+
+
 def test_steps_csv_keeps_no_row_past_the_checkpoint_it_resumes_from(tmp_path):
     rows = [
         "epoch,step,loss,lr,data_time,step_time",

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import checkpoint, data
+from . import Refused, checkpoint, data
 from .model import VGG
 from .phases import make_optimizer, make_schedule, resume_schedule
 
@@ -194,7 +194,7 @@ def read_config(path: Path, config: dict | None = None) -> dict:
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8")) if config is None else config
     except (OSError, yaml.YAMLError) as error:
-        raise SystemExit(f"cannot read the config {path}: {error}") from None
+        raise Refused(f"cannot read the config {path}: {error}") from None
     keys = "seed data.num_workers data.root data.val_split train.grad_clip train.label_smoothing"
     keys += " train.epochs train.batch_size train.optimizer.lr train.schedule.name"
     for key in keys.split():
@@ -204,7 +204,7 @@ def read_config(path: Path, config: dict | None = None) -> dict:
                 value = value[int(part) if isinstance(value, list) else part]
         except (KeyError, IndexError, TypeError, ValueError):
             missing = f"{path}: the setting {key} is missing"
-            raise SystemExit(f"{missing} (compare {DEFAULT_CONFIG})") from None
+            raise Refused(f"{missing} (compare {DEFAULT_CONFIG})") from None
     return config
 
 
@@ -297,7 +297,7 @@ class Run:
 
     def __init__(self, device="auto", precision=None, compile=None, channels_last=None) -> None:
         if device == "cuda" and not torch.cuda.is_available():
-            raise SystemExit("--device cuda: no CUDA GPU is available")
+            raise Refused("--device cuda: no CUDA GPU is available")
         self.cuda = device != "cpu" and torch.cuda.is_available()
         self.device, self.rank, self.world = torch.device("cuda" if self.cuda else "cpu"), 0, 1
         if "RANK" in os.environ:  # torchrun: one process per GPU (or per CPU slot, with gloo)
@@ -487,7 +487,7 @@ def load_data(args: argparse.Namespace, config: dict, **options) -> data.DataSet
     try:
         return data.load_datasets(root, config["data"], config["seed"], **options)
     except data.DataError as error:
-        raise SystemExit(f"data: {error}") from None
+        raise Refused(f"data: {error}") from None
 
 
 def build_model(args, datasets: data.DataSets, run: Run, resumed: dict | None) -> nn.Module:
@@ -518,7 +518,7 @@ def output_folder(args: argparse.Namespace, run: Run) -> Path:
     held = [name for name in ("last.pt", "metrics.csv") if (args.out / name).exists()]
     if held and not resuming:
         fix = f"continue it with --resume {args.out / 'last.pt'}, or choose a new --out"
-        raise SystemExit(f"--out {args.out} already holds a run ({held[0]}): {fix}")
+        raise Refused(f"--out {args.out} already holds a run ({held[0]}): {fix}")
     return args.out
 
 
@@ -537,7 +537,7 @@ def main(argv: list[str] | None = None) -> None:
     resumed = checkpoint.load(args.resume, BLUEPRINT, run.log) if args.resume else None
     if resumed is not None and "optimizer" not in resumed:
         fix = f"resume from {args.resume.parent / 'last.pt'}"
-        raise SystemExit(f"{args.resume} holds weights only, nothing to resume: {fix}")
+        raise Refused(f"{args.resume} holds weights only, nothing to resume: {fix}")
     config = load_config(args, resumed)
     run.set_precision(args.precision)  # the resumed run's, unless given again
     out = output_folder(args, run)
@@ -546,11 +546,11 @@ def main(argv: list[str] | None = None) -> None:
     random.seed(seed + run.rank)  # nanoGPT's seed_offset: each rank draws its own dropout masks
     torch.manual_seed(seed + run.rank)  # (DDP gives every rank rank 0's initial weights)
     if args.skip_nonfinite and run.world > 1:
-        raise SystemExit("--skip-nonfinite works in one process: DDP ranks would skip apart")
+        raise Refused("--skip-nonfinite works in one process: DDP ranks would skip apart")
     args.grad_clip = config["train"]["grad_clip"]  # train_step takes its settings from args
     datasets = load_data(args, config, download=args.download)
     if args.val_split is not None and not datasets.held_out:
-        raise SystemExit("--val-split: the data has its own validation split")
+        raise Refused("--val-split: the data has its own validation split")
     run.log(f"data: {datasets.description}")
     model = build_model(args, datasets, run, resumed)
     criterion = nn.CrossEntropyLoss(label_smoothing=config["train"]["label_smoothing"])
@@ -577,7 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     per_epoch = len(datasets.train) // run.world // batch_size  # steps
     per_epoch = min(per_epoch, args.limit_batches or per_epoch)
     if per_epoch == 0:
-        raise SystemExit(f"{len(datasets.train)} samples make no batch of {batch_size}")
+        raise Refused(f"{len(datasets.train)} samples make no batch of {batch_size}")
     optimizer = make_optimizer(params, train["optimizer"], run.device)
     schedule = make_schedule(optimizer, train["schedule"], train["epochs"])
     history, best_acc, start_epoch, start_step, resumed_totals = [], -1.0, 0, 0, [0.0] * 3
@@ -653,6 +653,9 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":
     try:
         main()
+    except Refused as refusal:  # what was asked cannot be done: one line, exit status 2
+        print(f"python -m {__package__}.train: error: {refusal}", file=sys.stderr)
+        sys.exit(2)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
