@@ -563,9 +563,11 @@ class Project:
         train |= self.mix_settings | self._feature_config
         if self.has_phases:  # `frozen` only where everything else trains (the blueprint's rule)
             train["phases"] = [
-                {key: value for key, value in phase.items() if key != "frozen" or value}
-                if phase["trainable"] != "all"
-                else phase
+                (
+                    {key: value for key, value in phase.items() if key != "frozen" or value}
+                    if phase["trainable"] != "all"
+                    else phase
+                )
                 for phase in self.phases
             ]
         return {"seed": bp.train.seed, "data": config_data, "train": train}
@@ -803,7 +805,9 @@ class Project:
             kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
         if self.pieces.feature_cache:
             kinds["train.phases[].cache_features"] = ("bool", "str")
-        tuples = {path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()}
+        tuples = {
+            path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()
+        }
         inner = (f"{py_literal(path)}: ({kind})" for path, kind in tuples.items())
         return "{" + ", ".join(inner) + "}"
 
@@ -869,9 +873,9 @@ class Project:
                     other = [first]
                 checks["probe"][path] = ("trainable", other)
             elif name == "name":
-                checks["informational"][path] = (
-                    "the phase's name, in the log and in metrics.csv's phase column"
-                )
+                checks["informational"][
+                    path
+                ] = "the phase's name, in the log and in metrics.csv's phase column"
             elif name == "cache_features":
                 checks["informational"][path] = (
                     "how the frozen module's outputs are had: computed every step, or once and"

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import torch
 from generated import import_generated, small_san
-
 from torchvision.io import write_png
 
 from scaffold.blueprint import blueprint_from_data
