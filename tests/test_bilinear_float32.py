@@ -16,6 +16,17 @@ from scaffold.blueprint import load_blueprint
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture
+def tf32_on():
+    """TF32 on, as training sets it, and the earlier setting put back after. Not monkeypatch:
+    torch keeps the setting outside the object's __dict__, which pytest >= 9.2 restores by
+    deleting the attribute."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = before
+
+
 @pytest.fixture(scope="module")
 def model():
     return model_module(load_blueprint(REPO / "blueprints" / "bcnn_vgg16.yaml"))
@@ -30,8 +41,9 @@ def reference(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return x / x.norm(dim=1, keepdim=True)
 
 
-def test_products_run_in_float32_with_tf32_off_and_the_setting_comes_back(model, monkeypatch):
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)  # as training sets it
+def test_products_run_in_float32_with_tf32_off_and_the_setting_comes_back(
+    model, tf32_on, monkeypatch
+):
     calls, bmm = [], torch.bmm
 
     def watched(a, b):
@@ -58,8 +70,7 @@ def test_pooling_matches_float64_and_its_gradient_is_right(model):
     assert torch.autograd.gradcheck(model["MeanOuterProduct"].apply, (inputs,))
 
 
-def test_the_setting_comes_back_when_the_product_fails(model, monkeypatch):
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
+def test_the_setting_comes_back_when_the_product_fails(model, tf32_on):
     with pytest.raises(RuntimeError):
         model["bmm_float32"](torch.rand(2, 3, 4), torch.rand(2, 5, 4))  # shapes do not match
     assert torch.backends.cuda.matmul.allow_tf32 is True
