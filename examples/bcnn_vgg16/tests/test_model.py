@@ -1,5 +1,6 @@
 """The model builds, has the blueprint's size, and gives the shapes the blueprint says."""
 
+import pytest
 import torch
 
 from bcnn_vgg16.model import BCNN
@@ -34,13 +35,23 @@ def test_gradients_reach_every_parameter():
     assert not missing, f"no gradient for {missing}"
 
 
-def test_bilinear_pooling_multiplies_in_true_float32(monkeypatch):
-    """Training turns TF32 on; the pooling's products, forward and backward, run in float32 under
-    bf16 autocast with TF32 off, and leave it on. (On a CPU the setting changes nothing: the test
-    watches what torch.bmm is called under.)"""
+@pytest.fixture
+def tf32_on():
+    """TF32 on, as training sets it, and the earlier setting put back after. (Not monkeypatch:
+    torch keeps the setting outside the object's __dict__, which pytest >= 9.2 restores by
+    deleting the attribute.)"""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    yield
+    torch.backends.cuda.matmul.allow_tf32 = before
+
+
+def test_bilinear_pooling_multiplies_in_true_float32(tf32_on, monkeypatch):
+    """The pooling's products, forward and backward, run in float32 under bf16 autocast with TF32
+    off, and leave it on. (On a CPU the setting changes nothing: the test watches what torch.bmm
+    is called under.)"""
     from bcnn_vgg16 import model as module
 
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", True)
     calls, bmm = [], torch.bmm
 
     def watched(a, b):
