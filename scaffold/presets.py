@@ -58,6 +58,25 @@ MOBILENET_V2 = [
 ]
 
 
+def torchvision_reference(arch: str) -> dict:
+    """torchvision's `arch` as a blueprint's `model.layers` and `blocks` (plain data), for the
+    whole-model weights check. The classic families are written out below; every other family's
+    reference is its bundled blueprint (`blueprints/ARCH.yaml`), which a test loads torchvision's
+    state_dict into strictly and compares outputs with."""
+    layers = torchvision_layers(arch)
+    if layers is not None:
+        return {"layers": layers, "blocks": {}}
+    import yaml
+
+    from .resources import find_bundled
+
+    path = find_bundled(arch)
+    if path is None:
+        raise KeyError(f"no reference for torchvision's {arch}: add blueprints/{arch}.yaml")
+    data = yaml.safe_load(path.read_text("utf-8"))
+    return {"layers": data["model"]["layers"], "blocks": data.get("blocks") or {}}
+
+
 def torchvision_layers(arch: str) -> list | None:
     """torchvision's `arch` as blueprint layers (plain data), for the whole-model weights check;
     None for an architecture whose ImageNet weights a blueprint cannot load."""

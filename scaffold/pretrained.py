@@ -2,7 +2,7 @@
 that its ImageNet weights load with every key and shape matching.
 
 The model is compared with torchvision's architecture written as blueprint layers
-(`presets.torchvision_layers`) and planned the same way: every module with parameters must have
+(`presets.torchvision_reference`) and planned the same way: every module with parameters must have
 the same state_dict name, kind and parameter count. ResNets get a message naming the stage.
 """
 
@@ -15,7 +15,7 @@ from .presets import (
     TORCHVISION_HEADS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
-    torchvision_layers,
+    torchvision_reference,
 )
 from .shapes import Shape
 
@@ -67,11 +67,13 @@ def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> s
 
     if bp.image.channels != 3:
         return "ImageNet weights expect 3 input channels"
+    layers_and_blocks = torchvision_reference(arch)
     reference = blueprint_from_data(
         {
             "name": arch,
             "input": {"channels": 3, "height": image_shape.dims[1], "width": image_shape.dims[2]},
-            "model": {"layers": torchvision_layers(arch)},
+            "blocks": layers_and_blocks["blocks"],
+            "model": {"layers": layers_and_blocks["layers"]},
             "data": {"classes": bp.num_classes},
             "train": {"epochs": 1},
         },

@@ -60,14 +60,17 @@ def model_module(blueprint, package: str = "proj") -> dict:
     return namespace
 
 
-def blueprint_with_layers(name: str, layers: list, size: int = 224, classes: int = 1000):
-    """A blueprint of an ImageNet-style model with these layers (plain data)."""
+def blueprint_with_layers(
+    name: str, layers: list, size: int = 224, classes: int = 1000, blocks: dict | None = None
+):
+    """A blueprint of an ImageNet-style model with these layers and defined blocks (plain data)."""
     from scaffold.blueprint import blueprint_from_data
 
     return blueprint_from_data(
         {
             "name": name,
             "input": {"channels": 3, "height": size, "width": size},
+            "blocks": blocks or {},
             "model": {"layers": layers},
             "data": {"classes": classes},
             "train": {"epochs": 1},

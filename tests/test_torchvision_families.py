@@ -11,7 +11,7 @@ import torchvision
 from generated import blueprint_with_layers, import_generated, model_module, project_for
 
 from scaffold.plan import build_plan
-from scaffold.presets import TORCHVISION_HEADS, torchvision_layers
+from scaffold.presets import TORCHVISION_HEADS, torchvision_layers, torchvision_reference
 
 
 def _agree(model_class, theirs: torch.nn.Module, size: int) -> None:
@@ -46,8 +46,8 @@ def test_other_architectures_written_as_blueprints_agree_with_torchvision(arch):
 def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     """All of them, on the meta device (no memory, no time): the same state_dict keys and shapes,
     and the blueprint is accepted with `pretrained: torchvision/ARCH`."""
-    layers = torchvision_layers(arch)
-    blueprint = blueprint_with_layers(arch, layers)
+    reference = torchvision_reference(arch)
+    blueprint = blueprint_with_layers(arch, **reference)
     plan = build_plan(blueprint)
     with torch.device("meta"):
         ours = model_module(blueprint)[plan.class_name]()
@@ -55,7 +55,7 @@ def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
         k: v.shape for k, v in theirs.state_dict().items()
     }
-    with_weights = blueprint_with_layers(arch, layers)
+    with_weights = blueprint_with_layers(arch, **reference)
     with_weights.model.pretrained = f"torchvision/{arch}"
     loads = build_plan(with_weights).pretrained
     assert [(p.arch, p.head) for p in loads] == [(arch, TORCHVISION_HEADS[arch])]
