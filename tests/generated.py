@@ -78,6 +78,26 @@ def blueprint_with_layers(
     )
 
 
+def agrees_with_torchvision(blueprint, arch: str, size: int | None = None, **tv_kwargs) -> None:
+    """The blueprint's generated model takes torchvision's `arch` state_dict (random init:
+    nothing can be downloaded) with strict=True and computes the same function in eval mode, at
+    the blueprint's input size unless `size` is given (atol 1e-4)."""
+    import torch
+    import torchvision
+
+    plan = build_plan(blueprint, (size, size) if size else None)
+    model_class = model_module(blueprint)[plan.class_name]
+    torch.manual_seed(0)
+    theirs = torchvision.models.get_model(arch, weights=None, **tv_kwargs).eval()
+    with torch.device("meta"):  # no time spent initialising weights that are replaced anyway
+        ours = model_class()
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    ours.eval()
+    x = torch.randn(2, *plan.input_shapes["image"].dims)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-4)
+
+
 def small_san(name: str, answers: int, train: dict, **more) -> dict:
     """A blueprint (plain data) of the bundled SAN's layers, small, at 32x32, on VQA data."""
     return {
