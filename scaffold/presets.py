@@ -151,6 +151,15 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "googlenet": "fc",
+    "inception_v3": "fc",
+}
+
+# Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
+# classifiers, which torchvision drops after loading too (GoogLeNet's are not trained at all).
+TORCHVISION_LEFT_OUT = {
+    "googlenet": ("aux1.", "aux2."),
+    "inception_v3": ("AuxLogits.",),
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +178,8 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    "googlenet": ("GoogLeNet_Weights", "IMAGENET1K_V1"),
+    "inception_v3": ("Inception_V3_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
