@@ -162,6 +162,10 @@ TORCHVISION_LEFT_OUT = {
     "inception_v3": ("AuxLogits.",),
 }
 
+# The normalisation an architecture's weights were trained with, where it is not ImageNet's: a
+# model whose data is normalised otherwise starts with `renormalize` (torchvision's transform_input).
+TORCHVISION_INPUT = {"googlenet": "half", "inception_v3": "half"}
+
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
 # newest ImageNet weights where there are two.
 TORCHVISION_WEIGHTS = {

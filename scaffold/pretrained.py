@@ -13,6 +13,7 @@ from .blueprint import Blueprint, blueprint_from_data
 from .errors import BlueprintError, ProblemCollector
 from .presets import (
     TORCHVISION_HEADS,
+    TORCHVISION_INPUT,
     TORCHVISION_LEFT_OUT,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
@@ -46,7 +47,7 @@ def check_model_pretrained(
             return
     mismatch = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else ""
     if not mismatch:
-        mismatch = _difference(bp, arch, ctx, image_shape)
+        mismatch = _difference(bp, arch, ctx, image_shape) or _input_difference(bp, arch)
     if mismatch:
         hint = f"make the model exactly {arch}"
         if _bundled(arch):
@@ -99,6 +100,28 @@ def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> s
         module, kind, _ = ours[len(theirs)]
         return f"torchvision's ends before this model's {module} ({kind})"
     return ""
+
+
+def _input_difference(bp: Blueprint, arch: str) -> str:
+    """Whether the model's inputs are normalised as `arch`'s weights were trained, or "": with the
+    data's `normalize`, or by a first `renormalize` layer (torchvision's transform_input)."""
+    wanted = TORCHVISION_INPUT.get(arch)
+    if wanted is None:
+        return ""
+    normalize = bp.data.normalize if isinstance(bp.data.normalize, str) else "{mean, std}"
+    first = (bp.model.layers or [None])[0]
+    if getattr(first, "KIND", "") == "renormalize":
+        if first.target != wanted:
+            return f"its weights take `{wanted}` inputs, but the first layer gives {first.target}"
+        if first.source != normalize:
+            return f"the first layer takes `{first.source}` inputs, but the data's are {normalize}"
+        return ""
+    if normalize == wanted:
+        return ""
+    return (
+        f"its weights take `{wanted}` inputs, not {normalize}: start the layers with "
+        f"`renormalize: {{source: {normalize}, target: {wanted}}}` (torchvision's transform_input)"
+    )
 
 
 def _weighted(rows) -> list[tuple[str, str, int]]:
