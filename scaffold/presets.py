@@ -156,7 +156,8 @@ TORCHVISION_HEADS = {
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
-# classifiers, which torchvision drops after loading too (GoogLeNet's are not trained at all).
+# classifiers, which serve only in training (torchvision drops GoogLeNet's after loading: they
+# were never trained).
 TORCHVISION_LEFT_OUT = {
     "googlenet": ("aux1.", "aux2."),
     "inception_v3": ("AuxLogits.",),
