@@ -30,9 +30,10 @@ NAMES = [path.stem for path in BLUEPRINTS]
 
 # Each family's representative -> the blueprints whose generated code is the same but for model.py.
 # (resnet50 is no member: its recipe's weight decay groups and per-step warm-up are code of its
-# own, so it is smoked too)
+# own, so it is smoked too, and represents the blueprints with its recipe)
 FAMILIES = {
     "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
+    "resnet50": ["googlenet"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
