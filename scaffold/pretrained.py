@@ -108,7 +108,9 @@ def _input_difference(bp: Blueprint, arch: str) -> str:
     wanted = TORCHVISION_INPUT.get(arch)
     if wanted is None:
         return ""
-    normalize = bp.data.normalize if isinstance(bp.data.normalize, str) else "{mean, std}"
+    normalize = bp.data.normalize or "imagenet"  # the default for colour images
+    if not isinstance(normalize, str):
+        normalize = "{mean, std}"
     first = (bp.model.layers or [None])[0]
     if getattr(first, "KIND", "") == "renormalize":
         if first.target != wanted:

@@ -10,7 +10,7 @@ import torch
 import torchvision
 from generated import REPO, agrees_with_torchvision, model_module
 
-from scaffold.blueprint import load_blueprint
+from scaffold.blueprint import blueprint_from_data, load_blueprint
 from scaffold.errors import BlueprintError
 from scaffold.plan import build_plan
 
@@ -77,3 +77,30 @@ def test_load_pretrained_leaves_out_the_auxiliary_classifiers(tmp_path):
     torch.save(state, tmp_path / "other.pth")
     with pytest.raises(ValueError, match="missing \\['inception5b.branch1.bn.bias'\\]"):
         model["load_pretrained"](ours, str(tmp_path / "other.pth"))
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            [{"renormalize": {"source": "imagenet", "target": "half"}}],
+            "imagenet (3 channels) to half (3 channels) does not fit the input 1x8x8",
+        ),
+        ([{"basic_conv": {"out": 8, "kernel": [1, 9]}}], "input 1x8x8 is smaller than kernel 1x9"),
+    ],
+)
+def test_the_units_refuse_what_they_cannot_do(layers, message):
+    blueprint = blueprint_from_data(
+        {
+            "name": "x",
+            "input": {"channels": 1, "height": 8, "width": 8},
+            "model": {"layers": [*layers, "flatten", {"linear": "classes"}]},
+            "data": {"classes": 2},
+            "train": {"epochs": 1},
+        }
+    )
+    with pytest.raises(BlueprintError) as refused:
+        build_plan(blueprint)
+    [problem] = refused.value.problems
+    kind = next(iter(layers[0]))
+    assert (problem.field, problem.message) == (f"model.layers[0] ({kind})", message)

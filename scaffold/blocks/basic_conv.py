@@ -50,11 +50,10 @@ class BasicConv2d(nn.Module):
 
 @unit("basic_conv")
 class BasicConv(Layer):
-    NAMED_ENTRY = True
-
     """torchvision's BasicConv2d (GoogLeNet, Inception v3): a convolution without bias, batch norm
     (eps 0.001) and ReLU; its input channels are inferred."""
 
+    NAMED_ENTRY = True
     SHORTHAND = "out"
     NAME = "conv"
     FRAGMENTS = (BASIC_CONV2D,)

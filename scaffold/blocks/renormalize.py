@@ -47,7 +47,8 @@ class Renormalize(SimpleLayer):
         to_mean, to_std = NORMALIZE_PRESETS[self.target]
         if len(mean) != x.dims[0] or len(to_mean) != x.dims[0]:
             raise self.error(
-                f"{self.source} and {self.target} must both have {x.dims[0]} channels, as the input"
+                f"{self.source} ({len(mean)} channels) to {self.target} ({len(to_mean)} channels) "
+                f"does not fit the input {x}"
             )
         ctx.use(RENORMALIZE, by=self)
         ctor = Ref("Renormalize")(mean=mean, std=std, to_mean=to_mean, to_std=to_std)
