@@ -1,4 +1,4 @@
-"""`basic_conv`: torchvision's BasicConv2d of GoogLeNet and Inception v3, a convolution without
+"""`basic_conv2d`: torchvision's BasicConv2d of GoogLeNet and Inception v3, a convolution without
 bias, batch norm with eps 0.001 and ReLU, one module whose state_dict keys are `conv` and `bn`."""
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class BasicConv2d(nn.Module):
 )
 
 
-@unit("basic_conv")
+@unit("basic_conv2d")
 class BasicConv(Layer):
     """torchvision's BasicConv2d (GoogLeNet, Inception v3): a convolution without bias, batch norm
     (eps 0.001) and ReLU; its input channels are inferred."""
