@@ -151,6 +151,10 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "convnext_tiny": "classifier.2",
+    "convnext_small": "classifier.2",
+    "regnet_y_400mf": "fc",
+    "regnet_x_400mf": "fc",
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +173,10 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    "convnext_tiny": ("ConvNeXt_Tiny_Weights", "IMAGENET1K_V1"),
+    "convnext_small": ("ConvNeXt_Small_Weights", "IMAGENET1K_V1"),
+    "regnet_y_400mf": ("RegNet_Y_400MF_Weights", "IMAGENET1K_V2"),
+    "regnet_x_400mf": ("RegNet_X_400MF_Weights", "IMAGENET1K_V2"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
