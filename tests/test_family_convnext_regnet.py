@@ -9,7 +9,7 @@ from generated import REPO, agrees_with_torchvision
 from scaffold.blueprint import load_blueprint
 
 # at 64 px: every stage still has at least 2x2 positions, and a case takes a few seconds on CPU
-FAMILIES = ["convnext_tiny", "convnext_small"]
+FAMILIES = ["convnext_tiny", "convnext_small", "regnet_y_400mf", "regnet_x_400mf"]
 
 
 @pytest.mark.parametrize("arch", FAMILIES)
