@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from . import __version__
+from .blocks.base import IDENTIFIER
 from .blueprint import Blueprint
 from .layers import ALIASES, LAYERS
 from .spec import section_fields, section_schema
@@ -45,6 +46,20 @@ def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any
     return {"anyOf": alternatives}
 
 
+def _defined_block(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any]:
+    """`- NAME: {arguments}` (or `- NAME: ~`) for a block of the blueprint's `blocks:`: any name
+    but the kinds'. (Their bare word, `- NAME`, is left to `scaffold validate`: the schema cannot
+    tell it from a misspelt kind.)"""
+    return {
+        "type": "object",
+        "description": "a block of the blueprint's `blocks:` (or of a team template's blocks/)",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": {"pattern": f"^{IDENTIFIER}$", "not": {"enum": [*registry, *aliases]}},
+        "additionalProperties": {"type": ["null", "object", "number", "string", "boolean"]},
+    }
+
+
 def blueprint_schema() -> dict[str, Any]:
     schema = section_schema(Blueprint)
     schema.update(
@@ -53,7 +68,12 @@ def blueprint_schema() -> dict[str, Any]:
             "$id": f"https://scaffold.dev/schema/blueprint-{__version__}.json",
             "title": "scaffold blueprint",
             "$defs": {
-                "layer": _tagged(LAYERS, ALIASES),
+                "layer": {
+                    "anyOf": [
+                        *_tagged(LAYERS, ALIASES)["anyOf"],
+                        _defined_block(LAYERS, ALIASES),
+                    ]
+                },
                 "transform": _tagged(TRANSFORMS, TRANSFORM_ALIASES),
             },
         }
