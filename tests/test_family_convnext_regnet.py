@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import yaml
-from generated import REPO, agrees_with_torchvision
+from generated import REPO, agrees_with_torchvision, model_module
 from test_counts import check_counts
 from test_language import blueprint, model_of
 
@@ -84,3 +84,18 @@ def test_no_weight_decay_on_norm_takes_layer_norms():
         },
     }
     build_plan(blueprint_from_data(data))
+
+
+@pytest.mark.parametrize("arch", ["convnext_tiny", "convnext_small"])
+def test_convnext_stochastic_depth_grows_as_torchvisions(arch):
+    """Each block's drop probability is torchvision's `p * block / (blocks - 1)` (to 4 places)."""
+    import torchvision
+
+    bp = load_blueprint(REPO / "blueprints" / f"{arch}.yaml")
+    with torch.device("meta"):
+        ours = model_module(bp)[build_plan(bp).class_name]()
+        theirs = torchvision.models.get_model(arch, weights=None)
+    ours_p = [m.p for m in ours.modules() if type(m).__name__ == "DropPath"]
+    theirs_p = [m.p for m in theirs.modules() if type(m).__name__ == "StochasticDepth"]
+    assert len(ours_p) == len(theirs_p) == (18 if arch == "convnext_tiny" else 36)
+    assert ours_p == pytest.approx(theirs_p, abs=1e-4)
