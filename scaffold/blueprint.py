@@ -400,8 +400,9 @@ class Train(Section):
     no_weight_decay: list = spec_field(
         ListOf(Enum(*NO_DECAY_KINDS)),
         [],
-        "parameters without weight decay: norm (batch norm weights and biases, torchvision's "
-        "--norm-weight-decay 0), bias (every bias); [norm, bias] is timm's and nanoGPT's rule",
+        "parameters without weight decay: norm (the weights and biases of batch, group and layer "
+        "norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is timm's "
+        "and nanoGPT's rule",
     )
     tensorboard: bool = spec_field(
         Bool(),

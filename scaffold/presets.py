@@ -153,6 +153,10 @@ TORCHVISION_HEADS = {
     "mobilenet_v2": "classifier.1",
     "googlenet": "fc",
     "inception_v3": "fc",
+    "convnext_tiny": "classifier.2",
+    "convnext_small": "classifier.2",
+    "regnet_y_400mf": "fc",
+    "regnet_x_400mf": "fc",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -185,6 +189,10 @@ TORCHVISION_WEIGHTS = {
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
     "googlenet": ("GoogLeNet_Weights", "IMAGENET1K_V1"),
     "inception_v3": ("Inception_V3_Weights", "IMAGENET1K_V1"),
+    "convnext_tiny": ("ConvNeXt_Tiny_Weights", "IMAGENET1K_V1"),
+    "convnext_small": ("ConvNeXt_Small_Weights", "IMAGENET1K_V1"),
+    "regnet_y_400mf": ("RegNet_Y_400MF_Weights", "IMAGENET1K_V2"),
+    "regnet_x_400mf": ("RegNet_X_400MF_Weights", "IMAGENET1K_V2"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

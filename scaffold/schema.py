@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from . import __version__
+from .blocks.base import IDENTIFIER
 from .blueprint import Blueprint
 from .layers import ALIASES, LAYERS
 from .spec import section_fields, section_schema
@@ -45,22 +46,18 @@ def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any
     return {"anyOf": alternatives}
 
 
-def _layer() -> dict[str, Any]:
-    """A layer: a kind of scaffold's, or a use of a block of the blueprint's `blocks:` (a mapping
-    of one key that is no kind of scaffold's: the schema cannot know the blueprint's names)."""
-    layer = _tagged(LAYERS, ALIASES)
-    known = sorted({*LAYERS, *ALIASES})
-    layer["anyOf"].append(
-        {
-            "type": "object",
-            "description": "a block defined in the blueprint's `blocks:`",
-            "minProperties": 1,
-            "maxProperties": 1,
-            "propertyNames": {"not": {"enum": known}},
-            "additionalProperties": {"type": ["object", "number", "string", "boolean", "null"]},
-        }
-    )
-    return layer
+def _defined_block(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any]:
+    """`- NAME: {arguments}` (or `- NAME: ~`) for a block of the blueprint's `blocks:`: any name
+    but the kinds'. (Their bare word, `- NAME`, is left to `scaffold validate`: the schema cannot
+    tell it from a misspelt kind.)"""
+    return {
+        "type": "object",
+        "description": "a block of the blueprint's `blocks:` (or of a team template's blocks/)",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": {"pattern": f"^{IDENTIFIER}$", "not": {"enum": [*registry, *aliases]}},
+        "additionalProperties": {"type": ["null", "object", "number", "string", "boolean"]},
+    }
 
 
 def blueprint_schema() -> dict[str, Any]:
@@ -71,7 +68,12 @@ def blueprint_schema() -> dict[str, Any]:
             "$id": f"https://scaffold.dev/schema/blueprint-{__version__}.json",
             "title": "scaffold blueprint",
             "$defs": {
-                "layer": _layer(),
+                "layer": {
+                    "anyOf": [
+                        *_tagged(LAYERS, ALIASES)["anyOf"],
+                        _defined_block(LAYERS, ALIASES),
+                    ]
+                },
                 "transform": _tagged(TRANSFORMS, TRANSFORM_ALIASES),
             },
         }

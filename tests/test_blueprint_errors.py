@@ -13,6 +13,8 @@ import textwrap
 import pytest
 from conftest import run_scaffold
 
+from scaffold.presets import TORCHVISION_HEADS
+
 LOCATED = re.compile(r"^bp\.yaml:(\d+):(\d+): ")
 
 
@@ -987,11 +989,12 @@ CASES = [
         name: pre
         input: {channels: 3, height: 32, width: 32}
         model:
-          pretrained: torchvision/densenet121
+          pretrained: torchvision/densenet169
           layers: [flatten, linear: classes]
         train: {epochs: 1}
         """,
-        "bp.yaml:4:3: model.pretrained: whole-model weights are available for resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet, mobilenet_v2, googlenet, inception_v3, not 'densenet121'",
+        "bp.yaml:4:3: model.pretrained: whole-model weights are available for "
+        f"{', '.join(TORCHVISION_HEADS)}, not 'densenet169'",
         at="pretrained",
     ),
     case(

@@ -35,6 +35,8 @@ FAMILIES = {
     "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
     "resnet50": ["googlenet"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
+    "convnext_tiny": ["convnext_small"],
+    "regnet_y_400mf": ["regnet_x_400mf"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from ..errors import ProblemCollector
 from ..source import MapNode, Node, ScalarNode, SeqNode
-from ..spec import INVALID, FieldType
+from ..spec import INVALID, FieldType, Str
 from .base import (
     HOLE,
+    IDENTIFIER,
     Assign,
     BinOp,
     Context,
@@ -24,7 +25,6 @@ from .base import (
     LayerList,
     LayerType,
     ListOf,
-    Name,
     Ref,
     Shape,
     ShapeError,
@@ -212,12 +212,20 @@ class Residual(Layer):
 
     def _optional_shortcut(self, x, ctx, identity, source, at, when) -> Shape:
         """The shortcut as one attribute that exists only when `when` holds, as torchvision's
-        `downsample`: `identity = x if self.downsample is None else self.downsample(x)`."""
-        name = ctx.fixed_name("downsample")
+        `downsample`: `identity = x if self.downsample is None else self.downsample(x)`; a
+        shortcut that is one named `sequential` takes its name (RegNet's `proj`)."""
+        from .sequential import Sequential
+
+        layers = self.shortcut
+        if len(layers) == 1 and isinstance(layers[0], Sequential) and layers[0].name:
+            ctx.used(layers[0])
+            name, layers = ctx.name(layers[0]), layers[0].layers
+        else:
+            name = ctx.fixed_name("downsample")
         mark = ctx.mark()
         entries = []
         shape = x
-        for layer in self.shortcut:
+        for layer in layers:
             if layer.entries is None:
                 raise self.error(
                     f"a shortcut with a `$` condition is one nn.Sequential: {layer.KIND} cannot "
@@ -367,6 +375,13 @@ class _Arguments(FieldType):
         return "a mapping of arguments, e.g. {stride: 2}"
 
 
+_NAMES = Str(
+    pattern=IDENTIFIER + r"|[A-Za-z0-9_-]*\{i\}[A-Za-z0-9_-]*",
+    max_length=60,
+    what="a Python identifier, or a name with `{i}` (letters, digits, _ and -)",
+)
+
+
 class _PerRepeat(FieldType):
     """A mapping of a layer's arguments to lists of values, one per repeat (checked when used)."""
 
@@ -401,9 +416,10 @@ class Repeat(Layer):
         _Arguments(), None, "arguments that differ in the first repeat, e.g. {stride: 2}"
     )
     names: str | None = spec_field(
-        Name,
+        _NAMES,
         None,
-        "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), else 0, 1, ...",
+        "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), or `{i}` in the name "
+        "replaced by 0, 1, ... (`block1-{i}`: RegNet's block1-0), else 0, 1, ...",
     )
     each: MapNode | None = spec_field(
         _PerRepeat(),
@@ -444,7 +460,11 @@ class Repeat(Layer):
                 layer = self._with(self.first if i == 0 else None, i)
             ctx.used(layer)
             if self.names:
-                key = f"{self.names}{i + 1}"
+                key = (
+                    self.names.replace("{i}", str(i))
+                    if "{i}" in self.names
+                    else f"{self.names}{i + 1}"
+                )
                 added = layer.entries(x, ctx, prefix, key, depth)
                 entries.append((added[0][0], added[0][1], key))
             else:

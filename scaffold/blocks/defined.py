@@ -28,6 +28,7 @@ reported at its line in the definition, naming the place of use.
 from __future__ import annotations
 
 import re
+import textwrap
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ..spec import (
     show,
     spec_field,
 )
+from ..style import LINE_LENGTH
 from .base import (
     HOLE,
     IDENTIFIER,
@@ -276,9 +278,18 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         )
         params.append(f"{p}: {kind}" if default is REQUIRED else f"{p}: {kind} = {default!r}")
     doc = d.doc or f"The block `{d.name}` of the blueprint."
+    # filled to the line length, as black leaves docstrings as they are
+    doc = textwrap.fill(
+        f'"""{doc}"""',
+        LINE_LENGTH,
+        initial_indent="    ",
+        subsequent_indent="    ",
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
     lines = [
         "class __BLOCK__(nn.Module):",
-        f'    """{doc}"""',
+        doc,
         "",
         f"    def __init__(self, {', '.join(params)}) -> None:",
         "        super().__init__()",
