@@ -5,9 +5,8 @@ same function (tests/generated.py: agrees_with_torchvision), with one class per 
 from __future__ import annotations
 
 import pytest
-from generated import agrees_with_torchvision, build, model_module
-
 from conftest import REPO
+from generated import agrees_with_torchvision, build, model_module
 
 FAMILY = ["efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s"]
 
