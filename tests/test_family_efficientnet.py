@@ -5,6 +5,8 @@ same function (tests/generated.py: agrees_with_torchvision), with one class per 
 from __future__ import annotations
 
 import pytest
+import torch
+import torchvision
 from conftest import REPO
 from generated import agrees_with_torchvision, build, model_module
 
@@ -17,6 +19,29 @@ def test_efficientnet_loads_torchvision_strictly_and_agrees(arch):
     assert plan.pretrained[0].arch == arch
     # at 64 px (any size works: global pooling), a few seconds on the CPU
     agrees_with_torchvision(blueprint, arch, size=64)
+
+
+@pytest.mark.parametrize("arch", FAMILY)
+def test_efficientnet_drops_blocks_in_training_as_torchvision_does(arch):
+    """Stochastic depth 0.2 * block / blocks, block by block: in training, with the same seed, the
+    same samples' blocks are dropped (the same random draws, in the same order) and the outputs
+    agree."""
+    blueprint, plan = build(REPO / "blueprints" / f"{arch}.yaml")
+    model_class = model_module(blueprint)[plan.class_name]
+    torch.manual_seed(0)
+    theirs = torchvision.models.get_model(arch, weights=None).train()
+    ours = model_class().train()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    drops = [m for m in ours.modules() if type(m).__name__ == "DropPath"]
+    depths = [m.p for m in theirs.modules() if type(m).__name__ == "StochasticDepth"]
+    assert [m.p for m in drops] == pytest.approx(depths, abs=5e-5)  # written with 4 decimals
+    for module, p in zip(drops, depths):  # B1's 0.2 / 23 steps: batch norm on 4 samples in
+        module.p = p  # training magnifies the last digits' difference past atol
+    x = torch.randn(4, 3, 32, 32)
+    torch.manual_seed(1)
+    expected = theirs(x)
+    torch.manual_seed(1)
+    torch.testing.assert_close(ours(x), expected, rtol=0, atol=1e-4)
 
 
 @pytest.mark.parametrize(
