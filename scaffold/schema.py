@@ -45,6 +45,21 @@ def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any
     return {"anyOf": alternatives}
 
 
+def _defined_block(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any]:
+    """`- NAME: {arguments}` of a block the blueprint defines (`blocks:`): any name that is no
+    built-in kind (a misspelt argument of a built-in kind stays an error)."""
+    return {
+        "type": "object",
+        "description": "a block of the blueprint's `blocks:` section, with its arguments",
+        "minProperties": 1,
+        "maxProperties": 1,
+        "propertyNames": {
+            "pattern": "^[A-Za-z][A-Za-z0-9_]*$",
+            "not": {"enum": [*registry, *aliases]},
+        },
+    }
+
+
 def blueprint_schema() -> dict[str, Any]:
     schema = section_schema(Blueprint)
     schema.update(
@@ -53,7 +68,9 @@ def blueprint_schema() -> dict[str, Any]:
             "$id": f"https://scaffold.dev/schema/blueprint-{__version__}.json",
             "title": "scaffold blueprint",
             "$defs": {
-                "layer": _tagged(LAYERS, ALIASES),
+                "layer": {
+                    "anyOf": [*_tagged(LAYERS, ALIASES)["anyOf"], _defined_block(LAYERS, ALIASES)]
+                },
                 "transform": _tagged(TRANSFORMS, TRANSFORM_ALIASES),
             },
         }
