@@ -157,6 +157,9 @@ TORCHVISION_HEADS = {
     "convnext_small": "classifier.2",
     "regnet_y_400mf": "fc",
     "regnet_x_400mf": "fc",
+    "efficientnet_b0": "classifier.1",
+    "efficientnet_b1": "classifier.1",
+    "efficientnet_v2_s": "classifier.1",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -193,6 +196,9 @@ TORCHVISION_WEIGHTS = {
     "convnext_small": ("ConvNeXt_Small_Weights", "IMAGENET1K_V1"),
     "regnet_y_400mf": ("RegNet_Y_400MF_Weights", "IMAGENET1K_V2"),
     "regnet_x_400mf": ("RegNet_X_400MF_Weights", "IMAGENET1K_V2"),
+    "efficientnet_b0": ("EfficientNet_B0_Weights", "IMAGENET1K_V1"),
+    "efficientnet_b1": ("EfficientNet_B1_Weights", "IMAGENET1K_V2"),
+    "efficientnet_v2_s": ("EfficientNet_V2_S_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

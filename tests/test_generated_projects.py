@@ -37,6 +37,7 @@ FAMILIES = {
     "vgg11": ["vgg13", "vgg16", "vgg19"],
     "convnext_tiny": ["convnext_small"],
     "regnet_y_400mf": ["regnet_x_400mf"],
+    "efficientnet_b0": ["efficientnet_b1"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`

@@ -295,6 +295,8 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         "        super().__init__()",
     ]
     for name, value in inner.modules:
+        if hasattr(value, "setup"):  # a group built entry by entry (`when`)
+            lines.extend("        " + line for line in value.setup())
         body = value.lines()
         lines.append(f"        self.{name} = {body[0]}")
         lines.extend("        " + line for line in body[1:])
