@@ -151,6 +151,9 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "squeezenet1_1": "classifier.1",
+    "densenet121": "classifier",
+    "shufflenet_v2_x1_0": "fc",
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +172,9 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    "squeezenet1_1": ("SqueezeNet1_1_Weights", "IMAGENET1K_V1"),
+    "densenet121": ("DenseNet121_Weights", "IMAGENET1K_V1"),
+    "shufflenet_v2_x1_0": ("ShuffleNet_V2_X1_0_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
