@@ -177,6 +177,19 @@ TORCHVISION_WEIGHTS = {
     "shufflenet_v2_x1_0": ("ShuffleNet_V2_X1_0_Weights", "IMAGENET1K_V1"),
 }
 
+# Keys of torchvision's weight files that its models rename when loading them: the comment the
+# generated load_pretrained gives (lines of up to 94 characters), and each old part of a key with
+# its new one.
+TORCHVISION_OLD_KEYS = {
+    "densenet121": (
+        [
+            'torchvision\'s DenseNet weight files name a dense layer\'s parts "norm.1", "conv.2", ...',
+            '(module names could hold dots then); its models, and this one, "norm1", "conv2", ...',
+        ],
+        [(f".{part}.{i}.", f".{part}{i}.") for i in (1, 2) for part in ("norm", "conv")],
+    ),
+}
+
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
     "imagenet": ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
     "cifar10": ([0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]),

@@ -13,6 +13,7 @@ from .blueprint import Blueprint, blueprint_from_data
 from .errors import BlueprintError, ProblemCollector
 from .presets import (
     TORCHVISION_HEADS,
+    TORCHVISION_OLD_KEYS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
     torchvision_reference,
@@ -58,7 +59,8 @@ def check_model_pretrained(
         )
         return
     enum, member = TORCHVISION_WEIGHTS[arch]
-    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head=TORCHVISION_HEADS[arch]))
+    head, old_keys = TORCHVISION_HEADS[arch], TORCHVISION_OLD_KEYS.get(arch)
+    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head, old_keys))
 
 
 def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> str:

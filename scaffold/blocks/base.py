@@ -381,9 +381,11 @@ class PretrainedLoad:
         target: str,  # attribute receiving the weights; "" for the whole model
         source_prefix: str,  # prefix of the keys in torchvision's state_dict ("features." or "")
         head: str = "",  # the classifier's state_dict prefix, loaded only when its shape matches
+        old_keys: tuple[list[str], list[tuple[str, str]]] | None = None,  # why, (old, new) parts
     ) -> None:
         self.arch, self.weights_enum, self.weights_member = arch, weights_enum, weights_member
         self.target, self.source_prefix, self.head = target, source_prefix, head
+        self.old_keys = old_keys
 
 
 class Context:
