@@ -160,6 +160,9 @@ TORCHVISION_HEADS = {
     "efficientnet_b0": "classifier.1",
     "efficientnet_b1": "classifier.1",
     "efficientnet_v2_s": "classifier.1",
+    "squeezenet1_1": "classifier.1",
+    "densenet121": "classifier",
+    "shufflenet_v2_x1_0": "fc",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -199,6 +202,22 @@ TORCHVISION_WEIGHTS = {
     "efficientnet_b0": ("EfficientNet_B0_Weights", "IMAGENET1K_V1"),
     "efficientnet_b1": ("EfficientNet_B1_Weights", "IMAGENET1K_V2"),
     "efficientnet_v2_s": ("EfficientNet_V2_S_Weights", "IMAGENET1K_V1"),
+    "squeezenet1_1": ("SqueezeNet1_1_Weights", "IMAGENET1K_V1"),
+    "densenet121": ("DenseNet121_Weights", "IMAGENET1K_V1"),
+    "shufflenet_v2_x1_0": ("ShuffleNet_V2_X1_0_Weights", "IMAGENET1K_V1"),
+}
+
+# Keys of torchvision's weight files that its models rename when loading them: the comment the
+# generated load_pretrained gives (lines of up to 94 characters), and each old part of a key with
+# its new one.
+TORCHVISION_OLD_KEYS = {
+    "densenet121": (
+        [
+            'torchvision\'s DenseNet weight files name a dense layer\'s parts "norm.1", "conv.2", ...',
+            '(module names could hold dots then); its models, and this one, "norm1", "conv2", ...',
+        ],
+        [(f".{part}.{i}.", f".{part}{i}.") for i in (1, 2) for part in ("norm", "conv")],
+    ),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

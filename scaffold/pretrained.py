@@ -15,6 +15,7 @@ from .presets import (
     TORCHVISION_HEADS,
     TORCHVISION_INPUT,
     TORCHVISION_LEFT_OUT,
+    TORCHVISION_OLD_KEYS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
     torchvision_reference,
@@ -61,7 +62,8 @@ def check_model_pretrained(
         return
     enum, member = TORCHVISION_WEIGHTS[arch]
     head, left_out = TORCHVISION_HEADS[arch], TORCHVISION_LEFT_OUT.get(arch, ())
-    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head, left_out))
+    old_keys = TORCHVISION_OLD_KEYS.get(arch)
+    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head, left_out, old_keys))
 
 
 def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> str:

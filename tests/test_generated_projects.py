@@ -38,6 +38,7 @@ FAMILIES = {
     "convnext_tiny": ["convnext_small"],
     "regnet_y_400mf": ["regnet_x_400mf"],
     "efficientnet_b0": ["efficientnet_b1"],
+    "squeezenet1_1": ["alexnet", "vgg16_bn"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`

@@ -382,10 +382,11 @@ class PretrainedLoad:
         source_prefix: str,  # prefix of the keys in torchvision's state_dict ("features." or "")
         head: str = "",  # the classifier's state_dict prefix, loaded only when its shape matches
         left_out: tuple[str, ...] = (),  # prefixes of the file's keys the model leaves out
+        old_keys: tuple[list[str], list[tuple[str, str]]] | None = None,  # why, (old, new) parts
     ) -> None:
         self.arch, self.weights_enum, self.weights_member = arch, weights_enum, weights_member
         self.target, self.source_prefix, self.head = target, source_prefix, head
-        self.left_out = left_out
+        self.left_out, self.old_keys = left_out, old_keys
 
 
 class Context:

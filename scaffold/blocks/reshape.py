@@ -37,7 +37,8 @@ CHANNEL_SHUFFLE = Fragment(
     "channel_shuffle",
     '''
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
-    """ShuffleNet's channel shuffle (Zhang et al. 2018): channel g * n + i goes to i * groups + g."""
+    """ShuffleNet's channel shuffle (Zhang et al. 2018): of k = c // groups channels per group,
+    channel g * k + i goes to i * groups + g."""
     n, c, h, w = x.shape
     x = x.view(n, groups, c // groups, h, w).transpose(1, 2).contiguous()
     return x.view(n, c, h, w)
