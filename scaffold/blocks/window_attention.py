@@ -71,7 +71,7 @@ def shifted_window_mask(
 
 # The forward of both versions: windows of the padded, rolled image in rows, attention in each
 # window, and back. `{scores}` computes q, k, v and the bias of one version.
-_FORWARD = '''
+_FORWARD = """
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, h, w, c = x.shape
         window, heads, size = self.window, self.heads, self.window * self.window
@@ -97,7 +97,7 @@ _FORWARD = '''
         if pad_h or pad_w:
             x = x[:, :h, :w].contiguous()
         return x
-'''
+"""
 
 _V1 = '''
 class ShiftedWindowAttention(nn.Module):
