@@ -151,6 +151,8 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "swin_t": "head",
+    "swin_v2_t": "head",
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +171,8 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    "swin_t": ("Swin_T_Weights", "IMAGENET1K_V1"),
+    "swin_v2_t": ("Swin_V2_T_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
