@@ -142,8 +142,8 @@ class ShiftedWindowAttentionV2(nn.Module):
 ''' + _FORWARD.format(
     scores="""\
         q_bias, _, v_bias = self.qkv.bias.chunk(3)
-        bias = torch.cat((q_bias, torch.zeros_like(q_bias), v_bias))
-        qkv = F.linear(x, self.qkv.weight, bias).view(n, -1, size, 3, heads, c // heads)
+        qkv_bias = torch.cat((q_bias, torch.zeros_like(q_bias), v_bias))
+        qkv = F.linear(x, self.qkv.weight, qkv_bias).view(n, -1, size, 3, heads, c // heads)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5)
         # cosine similarity times the scale: its factor goes on q
         scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
