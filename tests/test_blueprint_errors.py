@@ -991,7 +991,7 @@ CASES = [
           layers: [flatten, linear: classes]
         train: {epochs: 1}
         """,
-        "bp.yaml:4:3: model.pretrained: whole-model weights are available for resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet, mobilenet_v2, not 'densenet121'",
+        "bp.yaml:4:3: model.pretrained: whole-model weights are available for resnet18, resnet34, resnet50, resnet101, resnet152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d, wide_resnet50_2, wide_resnet101_2, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, alexnet, mobilenet_v2, swin_t, swin_v2_t, not 'densenet121'",
         at="pretrained",
     ),
     case(
