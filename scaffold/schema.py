@@ -45,6 +45,24 @@ def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any
     return {"anyOf": alternatives}
 
 
+def _layer() -> dict[str, Any]:
+    """A layer: a kind of scaffold's, or a use of a block of the blueprint's `blocks:` (a mapping
+    of one key that is no kind of scaffold's: the schema cannot know the blueprint's names)."""
+    layer = _tagged(LAYERS, ALIASES)
+    known = sorted({*LAYERS, *ALIASES})
+    layer["anyOf"].append(
+        {
+            "type": "object",
+            "description": "a block defined in the blueprint's `blocks:`",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "propertyNames": {"not": {"enum": known}},
+            "additionalProperties": {"type": ["object", "number", "string", "boolean", "null"]},
+        }
+    )
+    return layer
+
+
 def blueprint_schema() -> dict[str, Any]:
     schema = section_schema(Blueprint)
     schema.update(
@@ -53,7 +71,7 @@ def blueprint_schema() -> dict[str, Any]:
             "$id": f"https://scaffold.dev/schema/blueprint-{__version__}.json",
             "title": "scaffold blueprint",
             "$defs": {
-                "layer": _tagged(LAYERS, ALIASES),
+                "layer": _layer(),
                 "transform": _tagged(TRANSFORMS, TRANSFORM_ALIASES),
             },
         }
