@@ -163,6 +163,8 @@ TORCHVISION_HEADS = {
     "squeezenet1_1": "classifier.1",
     "densenet121": "classifier",
     "shufflenet_v2_x1_0": "fc",
+    "swin_t": "head",
+    "swin_v2_t": "head",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -218,6 +220,8 @@ TORCHVISION_OLD_KEYS = {
         ],
         [(f".{part}.{i}.", f".{part}{i}.") for i in (1, 2) for part in ("norm", "conv")],
     ),
+    "swin_t": ("Swin_T_Weights", "IMAGENET1K_V1"),
+    "swin_v2_t": ("Swin_V2_T_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

@@ -39,6 +39,7 @@ FAMILIES = {
     "regnet_y_400mf": ["regnet_x_400mf"],
     "efficientnet_b0": ["efficientnet_b1"],
     "squeezenet1_1": ["alexnet", "vgg16_bn"],
+    "swin_t": ["swin_v2_t"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`

@@ -172,6 +172,11 @@ class Layer(Section):
         residual's body, branches' paths), for naming; a group's are keyed in the group."""
         return []
 
+    def extra_names(self) -> tuple[str, ...]:
+        """The bases of the other attributes it adds to the class (a residual's `drop_path`), for
+        naming: one is `drop_path`, several are `drop_path1`, `drop_path2`."""
+        return ()
+
     # helpers for plan()
     def error(
         self, message: str, hint: str = "", key: str | None = None, at_key: bool = False
@@ -426,7 +431,8 @@ class Context:
         self.defined_classes: dict[str, dict[str, str]] = {}  # kind -> {class code: name}
         self.defined_fragments: dict[str, Fragment] = {}
         for layer in walk_layers(layers):
-            self._kind_counts[layer.NAME] = self._kind_counts.get(layer.NAME, 0) + 1
+            for base in (layer.NAME, *layer.extra_names()):
+                self._kind_counts[base] = self._kind_counts.get(base, 0) + 1
         self.user_names = self._user_names(layers, problems)
 
     def child(self, layers: list[Layer], prefix: str, depth: int) -> Context:

@@ -134,6 +134,10 @@ class Residual(Layer):
     def children(self) -> list[Layer]:
         return [*self.body, *(self.shortcut or [])]
 
+    def extra_names(self) -> tuple[str, ...]:
+        drop_path = self.drop_path or is_symbolic(self.drop_path)
+        return ("layer_scale",) * (self.layer_scale is not None) + ("drop_path",) * bool(drop_path)
+
     def plan(self, x: Shape, ctx: Context) -> Shape:
         forward = ctx.forward
         forward.flush()

@@ -146,7 +146,7 @@ class DefinedBlock(Layer):
         values = self.arguments()
         symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
         channels = given = None
-        if x.kind in ("image", "vector") or x.kind in ("words", "sequence"):
+        if x.kind in ("image", "vector") or x.kind in ("words", "sequence", "channels_last"):
             axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
             given = x.dims[axis]  # in a block inside a block: an expression of the outer one's
             channels = SymInt(given, Var("in_channels"))
