@@ -207,6 +207,8 @@ TORCHVISION_WEIGHTS = {
     "squeezenet1_1": ("SqueezeNet1_1_Weights", "IMAGENET1K_V1"),
     "densenet121": ("DenseNet121_Weights", "IMAGENET1K_V1"),
     "shufflenet_v2_x1_0": ("ShuffleNet_V2_X1_0_Weights", "IMAGENET1K_V1"),
+    "swin_t": ("Swin_T_Weights", "IMAGENET1K_V1"),
+    "swin_v2_t": ("Swin_V2_T_Weights", "IMAGENET1K_V1"),
 }
 
 # Keys of torchvision's weight files that its models rename when loading them: the comment the
@@ -220,8 +222,6 @@ TORCHVISION_OLD_KEYS = {
         ],
         [(f".{part}.{i}.", f".{part}{i}.") for i in (1, 2) for part in ("norm", "conv")],
     ),
-    "swin_t": ("Swin_T_Weights", "IMAGENET1K_V1"),
-    "swin_v2_t": ("Swin_V2_T_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {
