@@ -151,6 +151,9 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "mobilenet_v3_small": "classifier.3",
+    "mobilenet_v3_large": "classifier.3",
+    "mnasnet1_0": "classifier.1",
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +172,9 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    "mobilenet_v3_small": ("MobileNet_V3_Small_Weights", "IMAGENET1K_V1"),
+    "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "IMAGENET1K_V2"),
+    "mnasnet1_0": ("MNASNet1_0_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

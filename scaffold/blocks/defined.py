@@ -28,6 +28,7 @@ reported at its line in the definition, naming the place of use.
 from __future__ import annotations
 
 import re
+import textwrap
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from ..spec import (
     show,
     spec_field,
 )
+from ..style import LINE_LENGTH
 from .base import (
     HOLE,
     IDENTIFIER,
@@ -278,7 +280,7 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
     doc = d.doc or f"The block `{d.name}` of the blueprint."
     lines = [
         "class __BLOCK__(nn.Module):",
-        f'    """{doc}"""',
+        *_docstring(doc),
         "",
         f"    def __init__(self, {', '.join(params)}) -> None:",
         "        super().__init__()",
@@ -297,6 +299,16 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         codes.append("return x")
     lines.extend("        " + line for code in codes for line in code.split("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _docstring(doc: str) -> list[str]:
+    """The class's docstring: one line where it fits, else filled to the line length with the
+    closing quotes on a line of their own (black leaves a docstring's text as it is)."""
+    line = f'    """{doc}"""'
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    options = {"subsequent_indent": "    ", "break_on_hyphens": False}
+    return [*textwrap.wrap(doc, LINE_LENGTH, initial_indent='    """', **options), '    """']
 
 
 def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fragment:
