@@ -34,6 +34,7 @@ NAMES = [path.stem for path in BLUEPRINTS]
 FAMILIES = {
     "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
+    "mobilenet_v3_small": ["mobilenet_v3_large"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
