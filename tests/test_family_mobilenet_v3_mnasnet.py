@@ -51,3 +51,13 @@ def test_one_bneck_class_and_no_squeeze_excitation_code_where_no_block_has_one()
 def test_an_even_bneck_kernel_is_refused_by_name():
     text = problems_of(blueprint("[conv: 8, bneck: {expanded: 16, out: 8, kernel: 4}, flatten]"))
     assert "kernel 4 is even" in text
+
+
+def test_a_defined_blocks_long_doc_is_filled_to_the_line_length():
+    plan = build_plan(load_blueprint(REPO / "blueprints" / "mnasnet1_0.yaml"))
+    (fragment, flags), *_ = plan.fragments
+    code = fragment.code(flags)
+    assert code.startswith('class InvertedResidual(nn.Module):\n    """MNASNet\'s inverted')
+    doc = code[: code.index('    """\n') + 8]  # black formats the code, but leaves the doc
+    assert max(len(line) for line in doc.splitlines()) <= 100
+    assert doc.endswith('    the shape stays.\n    """\n')
