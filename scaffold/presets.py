@@ -165,6 +165,9 @@ TORCHVISION_HEADS = {
     "shufflenet_v2_x1_0": "fc",
     "swin_t": "head",
     "swin_v2_t": "head",
+    "mobilenet_v3_small": "classifier.3",
+    "mobilenet_v3_large": "classifier.3",
+    "mnasnet1_0": "classifier.1",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -209,6 +212,9 @@ TORCHVISION_WEIGHTS = {
     "shufflenet_v2_x1_0": ("ShuffleNet_V2_X1_0_Weights", "IMAGENET1K_V1"),
     "swin_t": ("Swin_T_Weights", "IMAGENET1K_V1"),
     "swin_v2_t": ("Swin_V2_T_Weights", "IMAGENET1K_V1"),
+    "mobilenet_v3_small": ("MobileNet_V3_Small_Weights", "IMAGENET1K_V1"),
+    "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "IMAGENET1K_V2"),
+    "mnasnet1_0": ("MNASNet1_0_Weights", "IMAGENET1K_V1"),
 }
 
 # Keys of torchvision's weight files that its models rename when loading them: the comment the

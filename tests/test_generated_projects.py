@@ -40,6 +40,7 @@ FAMILIES = {
     "efficientnet_b0": ["efficientnet_b1"],
     "squeezenet1_1": ["alexnet", "vgg16_bn"],
     "swin_t": ["swin_v2_t"],
+    "mobilenet_v3_small": ["mobilenet_v3_large"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`

@@ -278,18 +278,9 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         )
         params.append(f"{p}: {kind}" if default is REQUIRED else f"{p}: {kind} = {default!r}")
     doc = d.doc or f"The block `{d.name}` of the blueprint."
-    # filled to the line length, as black leaves docstrings as they are
-    doc = textwrap.fill(
-        f'"""{doc}"""',
-        LINE_LENGTH,
-        initial_indent="    ",
-        subsequent_indent="    ",
-        break_on_hyphens=False,
-        break_long_words=False,
-    )
     lines = [
         "class __BLOCK__(nn.Module):",
-        doc,
+        *_docstring(doc),
         "",
         f"    def __init__(self, {', '.join(params)}) -> None:",
         "        super().__init__()",
@@ -310,6 +301,16 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         codes.append("return x")
     lines.extend("        " + line for code in codes for line in code.split("\n"))
     return "\n".join(lines) + "\n"
+
+
+def _docstring(doc: str) -> list[str]:
+    """The class's docstring: one line where it fits, else filled to the line length with the
+    closing quotes on a line of their own (black leaves a docstring's text as it is)."""
+    line = f'    """{doc}"""'
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    options = {"subsequent_indent": "    ", "break_on_hyphens": False}
+    return [*textwrap.wrap(doc, LINE_LENGTH, initial_indent='    """', **options), '    """']
 
 
 def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fragment:
