@@ -76,3 +76,49 @@ def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     assert getattr(torchvision.models, enum)[member] in list(
         torchvision.models.get_model_weights(arch)
     )
+
+
+# torchvision's classification families (torchvision.models' modules) -> the bundled blueprints that
+# lay out their models. Each is checked against torchvision's model (strict state_dict load, same
+# outputs) in tests/test_family_*.py, test_torchvision_compat.py or above; here, that none is missing.
+FAMILY_BLUEPRINTS = {
+    "alexnet": ["alexnet"],
+    "convnext": ["convnext_tiny", "convnext_small"],
+    "densenet": ["densenet121"],
+    "efficientnet": ["efficientnet_b0", "efficientnet_b1", "efficientnet_v2_s"],
+    "googlenet": ["googlenet"],
+    "inception": ["inception_v3"],
+    "maxvit": ["maxvit_t"],
+    "mnasnet": ["mnasnet1_0"],
+    "mobilenetv2": ["mobilenet_v2"],
+    "mobilenetv3": ["mobilenet_v3_small", "mobilenet_v3_large"],
+    "regnet": ["regnet_y_400mf", "regnet_x_400mf"],
+    "resnet": ["resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2"],
+    "shufflenetv2": ["shufflenet_v2_x1_0"],
+    "squeezenet": ["squeezenet1_1"],
+    "swin_transformer": ["swin_t", "swin_v2_t"],
+    "vgg": ["vgg16_bn"],
+    "vision_transformer": ["vit_b_16", "vit_b_32"],
+}
+
+
+def test_every_torchvision_classification_family_has_a_bundled_blueprint():
+    """21 families as issue 24 counts them (EfficientNet and EfficientNetV2, ResNet, ResNeXt and
+    Wide ResNet, Swin and Swin V2 share torchvision's modules): each model function of torchvision's
+    classification models belongs to one module above, and each blueprint named is bundled, named
+    after the model, and loads its weights."""
+    from conftest import BLUEPRINTS
+
+    bundled = {path.stem: path for path in BLUEPRINTS}
+    for family, names in FAMILY_BLUEPRINTS.items():
+        for name in names:
+            builder = torchvision.models.get_model_builder(name)
+            assert builder.__module__ == f"torchvision.models.{family}", (name, builder.__module__)
+            assert name in bundled, f"no blueprints/{name}.yaml"
+            assert f"pretrained: torchvision/{name}" in bundled[name].read_text()
+            assert name in TORCHVISION_HEADS
+    classification = {
+        torchvision.models.get_model_builder(name).__module__.rsplit(".", 1)[1]
+        for name in torchvision.models.list_models(module=torchvision.models)
+    }
+    assert classification == set(FAMILY_BLUEPRINTS)
