@@ -363,8 +363,17 @@ class _Walk:
                 )
 
     def _check_batch_norm_settings(self) -> None:
-        """sync_bn and no_weight_decay: [norm] act on batch norm layers: the model must have some."""
+        """sync_bn acts on batch norm layers, no_weight_decay: [norm] on normalisation layers (the
+        generated weight_decay_groups' NORMS: batch, layer and group norm): the model must have
+        some."""
         train = self.bp.train
+        if "norm" in train.no_weight_decay and not _has_norm(self.ctx.rows):
+            self.problems.add(
+                train.key_locations.get("no_weight_decay", train.location),
+                "train.no_weight_decay",
+                "the model has no normalisation layers, so `norm` leaves nothing out",
+                "write `[bias]`, or remove no_weight_decay",
+            )
         if _has_batch_norm(self.ctx.rows):
             return
         if train.sync_bn:
@@ -373,13 +382,6 @@ class _Walk:
                 "train.sync_bn",
                 "the model has no batch norm layers, so there are no statistics to synchronise",
                 "remove sync_bn",
-            )
-        if "norm" in train.no_weight_decay:
-            self.problems.add(
-                train.key_locations.get("no_weight_decay", train.location),
-                "train.no_weight_decay",
-                "the model has no normalisation layers, so `norm` leaves nothing out",
-                "write `[bias]`, or remove no_weight_decay",
             )
 
 
@@ -392,6 +394,14 @@ def _trains_part(name: str, phase) -> bool:
     if phase.trainable != "all":
         return touches(phase.trainable)
     return name not in phase.frozen
+
+
+def _has_norm(rows: list[Row]) -> bool:
+    """Whether the model has batch, layer or group norm layers."""
+    return any(
+        row.kind in ("batch norm", "layer norm") or row.kind.startswith("group norm")
+        for row in rows
+    )
 
 
 def _has_batch_norm(rows: list[Row]) -> bool:

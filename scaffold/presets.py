@@ -151,6 +151,8 @@ TORCHVISION_HEADS = {
     **{name: "classifier.6" for name in TORCHVISION_VGG},
     "alexnet": "classifier.6",
     "mobilenet_v2": "classifier.1",
+    "vit_b_16": "heads.head",
+    "vit_b_32": "heads.head",
 }
 
 # torchvision weights enum and member for each name (torchvision.models.get_model_weights); the
@@ -169,6 +171,9 @@ TORCHVISION_WEIGHTS = {
     "wide_resnet101_2": ("Wide_ResNet101_2_Weights", "IMAGENET1K_V2"),
     "alexnet": ("AlexNet_Weights", "IMAGENET1K_V1"),
     "mobilenet_v2": ("MobileNet_V2_Weights", "IMAGENET1K_V2"),
+    # ViT: the weights trained at 224 px (the SWAG ones are at 384 px, or a frozen trunk)
+    "vit_b_16": ("ViT_B_16_Weights", "IMAGENET1K_V1"),
+    "vit_b_32": ("ViT_B_32_Weights", "IMAGENET1K_V1"),
 }
 
 NORMALIZE_PRESETS: dict[str, tuple[list[float], list[float]]] = {

@@ -384,6 +384,9 @@ class Repeat(Layer):
         None,
         "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), else 0, 1, ...",
     )
+    names_from: int = spec_field(
+        Int(min=0, max=1), 1, "the number in the first repeat's key (ViT's encoder_layer_0: 0)"
+    )
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
         from .sequential import wrap_entries
@@ -406,7 +409,7 @@ class Repeat(Layer):
             layer = first if i == 0 else self.layer
             ctx.used(layer)
             if self.names:
-                key = f"{self.names}{i + 1}"
+                key = f"{self.names}{i + self.names_from}"
                 added = layer.entries(x, ctx, prefix, key, depth)
                 entries.append((added[0][0], added[0][1], key))
             else:
