@@ -45,15 +45,44 @@ def _tagged(registry: dict[str, type], aliases: dict[str, str]) -> dict[str, Any
     return {"anyOf": alternatives}
 
 
+# A use of a block of the blueprint's own `blocks:` section: `- NAME` or `- NAME: {param: value}`.
+DEFINED_BLOCK = {
+    "anyOf": [
+        {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+        {
+            "type": "object",
+            "minProperties": 1,
+            "maxProperties": 1,
+            "propertyNames": {"pattern": "^[A-Za-z][A-Za-z0-9_]*$"},
+        },
+    ],
+    "description": "a block of the blueprint's `blocks:` section",
+}
+LAYER, WITH_BLOCKS = "#/$defs/layer", "#/$defs/layer_with_blocks"
+
+
 def blueprint_schema() -> dict[str, Any]:
+    """The blueprint's schema. A blueprint with a `blocks:` section also uses its own blocks as
+    layers, whose names no schema knows: its layers are checked against `layer_with_blocks` (every
+    kind, or any other name as a block's); one without it, against the kinds alone."""
     schema = section_schema(Blueprint)
+    layer = _tagged(LAYERS, ALIASES)
+    strict_model = schema["properties"]["model"]
+    with_blocks = json.loads(json.dumps(layer).replace(f'"{LAYER}"', f'"{WITH_BLOCKS}"'))
+    with_blocks["anyOf"].append(DEFINED_BLOCK)
+    schema["properties"]["model"] = json.loads(
+        json.dumps(strict_model).replace(f'"{LAYER}"', f'"{WITH_BLOCKS}"')
+    )
     schema.update(
         {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"https://scaffold.dev/schema/blueprint-{__version__}.json",
             "title": "scaffold blueprint",
+            "if": {"not": {"required": ["blocks"]}},
+            "then": {"properties": {"model": strict_model}},
             "$defs": {
-                "layer": _tagged(LAYERS, ALIASES),
+                "layer": layer,
+                "layer_with_blocks": with_blocks,
                 "transform": _tagged(TRANSFORMS, TRANSFORM_ALIASES),
             },
         }

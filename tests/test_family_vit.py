@@ -86,3 +86,46 @@ def test_token_units_refuse_what_they_cannot_act_on(layers, message):
     with pytest.raises(BlueprintError) as caught:
         build_plan(blueprint)
     assert message in str(caught.value)
+
+
+def test_no_weight_decay_on_norm_takes_layer_norms():
+    """`no_weight_decay: [norm]` leaves out the layer norms a ViT has (the generated
+    weight_decay_groups exempts batch, layer and group norm alike), where a model without any
+    normalisation is refused."""
+    from scaffold.blueprint import blueprint_from_data
+
+    def plan(layers):
+        data = {
+            "name": "decay",
+            "input": {"channels": 3, "height": 32, "width": 32},
+            "model": {"layers": layers},
+            "data": {"classes": 3},
+            "train": {
+                "epochs": 1,
+                "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.05},
+                "no_weight_decay": ["norm"],
+            },
+        }
+        return build_plan(blueprint_from_data(data))
+
+    patches = [{"conv": {"out": 16, "kernel": 8, "stride": 8}}, "flatten_patches"]
+    plan([*patches, {"layer_norm": {"eps": 1e-6}}, "select_token", {"linear": "classes"}])
+    with pytest.raises(BlueprintError, match="no normalisation layers"):
+        plan([*patches, "select_token", {"linear": "classes"}])
+
+
+def test_schema_takes_a_blueprints_own_blocks_only_where_it_defines_blocks():
+    """The bundled ViTs use their `encoder` block as a layer: the JSON Schema accepts any name as
+    a block's where the blueprint has `blocks:`, and only the kinds where it has none."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    from scaffold.schema import schema_json
+
+    validator = jsonschema.Draft202012Validator(json.loads(schema_json()))
+    vit = yaml.safe_load((REPO / "blueprints" / "vit_b_16.yaml").read_text())
+    assert not list(validator.iter_errors(vit))
+    del vit["blocks"]
+    assert list(validator.iter_errors(vit))  # `encoder` is no kind
