@@ -129,3 +129,19 @@ def test_schema_takes_a_blueprints_own_blocks_only_where_it_defines_blocks():
     assert not list(validator.iter_errors(vit))
     del vit["blocks"]
     assert list(validator.iter_errors(vit))  # `encoder` is no kind
+
+
+def test_names_from_needs_names():
+    block = {"cell": {"layers": [{"linear": 8}]}}
+    layers = [
+        "flatten",
+        {"repeat": {"times": 2, "layer": "cell", "names_from": 0}},
+        {"linear": "classes"},
+    ]
+    blueprint = blueprint_with_layers("names", layers, size=8, classes=3, blocks=block)
+    with pytest.raises(BlueprintError, match="names_from numbers the keys `names` gives"):
+        build_plan(blueprint)
+    layers[1]["repeat"]["names"] = "cell_"
+    blueprint = blueprint_with_layers("names", layers, size=8, classes=3, blocks=block)
+    model = model_module(blueprint)[build_plan(blueprint).class_name]()
+    assert [name for name, _ in model.layer.named_children()] == ["cell_0", "cell_1"]

@@ -423,6 +423,10 @@ class Repeat(Layer):
     def entries(self, x: Shape, ctx: Context, prefix: str, start: int, depth: int):
         if self.layer.entries is None:
             raise self.error(f"{self.layer.KIND} cannot be repeated in a group", key="layer")
+        if self.names_from != 1 and not self.names:
+            raise self.error(
+                "names_from numbers the keys `names` gives: add names", key="names_from"
+            )
         if self.names and not self.layer.NAMED_ENTRY:
             raise self.error(
                 f"{self.layer.KIND} gives several entries, so its repeats cannot have names",
