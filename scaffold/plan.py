@@ -396,6 +396,14 @@ def _trains_part(name: str, phase) -> bool:
     return name not in phase.frozen
 
 
+def _has_norm(rows: list[Row]) -> bool:
+    """Whether the model has batch, layer or group norm layers."""
+    return any(
+        row.kind in ("batch norm", "layer norm") or row.kind.startswith("group norm")
+        for row in rows
+    )
+
+
 def _has_batch_norm(rows: list[Row]) -> bool:
     """Whether the model has batch norm layers (every unit that makes one gives it a row)."""
     return any(row.kind == "batch norm" for row in rows)

@@ -168,6 +168,8 @@ TORCHVISION_HEADS = {
     "mobilenet_v3_small": "classifier.3",
     "mobilenet_v3_large": "classifier.3",
     "mnasnet1_0": "classifier.1",
+    "vit_b_16": "heads.head",
+    "vit_b_32": "heads.head",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -215,6 +217,9 @@ TORCHVISION_WEIGHTS = {
     "mobilenet_v3_small": ("MobileNet_V3_Small_Weights", "IMAGENET1K_V1"),
     "mobilenet_v3_large": ("MobileNet_V3_Large_Weights", "IMAGENET1K_V2"),
     "mnasnet1_0": ("MNASNet1_0_Weights", "IMAGENET1K_V1"),
+    # ViT: the weights trained at 224 px (the SWAG ones are at 384 px, or a frozen trunk)
+    "vit_b_16": ("ViT_B_16_Weights", "IMAGENET1K_V1"),
+    "vit_b_32": ("ViT_B_32_Weights", "IMAGENET1K_V1"),
 }
 
 # Keys of torchvision's weight files that its models rename when loading them: the comment the
