@@ -212,12 +212,17 @@ class Residual(Layer):
 
     def _optional_shortcut(self, x, ctx, identity, source, at, when) -> Shape:
         """The shortcut as one attribute that exists only when `when` holds, as torchvision's
-        `downsample`: `identity = x if self.downsample is None else self.downsample(x)`."""
-        name = ctx.fixed_name("downsample")
+        `downsample`: `identity = x if self.downsample is None else self.downsample(x)`. A
+        shortcut that is one named `sequential` group takes its name (MaxViT's `proj`)."""
+        layers = self.shortcut
+        if len(layers) == 1 and layers[0].KIND == "sequential" and layers[0].name:
+            name, layers = ctx.name(layers[0]), layers[0].layers
+        else:
+            name = ctx.fixed_name("downsample")
         mark = ctx.mark()
         entries = []
         shape = x
-        for layer in self.shortcut:
+        for layer in layers:
             if layer.entries is None:
                 raise self.error(
                     f"a shortcut with a `$` condition is one nn.Sequential: {layer.KIND} cannot "
