@@ -34,9 +34,11 @@ from .spec import (
     spec_field,
 )
 from .transforms import (
+    AutoAugment,
     RandAugment,
     RandomErasing,
     TransformList,
+    TrivialAugment,
     input_size_for,
     is_random,
     output_size,
@@ -806,8 +808,12 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
         )
 
 
+COLOUR_AUGMENTATIONS = (RandAugment, TrivialAugment, AutoAugment)
+
+
 def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
-    """RandAugment, random erasing, mixup and cutmix: where each can act."""
+    """RandAugment, TrivialAugment, AutoAugment, random erasing, mixup and cutmix: where each can
+    act."""
     steps = bp.data.transforms.train
     for position, step in enumerate(steps):
         if isinstance(step, RandomErasing) and position != len(steps) - 1:
@@ -818,13 +824,13 @@ def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
                 "references erase after every other transform)",
                 "move `random_erasing` to the end of data.transforms.train",
             )
-        if isinstance(step, RandAugment) and bp.image.channels not in (1, 3):
+        if isinstance(step, COLOUR_AUGMENTATIONS) and bp.image.channels not in (1, 3):
             problems.add(
                 step.location or location_in(bp.data.transforms, "train"),
                 "data.transforms.train",
-                f"rand_augment's colour operations work on grey or RGB images, not on "
+                f"{step.KIND}'s colour operations work on grey or RGB images, not on "
                 f"{bp.image.channels} channels",
-                "remove rand_augment, or give the input 1 or 3 channels",
+                f"remove {step.KIND}, or give the input 1 or 3 channels",
             )
     train = bp.train
     for key in ("mixup", "cutmix"):

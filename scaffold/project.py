@@ -598,12 +598,21 @@ class Project:
         """The README's items on the blueprint's augmentation, mixing, feature cache and export."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
-        augment = steps.get(T.RandAugment), steps.get(T.RandomErasing)
-        if any(augment):
-            ra, erasing = augment
+        ra, ta, aa, erasing = (
+            steps.get(kind)
+            for kind in (T.RandAugment, T.TrivialAugment, T.AutoAugment, T.RandomErasing)
+        )
+        if ra or ta or aa or erasing:
             said = (
                 [f"RandAugment ({ra.num_ops} operations of magnitude {ra.magnitude})"] if ra else []
             )
+            if ta:
+                said.append(
+                    "TrivialAugment (one operation of random strength per image, the wide variant)"
+                )
+            if aa:
+                names = {"imagenet": "ImageNet", "cifar10": "CIFAR-10", "svhn": "SVHN"}
+                said.append(f"AutoAugment (the policy searched on {names[aa.policy]})")
             if erasing:
                 said.append(
                     f"random erasing (probability {erasing.p}, the rectangle filled with the data's"
@@ -1223,6 +1232,16 @@ def _transform_code(
         # bilinear as torchvision's references (the class's default is nearest)
         args += ["interpolation=v2.InterpolationMode.BILINEAR"]
         return f"v2.RandAugment({', '.join(args)})"
+    if isinstance(step, T.TrivialAugment):
+        args = (
+            [f"num_magnitude_bins={step.num_magnitude_bins}"]
+            if step.num_magnitude_bins != 31
+            else []
+        )
+        return f"v2.TrivialAugmentWide({', '.join([*args, 'interpolation=v2.InterpolationMode.BILINEAR'])})"
+    if isinstance(step, T.AutoAugment):
+        policy = f"v2.AutoAugmentPolicy.{step.policy.upper()}"
+        return f"v2.AutoAugment({policy}, interpolation=v2.InterpolationMode.BILINEAR)"
     if isinstance(step, T.RandomErasing):
         args = [f"p={step.p!r}"]
         args += [f"scale={py_literal(tuple(step.scale))}"] if step.scale != [0.02, 0.33] else []

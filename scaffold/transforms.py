@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from .errors import ProblemCollector
 from .source import Node
 from .spec import (
+    Enum,
     FieldType,
     Float,
     Int,
@@ -44,6 +45,10 @@ TRANSFORM_ALIASES: dict[str, str] = {
     "randomresizedcrop": "random_resized_crop",
     "randaugment": "rand_augment",
     "random_erase": "random_erasing",
+    "trivialaugment": "trivial_augment",
+    "trivial_augment_wide": "trivial_augment",
+    "ta_wide": "trivial_augment",
+    "autoaugment": "auto_augment",
     "randomerasing": "random_erasing",
 }
 
@@ -142,6 +147,31 @@ class RandAugment(Transform):
     magnitude: int = spec_field(Int(min=0, max=30), 9, "strength of each operation, 0 to 30")
 
 
+@transform("trivial_augment")
+@dataclass
+class TrivialAugment(Transform):
+    """TrivialAugment (Müller and Hutter 2021), its wide variant: one random operation of random
+    strength on each image, nothing to tune; torchvision's references' `--auto-augment ta_wide`
+    (ConvNeXt, EfficientNetV2, RegNet, Swin, and ResNet-50's newer weights)."""
+
+    SHORTHAND = "num_magnitude_bins"
+    RANDOM = True
+    num_magnitude_bins: int = spec_field(Int(min=2, max=100), 31, "strength levels to draw from")
+
+
+@transform("auto_augment")
+@dataclass
+class AutoAugment(Transform):
+    """AutoAugment (Cubuk et al. 2019): the operations searched on ImageNet, CIFAR-10 or SVHN, drawn
+    per image; torchvision's references' `--auto-augment imagenet` (MobileNetV3, EfficientNet)."""
+
+    SHORTHAND = "policy"
+    RANDOM = True
+    policy: str = spec_field(
+        Enum("imagenet", "cifar10", "svhn"), "imagenet", "the data set the policy was searched on"
+    )
+
+
 @transform("random_erasing")
 @dataclass
 class RandomErasing(Transform):
@@ -164,7 +194,13 @@ class RandomErasing(Transform):
     )
 
 
-SIZE_KEEPING = (RandomHorizontalFlip, RandAugment, RandomErasing)  # the image keeps its size
+SIZE_KEEPING = (
+    RandomHorizontalFlip,
+    RandAugment,
+    TrivialAugment,
+    AutoAugment,
+    RandomErasing,
+)  # keep the size
 
 
 class TransformType(FieldType):

@@ -164,3 +164,42 @@ def test_the_generated_code_is_black_and_ruff_clean(project):
     ):
         done = subprocess.run([sys.executable, "-m", *check, "."], cwd=dest, capture_output=True)
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "step, code, words",
+    [
+        (
+            "trivial_augment",
+            "v2.TrivialAugmentWide(interpolation=v2.InterpolationMode.BILINEAR)",
+            "TrivialAugment (one operation of random strength per image, the wide variant)",
+        ),
+        (
+            {"auto_augment": "imagenet"},
+            "v2.AutoAugment(v2.AutoAugmentPolicy.IMAGENET,interpolation=v2.InterpolationMode.BILINEAR)",
+            "AutoAugment (the policy searched on ImageNet)",
+        ),
+    ],
+    ids=["trivial_augment", "auto_augment"],
+)
+def test_trivial_augment_and_auto_augment_change_images_by_their_seed(
+    step, code, words, tmp_path, one_thread
+):
+    """torchvision's references' `--auto-augment ta_wide` and `imagenet`, drawn per sample from
+    the seed like RandAugment. (The code compared without white space: black splits it.)"""
+    blueprint = copy.deepcopy(BLUEPRINT)
+    blueprint["data"]["transforms"]["train"] = [{"resize": [16, 16]}, step]
+    del blueprint["train"]["mixup"], blueprint["train"]["cutmix"]
+    dest = tmp_path / "augdigits"
+    new_project(blueprint_from_data(blueprint), dest, "augdigits", git=False)
+    assert code in "".join((dest / "augdigits" / "data.py").read_text().split())
+    assert f"**Augmentation**: {words} through" in " ".join(
+        (dest / "README.md").read_text().split()
+    )
+    data = import_generated(dest, "data")
+    config = {"val_split": 0.1, "image_size": [16, 16], "synthetic": {}}
+    sets = data.load_datasets(str(digits_folder(tmp_path / "digits", count=400)), config, 0)
+    assert torch.equal(sets.train[(0, 11)]["image"], sets.train[(0, 11)]["image"])
+    plain = data.decode(data.read_file(sets.train.samples[0][0]), "")
+    changed = sum(not torch.equal(sets.train[(0, seed)]["image"], plain) for seed in range(20))
+    assert changed >= 10  # an operation of strength 0, or the identity, now and then

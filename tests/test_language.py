@@ -11,7 +11,7 @@ import torch
 import torchvision
 import yaml
 from conftest import REPO
-from generated import model_module
+from generated import _model_template, model_module
 from test_counts import check_counts
 
 from scaffold.blocks.defined import read_block_file
@@ -746,3 +746,41 @@ def test_the_command_line_inspects_a_defined_block_and_refuses_a_mistake_in_one(
     result = run_scaffold("validate", blueprint_path)
     assert result.code == 2 and "Traceback" not in result.err
     assert "unknown parameter 'kernal' (in the block 'cbam' used at " in result.err
+
+
+# --- repeat: per-repeat arguments ---------------------------------------------------------------
+
+DROP_PATH_BLOCK = """
+deep:
+  params: {drop_path: 0.0}
+  layers:
+    - residual:
+        body: [conv: {out: $in_channels, padding: 1}]
+        drop_path: $drop_path
+"""
+
+
+def test_each_gives_every_repeat_its_own_value_with_first_applied_too():
+    """Stochastic depth growing with the block's position (torchvision's ConvNeXt, Swin,
+    EfficientNet): one value per repeat, emitted as each instance's argument."""
+    bp = blueprint(
+        "[conv: 8, repeat: {times: 3, layer: deep, first: {drop_path: 0.5},"
+        " each: {drop_path: [0.0, 0.1, 0.2]}}, flatten, linear: classes]",
+        DROP_PATH_BLOCK,
+    )
+    plan, namespace, model = model_of(bp)
+    rates = [block.drop_path.p for block in model.layer]
+    assert rates == [0.0, 0.1, 0.2]  # `each` is applied after `first`
+    code = _model_template().render(blueprint=bp.raw, package_name="proj")
+    assert "Deep(8),\n" in code and "Deep(8, drop_path=0.1)" in code
+
+
+def test_each_needs_one_value_per_repeat():
+    bp = blueprint(
+        "[conv: 8, repeat: {times: 3, layer: deep, each: {drop_path: [0.0, 0.1]}},"
+        " flatten, linear: classes]",
+        DROP_PATH_BLOCK,
+    )
+    message = problems_of(bp)
+    assert "model.layers[1] (repeat).each.drop_path: has 2 values for 3 repeats" in message
+    assert "give one value per repeat (3)" in message

@@ -9,7 +9,7 @@ Blocks a blueprint defines (`blocks:`) are in scaffold/blocks/defined.py.
 from __future__ import annotations
 
 from ..errors import ProblemCollector
-from ..source import MapNode, Node, ScalarNode
+from ..source import MapNode, Node, ScalarNode, SeqNode
 from ..spec import INVALID, FieldType
 from .base import (
     HOLE,
@@ -372,6 +372,27 @@ class _Arguments(FieldType):
         return "a mapping of arguments, e.g. {stride: 2}"
 
 
+class _PerRepeat(FieldType):
+    """A mapping of a layer's arguments to lists of values, one per repeat (checked when used)."""
+
+    def read(self, node: Node, path: str, problems: ProblemCollector):
+        if not isinstance(node, MapNode) or not node.entries:
+            return self._wrong(node, path, problems)
+        for key, value in node.entries.items():
+            if not isinstance(value, SeqNode) or not value.items:
+                problems.add(
+                    value.location, f"{path}.{key}", "expected a list, one value per repeat"
+                )
+                return INVALID
+        return node
+
+    def schema(self) -> dict:
+        return {"type": "object", "minProperties": 1, "additionalProperties": {"type": "array"}}
+
+    def describe(self) -> str:
+        return "a mapping of arguments to lists, one value per repeat, e.g. {drop_path: [0, 0.1]}"
+
+
 @unit("repeat")
 class Repeat(Layer):
     """A layer (usually a defined block) repeated `times` times in one nn.Sequential attribute, the
@@ -389,6 +410,12 @@ class Repeat(Layer):
         None,
         "the repeats' keys: NAME1, NAME2, ... (DenseNet's denselayer1), else 0, 1, ...",
     )
+    each: MapNode | None = spec_field(
+        _PerRepeat(),
+        None,
+        "arguments with one value per repeat, e.g. {drop_path: [0.0, 0.05, 0.1]} (stochastic "
+        "depth growing with the block's position)",
+    )
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
         from .sequential import wrap_entries
@@ -403,12 +430,23 @@ class Repeat(Layer):
                 f"{self.layer.KIND} gives several entries, so its repeats cannot have names",
                 key="names",
             )
+        if self.each is not None:
+            for key, values in self.each.entries.items():
+                if len(values.items) != self.times:
+                    raise ShapeError(
+                        values.location,
+                        f"{self.path}.each.{key}",
+                        f"has {len(values.items)} values for {self.times} repeats",
+                        f"give one value per repeat ({self.times})",
+                    )
         first = self.layer
         if self.first is not None:
-            first = self._first()
+            first = self._with(self.first, 0)
         entries = []
         for i in range(self.times):
             layer = first if i == 0 else self.layer
+            if self.each is not None:
+                layer = self._with(self.first if i == 0 else None, i)
             ctx.used(layer)
             if self.names:
                 key = f"{self.names}{i + 1}"
@@ -420,8 +458,9 @@ class Repeat(Layer):
             x = added[-1][1]
         return entries
 
-    def _first(self) -> Layer:
-        """The layer with the arguments of `first` in place of its own, read and checked."""
+    def _with(self, first: MapNode | None, index: int) -> Layer:
+        """The layer of repeat `index`: its own arguments with those of `first` (when given) and
+        the index's values of `each` in their place, read and checked."""
         node: Node = self.layer._node  # type: ignore[attr-defined]
         if isinstance(node, ScalarNode):
             word, args = node.value, None
@@ -431,13 +470,17 @@ class Repeat(Layer):
             shorthand = type(self.layer).SHORTHAND
             given = args is not None and not (isinstance(args, ScalarNode) and args.value is None)
             args = MapNode(node.location, {shorthand: args} if given and shorthand else {})
-        merged = MapNode(
-            args.location,
-            {**args.entries, **self.first.entries},
-            {**args.key_locations, **self.first.key_locations},
-        )
+        entries, locations = {**args.entries}, {**args.key_locations}
+        if first is not None:
+            entries.update(first.entries)
+            locations.update(first.key_locations)
+        if self.each is not None:
+            for key, values in self.each.entries.items():
+                entries[key] = values.items[index]
+                locations[key] = self.each.key_locations.get(key, values.location)
+        merged = MapNode(args.location, entries, locations)
         problems = ProblemCollector()
-        path = f"{self.path}.first"
+        path = f"{self.path}.first" if self.each is None else f"{self.path}.each[{index}]"
         layer = read_layer(MapNode(node.location, {word: merged}), path, problems)
         if problems.problems:
             raise ShapeError(*_parts(problems.problems[0]))
