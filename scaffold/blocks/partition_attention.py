@@ -21,6 +21,7 @@ from .base import (
     Layer,
     Ref,
     Shape,
+    image,
     is_symbolic,
     spec_field,
     this,
@@ -223,8 +224,14 @@ class PartitionAttention(Layer):
             depth,
         )
         ctx.row(f"{module}.mlp_layer.0", "layer norm", x, 2 * c, 0, depth)
+        wide = image(hidden, h, w)
         ctx.row(
-            f"{module}.mlp_layer.1", "linear", x, c * hidden + hidden, positions * c * hidden, depth
+            f"{module}.mlp_layer.1",
+            "linear",
+            wide,
+            c * hidden + hidden,
+            positions * c * hidden,
+            depth,
         )
         ctx.row(f"{module}.mlp_layer.3", "linear", x, hidden * c + c, positions * hidden * c, depth)
         args: dict = {"head_dim": self.head_dim, "partition": self.partition}
