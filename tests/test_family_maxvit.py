@@ -10,6 +10,7 @@ import torch
 import torchvision
 from conftest import REPO
 from generated import agrees_with_torchvision, blueprint_with_layers, model_module
+from test_counts import check_counts
 
 from scaffold.blueprint import load_blueprint
 from scaffold.errors import BlueprintError
@@ -60,8 +61,6 @@ def test_partition_attention_is_torchvisions_partition_attention_layer(partition
 def test_partition_attention_counts_and_trains():
     """Parameters and multiply-adds as torch counts them (attention through SDPA included), and
     stochastic depth in training keeps the gradients flowing."""
-    from test_counts import check_counts
-
     blueprint = with_attention({"partition": "grid", "drop_path": 0.2}, size=28)
     check_counts(blueprint)
     model = model_module(blueprint)[build_plan(blueprint).class_name]().train()
@@ -90,3 +89,32 @@ def test_maxvit_t_is_torchvisions_size():
     """The blueprint's numbers are torchvision's maxvit_t: 30,919,624 parameters."""
     plan = build_plan(load_blueprint(REPO / "blueprints" / "maxvit_t.yaml"))
     assert plan.total_params == torchvision.models.MaxVit_T_Weights.DEFAULT.meta["num_params"]
+
+
+def test_a_conditional_shortcut_that_is_one_named_group_takes_its_name():
+    """MBConv's `proj` (torchvision's name), None where the block keeps its shape."""
+    proj_layers = [
+        {"avgpool": {"kernel": 3, "stride": "$stride", "padding": 1}},
+        {"conv": {"out": "$out", "kernel": 1}},
+    ]
+    blocks = {
+        "down": {
+            "params": {"out": None, "stride": 1},
+            "layers": [
+                {
+                    "residual": {
+                        "body": [{"conv": {"out": "$out", "stride": "$stride", "padding": 1}}],
+                        "shortcut": [{"sequential": {"name": "proj", "layers": proj_layers}}],
+                        "when": "$stride != 1",
+                    }
+                }
+            ],
+        }
+    }
+    layers = [{"down": {"out": 8, "stride": 2}}, {"down": {"out": 8}}, *HEAD]
+    blueprint = blueprint_with_layers("proj", layers, size=16, classes=10, blocks=blocks)
+    model = model_module(blueprint)[build_plan(blueprint).class_name]()
+    assert model.down1.proj[1].weight.shape == (8, 3, 1, 1)
+    assert model.down2.proj is None
+    assert "down1.proj.1.bias" in model.state_dict()
+    check_counts(blueprint)
