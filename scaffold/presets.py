@@ -170,6 +170,7 @@ TORCHVISION_HEADS = {
     "mnasnet1_0": "classifier.1",
     "vit_b_16": "heads.head",
     "vit_b_32": "heads.head",
+    "maxvit_t": "classifier.5",
 }
 
 # Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
@@ -220,6 +221,7 @@ TORCHVISION_WEIGHTS = {
     # ViT: the weights trained at 224 px (the SWAG ones are at 384 px, or a frozen trunk)
     "vit_b_16": ("ViT_B_16_Weights", "IMAGENET1K_V1"),
     "vit_b_32": ("ViT_B_32_Weights", "IMAGENET1K_V1"),
+    "maxvit_t": ("MaxVit_T_Weights", "IMAGENET1K_V1"),
 }
 
 # Keys of torchvision's weight files that its models rename when loading them: the comment the
