@@ -122,3 +122,9 @@ def test_every_torchvision_classification_family_has_a_bundled_blueprint():
         for name in torchvision.models.list_models(module=torchvision.models)
     }
     assert classification == set(FAMILY_BLUEPRINTS)
+
+
+def test_every_architecture_with_a_head_has_weights_and_the_other_way_round():
+    from scaffold.presets import TORCHVISION_WEIGHTS
+
+    assert set(TORCHVISION_HEADS) == set(TORCHVISION_WEIGHTS)
