@@ -1,7 +1,7 @@
 """Predict with a trained AlexNet.
 
-    python -m alexnet.predict --checkpoint runs/alexnet/best.pt --image photo.jpg
-    python -m alexnet.predict --checkpoint runs/alexnet/best.pt photos/ "more/*.png"
+    python -m alexnet.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m alexnet.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,7 +1,7 @@
 """Predict with a trained Net.
 
-    python -m cifar_net.predict --checkpoint runs/cifar_net/best.pt --image photo.jpg
-    python -m cifar_net.predict --checkpoint runs/cifar_net/best.pt photos/ "more/*.png"
+    python -m cifar_net.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m cifar_net.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train Net (cifar_net).
 
-    python -m cifar_net.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m cifar_net.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m cifar_net.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

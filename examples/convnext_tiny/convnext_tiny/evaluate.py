@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of ConvNeXt on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m convnext_tiny.evaluate --checkpoint runs/convnext_tiny/best.pt [--split val|test]
+    python -m convnext_tiny.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m convnext_tiny.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

@@ -1,7 +1,7 @@
 """Predict with a trained ConvNeXt.
 
-    python -m convnext_tiny.predict --checkpoint runs/convnext_tiny/best.pt --image photo.jpg
-    python -m convnext_tiny.predict --checkpoint runs/convnext_tiny/best.pt photos/ "more/*.png"
+    python -m convnext_tiny.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m convnext_tiny.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

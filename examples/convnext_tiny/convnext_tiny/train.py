@@ -1,6 +1,6 @@
 """Train ConvNeXt (convnext_tiny).
 
-    python -m convnext_tiny.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m convnext_tiny.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m convnext_tiny.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

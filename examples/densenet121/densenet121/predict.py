@@ -1,7 +1,7 @@
 """Predict with a trained DenseNet.
 
-    python -m densenet121.predict --checkpoint runs/densenet121/best.pt --image photo.jpg
-    python -m densenet121.predict --checkpoint runs/densenet121/best.pt photos/ "more/*.png"
+    python -m densenet121.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m densenet121.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

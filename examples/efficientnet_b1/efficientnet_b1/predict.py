@@ -1,7 +1,7 @@
 """Predict with a trained EfficientNet.
 
-    python -m efficientnet_b1.predict --checkpoint runs/efficientnet_b1/best.pt --image photo.jpg
-    python -m efficientnet_b1.predict --checkpoint runs/efficientnet_b1/best.pt photos/ "more/*.png"
+    python -m efficientnet_b1.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m efficientnet_b1.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train EfficientNet (efficientnet_b1).
 
-    python -m efficientnet_b1.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m efficientnet_b1.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m efficientnet_b1.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

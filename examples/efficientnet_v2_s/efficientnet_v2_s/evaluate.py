@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of EfficientNet on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m efficientnet_v2_s.evaluate --checkpoint runs/efficientnet_v2_s/best.pt [--split val|test]
+    python -m efficientnet_v2_s.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m efficientnet_v2_s.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

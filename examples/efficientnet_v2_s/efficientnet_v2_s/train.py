@@ -1,6 +1,6 @@
 """Train EfficientNet (efficientnet_v2_s).
 
-    python -m efficientnet_v2_s.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m efficientnet_v2_s.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m efficientnet_v2_s.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of GoogLeNet on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m googlenet.evaluate --checkpoint runs/googlenet/best.pt [--split val|test]
+    python -m googlenet.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m googlenet.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

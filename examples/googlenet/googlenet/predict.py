@@ -1,7 +1,7 @@
 """Predict with a trained GoogLeNet.
 
-    python -m googlenet.predict --checkpoint runs/googlenet/best.pt --image photo.jpg
-    python -m googlenet.predict --checkpoint runs/googlenet/best.pt photos/ "more/*.png"
+    python -m googlenet.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m googlenet.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

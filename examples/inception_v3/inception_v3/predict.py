@@ -1,7 +1,7 @@
 """Predict with a trained Inception3.
 
-    python -m inception_v3.predict --checkpoint runs/inception_v3/best.pt --image photo.jpg
-    python -m inception_v3.predict --checkpoint runs/inception_v3/best.pt photos/ "more/*.png"
+    python -m inception_v3.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m inception_v3.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train Inception3 (inception_v3).
 
-    python -m inception_v3.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m inception_v3.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m inception_v3.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

@@ -1,7 +1,7 @@
 """Predict with a trained LeNet.
 
-    python -m lenet.predict --checkpoint runs/lenet/best.pt --image photo.jpg
-    python -m lenet.predict --checkpoint runs/lenet/best.pt photos/ "more/*.png"
+    python -m lenet.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m lenet.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,7 +1,7 @@
 """Predict with a trained MaxVit.
 
-    python -m maxvit_t.predict --checkpoint runs/maxvit_t/best.pt --image photo.jpg
-    python -m maxvit_t.predict --checkpoint runs/maxvit_t/best.pt photos/ "more/*.png"
+    python -m maxvit_t.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m maxvit_t.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train MaxVit (maxvit_t).
 
-    python -m maxvit_t.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m maxvit_t.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m maxvit_t.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

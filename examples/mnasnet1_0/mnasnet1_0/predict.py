@@ -1,7 +1,7 @@
 """Predict with a trained MNASNet.
 
-    python -m mnasnet1_0.predict --checkpoint runs/mnasnet1_0/best.pt --image photo.jpg
-    python -m mnasnet1_0.predict --checkpoint runs/mnasnet1_0/best.pt photos/ "more/*.png"
+    python -m mnasnet1_0.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m mnasnet1_0.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

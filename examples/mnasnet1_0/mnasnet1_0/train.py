@@ -1,6 +1,6 @@
 """Train MNASNet (mnasnet1_0).
 
-    python -m mnasnet1_0.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m mnasnet1_0.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m mnasnet1_0.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

@@ -1,7 +1,7 @@
 """Predict with a trained MobileNetV2.
 
-    python -m mobilenet_v2.predict --checkpoint runs/mobilenet_v2/best.pt --image photo.jpg
-    python -m mobilenet_v2.predict --checkpoint runs/mobilenet_v2/best.pt photos/ "more/*.png"
+    python -m mobilenet_v2.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m mobilenet_v2.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of MobileNetV3 on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m mobilenet_v3_large.evaluate --checkpoint runs/mobilenet_v3_large/best.pt [--split val|test]
+    python -m mobilenet_v3_large.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m mobilenet_v3_large.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

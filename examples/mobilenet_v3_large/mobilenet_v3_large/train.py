@@ -1,6 +1,6 @@
 """Train MobileNetV3 (mobilenet_v3_large).
 
-    python -m mobilenet_v3_large.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m mobilenet_v3_large.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m mobilenet_v3_large.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

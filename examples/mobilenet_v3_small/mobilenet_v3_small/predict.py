@@ -1,7 +1,7 @@
 """Predict with a trained MobileNetV3.
 
-    python -m mobilenet_v3_small.predict --checkpoint runs/mobilenet_v3_small/best.pt --image photo.jpg
-    python -m mobilenet_v3_small.predict --checkpoint runs/mobilenet_v3_small/best.pt photos/ "more/*.png"
+    python -m mobilenet_v3_small.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m mobilenet_v3_small.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

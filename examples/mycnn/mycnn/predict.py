@@ -1,7 +1,7 @@
 """Predict with a trained MyCNN.
 
-    python -m mycnn.predict --checkpoint runs/mycnn/best.pt --image photo.jpg
-    python -m mycnn.predict --checkpoint runs/mycnn/best.pt photos/ "more/*.png"
+    python -m mycnn.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m mycnn.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,7 +1,7 @@
 """Predict with a trained RegNet.
 
-    python -m regnet_x_400mf.predict --checkpoint runs/regnet_x_400mf/best.pt --image photo.jpg
-    python -m regnet_x_400mf.predict --checkpoint runs/regnet_x_400mf/best.pt photos/ "more/*.png"
+    python -m regnet_x_400mf.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m regnet_x_400mf.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

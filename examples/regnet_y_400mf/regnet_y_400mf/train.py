@@ -1,6 +1,6 @@
 """Train RegNet (regnet_y_400mf).
 
-    python -m regnet_y_400mf.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m regnet_y_400mf.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m regnet_y_400mf.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

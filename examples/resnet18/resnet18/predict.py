@@ -1,7 +1,7 @@
 """Predict with a trained ResNet.
 
-    python -m resnet18.predict --checkpoint runs/resnet18/best.pt --image photo.jpg
-    python -m resnet18.predict --checkpoint runs/resnet18/best.pt photos/ "more/*.png"
+    python -m resnet18.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m resnet18.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train ResNet (resnet_cifar).
 
-    python -m resnet_cifar.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m resnet_cifar.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m resnet_cifar.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

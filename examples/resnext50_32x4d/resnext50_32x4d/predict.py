@@ -1,7 +1,7 @@
 """Predict with a trained ResNeXt.
 
-    python -m resnext50_32x4d.predict --checkpoint runs/resnext50_32x4d/best.pt --image photo.jpg
-    python -m resnext50_32x4d.predict --checkpoint runs/resnext50_32x4d/best.pt photos/ "more/*.png"
+    python -m resnext50_32x4d.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m resnext50_32x4d.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train ResNeXt (resnext50_32x4d).
 
-    python -m resnext50_32x4d.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m resnext50_32x4d.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m resnext50_32x4d.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

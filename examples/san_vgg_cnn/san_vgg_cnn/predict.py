@@ -1,8 +1,8 @@
 """Predict with a trained SAN.
 
-    python -m san_vgg_cnn.predict --checkpoint runs/san_vgg_cnn/best.pt --image photo.jpg
+    python -m san_vgg_cnn.predict --checkpoint RUN/best.pt --image photo.jpg
         --question "what colour is the car?"
-    python -m san_vgg_cnn.predict --checkpoint runs/san_vgg_cnn/best.pt --questions q.jsonl
+    python -m san_vgg_cnn.predict --checkpoint RUN/best.pt --questions q.jsonl
         --output answers.csv
 
 One image and question prints the top answers and saves the attention map of every hop as a PNG

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of SAN on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m san_vgg_lstm.evaluate --checkpoint runs/san_vgg_lstm/best.pt [--split val|test]
+    python -m san_vgg_lstm.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m san_vgg_lstm.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per question type, and the VQA accuracy min(#humans who gave the

@@ -1,6 +1,6 @@
 """Train SAN (san_vgg_lstm).
 
-    python -m san_vgg_lstm.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m san_vgg_lstm.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m san_vgg_lstm.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

@@ -1,7 +1,7 @@
 """Predict with a trained SEResNet.
 
-    python -m se_resnet50.predict --checkpoint runs/se_resnet50/best.pt --image photo.jpg
-    python -m se_resnet50.predict --checkpoint runs/se_resnet50/best.pt photos/ "more/*.png"
+    python -m se_resnet50.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m se_resnet50.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train SEResNet (se_resnet50).
 
-    python -m se_resnet50.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m se_resnet50.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m se_resnet50.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

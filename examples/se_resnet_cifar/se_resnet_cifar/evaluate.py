@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of SEResNet on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m se_resnet_cifar.evaluate --checkpoint runs/se_resnet_cifar/best.pt [--split val|test]
+    python -m se_resnet_cifar.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m se_resnet_cifar.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

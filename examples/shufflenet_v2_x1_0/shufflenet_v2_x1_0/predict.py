@@ -1,7 +1,7 @@
 """Predict with a trained ShuffleNetV2.
 
-    python -m shufflenet_v2_x1_0.predict --checkpoint runs/shufflenet_v2_x1_0/best.pt --image photo.jpg
-    python -m shufflenet_v2_x1_0.predict --checkpoint runs/shufflenet_v2_x1_0/best.pt photos/ "more/*.png"
+    python -m shufflenet_v2_x1_0.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m shufflenet_v2_x1_0.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train ShuffleNetV2 (shufflenet_v2_x1_0).
 
-    python -m shufflenet_v2_x1_0.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m shufflenet_v2_x1_0.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m shufflenet_v2_x1_0.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

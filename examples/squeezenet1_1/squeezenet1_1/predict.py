@@ -1,7 +1,7 @@
 """Predict with a trained SqueezeNet.
 
-    python -m squeezenet1_1.predict --checkpoint runs/squeezenet1_1/best.pt --image photo.jpg
-    python -m squeezenet1_1.predict --checkpoint runs/squeezenet1_1/best.pt photos/ "more/*.png"
+    python -m squeezenet1_1.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m squeezenet1_1.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train SqueezeNet (squeezenet1_1).
 
-    python -m squeezenet1_1.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m squeezenet1_1.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m squeezenet1_1.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

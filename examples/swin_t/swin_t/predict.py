@@ -1,7 +1,7 @@
 """Predict with a trained SwinTransformer.
 
-    python -m swin_t.predict --checkpoint runs/swin_t/best.pt --image photo.jpg
-    python -m swin_t.predict --checkpoint runs/swin_t/best.pt photos/ "more/*.png"
+    python -m swin_t.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m swin_t.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train SwinTransformer (swin_v2_t).
 
-    python -m swin_v2_t.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m swin_v2_t.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m swin_v2_t.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

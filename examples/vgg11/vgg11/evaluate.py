@@ -1,7 +1,7 @@
 """Evaluate a checkpoint of VGG on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m vgg11.evaluate --checkpoint runs/vgg11/best.pt [--split val|test]
+    python -m vgg11.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
     torchrun --nproc_per_node=4 -m vgg11.evaluate --checkpoint ...   # a share per process
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next

@@ -1,7 +1,7 @@
 """Predict with a trained VGG.
 
-    python -m vgg16_bn.predict --checkpoint runs/vgg16_bn/best.pt --image photo.jpg
-    python -m vgg16_bn.predict --checkpoint runs/vgg16_bn/best.pt photos/ "more/*.png"
+    python -m vgg16_bn.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m vgg16_bn.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train VGG (vgg16_bn).
 
-    python -m vgg16_bn.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m vgg16_bn.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m vgg16_bn.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

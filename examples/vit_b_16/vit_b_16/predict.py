@@ -1,7 +1,7 @@
 """Predict with a trained VisionTransformer.
 
-    python -m vit_b_16.predict --checkpoint runs/vit_b_16/best.pt --image photo.jpg
-    python -m vit_b_16.predict --checkpoint runs/vit_b_16/best.pt photos/ "more/*.png"
+    python -m vit_b_16.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m vit_b_16.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

@@ -1,6 +1,6 @@
 """Train VisionTransformer (vit_b_16).
 
-    python -m vit_b_16.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m vit_b_16.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m vit_b_16.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume

@@ -1,7 +1,7 @@
 """Predict with a trained WideResNet.
 
-    python -m wide_resnet50_2.predict --checkpoint runs/wide_resnet50_2/best.pt --image photo.jpg
-    python -m wide_resnet50_2.predict --checkpoint runs/wide_resnet50_2/best.pt photos/ "more/*.png"
+    python -m wide_resnet50_2.predict --checkpoint RUN/best.pt --image photo.jpg
+    python -m wide_resnet50_2.predict --checkpoint RUN/best.pt photos/ "more/*.png"
         --output top.csv
 
 One image prints its most likely classes. Several (files, quoted globs, folders searched for

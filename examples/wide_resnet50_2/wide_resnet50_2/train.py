@@ -1,6 +1,6 @@
 """Train WideResNet (wide_resnet50_2).
 
-    python -m wide_resnet50_2.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT] ...
+    python -m wide_resnet50_2.train [--data-root DIR] [--epochs N] [--out DIR] [--resume CKPT]
     torchrun --nproc_per_node=4 -m wide_resnet50_2.train ...   # DistributedDataParallel
 
 Writes OUT/metrics.csv, OUT/steps.csv, OUT/curves.png, OUT/last.pt (every epoch: all a resume
