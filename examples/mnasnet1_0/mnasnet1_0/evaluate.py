@@ -1,8 +1,10 @@
 """Evaluate a checkpoint of MNASNet on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m mnasnet1_0.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
-    torchrun --nproc_per_node=4 -m mnasnet1_0.evaluate --checkpoint ...   # a share per process
+    python -m mnasnet1_0.evaluate --checkpoint RUN/best.pt [--split val|test]
+    torchrun --nproc_per_node=4 -m mnasnet1_0.evaluate --checkpoint RUN/best.pt
+
+RUN is a run's folder. Under torchrun each process evaluates a share of the split.
 
 Prints the accuracy overall and per class, and writes per_class.csv and confusion_matrix.png next
 to the checkpoint (or into --out).

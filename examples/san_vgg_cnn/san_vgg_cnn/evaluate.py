@@ -1,8 +1,10 @@
 """Evaluate a checkpoint of SAN on the validation split (the one training selected on),
 or on the data's own test split.
 
-    python -m san_vgg_cnn.evaluate --checkpoint RUN/best.pt [--split val|test]   # RUN: a run's folder
-    torchrun --nproc_per_node=4 -m san_vgg_cnn.evaluate --checkpoint ...   # a share per process
+    python -m san_vgg_cnn.evaluate --checkpoint RUN/best.pt [--split val|test]
+    torchrun --nproc_per_node=4 -m san_vgg_cnn.evaluate --checkpoint RUN/best.pt
+
+RUN is a run's folder. Under torchrun each process evaluates a share of the split.
 
 Prints the accuracy overall and per question type, and the VQA accuracy min(#humans who gave the
 answer / 3, 1) when the data has ten answers per question.
