@@ -1,5 +1,5 @@
-"""Evaluate a checkpoint of SAN on the validation split (the one training selected on),
-or on the data's own test split.
+"""Evaluate a checkpoint of SAN on the validation split (the one training
+selected on), or on the data's own test split.
 
     python -m san_vgg_cnn.evaluate --checkpoint RUN/best.pt [--split val|test]
     torchrun --nproc_per_node=4 -m san_vgg_cnn.evaluate --checkpoint RUN/best.pt

@@ -1,5 +1,5 @@
-"""Evaluate a checkpoint of ShuffleNetV2 on the validation split (the one training selected on),
-or on the data's own test split.
+"""Evaluate a checkpoint of ShuffleNetV2 on the validation split (the one training
+selected on), or on the data's own test split.
 
     python -m shufflenet_v2_x1_0.evaluate --checkpoint RUN/best.pt [--split val|test]
     torchrun --nproc_per_node=4 -m shufflenet_v2_x1_0.evaluate --checkpoint RUN/best.pt

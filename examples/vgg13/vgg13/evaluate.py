@@ -1,5 +1,5 @@
-"""Evaluate a checkpoint of VGG on the validation split (the one training selected on),
-or on the data's own test split.
+"""Evaluate a checkpoint of VGG on the validation split (the one training
+selected on), or on the data's own test split.
 
     python -m vgg13.evaluate --checkpoint RUN/best.pt [--split val|test]
     torchrun --nproc_per_node=4 -m vgg13.evaluate --checkpoint RUN/best.pt
