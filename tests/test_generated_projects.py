@@ -33,14 +33,14 @@ NAMES = [path.stem for path in BLUEPRINTS]
 # own, so it is smoked too, and represents the blueprints with its recipe)
 FAMILIES = {
     "resnet18": ["mobilenet_v2", "resnext50_32x4d", "wide_resnet50_2"],
-    "resnet50": ["googlenet"],
+    "resnet50": ["googlenet", "inception_v3"],
     "vgg11": ["vgg13", "vgg16", "vgg19"],
-    "convnext_tiny": ["convnext_small"],
-    "regnet_y_400mf": ["regnet_x_400mf"],
-    "efficientnet_b0": ["efficientnet_b1"],
     "squeezenet1_1": ["alexnet", "vgg16_bn"],
-    "swin_t": ["swin_v2_t"],
+    "shufflenet_v2_x1_0": ["regnet_y_400mf", "regnet_x_400mf"],
+    "convnext_tiny": ["convnext_small"],
+    "efficientnet_b0": ["efficientnet_b1"],
     "mobilenet_v3_small": ["mobilenet_v3_large"],
+    "swin_t": ["swin_v2_t"],
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
