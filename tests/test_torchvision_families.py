@@ -8,8 +8,15 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from generated import blueprint_with_layers, import_generated, model_module, project_for
+from generated import (
+    agrees_with_torchvision,
+    blueprint_with_layers,
+    import_generated,
+    model_module,
+    project_for,
+)
 
+from scaffold.blueprint import load_blueprint
 from scaffold.plan import build_plan
 from scaffold.presets import (
     TORCHVISION_HEADS,
@@ -128,3 +135,22 @@ def test_every_architecture_with_a_head_has_weights_and_the_other_way_round():
     from scaffold.presets import TORCHVISION_WEIGHTS
 
     assert set(TORCHVISION_HEADS) == set(TORCHVISION_WEIGHTS)
+
+
+# torchvision's settings that its pretrained GoogLeNet and Inception v3 take (no auxiliary
+# classifiers; inputs re-normalised as the weights were trained), which their blueprints follow.
+WITH_WEIGHTS = {
+    name: {"aux_logits": False, "transform_input": True, "init_weights": True}
+    for name in ("googlenet", "inception_v3")
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for names in FAMILY_BLUEPRINTS.values() for n in names])
+def test_every_family_blueprint_is_torchvisions_model_at_its_own_size(name):
+    """The family tests compare at small sizes where a model takes any (fast); this, at the size
+    each bundled blueprint declares (224 to 384 px)."""
+    from generated import REPO
+
+    blueprint = load_blueprint(REPO / "blueprints" / f"{name}.yaml")
+    agrees_with_torchvision(blueprint, name, **WITH_WEIGHTS.get(name, {}))
