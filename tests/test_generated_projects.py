@@ -44,7 +44,7 @@ FAMILIES = {
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
-# Models that take 224 px only: their projects' own tests train at full size, 20 minutes or more
+# Models that take 224 px only: their projects' own tests train at full size, 18 to 26 minutes
 # on 2 cores, so their smoke is a set of its own (`-m heavy`), outside CI's 90 minutes.
 SMOKED_HEAVY = {"vit_b_16", "maxvit_t"}
 SMOKED = [name for name in NAMES if name not in MEMBERS and name != "lenet"]
