@@ -86,7 +86,10 @@ def test_load_pretrained_leaves_out_the_auxiliary_classifiers(tmp_path):
             [{"renormalize": {"source": "imagenet", "target": "half"}}],
             "imagenet (3 channels) to half (3 channels) does not fit the input 1x8x8",
         ),
-        ([{"basic_conv2d": {"out": 8, "kernel": [1, 9]}}], "input 1x8x8 is smaller than kernel 1x9"),
+        (
+            [{"basic_conv2d": {"out": 8, "kernel": [1, 9]}}],
+            "input 1x8x8 is smaller than kernel 1x9",
+        ),
     ],
 )
 def test_the_units_refuse_what_they_cannot_do(layers, message):
