@@ -4,6 +4,8 @@ for editors (schema/blueprint.schema.json, referenced by the blueprints' first l
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import jsonschema
 import pytest
@@ -46,6 +48,22 @@ def test_schema_rejects_what_scaffold_rejects(blueprint):
 def test_committed_schema_is_current():
     committed = (REPO / "schema" / "blueprint.schema.json").read_text()
     assert committed == schema_json(), "regenerate: scaffold schema -o schema/blueprint.schema.json"
+
+
+def test_the_schema_does_not_depend_on_which_unit_was_imported_first():
+    # CI's run imported one unit (sequential) before anything listed the kinds, and the other
+    # words for the kinds came out in import order instead of the files' order
+    script = (
+        "import sys, scaffold.blocks.sequential\n"
+        "from scaffold.layers import LAYERS\n"
+        "list(LAYERS)\n"
+        "from scaffold.schema import schema_json\n"
+        "sys.stdout.write(schema_json())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    assert out == (REPO / "schema" / "blueprint.schema.json").read_text()
 
 
 def test_schema_command_prints_it():

@@ -115,6 +115,7 @@ class _Registry(Mapping):
         """Every built-in unit, also one whose kinds the index could not read."""
         if not self._builtins_loaded:
             self._builtins_loaded = True
+            self.index()  # the words in the files' order first, whatever was imported before
             for path in _unit_files():
                 self._import(path)
             self.aliases.update(ALIASES)
