@@ -59,6 +59,14 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def _stop_writing_to_a_closed_pipe() -> None:
+    """Exit as a command killed by SIGPIPE does (128 + 13), silently: Python would otherwise
+    complain again when it flushes stdout at exit (the recipe of Python's signal docs)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)
+
+
 class _Group(click.Group):
     """Turns expected errors into messages; anything else is a bug, reported as one."""
 
@@ -71,6 +79,8 @@ class _Group(click.Group):
             _fail(f"scaffold: {error}")
         except KeyboardInterrupt:
             _fail("scaffold: interrupted; nothing was left half-written", 130)
+        except BrokenPipeError:  # `scaffold list | head`: the reader has what it wanted
+            _stop_writing_to_a_closed_pipe()
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
         except Exception as error:  # a bug in scaffold: say so, without a wall of text

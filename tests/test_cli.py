@@ -106,6 +106,16 @@ def test_list_shows_every_bundled_blueprint_with_its_description():
         assert len(line.split(None, 1)[1]) > 20
 
 
+def test_a_reader_that_stops_early_gets_no_error():
+    """`scaffold list | head -1`: no "internal error", the exit status of a command that SIGPIPE
+    stopped. (`true` closes the pipe before scaffold has started, so the write always fails.)"""
+    command = f"{sys.executable} -m scaffold list | true; exit ${{PIPESTATUS[0]}}"
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stderr) == (141, "")
+
+
 def test_validate_and_inspect_do_not_import_torch_or_copier():
     code = (
         "import sys; from scaffold.cli import main\n"
