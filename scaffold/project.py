@@ -952,6 +952,19 @@ class Project:
     def _recipe_features(self) -> list[str]:
         """The README's items on the training recipe's features (EMA, accumulation, ...)."""
         train, x, lines = self.blueprint.train, self.pieces, []
+        if train.label_smoothing:
+            eps = train.label_smoothing
+            lines.append(
+                f"**Label smoothing** {eps} (`train.label_smoothing`): the loss's target puts "
+                f"1 - {eps} on the label and spreads {eps} evenly over all classes "
+                "(`nn.CrossEntropyLoss(label_smoothing=...)`)."
+            )
+        if train.grad_clip:
+            lines.append(
+                f"**Gradient clipping**: before each optimizer step the gradients are scaled down "
+                f"to a total norm of at most {train.grad_clip} (`train.grad_clip`; under fp16, "
+                "after unscaling)."
+            )
         if x.ema:
             every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
             lines.append(

@@ -73,6 +73,11 @@ def test_readme_speaks_only_of_what_the_project_has(name):
     assert ("augmentation is seeded per sample" in readme) is x.random_augmentation
     assert ("per sample" in readme) is x.random_augmentation
     assert ("frozen batch-norm" in readme) is (project.has_phases and project.plan.has_batch_norm)
+    train = project.blueprint.train
+    assert ("**Label smoothing**" in readme) is bool(train.label_smoothing)
+    assert ("**Gradient clipping**" in readme) is bool(train.grad_clip)
+    if train.grad_clip:
+        assert f"total norm of at most {train.grad_clip} (`train.grad_clip`" in readme
     data = text.split("## Data")[1].split("`--data-root DIR` accepts")[0]
     assert max(len(line) for line in data.splitlines()) <= 100
 
