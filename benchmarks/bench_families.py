@@ -33,19 +33,19 @@ def generated_model_class(blueprint_path: Path):
     from jinja2 import Environment, FileSystemLoader
 
     from scaffold.blueprint import load_blueprint
-    from scaffold.jinja_ext import ScaffoldExtension
+    from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
     from scaffold.plan import build_plan
 
     blueprint = load_blueprint(blueprint_path)
     plan = build_plan(blueprint)
     environment = Environment(
         loader=FileSystemLoader(str(REPO / "templates")),
-        extensions=[ScaffoldExtension],
+        extensions=[ScaffoldExtension, ScaffoldContext],
         keep_trailing_newline=True,
     )
     template = environment.get_template("{{ package_name }}/model.py.jinja")
     package = blueprint.name
-    code = template.render(blueprint=blueprint.raw, package_name=package)
+    code = template.render(blueprint=blueprint.raw, package_name=package, _copier_conf={})
     namespace = {"__name__": f"{package}.model"}
     exec(compile(code, f"{package}/model.py", "exec"), namespace)
     return namespace[plan.class_name], plan

@@ -76,7 +76,7 @@ def load_engine(folder: Path) -> ModuleType:
 def __getattr__(name: str):
     # Looked up by copier-template-extensions after executing this file; loading the package
     # only then keeps `import` of this module (as part of scaffold) free of side effects.
-    if name == "ScaffoldExtension":
+    if name in ("ScaffoldExtension", "ScaffoldContext"):
         engine = load_engine(Path(__file__).resolve().parent)
-        return importlib.import_module(f"{engine.__name__}.jinja_ext").ScaffoldExtension
+        return getattr(importlib.import_module(f"{engine.__name__}.jinja_ext"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

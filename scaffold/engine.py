@@ -36,6 +36,9 @@ from .resources import PACKAGED
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_CLASS = "ScaffoldExtension"
+# the extensions copier.yml may load from the engine's own file (a template version names those
+# it has: versions before the context hook have ScaffoldExtension only)
+ENGINE_EXTENSIONS = (EXTENSION_CLASS, "ScaffoldContext")
 # copier-template-extensions' loader: lets copier.yml name extensions by a path in the template
 PATH_LOADER = "copier_template_extensions.TemplateExtensionLoader"
 
@@ -75,6 +78,13 @@ class Engine:
         with self.errors_translated():
             blueprint = self.module("blueprint").load_blueprint(path)
             return blueprint, self.module("plan").build_plan(blueprint)
+
+    def remember(self, package: str, blueprint, plan) -> None:
+        """Hand the blueprint this engine read and planned to its renders (template versions
+        from before this build their project themselves)."""
+        remember = getattr(self.module("jinja_ext"), "remember", None)
+        if remember is not None:
+            remember(self.module("project").Project(package, blueprint, plan))
 
     def check(self, blueprint):
         """(blueprint, plan) for a blueprint read by any engine, checked by this one (from its

@@ -1,7 +1,9 @@
-"""The Jinja extension that copier loads while rendering the project template.
+"""The Jinja extensions that copier loads while rendering the project template.
 
-It gives the templates `scaffold_project(blueprint, package_name)`, the checked `Project` with
-every value ready to print, the `black` filter, and what rendered the project
+`ScaffoldContext` puts the checked `Project` in every template's context, once per render, with
+every value ready to print: `p` (the project) and `x` (its pieces: what the blueprint switches on),
+for file names (`{% if x.export %}export.py{% endif %}.jinja`) and bodies alike. Templates only
+print. `ScaffoldExtension` gives the `black` filter and what rendered the project
 (`scaffold_version`, `black_version`, recorded in the answers file). Formatting inside rendering
 (not in a task) means an old and a new render of a project are formatted the same way, so
 `copier update` merges them cleanly.
@@ -17,6 +19,7 @@ import json
 from functools import cache, lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
+from copier_template_extensions import ContextHook
 from jinja2 import Environment
 from jinja2.ext import Extension
 
@@ -25,17 +28,40 @@ from .blueprint import blueprint_from_data
 from .formatting import black_mode, format_python
 from .project import Project
 
-__all__ = ["ScaffoldExtension", "black_mode", "format_python", "scaffold_project"]
+__all__ = [
+    "ScaffoldContext",
+    "ScaffoldExtension",
+    "black_mode",
+    "format_python",
+    "scaffold_project",
+]
+
+
+# projects the command line has built already (one blueprint, read and planned once per command)
+_KNOWN: dict[tuple[str, str], Project] = {}
+
+
+def _key(blueprint: dict) -> str:
+    return json.dumps(blueprint, sort_keys=True, default=str)
+
+
+def remember(project: Project) -> None:
+    """The project the command line built from a blueprint file: a render of the same answers
+    uses it instead of reading and planning the blueprint again."""
+    _KNOWN.clear()
+    _KNOWN[_key(project.blueprint.raw), project.package] = project
 
 
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:
-    return Project(package, blueprint_from_data(json.loads(blueprint_json)))
+    known = _KNOWN.get((blueprint_json, package))
+    return known or Project(package, blueprint_from_data(json.loads(blueprint_json)))
 
 
 def scaffold_project(blueprint: dict, package_name: str) -> Project:
-    """The project for a blueprint given as plain data (copier's answer)."""
-    return _project(json.dumps(blueprint, sort_keys=True, default=str), package_name)
+    """The project for a blueprint given as plain data (copier's answer). (Template versions
+    from before `ScaffoldContext` call it themselves.)"""
+    return _project(_key(blueprint), package_name)
 
 
 @cache
@@ -53,3 +79,14 @@ class ScaffoldExtension(Extension):
         environment.globals["scaffold_project"] = scaffold_project
         environment.globals["scaffold_version"] = __version__
         environment.globals["black_version"] = black_version()
+
+
+class ScaffoldContext(ContextHook):
+    """`p` and `x` in the context of every template copier renders, file names included: the
+    project of the answers' blueprint, built once per render (one blueprint, one Project)."""
+
+    def hook(self, context: dict) -> None:
+        if "blueprint" in context and "package_name" in context:
+            project = scaffold_project(context["blueprint"], context["package_name"])
+            context["p"] = project
+            context["x"] = project.pieces

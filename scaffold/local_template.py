@@ -160,7 +160,7 @@ def describe(root: Path) -> str:
 def jinja_extensions(root: Path, config: dict, engine) -> list:
     """copier.yml's `_jinja_extensions` as copier with copier-template-extensions loads them:
     `path.py:Class` relative to the template root, dotted names from the installed packages."""
-    from .engine import PATH_LOADER, engine_extension_path
+    from .engine import ENGINE_EXTENSIONS, PATH_LOADER, engine_extension_path
 
     own = engine_extension_path(config)
     result: list = ["jinja2_ansible_filters.AnsibleCoreFiltersExtension"]
@@ -169,8 +169,8 @@ def jinja_extensions(root: Path, config: dict, engine) -> list:
             continue  # what it does for copier (paths) is done here
         if isinstance(entry, str) and ":" in entry:
             path, name = entry.split(":", 1)
-            if own is not None and PurePosixPath(path) == own and name == "ScaffoldExtension":
-                result.append(engine.extension)
+            if own is not None and PurePosixPath(path) == own and name in ENGINE_EXTENSIONS:
+                result.append(getattr(engine.module("jinja_ext"), name))
                 continue
             if path.endswith(".py") or "/" in path:
                 result.append(getattr(_load_template_module(root, path), name))

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from .engine import ENGINE_EXTENSIONS
 from .errors import UsageError
 
 # copier.yml's extensions that are not the template's code: copier-template-extensions' loader
@@ -26,6 +27,7 @@ from .errors import UsageError
 NOT_TEMPLATE_CODE = {
     "copier_template_extensions.TemplateExtensionLoader",
     "scaffold.jinja_ext.ScaffoldExtension",
+    "scaffold.jinja_ext.ScaffoldContext",
 }
 SETTINGS_VARIABLE = "COPIER_SETTINGS_PATH"
 
@@ -42,8 +44,10 @@ def template_code(config: dict, blocks: list[str]) -> list[str]:
         if not isinstance(entry, str) or entry in NOT_TEMPLATE_CODE:
             continue
         path, _, name = entry.partition(":")
-        if path.endswith(".py") and name == "ScaffoldExtension":
-            code.append(f"its engine {PurePosixPath(path).parent}/")
+        if path.endswith(".py") and name in ENGINE_EXTENSIONS:
+            engine = f"its engine {PurePosixPath(path).parent}/"
+            if engine not in code:
+                code.append(engine)
         else:
             code.append(f"the Jinja extension {entry}")
     python = sorted(name for name in blocks if name.endswith(".py"))

@@ -59,3 +59,15 @@ def write_blueprint(tmp_path):
 def generated_root(tmp_path_factory) -> str:
     """Where bundled blueprints are generated, once per session (see tests/generated.py)."""
     return str(tmp_path_factory.mktemp("generated"))
+
+
+# copier.yml's extensions as the template has them, and as a template version from before engines
+# travelled with templates named them (the installed scaffold's, by dotted names)
+ENGINE_EXTENSIONS = (
+    "  - copier_template_extensions.TemplateExtensionLoader\n"
+    "  - scaffold/copier_extension.py:ScaffoldExtension\n"
+    "  - scaffold/copier_extension.py:ScaffoldContext\n"
+)
+INSTALLED_EXTENSIONS = (
+    "  - scaffold.jinja_ext.ScaffoldExtension\n  - scaffold.jinja_ext.ScaffoldContext\n"
+)

@@ -41,11 +41,11 @@ def build(blueprint_path: Path):
 def _model_template():
     from jinja2 import Environment, FileSystemLoader
 
-    from scaffold.jinja_ext import ScaffoldExtension
+    from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
 
     environment = Environment(
         loader=FileSystemLoader(str(REPO / "templates")),
-        extensions=[ScaffoldExtension],
+        extensions=[ScaffoldExtension, ScaffoldContext],
         keep_trailing_newline=True,
     )
     return environment.get_template("{{ package_name }}/model.py.jinja")
@@ -54,7 +54,7 @@ def _model_template():
 def model_module(blueprint, package: str = "proj") -> dict:
     """The generated model.py of a blueprint (rendered from the template as a project gets it),
     executed: its namespace."""
-    code = _model_template().render(blueprint=blueprint.raw, package_name=package)
+    code = _model_template().render(blueprint=blueprint.raw, package_name=package, _copier_conf={})
     namespace = {"__name__": f"{package}.model"}
     exec(compile(code, f"{package}/model.py", "exec"), namespace)
     return namespace

@@ -34,19 +34,22 @@ from scaffold.local_template import template_config
 LENET = REPO / "blueprints" / "lenet.yaml"
 
 
-def render_model(root: Path, extension: type) -> str:
-    """The generated model.py of LeNet, rendered from the template at `root` with `extension`
-    (as copier and scaffold render it, less the files' names)."""
+def render_model(root: Path, jinja_ext) -> str:
+    """The generated model.py of LeNet, rendered from the template at `root` with the extensions
+    of an engine's `jinja_ext` (as copier and scaffold render it, less the files' names)."""
     from jinja2 import FileSystemLoader
     from jinja2.sandbox import SandboxedEnvironment
 
     from scaffold.blueprint import load_blueprint
 
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(str(root)), extensions=[extension], keep_trailing_newline=True
+        loader=FileSystemLoader(str(root)),
+        extensions=[jinja_ext.ScaffoldExtension, jinja_ext.ScaffoldContext],
+        keep_trailing_newline=True,
     )
     template = env.get_template("templates/{{ package_name }}/model.py.jinja")
-    return template.render(package_name="pkg", blueprint=load_blueprint(LENET).raw)
+    blueprint = load_blueprint(LENET).raw
+    return template.render(package_name="pkg", blueprint=blueprint, _copier_conf={})
 
 
 def engine_modules() -> dict[str, object]:
@@ -73,8 +76,8 @@ def test_two_versions_load_side_by_side_without_sharing_state(tmp_path):
         assert Path(sys.modules[name].__file__).is_relative_to(old_dir), name
     # what each renders is its own version's, in one process, one after the other and again
     for _ in range(2):
-        assert "# (N, 120)" in render_model(old_root, old_ext.ScaffoldExtension)
-        assert "# (B, 120)" in render_model(new_root, new_ext.ScaffoldExtension)
+        assert "# (N, 120)" in render_model(old_root, old_ext)
+        assert "# (B, 120)" in render_model(new_root, new_ext)
     # loading again gives the same module; a changed file gives a new one
     assert load_engine(old_dir) is old
     edit(old_dir / "__init__.py", "__version__ = ", "__version__ = '9' or ")

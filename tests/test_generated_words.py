@@ -11,7 +11,7 @@ import pytest
 from jinja2 import Environment, FileSystemLoader
 
 from scaffold.blueprint import load_blueprint
-from scaffold.jinja_ext import ScaffoldExtension
+from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
 from scaffold.project import Project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,7 +26,7 @@ PACKAGE_FILES += ["{{ package_name }}/__init__.py.jinja"]
 def _environment(version: str) -> Environment:
     environment = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
-        extensions=[ScaffoldExtension],
+        extensions=[ScaffoldExtension, ScaffoldContext],
         keep_trailing_newline=True,
     )
     environment.globals["scaffold_version"] = version
@@ -40,7 +40,8 @@ def _blueprint(name: str):
 
 def render(name: str, template: str, version: str = "0.1.0") -> str:
     template = _environment(version).get_template(template)
-    return template.render(blueprint=_blueprint(name).raw, package_name=name)
+    # `_copier_conf`: copier's own answer, which the context hook waits for
+    return template.render(blueprint=_blueprint(name).raw, package_name=name, _copier_conf={})
 
 
 def test_only_the_answers_file_names_the_tool_version():

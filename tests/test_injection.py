@@ -354,7 +354,7 @@ def test_a_derived_class_name_does_not_collide_with_generated_names():
 
     from scaffold.blueprint import blueprint_from_data
     from scaffold.errors import BlueprintError
-    from scaffold.jinja_ext import ScaffoldExtension
+    from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
     from scaffold.plan import build_plan
 
     blueprint = yaml.safe_load(blueprint_text(name="run").replace('  class_name: "Net"\n', ""))
@@ -363,10 +363,11 @@ def test_a_derived_class_name_does_not_collide_with_generated_names():
     except BlueprintError:
         return  # refusing the name is fine too
     environment = Environment(
-        loader=FileSystemLoader(str(REPO / "templates")), extensions=[ScaffoldExtension]
+        loader=FileSystemLoader(str(REPO / "templates")),
+        extensions=[ScaffoldExtension, ScaffoldContext],
     )
     template = environment.get_template("{{ package_name }}/train.py.jinja")
-    train = template.render(blueprint=blueprint, package_name="proj")
+    train = template.render(blueprint=blueprint, package_name="proj", _copier_conf={})
     imported = re.search(r"^from \.model import (\w+)", train, re.M).group(1)
     bound = set()
     for node in ast.parse(train).body:

@@ -771,7 +771,7 @@ def test_each_gives_every_repeat_its_own_value_with_first_applied_too():
     plan, namespace, model = model_of(bp)
     rates = [block.drop_path.p for block in model.layer]
     assert rates == [0.0, 0.1, 0.2]  # `each` is applied after `first`
-    code = _model_template().render(blueprint=bp.raw, package_name="proj")
+    code = _model_template().render(blueprint=bp.raw, package_name="proj", _copier_conf={})
     assert "Deep(8),\n" in code and "Deep(8, drop_path=0.1)" in code
 
 

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import ENGINE_EXTENSIONS, INSTALLED_EXTENSIONS, REPO
 from template_repos import change_planner, copy_template, edit, git, init_repo, template_repo
 
 from scaffold.blueprint import load_blueprint
@@ -73,9 +73,8 @@ def test_a_template_from_before_path_loaded_engines_renders_as_with_copier(tmp_p
     old = copy_template(tmp_path / "old")
     edit(
         old / "copier.yml",
-        "  - copier_template_extensions.TemplateExtensionLoader\n"
-        "  - scaffold/copier_extension.py:ScaffoldExtension\n",
-        "  - scaffold.jinja_ext.ScaffoldExtension\n",
+        ENGINE_EXTENSIONS,
+        INSTALLED_EXTENSIONS,
     )
     init_repo(old)
     both(template_source(str(old), trust=True), tmp_path)

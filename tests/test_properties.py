@@ -407,11 +407,11 @@ def test_damaged_yaml_fails_with_located_problems(text):
 def model_template():
     from jinja2 import Environment, FileSystemLoader
 
-    from scaffold.jinja_ext import ScaffoldExtension
+    from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
 
     environment = Environment(
         loader=FileSystemLoader(str(REPO / "templates")),
-        extensions=[ScaffoldExtension],
+        extensions=[ScaffoldExtension, ScaffoldContext],
         keep_trailing_newline=True,
     )
     return environment.get_template("{{ package_name }}/model.py.jinja")
@@ -424,7 +424,7 @@ def test_generated_model_has_the_planned_parameters_and_output_shape(blueprint, 
     assume(result is not None)
     bp, plan = result
     assume(plan.total_params <= 2_000_000)
-    code = model_template().render(blueprint=bp.raw, package_name="proj")
+    code = model_template().render(blueprint=bp.raw, package_name="proj", _copier_conf={})
     namespace = {"__name__": "proj.model"}
     exec(compile(code, "proj/model.py", "exec"), namespace)
     torch.manual_seed(seed)

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from scaffold.blueprint import load_blueprint
 from scaffold.formatting import TARGETS, black_mode
-from scaffold.jinja_ext import ScaffoldExtension
+from scaffold.jinja_ext import ScaffoldContext, ScaffoldExtension
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -25,11 +25,12 @@ def lowest(requires: str) -> tuple[int, int]:
 def test_the_tool_and_its_projects_declare_the_same_lowest_python():
     tool = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     environment = Environment(
-        loader=FileSystemLoader(str(REPO / "templates")), extensions=[ScaffoldExtension]
+        loader=FileSystemLoader(str(REPO / "templates")),
+        extensions=[ScaffoldExtension, ScaffoldContext],
     )
     blueprint = load_blueprint(REPO / "blueprints" / "lenet.yaml")
     text = environment.get_template("pyproject.toml.jinja").render(
-        blueprint=blueprint.raw, package_name="lenet"
+        blueprint=blueprint.raw, package_name="lenet", _copier_conf={}
     )
     project = tomllib.loads(text)
     version = lowest(tool["project"]["requires-python"])

@@ -98,11 +98,11 @@ def model_code(engine, blueprint) -> str:
     root = Path(engine.__file__).parent.parent
     environment = Environment(
         loader=FileSystemLoader(str(root / "templates")),
-        extensions=[engine.jinja_ext.ScaffoldExtension],
+        extensions=[engine.jinja_ext.ScaffoldExtension, engine.jinja_ext.ScaffoldContext],
         keep_trailing_newline=True,
     )
     template = environment.get_template("{{ package_name }}/model.py.jinja")
-    return template.render(blueprint=blueprint.raw, package_name="proj")
+    return template.render(blueprint=blueprint.raw, package_name="proj", _copier_conf={})
 
 
 def plan_of(engine, path: Path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_scaffold
+from conftest import ENGINE_EXTENSIONS, INSTALLED_EXTENSIONS, REPO, run_scaffold
 from template_repos import (
     TEMPLATE_CHANGES,
     answers,
@@ -123,9 +123,8 @@ def test_an_update_asks_for_consent_for_the_new_versions_code_too(tmp_path, mark
     plain = copy_template(tmp_path / "plain")
     edit(
         plain / "copier.yml",
-        "  - copier_template_extensions.TemplateExtensionLoader\n"
-        "  - scaffold/copier_extension.py:ScaffoldExtension\n",
-        "  - scaffold.jinja_ext.ScaffoldExtension\n",
+        ENGINE_EXTENSIONS,
+        INSTALLED_EXTENSIONS,
     )
     init_repo(plain, "v1")
     url = "git+" + plain.as_uri()
@@ -136,9 +135,8 @@ def test_an_update_asks_for_consent_for_the_new_versions_code_too(tmp_path, mark
 
     edit(
         plain / "copier.yml",
-        "  - scaffold.jinja_ext.ScaffoldExtension\n",
-        "  - copier_template_extensions.TemplateExtensionLoader\n"
-        "  - scaffold/copier_extension.py:ScaffoldExtension\n",
+        INSTALLED_EXTENSIONS,
+        ENGINE_EXTENSIONS,
     )
     init = plain / "scaffold" / "__init__.py"
     init.write_text(init.read_text(encoding="utf-8") + MARKER_CODE, encoding="utf-8")
@@ -163,6 +161,8 @@ def test_what_counts_as_a_templates_code():
     engine = "scaffold/copier_extension.py:ScaffoldExtension"
     loader = "copier_template_extensions.TemplateExtensionLoader"
     assert template_code({"_jinja_extensions": [loader, engine]}, []) == ["its engine scaffold/"]
+    both = [loader, engine, "scaffold/copier_extension.py:ScaffoldContext"]
+    assert template_code({"_jinja_extensions": both}, []) == ["its engine scaffold/"]
     assert template_code({"_jinja_extensions": ["scaffold.jinja_ext.ScaffoldExtension"]}, []) == []
     assert template_code({}, ["eca.py", "cbam.yaml"]) == ["its blocks blocks/eca.py"]
     assert template_code({"_jinja_extensions": ["jinja2_time.TimeExtension"]}, []) == [

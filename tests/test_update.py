@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_scaffold
+from conftest import ENGINE_EXTENSIONS, INSTALLED_EXTENSIONS, REPO, run_scaffold
 from template_repos import (
     COLLIDING_TEMPLATE_CHANGE,
     PKG,
@@ -222,9 +222,8 @@ def test_update_from_a_version_before_engines_travelled_with_templates(template,
     installed package's extension (`scaffold.jinja_ext.ScaffoldExtension`): they still update."""
     edit(
         template / "copier.yml",
-        "  - copier_template_extensions.TemplateExtensionLoader\n"
-        "  - scaffold/copier_extension.py:ScaffoldExtension\n",
-        "  - scaffold.jinja_ext.ScaffoldExtension\n",
+        ENGINE_EXTENSIONS,
+        INSTALLED_EXTENSIONS,
     )
     answers_template = template / "templates" / "{{ _copier_conf.answers_file }}.jinja"
     lines = text(answers_template).splitlines(keepends=True)
