@@ -985,6 +985,16 @@ class Project:
     def _recipe_features(self) -> list[str]:
         """The README's items on the training recipe's features (EMA, accumulation, ...)."""
         train, x, lines = self.blueprint.train, self.pieces, []
+        if x.auxiliary:
+            heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
+            lines.append(
+                f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
+                "weights) give class scores of their own in training, and the loss is the main "
+                "one plus each head's loss times its weight (`AUX_WEIGHTS` in train.py), under "
+                "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
+                "that total. In evaluation, prediction and export the heads do not run: the model "
+                "returns the class scores alone."
+            )
         if x.ema:
             every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
             lines.append(

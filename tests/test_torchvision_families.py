@@ -18,12 +18,7 @@ from generated import (
 
 from scaffold.blueprint import load_blueprint
 from scaffold.plan import build_plan
-from scaffold.presets import (
-    TORCHVISION_HEADS,
-    TORCHVISION_LEFT_OUT,
-    torchvision_layers,
-    torchvision_reference,
-)
+from scaffold.presets import TORCHVISION_HEADS, torchvision_layers, torchvision_reference
 
 
 def _agree(model_class, theirs: torch.nn.Module, size: int) -> None:
@@ -69,16 +64,14 @@ def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
             theirs = None
     if theirs is None:
         theirs = getattr(torchvision.models, arch)(weights=None)
-    left_out = TORCHVISION_LEFT_OUT.get(arch, ())  # the auxiliary classifiers, left out
+    # GoogLeNet's and Inception v3's auxiliary classifiers included (their weight files' keys)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: v.shape for k, v in theirs.state_dict().items() if not k.startswith(left_out)
+        k: v.shape for k, v in theirs.state_dict().items()
     }
     with_weights = blueprint_with_layers(arch, **reference)
     with_weights.model.pretrained = f"torchvision/{arch}"
     loads = build_plan(with_weights).pretrained
-    assert [(p.arch, p.head, p.left_out) for p in loads] == [
-        (arch, TORCHVISION_HEADS[arch], left_out)
-    ]
+    assert [(p.arch, p.head, p.left_out) for p in loads] == [(arch, TORCHVISION_HEADS[arch], ())]
     enum, member = loads[0].weights_enum, loads[0].weights_member
     assert getattr(torchvision.models, enum)[member] in list(
         torchvision.models.get_model_weights(arch)
@@ -137,10 +130,11 @@ def test_every_architecture_with_a_head_has_weights_and_the_other_way_round():
     assert set(TORCHVISION_HEADS) == set(TORCHVISION_WEIGHTS)
 
 
-# torchvision's settings that its pretrained GoogLeNet and Inception v3 take (no auxiliary
-# classifiers; inputs re-normalised as the weights were trained), which their blueprints follow.
+# torchvision's settings that its pretrained GoogLeNet and Inception v3 take (inputs re-normalised
+# as the weights were trained), which their blueprints follow, with the auxiliary classifiers
+# that the weight files hold.
 WITH_WEIGHTS = {
-    name: {"aux_logits": False, "transform_input": True, "init_weights": True}
+    name: {"aux_logits": True, "transform_input": True, "init_weights": True}
     for name in ("googlenet", "inception_v3")
 }
 

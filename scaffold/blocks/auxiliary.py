@@ -81,7 +81,7 @@ class Auxiliary(Layer):
         for row in ctx.rows[mark:]:  # inspect's multiply-adds are inference's
             row.macs = 0
         if ctx.rows[mark].module != name:  # several layers: one group row above theirs
-            ctx.group(mark, name, "auxiliary", out)
+            ctx.group(mark, name, "sequential", out)
         ctx.rows[mark].kind = f"auxiliary ({ctx.rows[mark].kind}), training only"
         if out.kind != "vector" or out.dims[0] != ctx.num_classes:
             raise self.error(
