@@ -49,12 +49,18 @@ def test_other_architectures_written_as_blueprints_agree_with_torchvision(arch):
     _agree(model_class, getattr(torchvision.models, arch)(weights=None), size=64)
 
 
+# Inception v3's auxiliary classifier takes its 17x17 grid of 299 px inputs (a 5x5 convolution
+# after a 5x5 pooling of stride 3); the others, 224 px.
+SIZES = {"inception_v3": 299}
+
+
 @pytest.mark.parametrize("arch", list(TORCHVISION_HEADS))
 def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     """All of them, on the meta device (no memory, no time): the same state_dict keys and shapes,
     and the blueprint is accepted with `pretrained: torchvision/ARCH`."""
     reference = torchvision_reference(arch)
-    blueprint = blueprint_with_layers(arch, **reference)
+    size = SIZES.get(arch, 224)
+    blueprint = blueprint_with_layers(arch, size=size, **reference)
     plan = build_plan(blueprint)
     with torch.device("meta"):
         ours = model_module(blueprint)[plan.class_name]()
@@ -68,7 +74,7 @@ def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
         k: v.shape for k, v in theirs.state_dict().items()
     }
-    with_weights = blueprint_with_layers(arch, **reference)
+    with_weights = blueprint_with_layers(arch, size=size, **reference)
     with_weights.model.pretrained = f"torchvision/{arch}"
     loads = build_plan(with_weights).pretrained
     assert [(p.arch, p.head, p.left_out) for p in loads] == [(arch, TORCHVISION_HEADS[arch], ())]
