@@ -990,7 +990,7 @@ class Project:
             lines.append(
                 f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
                 "weights) give class scores of their own in training, and the loss is the main "
-                "one plus each head's loss times its weight (`AUX_WEIGHTS` in train.py), under "
+                "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
                 "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
                 "that total. In evaluation, prediction and export the heads do not run: the model "
                 "returns the class scores alone."

@@ -205,16 +205,17 @@ def _model_code(blueprint) -> str:
 def test_googlenets_project_adds_the_weighted_losses_and_lists_the_heads(generated_root):
     dest, _ = project_for("googlenet", generated_root)
     package = dest / "googlenet"
+    model = (package / "model.py").read_text()
+    assert "\nAUX_WEIGHTS = [0.3, 0.3]\n" in model
+    assert 'heads = ("fc.", "aux1.fc2.", "aux2.fc2.")' in model
     train = (package / "train.py").read_text()
-    assert "AUX_WEIGHTS = [0.3, 0.3]\n" in train
+    assert "from .model import AUX_WEIGHTS, GoogLeNet, load_pretrained\n" in train
     assert "        loss, logits = training_loss(criterion, model(*inputs), labels)\n" in train
     assert "        loss = loss + weight * criterion(aux.float(), labels)\n" in train
     bench = (package / "bench.py").read_text()
     assert 'training_loss(criterion, model(*model_inputs(batch, run)[0]), batch["label"])' in bench
     readme = (dest / "README.md").read_text()
     assert "`aux1` (0.3) and `aux2` (0.3)" in readme
-    model = (package / "model.py").read_text()
-    assert 'heads = ("fc.", "aux1.fc2.", "aux2.fc2.")' in model
 
 
 def test_a_project_without_heads_has_no_training_loss(generated_root):
