@@ -71,6 +71,12 @@ def test_a_head_counts_its_parameters_but_no_inference_multiply_adds():
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(torch.randn(1, 3, 16, 16))
     assert plan.total_macs == counter.get_total_flops() // 2
+    from scaffold.report import inspect_table
+
+    assert (
+        "of which 36 parameters in the auxiliary heads (aux), which run in training only: their "
+        "multiply-adds are not counted"
+    ) in inspect_table(blueprint, plan).splitlines()
 
 
 def test_in_training_the_model_returns_the_heads_scores_and_in_evaluation_the_logits_alone():
@@ -84,8 +90,12 @@ def test_in_training_the_model_returns_the_heads_scores_and_in_evaluation_the_lo
     with torch.no_grad():
         out = model(x)
     assert isinstance(out, torch.Tensor) and out.shape == (2, 4)
+    exported = torch.export.export(model, (x,))  # export.py's: the evaluation graph
+    torch.testing.assert_close(exported.module()(x), out)
     code = _model_code(blueprint)
-    assert "        aux = self.aux(x) if self.training else None  # (N, 4), in training only\n" in code
+    assert (
+        "        aux = self.aux(x) if self.training else None  # (N, 4), in training only\n" in code
+    )
     assert "        if self.training:\n            return x, [aux]\n        return x\n" in code
 
 
@@ -106,7 +116,11 @@ def test_a_defined_head_takes_the_models_classes_and_the_heads_name():
     }
     layers = copy.deepcopy(LAYERS)
     layers[3] = {
-        "auxiliary": {"weight": 0.3, "name": "aux1", "layers": [{"side": {"num_classes": "classes"}}]}
+        "auxiliary": {
+            "weight": 0.3,
+            "name": "aux1",
+            "layers": [{"side": {"num_classes": "classes"}}],
+        }
     }
     blueprint = blueprint_from_data(small(layers, blocks))
     code = _model_code(blueprint)
