@@ -147,6 +147,13 @@ def test_a_defined_head_takes_the_models_classes_and_the_heads_name():
             "an auxiliary head is one module, and flatten is not one with parameters",
         ),
         (
+            lambda d: d["model"]["layers"][3]["auxiliary"].update(
+                layers=[{"linear": {"out": "classes", "name": "fc9"}}]
+            ),
+            "model.layers[3] (auxiliary).layers[0] (linear).name",
+            "the head's one layer is the head's module, named by the head ('aux')",
+        ),
+        (
             lambda d: d["model"]["layers"].append(SIDE),
             "model.layers[10] (auxiliary)",
             "an auxiliary head branches off the main path, which must go on to the classifier: "

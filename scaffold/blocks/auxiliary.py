@@ -125,6 +125,12 @@ class Auxiliary(Layer):
     def _one_module(self, x: Shape, ctx: Context, name: str) -> Shape:
         """The head's single layer, named as the head (torchvision's `aux1 = InceptionAux(...)`)."""
         layer = copy.copy(self.layers[0])
+        if layer.name and layer.name != name:
+            raise layer.error(
+                f"the head's one layer is the head's module, named by the head ('{name}')",
+                f"write `name: {layer.name}` on the auxiliary head instead",
+                key="name",
+            )
         layer.name = name
         count = len(ctx.modules)
         ctx.used(layer)
