@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from .blocks.base import DEFINED, Context, Layer, PretrainedLoad, Row, ShapeError
+from .blocks.base import DEFINED, AuxiliaryHead, Context, Layer, PretrainedLoad, Row, ShapeError
 from .blocks.emit import (
     IMPORTS,
     Assign,
@@ -50,6 +50,8 @@ class ModelPlan:
     is_vqa: bool
     size_agnostic: bool = False
     min_image_size: int = 1
+    # the auxiliary heads: in training the model returns their scores too
+    auxiliary: list[AuxiliaryHead] = field(default_factory=list)
     # the code, as typed values (printed by `code`)
     modules: list[tuple[str, Expr]] = field(default_factory=list, repr=False)
     statements: list[Assign] = field(default_factory=list, repr=False)
@@ -183,6 +185,7 @@ class _Walk:
             pretrained=ctx.pretrained,
             init_weights=ctx.init_weights,
             is_vqa=bp.is_vqa,
+            auxiliary=ctx.auxiliary,
             modules=ctx.modules,
             statements=ctx.statements,
             fragments=ctx.ordered_fragments(),

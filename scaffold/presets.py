@@ -173,14 +173,6 @@ TORCHVISION_HEADS = {
     "maxvit_t": "classifier.5",
 }
 
-# Keys of an architecture's weights file that the model leaves out, by prefix: the auxiliary
-# classifiers, which serve only in training (torchvision drops GoogLeNet's after loading: they
-# were never trained).
-TORCHVISION_LEFT_OUT = {
-    "googlenet": ("aux1.", "aux2."),
-    "inception_v3": ("AuxLogits.",),
-}
-
 # The normalisation an architecture's weights were trained with, where it is not ImageNet's: a
 # model whose data is normalised otherwise starts with `renormalize` (torchvision's transform_input).
 TORCHVISION_INPUT = {"googlenet": "half", "inception_v3": "half"}

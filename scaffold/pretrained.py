@@ -14,7 +14,6 @@ from .errors import BlueprintError, ProblemCollector
 from .presets import (
     TORCHVISION_HEADS,
     TORCHVISION_INPUT,
-    TORCHVISION_LEFT_OUT,
     TORCHVISION_OLD_KEYS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
@@ -46,9 +45,10 @@ def check_model_pretrained(
                 "remove one of the two `pretrained`",
             )
             return
-    mismatch = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else ""
+    mismatch, left_out = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else "", ()
     if not mismatch:
-        mismatch = _difference(bp, arch, ctx, image_shape) or _input_difference(bp, arch)
+        mismatch, left_out = _difference(bp, arch, ctx, image_shape)
+        mismatch = mismatch or _input_difference(bp, arch)
     if mismatch:
         hint = f"make the model exactly {arch}"
         if _bundled(arch):
@@ -61,17 +61,29 @@ def check_model_pretrained(
         )
         return
     enum, member = TORCHVISION_WEIGHTS[arch]
-    head, left_out = TORCHVISION_HEADS[arch], TORCHVISION_LEFT_OUT.get(arch, ())
-    old_keys = TORCHVISION_OLD_KEYS.get(arch)
-    ctx.pretrained.append(PretrainedLoad(arch, enum, member, "", "", head, left_out, old_keys))
+    head, old_keys = TORCHVISION_HEADS[arch], TORCHVISION_OLD_KEYS.get(arch)
+    aux_heads = tuple(_classifier(ctx, aux.name) for aux in ctx.auxiliary)
+    ctx.pretrained.append(
+        PretrainedLoad(arch, enum, member, "", "", head, left_out, old_keys, aux_heads)
+    )
 
 
-def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> str:
-    """The first module with parameters that differs from torchvision's `arch`, or ""."""
+def _classifier(ctx: Context, name: str) -> str:
+    """The module of an auxiliary head that gives its class scores (its last with parameters)."""
+    inside = [r.module for r in _weighted_rows(ctx.rows) if r.module.startswith(name + ".")]
+    return inside[-1] if inside else name
+
+
+def _difference(
+    bp: Blueprint, arch: str, ctx: Context, image_shape: Shape
+) -> tuple[str, tuple[str, ...]]:
+    """The first module with parameters that differs from torchvision's `arch`, or ""; and the
+    prefixes of the weights file's keys the model leaves out: the auxiliary heads of torchvision's
+    model (its bundled blueprint's) that this one does not have, which serve only in training."""
     from .plan import build_plan
 
     if bp.image.channels != 3:
-        return "ImageNet weights expect 3 input channels"
+        return "ImageNet weights expect 3 input channels", ()
     layers_and_blocks = torchvision_reference(arch)
     reference = blueprint_from_data(
         {
@@ -85,10 +97,17 @@ def _difference(bp: Blueprint, arch: str, ctx: Context, image_shape: Shape) -> s
         f"<torchvision {arch}>",
     )
     try:
-        theirs = _weighted(build_plan(reference, image_shape.dims[1:]).rows)
+        their_plan = build_plan(reference, image_shape.dims[1:])
     except BlueprintError:
-        return f"torchvision's {arch} does not work with {image_shape} inputs"
+        return f"torchvision's {arch} does not work with {image_shape} inputs", ()
+    own = {aux.name for aux in ctx.auxiliary}
+    left_out = tuple(f"{a.name}." for a in their_plan.auxiliary if a.name not in own)
+    theirs = [row for row in _weighted(their_plan.rows) if not row[0].startswith(left_out)]
     ours = _weighted(ctx.rows)
+    return _first_difference(ours, theirs), left_out
+
+
+def _first_difference(ours: list, theirs: list) -> str:
     for (module, kind, params), (their_module, their_kind, their_params) in zip(ours, theirs):
         if (module, kind, params) != (their_module, their_kind, their_params):
             return (
@@ -128,8 +147,12 @@ def _input_difference(bp: Blueprint, arch: str) -> str:
     )
 
 
+def _weighted_rows(rows) -> list:
+    return [r for r in rows if r.params and not r.group]
+
+
 def _weighted(rows) -> list[tuple[str, str, int]]:
-    return [(r.module, r.kind, r.params) for r in rows if r.params and not r.group]
+    return [(r.module, r.kind, r.params) for r in _weighted_rows(rows)]
 
 
 def _bundled(arch: str) -> bool:

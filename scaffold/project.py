@@ -138,6 +138,7 @@ class Pieces:
     tensorboard: bool  # scalars for TensorBoard in OUT/tensorboard
     sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
     deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
+    auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
 @dataclass
@@ -249,6 +250,7 @@ class Project:
             "tensorboard": train.tensorboard,
             "sync_bn": train.sync_bn,
             "deterministic": train.deterministic,
+            "auxiliary": bool(self.plan.auxiliary),
         }
 
     @property
@@ -379,6 +381,37 @@ class Project:
     @property
     def pretrained(self):
         return self.plan.pretrained[0] if self.plan.pretrained else None
+
+    @property
+    def auxiliary_vars(self) -> str:
+        """The auxiliary heads' scores as forward returns them in training: `aux1, aux2`."""
+        return ", ".join(head.var for head in self.plan.auxiliary)
+
+    @property
+    def auxiliary_names(self) -> str:
+        """The auxiliary heads' modules, in their order: `aux1, aux2`."""
+        return ", ".join(head.name for head in self.plan.auxiliary)
+
+    @property
+    def auxiliary_weights(self) -> str:
+        """The auxiliary heads' loss weights, in their order, as a Python list: `[0.3, 0.3]`."""
+        return repr([head.weight for head in self.plan.auxiliary])
+
+    @property
+    def auxiliary_text(self) -> str:
+        """The auxiliary heads for prose: `aux1` (0.3) and `aux2` (0.3)."""
+        heads = [f"`{head.name}` ({head.weight:g})" for head in self.plan.auxiliary]
+        return heads[0] if len(heads) == 1 else ", ".join(heads[:-1]) + " and " + heads[-1]
+
+    @property
+    def head_prefixes(self) -> str:
+        """The state_dict prefixes of the classifiers that load only with ImageNet's classes, as
+        Python: the model's (`"fc."`), or with the auxiliary heads' a tuple."""
+        pre = self.pretrained
+        prefixes = [f"{pre.head}.", *(f"{head}." for head in pre.aux_heads)]
+        if len(prefixes) == 1:
+            return json.dumps(prefixes[0])
+        return "(" + ", ".join(json.dumps(prefix) for prefix in prefixes) + ")"
 
     @property
     def backbone_renamed(self) -> bool:
@@ -965,6 +998,16 @@ class Project:
                 f"**Gradient clipping**: before each optimizer step the gradients are scaled down "
                 f"to a total norm of at most {train.grad_clip} (`train.grad_clip`; under fp16, "
                 "after unscaling)."
+            )
+        if x.auxiliary:
+            heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
+            lines.append(
+                f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
+                "weights) give class scores of their own in training, and the loss is the main "
+                "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
+                "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
+                "that total. In evaluation, prediction and export the heads do not run: the model "
+                "returns the class scores alone."
             )
         if x.ema:
             every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"

@@ -57,6 +57,14 @@ def inspect_table(bp: Blueprint, plan: ModelPlan) -> str:
             f"the embedding assumes a vocabulary of {plan.vocab_size:,} words "
             "(input.question.vocab_size); training builds the real one from the data"
         )
+    if plan.auxiliary:
+        names = {head.name for head in plan.auxiliary}
+        params = sum(r.params for r in plan.rows if not r.group and r.module.split(".")[0] in names)
+        notes.append(
+            f"of which {human(params)} parameters in the auxiliary heads "
+            f"({', '.join(head.name for head in plan.auxiliary)}), which run in training only: "
+            "their multiply-adds are not counted"
+        )
     if plan.size_agnostic:
         notes.append(
             f"works at other image sizes (--image-size, at least {plan.min_image_size} px) "

@@ -1,7 +1,9 @@
 """GoogLeNet and Inception v3 as bundled blueprints: their generated models load torchvision's
-state_dict strictly and compute the same function as torchvision's model with the settings of its
-ImageNet weights (no auxiliary classifiers, inputs re-normalised to [-1, 1]); at smaller sizes
-than their own (224 and 299 px), which both take, to keep the CPU time short."""
+state_dict strictly, auxiliary classifiers included, and compute the same function as
+torchvision's model with the settings of its ImageNet weights (inputs re-normalised to [-1, 1]):
+the logits in evaluation, and in training the auxiliary heads' too. GoogLeNet at a smaller size
+than its own 224 px, to keep the CPU time short; Inception v3 at its own 299 px, the least its
+auxiliary head takes (a 5x5 convolution after a 5x5 pooling of stride 3 of the 17x17 grid)."""
 
 from __future__ import annotations
 
@@ -14,13 +16,47 @@ from scaffold.blueprint import blueprint_from_data, load_blueprint
 from scaffold.errors import BlueprintError
 from scaffold.plan import build_plan
 
-SETTINGS = {"aux_logits": False, "transform_input": True, "init_weights": True}
+SETTINGS = {"aux_logits": True, "transform_input": True, "init_weights": True}
+SIZES = {"googlenet": 96, "inception_v3": 299}
 
 
-@pytest.mark.parametrize(("arch", "size"), [("googlenet", 96), ("inception_v3", 107)])
-def test_bundled_blueprint_agrees_with_torchvision(arch, size):
+@pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
+def test_bundled_blueprint_agrees_with_torchvision(arch):
     blueprint = load_blueprint(REPO / "blueprints" / f"{arch}.yaml")
-    agrees_with_torchvision(blueprint, arch, size, **SETTINGS)
+    agrees_with_torchvision(blueprint, arch, SIZES[arch], **SETTINGS)
+
+
+@pytest.mark.parametrize("arch", ["googlenet", "inception_v3"])
+def test_in_training_the_auxiliary_heads_are_torchvisions(arch):
+    """In training mode, with the same weights and the same random numbers (dropout draws them
+    in the same order), the logits and every auxiliary head's scores are torchvision's."""
+    blueprint = load_blueprint(REPO / "blueprints" / f"{arch}.yaml")
+    plan = build_plan(blueprint)
+    torch.manual_seed(0)
+    theirs = torchvision.models.get_model(arch, weights=None, **SETTINGS).train()
+    with torch.device("meta"):
+        ours = model_module(blueprint)[plan.class_name]()
+    ours.load_state_dict(theirs.state_dict(), strict=True, assign=True)
+    ours.train()
+    x = torch.randn(2, 3, SIZES[arch], SIZES[arch])
+    with torch.no_grad():
+        torch.manual_seed(1)
+        logits, aux_logits = ours(x)
+        torch.manual_seed(1)
+        expected = theirs(x)
+    if arch == "googlenet":  # GoogLeNetOutputs(logits, aux_logits2, aux_logits1)
+        their_aux = [expected.aux_logits1, expected.aux_logits2]
+    else:  # InceptionOutputs(logits, aux_logits)
+        their_aux = [expected.aux_logits]
+    torch.testing.assert_close(logits, expected.logits, rtol=0, atol=1e-4)
+    assert len(aux_logits) == len(their_aux) == len(plan.auxiliary)
+    for mine, their in zip(aux_logits, their_aux):
+        torch.testing.assert_close(mine, their, rtol=0, atol=1e-4)
+    weights = [(head.name, head.weight) for head in plan.auxiliary]
+    if arch == "googlenet":
+        assert weights == [("aux1", 0.3), ("aux2", 0.3)]  # Szegedy et al. 2015
+    else:
+        assert weights == [("AuxLogits", 0.4)]  # TF-slim's Inception v3 training
 
 
 @pytest.mark.parametrize(
@@ -57,26 +93,59 @@ def test_without_renormalizing_data_normalised_to_half_loads_the_weights(tmp_pat
     path = tmp_path / "googlenet.yaml"
     path.write_text(text.replace("    - renormalize: {source: imagenet, target: half}", ""))
     [load] = build_plan(load_blueprint(path)).pretrained
-    assert (load.arch, load.left_out) == ("googlenet", ("aux1.", "aux2."))
+    assert (load.arch, load.left_out, load.aux_heads) == ("googlenet", (), ("aux1.fc2", "aux2.fc2"))
 
 
-def test_load_pretrained_leaves_out_the_auxiliary_classifiers(tmp_path):
-    """The weights file holds torchvision's auxiliary classifiers (aux1, aux2): the generated
-    `load_pretrained` loads every other key, and refuses a file that lacks one."""
+def without_auxiliary_heads(tmp_path, name: str = "googlenet"):
+    """The bundled blueprint with its `auxiliary` lines removed."""
+    text = (REPO / "blueprints" / f"{name}.yaml").read_text("utf-8")
+    lines = [line for line in text.splitlines() if not line.startswith("    - auxiliary:")]
+    path = tmp_path / f"{name}.yaml"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    return load_blueprint(path)
+
+
+def test_load_pretrained_loads_every_key_with_the_auxiliary_classifiers(tmp_path):
+    """The weights file holds torchvision's auxiliary classifiers (aux1, aux2), and so does the
+    bundled GoogLeNet: `load_pretrained` loads every key, and refuses a file that lacks one; with
+    other classes, the auxiliary heads' classifiers are left at their start as `fc` is."""
     blueprint = load_blueprint(REPO / "blueprints" / "googlenet.yaml")
     model = model_module(blueprint)
     theirs = torchvision.models.googlenet(weights=None, aux_logits=True, init_weights=False)
     state = theirs.state_dict()
-    assert any(k.startswith("aux1.") for k in state)
     torch.save(state, tmp_path / "googlenet.pth")
     ours = model["GoogLeNet"]()
     assert model["load_pretrained"](ours, str(tmp_path / "googlenet.pth")).endswith("tensors")
     loaded = ours.state_dict()
-    assert all(torch.equal(loaded[k], state[k]) for k in loaded)
-    del state["inception5b.branch1.bn.bias"]
-    torch.save(state, tmp_path / "other.pth")
-    with pytest.raises(ValueError, match="missing \\['inception5b.branch1.bn.bias'\\]"):
-        model["load_pretrained"](ours, str(tmp_path / "other.pth"))
+    assert set(loaded) == set(state) and all(torch.equal(loaded[k], state[k]) for k in loaded)
+    five = model["GoogLeNet"](num_classes=5)
+    start = {k: v.clone() for k, v in five.state_dict().items()}
+    model["load_pretrained"](five, str(tmp_path / "googlenet.pth"))
+    for key, value in five.state_dict().items():
+        head = key.startswith(("fc.", "aux1.fc2.", "aux2.fc2."))
+        assert torch.equal(value, start[key] if head else state[key]), key
+    for key in ("inception5b.branch1.bn.bias", "aux2.conv.bn.bias"):
+        other = {k: v for k, v in state.items() if k != key}
+        torch.save(other, tmp_path / "other.pth")
+        with pytest.raises(ValueError, match=f"missing \\['{key}'\\]"):
+            model["load_pretrained"](ours, str(tmp_path / "other.pth"))
+
+
+def test_without_auxiliary_heads_the_weights_load_leaving_theirs_out(tmp_path):
+    """The heads are optional: a GoogLeNet without them is torchvision's model all the same, and
+    its `load_pretrained` leaves the file's aux1 and aux2 keys out (they serve only in training);
+    its forward returns the logits alone, in training too."""
+    blueprint = without_auxiliary_heads(tmp_path)
+    plan = build_plan(blueprint)
+    assert plan.auxiliary == [] and plan.pretrained[0].left_out == ("aux1.", "aux2.")
+    model = model_module(blueprint)
+    state = torchvision.models.googlenet(weights=None, aux_logits=True).state_dict()
+    torch.save(state, tmp_path / "googlenet.pth")
+    ours = model["GoogLeNet"]()
+    model["load_pretrained"](ours, str(tmp_path / "googlenet.pth"))
+    loaded = ours.state_dict()
+    assert set(loaded) == {k for k in state if not k.startswith(("aux1.", "aux2."))}
+    assert ours.train()(torch.randn(2, 3, 64, 64)).shape == (2, 1000)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,8 @@ from generated import project_for
 
 TRACES = ["MixUp", "CutMix", "BatchMix", "mix(", "RandAugment", "RandomErasing", "feature_cache",
           "feature-cache", "cache_features", "image_key", "file_key", "features.cached", "onnx",
-          "torch.export", "mixup", "cutmix"]  # fmt: skip
+          "torch.export", "mixup", "cutmix", "AUX_WEIGHTS", "training_loss", "aux_logits",
+          "self.training", "Auxiliary"]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["lenet", "bcnn_vgg16", "san_vgg_lstm", "resnet_cifar"])

@@ -18,12 +18,7 @@ from generated import (
 
 from scaffold.blueprint import load_blueprint
 from scaffold.plan import build_plan
-from scaffold.presets import (
-    TORCHVISION_HEADS,
-    TORCHVISION_LEFT_OUT,
-    torchvision_layers,
-    torchvision_reference,
-)
+from scaffold.presets import TORCHVISION_HEADS, torchvision_layers, torchvision_reference
 
 
 def _agree(model_class, theirs: torch.nn.Module, size: int) -> None:
@@ -54,12 +49,18 @@ def test_other_architectures_written_as_blueprints_agree_with_torchvision(arch):
     _agree(model_class, getattr(torchvision.models, arch)(weights=None), size=64)
 
 
+# Inception v3's auxiliary classifier takes its 17x17 grid of 299 px inputs (a 5x5 convolution
+# after a 5x5 pooling of stride 3); the others, 224 px.
+SIZES = {"inception_v3": 299}
+
+
 @pytest.mark.parametrize("arch", list(TORCHVISION_HEADS))
 def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
     """All of them, on the meta device (no memory, no time): the same state_dict keys and shapes,
     and the blueprint is accepted with `pretrained: torchvision/ARCH`."""
     reference = torchvision_reference(arch)
-    blueprint = blueprint_with_layers(arch, **reference)
+    size = SIZES.get(arch, 224)
+    blueprint = blueprint_with_layers(arch, size=size, **reference)
     plan = build_plan(blueprint)
     with torch.device("meta"):
         ours = model_module(blueprint)[plan.class_name]()
@@ -69,16 +70,14 @@ def test_every_whole_model_architecture_has_torchvision_keys_and_shapes(arch):
             theirs = None
     if theirs is None:
         theirs = getattr(torchvision.models, arch)(weights=None)
-    left_out = TORCHVISION_LEFT_OUT.get(arch, ())  # the auxiliary classifiers, left out
+    # GoogLeNet's and Inception v3's auxiliary classifiers included (their weight files' keys)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: v.shape for k, v in theirs.state_dict().items() if not k.startswith(left_out)
+        k: v.shape for k, v in theirs.state_dict().items()
     }
-    with_weights = blueprint_with_layers(arch, **reference)
+    with_weights = blueprint_with_layers(arch, size=size, **reference)
     with_weights.model.pretrained = f"torchvision/{arch}"
     loads = build_plan(with_weights).pretrained
-    assert [(p.arch, p.head, p.left_out) for p in loads] == [
-        (arch, TORCHVISION_HEADS[arch], left_out)
-    ]
+    assert [(p.arch, p.head, p.left_out) for p in loads] == [(arch, TORCHVISION_HEADS[arch], ())]
     enum, member = loads[0].weights_enum, loads[0].weights_member
     assert getattr(torchvision.models, enum)[member] in list(
         torchvision.models.get_model_weights(arch)
@@ -137,10 +136,11 @@ def test_every_architecture_with_a_head_has_weights_and_the_other_way_round():
     assert set(TORCHVISION_HEADS) == set(TORCHVISION_WEIGHTS)
 
 
-# torchvision's settings that its pretrained GoogLeNet and Inception v3 take (no auxiliary
-# classifiers; inputs re-normalised as the weights were trained), which their blueprints follow.
+# torchvision's settings that its pretrained GoogLeNet and Inception v3 take (inputs re-normalised
+# as the weights were trained), which their blueprints follow, with the auxiliary classifiers
+# that the weight files hold.
 WITH_WEIGHTS = {
-    name: {"aux_logits": False, "transform_input": True, "init_weights": True}
+    name: {"aux_logits": True, "transform_input": True, "init_weights": True}
     for name in ("googlenet", "inception_v3")
 }
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from ..errors import Location, Problem, ProblemCollector, UsageError
 from ..names import module_name_problem
@@ -118,6 +118,7 @@ __all__ = [
     "SimpleLayer",
     "Row",
     "PretrainedLoad",
+    "AuxiliaryHead",
 ]
 
 IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -388,10 +389,20 @@ class PretrainedLoad:
         head: str = "",  # the classifier's state_dict prefix, loaded only when its shape matches
         left_out: tuple[str, ...] = (),  # prefixes of the file's keys the model leaves out
         old_keys: tuple[list[str], list[tuple[str, str]]] | None = None,  # why, (old, new) parts
+        aux_heads: tuple[str, ...] = (),  # the auxiliary heads' classifiers, loaded as `head`
     ) -> None:
         self.arch, self.weights_enum, self.weights_member = arch, weights_enum, weights_member
         self.target, self.source_prefix, self.head = target, source_prefix, head
         self.left_out, self.old_keys = left_out, old_keys
+        self.aux_heads = aux_heads
+
+
+class AuxiliaryHead(NamedTuple):
+    """A side head whose class scores the model returns in training (see blocks/auxiliary)."""
+
+    name: str  # its module
+    weight: float  # of its loss, added to the main one
+    var: str  # forward's variable holding its scores
 
 
 class Context:
@@ -430,6 +441,7 @@ class Context:
         self.depth = 0
         self.defined_classes: dict[str, dict[str, str]] = {}  # kind -> {class code: name}
         self.defined_fragments: dict[str, Fragment] = {}
+        self.auxiliary: list[AuxiliaryHead] = []
         for layer in walk_layers(layers):
             for base in (layer.NAME, *layer.extra_names()):
                 self._kind_counts[base] = self._kind_counts.get(base, 0) + 1
@@ -450,6 +462,7 @@ class Context:
         inner.kinds_used = self.kinds_used
         inner.defined_classes = self.defined_classes
         inner.defined_fragments = self.defined_fragments
+        inner.auxiliary = self.auxiliary
         inner.prefix = f"{self.prefix}.{prefix}" if self.prefix else prefix
         inner.depth = self.depth + depth
         return inner

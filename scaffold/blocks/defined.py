@@ -143,7 +143,7 @@ class DefinedBlock(Layer):
     def _instance(self, x: Shape, ctx: Context, module: str, depth: int):
         """Plan the block's class on `x` (rows under `module`); its construction and output."""
         d = self.DEFINITION
-        values = self.arguments()
+        values = {p: self._classes(p, v, ctx) for p, v in self.arguments().items()}
         symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
         channels = given = None
         if x.kind in ("image", "vector") or x.kind in ("words", "sequence", "channels_last"):
@@ -193,6 +193,19 @@ class DefinedBlock(Layer):
         outer = {**values, "in_channels": given}
         out = Shape(out.kind, tuple(_rebind(v, outer) for v in out.dims))
         return Ref(class_name)(*args, **keywords), out
+
+    def _classes(self, param: str, value: Any, ctx: Context) -> Any:
+        """An argument written `classes`: the model's number of classes, passed on as its
+        `num_classes` (an auxiliary head's InceptionAux(512, num_classes=num_classes))."""
+        if value != "classes" or isinstance(value, Symbolic):
+            return value
+        if ctx.prefix:
+            raise self.error(
+                "`classes` is the model's argument, not a defined block's",
+                "give the enclosing block a parameter for it, and pass `classes` to that",
+                key=param,
+            )
+        return SymInt(ctx.num_classes, Var("num_classes"))
 
     def _layers(self, symbols: dict[str, Any]) -> list[Layer]:
         d = self.DEFINITION
