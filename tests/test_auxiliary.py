@@ -217,7 +217,7 @@ def test_classes_is_no_argument_of_a_block_inside_a_block():
 def _model_code(blueprint) -> str:
     from generated import _model_template
 
-    return _model_template().render(blueprint=blueprint.raw, package_name="proj")
+    return _model_template().render(blueprint=blueprint.raw, package_name="proj", _copier_conf={})
 
 
 # --- the generated project -------------------------------------------------------------------
