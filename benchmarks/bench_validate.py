@@ -47,6 +47,9 @@ def measure(root_dir: Path, blueprint: Path, repeat: int, bytecode: bool) -> tup
             root / "scaffold",
             ignore=shutil.ignore_patterns("__pycache__", "_template"),
         )
+        # the bundled blueprints where an installed package has them: a family blueprint's
+        # `pretrained` check reads torchvision's layout from its bundled blueprint
+        shutil.copytree(root_dir / "blueprints", root / "scaffold" / "_template" / "blueprints")
         env = {**os.environ, "PYTHONPATH": str(root)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         if not bytecode:

@@ -369,7 +369,9 @@ class Row:
         group: bool = False,  # a container whose children follow; its numbers are their sum
     ) -> None:
         self.module, self.kind, self.shape = module, kind, shape
-        self.params, self.macs, self.depth, self.group = params, macs, depth, group
+        # plain numbers: counted in a defined block, they would carry their code (emit.Symbolic)
+        # into every sum of a group, for nothing
+        self.params, self.macs, self.depth, self.group = int(params), int(macs), depth, group
 
     def __repr__(self) -> str:
         return f"Row({self.module!r}, {self.kind!r}, {self.shape}, {self.params}, {self.macs})"
@@ -573,13 +575,13 @@ class Context:
         bias: bool = False,
     ) -> None:
         """The row of a square convolution: parameters and multiply-adds from its shapes."""
-        per_output = in_channels // groups * kernel * kernel
-        out_channels = out.dims[0]
+        per_output = int(in_channels) // int(groups) * int(kernel) * int(kernel)
+        out_channels = int(out.dims[0])
         label = f"conv {kernel}x{kernel}" + (f"/{stride}" if stride > 1 else "")
         if groups > 1:
             label = ("depthwise " if groups == in_channels == out_channels else "grouped ") + label
         params = out_channels * per_output + (out_channels if bias else 0)
-        self.row(module, label, out, params, out.numel * per_output, depth)
+        self.row(module, label, out, params, out.count * per_output, depth)
 
     def bn_row(self, module: str, shape: Shape, depth: int) -> None:
         self.row(module, "batch norm", shape, 2 * shape.dims[0], 0, depth)

@@ -161,6 +161,7 @@ class DefinedBlock(Layer):
         token = _PLANNING.set((*active, self.KIND))
         try:
             layers = self._layers(symbols)
+            self.planned_layers = layers  # for a residual around it (compose.makes_new_tensor)
             inner = ctx.child(layers, module, depth)
             from .compose import plan_layers
 
