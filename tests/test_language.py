@@ -6,6 +6,8 @@ errors located both where a block is used and on the line of its definition."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 import torch
 import torchvision
@@ -165,6 +167,39 @@ def test_a_residual_adds_in_place_only_to_a_new_tensor_no_backward_reads(body, e
     before = x.detach().clone()
     model(x).sum().backward()
     assert torch.equal(x.detach(), before)  # the input is never changed
+
+
+def test_a_residual_added_only_where_its_arguments_say_adds_in_place_under_an_if():
+    blocks = """
+    block:
+      params: {out: ~, stride: 1, last: batch_norm}
+      layers:
+        - residual:
+            body: [conv: {out: $out, stride: $stride, padding: 1}, $last]
+            connect: $stride == 1 and in_channels == out
+            drop_path: 0.5
+    """
+    layers = """
+    - conv: 4
+    - block: {out: 4}
+    - block: {out: 4, last: relu}
+    - block: {out: 8, stride: 2}
+    - global_avg_pool
+    - flatten
+    - linear: classes
+    """
+    bp = blueprint(textwrap.dedent(layers), textwrap.dedent(blocks), size=6, classes=3)
+    plan, _, model = model_of(bp)
+    classes = {f.name: f.code(frozenset()) for f, _ in plan.fragments}
+    assert classes["Block"].endswith(
+        "        if self.use_residual:\n            x = self.drop_path(x)\n"
+        "            x += identity\n        return x"
+    ), classes["Block"]
+    # ReLU last: its backward reads its output, so the sum is a new tensor
+    assert "return self.drop_path(x) + identity if self.use_residual else x" in classes["Block2"]
+    model = model.double().eval()  # drop_path is random in training
+    x = torch.randn(2, 3, 6, 6, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: model(x), (x,), fast_mode=True)
 
 
 def test_an_in_place_merge_inside_a_block_gives_torchvisions_gradients():

@@ -2,7 +2,7 @@
 
 Each plans the layers written inside it with the same walk as the model's own list, so shapes,
 names, parameters and multiply-adds come from the units themselves; the code it adds is the
-few lines that join those layers in forward (`x = x + identity`, `torch.cat([...], dim=1)`).
+few lines that join those layers in forward (`x += identity`, `torch.cat([...], dim=1)`).
 Blocks a blueprint defines (`blocks:`) are in scaffold/blocks/defined.py.
 """
 
@@ -37,7 +37,7 @@ from .base import (
     torch,
     unit,
 )
-from .emit import Forward, IfElse, Lit, SymBool
+from .emit import Forward, If, IfElse, Lit, SymBool
 
 DROP_PATH = Fragment(
     "DropPath",
@@ -226,11 +226,21 @@ class Residual(Layer):
             label += " (not added)"
         ctx.group(mark, "", label, out)
         merged = BinOp(step, "+", Var(identity))
-        if isinstance(connect, SymBool):  # x = x + identity if self.use_residual else x
+        in_place = self._adds_in_place(forward, at)
+        if isinstance(connect, SymBool):
             name = ctx.fixed_name("use_residual")
             ctx.module(name, connect.expr, params=False)
-            merged = IfElse(merged, this(name), HOLE)
-        elif self._adds_in_place(forward, at):  # x = self.drop_path(x); x += identity
+            if in_place:  # if self.use_residual: x = self.drop_path(x); x += identity
+                forward.flush()
+                added: list = []
+                inner = Forward(added, forward.var, forward.var)
+                if step is not HOLE:
+                    inner.start(step, "")
+                inner.add_in_place(Var(identity), "")
+                forward.statement(If(this(name), added))
+                return out
+            merged = IfElse(merged, this(name), HOLE)  # x = x + identity if ... else x
+        elif in_place:  # x = self.drop_path(x); x += identity
             if step is not HOLE:
                 forward.start(step, out.comment())
             forward.add_in_place(Var(identity), out.comment())

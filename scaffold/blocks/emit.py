@@ -303,8 +303,10 @@ class Call(Expr):
         **kwargs,
     ) -> None:
         self.func = func
-        self.args = tuple(expr(a) for a in args)
-        self.kwargs = tuple((k, expr(v)) for k, v in kwargs.items())
+        self.args = tuple([a if isinstance(a, Expr) else Lit(a) for a in args])
+        self.kwargs = tuple(
+            [(k, v if isinstance(v, Expr) else Lit(v)) for k, v in kwargs.items()]
+        )
         self.multiline = multiline
         self.comments = tuple(comments)
 
@@ -339,13 +341,11 @@ class Call(Expr):
             yield from v.refs()
 
     def fill(self, value: Expr) -> Expr:
-        filled = Call(
-            self.func.fill(value),
-            *(a.fill(value) for a in self.args),
-            multiline=self.multiline,
-            comments=self.comments,
-        )
-        filled.kwargs = tuple((k, v.fill(value)) for k, v in self.kwargs)
+        filled = object.__new__(Call)  # the parts are expressions already
+        filled.func = self.func.fill(value)
+        filled.args = tuple([a.fill(value) for a in self.args])
+        filled.kwargs = tuple([(k, v.fill(value)) for k, v in self.kwargs])
+        filled.multiline, filled.comments = self.multiline, self.comments
         return filled
 
 
@@ -557,6 +557,28 @@ class AddInPlace:
 
     def refs(self) -> Iterator[str]:
         return self.value.refs()
+
+
+class If:
+    """`if condition:` and its statements, in forward (a residual added only where its block's
+    arguments say: `if self.use_residual: x += identity`)."""
+
+    __slots__ = ("condition", "body", "comment")
+    targets: tuple[str, ...] = ()
+
+    def __init__(self, condition: Expr, body: list) -> None:
+        self.condition, self.body, self.comment = condition, body, ""
+
+    def code(self) -> str:
+        lines = [f"if {self.condition.code()}:"]
+        for statement in self.body:
+            lines.extend("    " + line for line in statement.code().split("\n"))
+        return "\n".join(lines)
+
+    def refs(self) -> Iterator[str]:
+        yield from self.condition.refs()
+        for statement in self.body:
+            yield from statement.refs()
 
 
 class Forward:
