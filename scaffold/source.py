@@ -52,7 +52,11 @@ def _compose(text: str):
     """The node graph of one YAML document (PyYAML's exceptions as it raises them)."""
     # PyYAML refuses non-printable characters that libyaml takes; only ASCII text goes fast, so
     # that every column counts characters as PyYAML counts them
-    if _CLoader is not None and text.isascii() and not yaml.reader.Reader.NON_PRINTABLE.search(text):
+    if (
+        _CLoader is not None
+        and text.isascii()
+        and not yaml.reader.Reader.NON_PRINTABLE.search(text)
+    ):
         try:
             return yaml.compose(text, Loader=_CLoader)
         except yaml.YAMLError:

@@ -304,9 +304,7 @@ class Call(Expr):
     ) -> None:
         self.func = func
         self.args = tuple([a if isinstance(a, Expr) else Lit(a) for a in args])
-        self.kwargs = tuple(
-            [(k, v if isinstance(v, Expr) else Lit(v)) for k, v in kwargs.items()]
-        )
+        self.kwargs = tuple([(k, v if isinstance(v, Expr) else Lit(v)) for k, v in kwargs.items()])
         self.multiline = multiline
         self.comments = tuple(comments)
 
