@@ -11,8 +11,8 @@ Both run twice over: from a copy of the package with its bytecode cached, as an 
 scaffold runs (`pip install` compiles it), and from a copy without any, where Python compiles
 every module on each run (a source checkout under PYTHONDONTWRITEBYTECODE=1, as on the machines
 where the tests run). The copies keep the worktree's own __pycache__ out of the measurement.
---root measures
-another checkout's package (e.g. the main branch, for a before/after comparison).
+--root measures another checkout's package (e.g. the main branch, for a before/after
+comparison).
 """
 
 from __future__ import annotations
