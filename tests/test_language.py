@@ -740,7 +740,7 @@ ir:
     assert [f.name for f, _ in plan.fragments] == ["InvertedResidual"]
     code = plan.fragments[0][0].code(frozenset())
     assert "self.use_residual = stride == 1 and in_channels == out" in code
-    assert "return x + identity if self.use_residual else x" in code
+    assert "        if self.use_residual:\n            x += identity\n        return x" in code
     for args in [(16, 24, 2, 6), (24, 24, 1, 6)]:
         ours = namespace["InvertedResidual"](args[0], out=args[1], stride=args[2]).eval()
         reference = InvertedResidual(*args).eval()
