@@ -84,6 +84,7 @@ class Definition:
         self.doc = doc
         self.param_locations = param_locations or {}
         self.class_name = ""
+        self.expressions: dict[int, bool] = {}  # id of a node of `layers` -> whether it has `$`
 
 
 class Scalar(FieldType):
@@ -326,7 +327,23 @@ def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fra
     return made
 
 
+def _has_expressions(node: Node, known: dict[int, bool]) -> bool:
+    """Whether `node` holds a `$` value anywhere (remembered per node of the definition)."""
+    found = known.get(id(node))
+    if found is None:
+        if isinstance(node, MapNode):
+            found = any([_has_expressions(v, known) for v in node.entries.values()])
+        elif isinstance(node, SeqNode):
+            found = any([_has_expressions(v, known) for v in node.items])
+        else:
+            found = isinstance(node.value, str) and node.value.startswith("$")
+        known[id(node)] = found
+    return found
+
+
 def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
+    if not _has_expressions(node, d.expressions):  # the same at every use: shared, as read
+        return node
     if isinstance(node, MapNode):
         return MapNode(
             node.location,
