@@ -95,3 +95,32 @@ def test_text_libyaml_reads_otherwise_goes_to_pyyamls_parser(text: str, monkeypa
     except BlueprintError:
         pass
     assert used[-1] is source._Loader
+
+
+def test_a_blocks_layers_are_read_once_for_the_values_they_use():
+    """EfficientNet's blocks of one stage differ only in `drop`, which only the residual's
+    `drop_path` uses: its body is one node, read once; a mistake is still found at every use."""
+    from scaffold.blocks import defined
+
+    bp = load_blueprint(REPO / "blueprints" / "efficientnet_v2_s.yaml")
+    planning.build_plan(bp)
+    mbconv = bp.blocks["mbconv"].DEFINITION
+    uses = sum(1 for key in mbconv.substituted if key[0] == id(mbconv.layers))
+    bodies = {id(node) for node in mbconv.substituted.values()}
+    assert uses > 1 and len(mbconv.read) < len(bodies) + uses  # shared, not read per use
+    # one node, read once, planned at each use: the third use is too small for its kernel
+    data = {
+        "name": "small",
+        "input": {"channels": 3, "height": 10, "width": 10},
+        "blocks": {"b": {"params": {"out": None}, "layers": [{"conv": {"out": "$out"}}]}},
+        "model": {
+            "layers": [{"b": {"out": 8}}, {"b": {"out": 8}}, {"maxpool": 3}, {"b": {"out": 8}}]
+            + ["flatten", {"linear": "classes"}]
+        },
+        "data": {"classes": 2},
+        "train": {"epochs": 1},
+    }
+    with pytest.raises(BlueprintError) as caught:
+        planning.build_plan(blueprint_from_data(data))
+    assert "input 8x2x2 is smaller than kernel 3x3 (in the block 'b' used at" in str(caught.value)
+    assert defined.READ_CACHE.get() is None  # only while a block's layers are read

@@ -25,6 +25,7 @@ from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
 from ..source import MapNode, Node
 from ..spec import (
+    INVALID,
     Bool,
     Enum,
     FieldType,
@@ -268,6 +269,9 @@ LayerList = ListOf(LayerType(), min_items=1)
 
 # The blocks a blueprint defines (its `blocks:` section) while it is read: kind -> Layer class.
 DEFINED: ContextVar[Mapping[str, type[Layer]] | None] = ContextVar("DEFINED", default=None)
+# while a defined block's layers are read: its nodes' layers, by id (a node whose `$` values are
+# the same at two uses is one object, read once: scaffold/blocks/defined.py)
+READ_CACHE: ContextVar[dict | None] = ContextVar("READ_CACHE", default=None)
 
 
 class _Kinds(Mapping):
@@ -295,10 +299,19 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
 
     REGISTRY.index()
     defined = DEFINED.get()
+    cache = READ_CACHE.get()
+    if cache is not None:  # a defined block's layers: a node read at an earlier use, as it was
+        hit = cache.get(id(node))
+        if hit is not None and hit[0] is node and hit[1] is defined:
+            return hit[2]
+    before = len(problems.problems)
     kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
-    return read_tagged(
+    layer = read_tagged(
         node, path, problems, kinds, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
+    if cache is not None and layer is not INVALID and len(problems.problems) == before:
+        cache[id(node)] = (node, defined, layer)
+    return layer
 
 
 class BlocksType(FieldType):

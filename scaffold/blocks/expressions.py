@@ -57,6 +57,14 @@ def _parse(text: str) -> tuple[ast.Expression, tuple[str | None, ...]]:
     return tree, tuple(checks)
 
 
+def names_in(text: str) -> frozenset[str]:
+    """The names an expression uses (none for one that does not parse: evaluate says why)."""
+    try:
+        return frozenset(name for name in _parse(text)[1] if name is not None)
+    except ValueError:
+        return frozenset()
+
+
 def evaluate(text: str, symbols: dict[str, Any]):
     """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
     tree, checks = _parse(text)
