@@ -1,17 +1,18 @@
 """How long does `scaffold validate` take next to the least any click + yaml tool takes?
 
-    python benchmarks/bench_validate.py [--repeat 21] [--root CHECKOUT] [BLUEPRINT]
+    python benchmarks/bench_validate.py [--repeat 21] [--root CHECKOUT] [BLUEPRINT ...]
 
 Runs `python -c "import click, yaml"` (the reference: starting Python and importing the two
-libraries the command line needs anyway) and `python -m scaffold validate BLUEPRINT` (default:
-blueprints/vgg16.yaml) alternately, --repeat times each, and prints the medians and their ratio.
-The goal is a ratio of at most 2.
+libraries the command line needs anyway) and `python -m scaffold validate BLUEPRINT` (default: the
+slowest bundled blueprints, SLOWEST below) alternately, --repeat times each, and prints the
+medians and their ratio. The goal is a ratio of at most 2.
 
 Both run twice over: from a copy of the package with its bytecode cached, as an installed
 scaffold runs (`pip install` compiles it), and from a copy without any, where Python compiles
 every module on each run (a source checkout under PYTHONDONTWRITEBYTECODE=1, as on the machines
-where the tests run). The copies keep the worktree's own __pycache__ out of the measurement. --root measures
-another checkout's package (e.g. the main branch, for a before/after comparison).
+where the tests run). The copies keep the worktree's own __pycache__ out of the measurement.
+--root measures another checkout's package (e.g. the main branch, for a before/after
+comparison).
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# the bundled blueprints that validate slowest (the largest by planning work: defined blocks used
+# many times), measured in benchmarks/RESULTS.md; vgg16 was issue 15's
+SLOWEST = ["densenet121", "efficientnet_v2_s"]
 
 
 def wall(command: list[str], env: dict, cwd: Path) -> float:
@@ -47,6 +51,9 @@ def measure(root_dir: Path, blueprint: Path, repeat: int, bytecode: bool) -> tup
             root / "scaffold",
             ignore=shutil.ignore_patterns("__pycache__", "_template"),
         )
+        # the bundled blueprints where an installed package has them: a family blueprint's
+        # `pretrained` check reads torchvision's layout from its bundled blueprint
+        shutil.copytree(root_dir / "blueprints", root / "scaffold" / "_template" / "blueprints")
         env = {**os.environ, "PYTHONPATH": str(root)}
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         if not bytecode:
@@ -63,20 +70,24 @@ def measure(root_dir: Path, blueprint: Path, repeat: int, bytecode: bool) -> tup
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("blueprint", nargs="?", type=Path, default=REPO / "blueprints/vgg16.yaml")
+    parser.add_argument(
+        "blueprints",
+        nargs="*",
+        type=Path,
+        default=[REPO / f"blueprints/{name}.yaml" for name in SLOWEST],
+        help=f"default: {', '.join(SLOWEST)}",
+    )
     parser.add_argument("--repeat", type=int, default=21)
     parser.add_argument("--root", type=Path, default=REPO, help="the checkout to measure")
     args = parser.parse_args()
     print(f"{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
-    print(
-        f"scaffold validate {args.blueprint.name} ({args.root / 'scaffold'}), median of "
-        f"{args.repeat} alternating runs\n"
-    )
-    print(f"{'package':28s}{'import click, yaml':>20s}{'validate':>12s}{'ratio':>8s}")
-    for bytecode, label in ((True, "with bytecode (installed)"), (False, "without bytecode")):
-        reference, validate = measure(args.root, args.blueprint.resolve(), args.repeat, bytecode)
-        ratio = validate / reference
-        print(f"{label:28s}{reference:18.3f} s{validate:10.3f} s{ratio:8.2f}", flush=True)
+    print(f"scaffold validate ({args.root / 'scaffold'}), median of {args.repeat} alternating runs")
+    for blueprint in args.blueprints:
+        print(f"\n{blueprint.name:28s}{'import click, yaml':>20s}{'validate':>12s}{'ratio':>8s}")
+        for bytecode, label in ((True, "with bytecode (installed)"), (False, "without bytecode")):
+            reference, validate = measure(args.root, blueprint.resolve(), args.repeat, bytecode)
+            ratio = validate / reference
+            print(f"{label:28s}{reference:18.3f} s{validate:10.3f} s{ratio:8.2f}", flush=True)
 
 
 if __name__ == "__main__":

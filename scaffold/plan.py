@@ -11,6 +11,7 @@ rows; model.py prints `plan.code`. Nothing here imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -48,8 +49,6 @@ class ModelPlan:
     pretrained: list[PretrainedLoad]
     init_weights: bool
     is_vqa: bool
-    size_agnostic: bool = False
-    min_image_size: int = 1
     # the auxiliary heads: in training the model returns their scores too
     auxiliary: list[AuxiliaryHead] = field(default_factory=list)
     # the code, as typed values (printed by `code`)
@@ -58,6 +57,24 @@ class ModelPlan:
     fragments: list[tuple[Fragment, frozenset[str]]] = field(default_factory=list, repr=False)
     constants: list[Constant] = field(default_factory=list, repr=False)
     constants_comment: str = ""
+    # whether the model works at other image sizes and the smallest it takes: planned again at
+    # other sizes only when asked (`validate` never asks)
+    size_probe: Callable[[ModelPlan], tuple[bool, int]] | None = field(default=None, repr=False)
+
+    @cached_property
+    def _size_freedom(self) -> tuple[bool, int]:
+        return self.size_probe(self) if self.size_probe else (False, 1)
+
+    @property
+    def size_agnostic(self) -> bool:
+        """Whether the model works at other image sizes with the same weights (global pooling,
+        bilinear pooling, attention)."""
+        return self._size_freedom[0]
+
+    @property
+    def min_image_size(self) -> int:
+        """The smallest square image size the model accepts."""
+        return self._size_freedom[1]
 
     @property
     def first_module(self) -> Row:
@@ -89,10 +106,10 @@ def build_plan(bp: Blueprint, image_size: tuple[int, int] | None = None) -> Mode
     token = DEFINED.set(bp.blocks or {})  # a defined block reads its layers where it is used
     try:
         plan = _Walk(bp, image_size).build()
-        if image_size is None:
-            plan.size_agnostic, plan.min_image_size = _size_freedom(bp, plan)
     finally:
         DEFINED.reset(token)
+    if image_size is None:
+        plan.size_probe = lambda plan: _size_freedom(bp, plan)
     return plan
 
 
@@ -102,10 +119,13 @@ def _size_freedom(bp: Blueprint, plan: ModelPlan) -> tuple[bool, int]:
     h, w = bp.image.height, bp.image.width
 
     def works(size: tuple[int, int]) -> bool:
+        token = DEFINED.set(bp.blocks or {})
         try:
             other = _Walk(bp, size, probe=True).build()
         except BlueprintError:
             return False
+        finally:
+            DEFINED.reset(token)
         return other.total_params == plan.total_params and other.output_shape == plan.output_shape
 
     if not works((h * 2 + 1, w * 2 + 1)):

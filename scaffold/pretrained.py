@@ -47,7 +47,7 @@ def check_model_pretrained(
             return
     mismatch, left_out = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else "", ()
     if not mismatch:
-        mismatch, left_out = _difference(bp, arch, ctx, image_shape)
+        mismatch, left_out = _difference(bp, arch, ctx, image_shape, problems)
         mismatch = mismatch or _input_difference(bp, arch)
     if mismatch:
         hint = f"make the model exactly {arch}"
@@ -75,7 +75,7 @@ def _classifier(ctx: Context, name: str) -> str:
 
 
 def _difference(
-    bp: Blueprint, arch: str, ctx: Context, image_shape: Shape
+    bp: Blueprint, arch: str, ctx: Context, image_shape: Shape, problems: ProblemCollector
 ) -> tuple[str, tuple[str, ...]]:
     """The first module with parameters that differs from torchvision's `arch`, or ""; and the
     prefixes of the weights file's keys the model leaves out: the auxiliary heads of torchvision's
@@ -85,6 +85,8 @@ def _difference(
     if bp.image.channels != 3:
         return "ImageNet weights expect 3 input channels", ()
     layers_and_blocks = torchvision_reference(arch)
+    if not problems.problems and _is_reference(bp, layers_and_blocks):
+        return "", ()  # torchvision's layout as written, heads and all: its walk gives these rows
     reference = blueprint_from_data(
         {
             "name": arch,
@@ -121,6 +123,29 @@ def _first_difference(ours: list, theirs: list) -> str:
         module, kind, _ = ours[len(theirs)]
         return f"torchvision's ends before this model's {module} ({kind})"
     return ""
+
+
+def _is_reference(bp: Blueprint, layers_and_blocks: dict) -> bool:
+    """Whether the model is the reference's layers and blocks exactly (the bundled family
+    blueprints are torchvision's references themselves), value for value and type for type."""
+    model = bp.model
+    if bp.is_vqa or model.image or model.question or model.head or bp.raw is None:
+        return False
+    raw = bp.raw.get("model") or {}
+    return _same(raw.get("layers"), layers_and_blocks["layers"]) and _same(
+        bp.raw.get("blocks") or {}, layers_and_blocks["blocks"]
+    )
+
+
+def _same(a, b) -> bool:
+    """Equal plain data, without Python's 1 == 1.0 == True."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
 
 
 def _input_difference(bp: Blueprint, arch: str) -> str:

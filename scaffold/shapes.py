@@ -43,9 +43,18 @@ class Shape:
 
     @property
     def numel(self) -> int:
+        """The number of values, in a defined block written as its expression (`flatten`)."""
         total = 1
         for d in self.dims:
             total *= d
+        return total
+
+    @property
+    def count(self) -> int:
+        """The number of values as a plain number (for multiply-adds, which are never code)."""
+        total = 1
+        for d in self.dims:
+            total *= int(d)
         return total
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import re
+import weakref
 from typing import Any, TypeVar
 
 from .errors import Location, ProblemCollector
@@ -489,10 +490,24 @@ def section_fields(section: type) -> dict[str, FieldType]:
     }
 
 
+_READ_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a defined block's go with it
+
+
+def _read_plan(section: type) -> tuple[dict[str, dataclasses.Field], set[str]]:
+    """A section's fields by key, and the names of all its fields (once per class: a defined
+    block's layers are read at each of its uses)."""
+    plan = _READ_PLANS.get(section)
+    if plan is None:
+        fields = _fields(section)
+        declared = [f for f in fields if "type" in f.metadata]
+        keys = {(f.metadata.get("key") or f.name): f for f in declared}
+        plan = _READ_PLANS[section] = (keys, {f.name for f in fields})
+    return plan
+
+
 def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCollector) -> T:
     """Build `section` from a mapping; unknown keys, missing keys and bad values become problems."""
-    declared = [f for f in _fields(section) if "type" in f.metadata]
-    keys = {(f.metadata.get("key") or f.name): f for f in declared}
+    keys, names = _read_plan(section)
     values: dict[str, Any] = {}
     ok = True
     for key, value_node in node.entries.items():
@@ -521,7 +536,6 @@ def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCo
             )
             ok = False
     extra = {}
-    names = {f.name for f in _fields(section)}
     if "location" in names:
         extra["location"] = node.location
     if "path" in names:

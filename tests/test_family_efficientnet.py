@@ -66,11 +66,14 @@ def test_efficientnet_has_one_class_per_block_kind_and_torchvisions_forward(arch
     assert "        layers: list[nn.Module] = []\n        if expansion != 1:\n" in code
     assert "        self.block = nn.Sequential(*layers)\n" in code
     # torchvision's MBConv.forward: the block, then (where the shape stays) stochastic depth and
-    # the input added; nothing else runs per block
+    # the input added in place; nothing else runs per block
     assert code.rstrip("\n").endswith(
         "        identity = x\n"
         "        x = self.block(x)\n"
-        "        return self.drop_path(x) + identity if self.use_residual else x"
+        "        if self.use_residual:\n"
+        "            x = self.drop_path(x)\n"
+        "            x += identity\n"
+        "        return x"
     )
     assert "self.use_residual = stride == 1 and in_channels == out" in code
 

@@ -6,6 +6,8 @@ errors located both where a block is used and on the line of its definition."""
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 import torch
 import torchvision
@@ -111,8 +113,11 @@ def test_a_residual_adds_its_input_with_layer_scale_and_drop_path():
     check_counts(bp)
     plan, namespace, model = model_of(bp)
     code = "\n".join(plan.code.forward_lines)
-    assert "x = F.relu(self.drop_path(self.layer_scale * x) + identity)" in code
-    assert "identity2 = self.conv5(x)" in code and "x = x + identity2" in code
+    # the merges add in place, as torchvision's blocks do: to a product (layer scale) and to a
+    # convolution's output, both new tensors of the block's own
+    assert "x = self.drop_path(self.layer_scale * x)  # (N, 16, 32, 32)" in code
+    assert "x += identity  # (N, 16, 32, 32)\nx = F.relu(x)" in code
+    assert "identity2 = self.conv5(x)" in code and "x += identity2" in code
     assert model.layer_scale.shape == (16, 1, 1)
     assert torch.all(model.layer_scale == 1e-6)
     rows = {row.kind: row for row in plan.rows}
@@ -125,6 +130,95 @@ def test_a_residual_adds_its_input_with_layer_scale_and_drop_path():
     per_sample = out.flatten(1)
     assert set(per_sample.unique().tolist()) == {0.0, 2.0}
     assert torch.all(per_sample.min(1).values == per_sample.max(1).values)  # whole samples
+
+
+def _residual_model(body: str, extra: str = ""):
+    """A tiny model of one residual (in double precision, in training mode), its forward code."""
+    bp = blueprint(
+        f"[conv: {{out: 4, padding: 1}}, residual: {{body: {body}{extra}}}, global_avg_pool, "
+        "flatten, linear: classes]",
+        size=4,
+        classes=3,
+    )
+    plan, _, model = model_of(bp)
+    return model.double().train(), "\n".join(plan.code.forward_lines)
+
+
+@pytest.mark.parametrize(
+    ("body", "extra", "in_place"),
+    [
+        ("[conv: {out: 4, padding: 1}, batch_norm]", "", True),  # torchvision's BasicBlock
+        ("[conv: {out: 4, padding: 1}, relu]", "", False),  # ReLU's backward reads its output
+        ("[conv: {out: 4, padding: 1}, sigmoid]", "", False),  # so does the sigmoid's
+        ("[conv: {out: 4, padding: 1}, dropout: 0.0]", "", False),  # dropout(p=0) is its input
+        ("[dropout: 0.0]", "", False),  # the input itself: `x += x` would change the caller's
+        ("[sequential: [conv: {out: 4, padding: 1}, batch_norm]]", "", True),  # into groups
+        ("[conv: {out: 4, padding: 1}, relu]", ", layer_scale: 0.5", True),  # a new product
+        ("[relu]", ", layer_scale: 0.5", True),
+    ],
+)
+def test_a_residual_adds_in_place_only_to_a_new_tensor_no_backward_reads(body, extra, in_place):
+    model, code = _residual_model(body, extra)
+    assert ("x += identity" in code) == in_place, code
+    assert ("+ identity" in code) == (not in_place), code
+    x = torch.randn(2, 3, 4, 4, dtype=torch.double, requires_grad=True)
+    # the gradients are the out-of-place sum's, to numerical precision; no error in backward
+    assert torch.autograd.gradcheck(lambda x: model(x), (x,), fast_mode=True)
+    before = x.detach().clone()
+    model(x).sum().backward()
+    assert torch.equal(x.detach(), before)  # the input is never changed
+
+
+def test_a_residual_added_only_where_its_arguments_say_adds_in_place_under_an_if():
+    blocks = """
+    block:
+      params: {out: ~, stride: 1, last: batch_norm}
+      layers:
+        - residual:
+            body: [conv: {out: $out, stride: $stride, padding: 1}, $last]
+            connect: $stride == 1 and in_channels == out
+            drop_path: 0.5
+    """
+    layers = """
+    - conv: 4
+    - block: {out: 4}
+    - block: {out: 4, last: relu}
+    - block: {out: 8, stride: 2}
+    - global_avg_pool
+    - flatten
+    - linear: classes
+    """
+    bp = blueprint(textwrap.dedent(layers), textwrap.dedent(blocks), size=6, classes=3)
+    plan, _, model = model_of(bp)
+    classes = {f.name: f.code(frozenset()) for f, _ in plan.fragments}
+    assert classes["Block"].endswith(
+        "        if self.use_residual:\n            x = self.drop_path(x)\n"
+        "            x += identity\n        return x"
+    ), classes["Block"]
+    # ReLU last: its backward reads its output, so the sum is a new tensor
+    assert "return self.drop_path(x) + identity if self.use_residual else x" in classes["Block2"]
+    model = model.double().eval()  # drop_path is random in training
+    x = torch.randn(2, 3, 6, 6, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: model(x), (x,), fast_mode=True)
+
+
+def test_an_in_place_merge_inside_a_block_gives_torchvisions_gradients():
+    """ResNet-18 from the README's defined block (`x += identity` in BasicBlock) against
+    torchvision's, training mode: the same outputs and weight gradients."""
+    readme = readme_resnet18()
+    bp = blueprint(readme["model"]["layers"], readme["blocks"], size=16, classes=10)
+    plan, _, model = model_of(bp)
+    block = next(f for f, _ in plan.fragments if f.name == "BasicBlock").code(frozenset())
+    assert "        x += identity\n        return F.relu(x)" in block
+    reference = torchvision.models.resnet18(num_classes=10)
+    model.load_state_dict(reference.state_dict(), strict=True)
+    model.train(), reference.train()
+    x = torch.randn(2, 3, 16, 16)
+    model(x).square().sum().backward()
+    reference(x).square().sum().backward()
+    ours = dict(model.named_parameters())
+    for name, parameter in reference.named_parameters():
+        torch.testing.assert_close(ours[name].grad, parameter.grad, rtol=1e-4, atol=1e-5)
 
 
 def test_a_residual_whose_body_changes_the_shape_names_both_shapes():
@@ -646,7 +740,7 @@ ir:
     assert [f.name for f, _ in plan.fragments] == ["InvertedResidual"]
     code = plan.fragments[0][0].code(frozenset())
     assert "self.use_residual = stride == 1 and in_channels == out" in code
-    assert "return x + identity if self.use_residual else x" in code
+    assert "        if self.use_residual:\n            x += identity\n        return x" in code
     for args in [(16, 24, 2, 6), (24, 24, 1, 6)]:
         ours = namespace["InvertedResidual"](args[0], out=args[1], stride=args[2]).eval()
         reference = InvertedResidual(*args).eval()

@@ -25,6 +25,7 @@ from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
 from ..source import MapNode, Node
 from ..spec import (
+    INVALID,
     Bool,
     Enum,
     FieldType,
@@ -269,6 +270,9 @@ LayerList = ListOf(LayerType(), min_items=1)
 
 # The blocks a blueprint defines (its `blocks:` section) while it is read: kind -> Layer class.
 DEFINED: ContextVar[Mapping[str, type[Layer]] | None] = ContextVar("DEFINED", default=None)
+# while a defined block's layers are read: its nodes' layers, by id (a node whose `$` values are
+# the same at two uses is one object, read once: scaffold/blocks/defined.py)
+READ_CACHE: ContextVar[dict | None] = ContextVar("READ_CACHE", default=None)
 
 
 class _Kinds(Mapping):
@@ -296,10 +300,19 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
 
     REGISTRY.index()
     defined = DEFINED.get()
+    cache = READ_CACHE.get()
+    if cache is not None:  # a defined block's layers: a node read at an earlier use, as it was
+        hit = cache.get(id(node))
+        if hit is not None and hit[0] is node and hit[1] is defined:
+            return hit[2]
+    before = len(problems.problems)
     kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
-    return read_tagged(
+    layer = read_tagged(
         node, path, problems, kinds, REGISTRY.aliases, "layer", "`relu` or `conv: {out: 64}`"
     )
+    if cache is not None and layer is not INVALID and len(problems.problems) == before:
+        cache[id(node)] = (node, defined, layer)
+    return layer
 
 
 class BlocksType(FieldType):
@@ -370,7 +383,9 @@ class Row:
         group: bool = False,  # a container whose children follow; its numbers are their sum
     ) -> None:
         self.module, self.kind, self.shape = module, kind, shape
-        self.params, self.macs, self.depth, self.group = params, macs, depth, group
+        # plain numbers: counted in a defined block, they would carry their code (emit.Symbolic)
+        # into every sum of a group, for nothing
+        self.params, self.macs, self.depth, self.group = int(params), int(macs), depth, group
 
     def __repr__(self) -> str:
         return f"Row({self.module!r}, {self.kind!r}, {self.shape}, {self.params}, {self.macs})"
@@ -586,13 +601,13 @@ class Context:
         bias: bool = False,
     ) -> None:
         """The row of a square convolution: parameters and multiply-adds from its shapes."""
-        per_output = in_channels // groups * kernel * kernel
-        out_channels = out.dims[0]
+        per_output = int(in_channels) // int(groups) * int(kernel) * int(kernel)
+        out_channels = int(out.dims[0])
         label = f"conv {kernel}x{kernel}" + (f"/{stride}" if stride > 1 else "")
         if groups > 1:
             label = ("depthwise " if groups == in_channels == out_channels else "grouped ") + label
         params = out_channels * per_output + (out_channels if bias else 0)
-        self.row(module, label, out, params, out.numel * per_output, depth)
+        self.row(module, label, out, params, out.count * per_output, depth)
 
     def bn_row(self, module: str, shape: Shape, depth: int) -> None:
         self.row(module, "batch norm", shape, 2 * shape.dims[0], 0, depth)

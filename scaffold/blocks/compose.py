@@ -2,7 +2,7 @@
 
 Each plans the layers written inside it with the same walk as the model's own list, so shapes,
 names, parameters and multiply-adds come from the units themselves; the code it adds is the
-few lines that join those layers in forward (`x = x + identity`, `torch.cat([...], dim=1)`).
+few lines that join those layers in forward (`x += identity`, `torch.cat([...], dim=1)`).
 Blocks a blueprint defines (`blocks:`) are in scaffold/blocks/defined.py.
 """
 
@@ -37,7 +37,7 @@ from .base import (
     torch,
     unit,
 )
-from .emit import Forward, IfElse, Lit, SymBool
+from .emit import Forward, If, IfElse, Lit, SymBool
 
 DROP_PATH = Fragment(
     "DropPath",
@@ -66,6 +66,34 @@ def plan_layers(layers: list[Layer], x: Shape, ctx: Context) -> Shape:
         ctx.used(layer)
         x = layer.plan(x, ctx)
     return x
+
+
+# Layers whose output is a new tensor that their backward does not read: adding to it in place is
+# safe for autograd (batch and layer norm keep their input and statistics, not their output).
+_NEW_TENSOR = {"conv", "linear", "batch_norm", "layer_norm", "group_norm"}
+
+
+def makes_new_tensor(layers: list[Layer]) -> bool:
+    """Whether the output of `layers` is a new tensor that no backward reads (see
+    Residual._adds_in_place): the last layer's kind decides, looking into groups, repeats,
+    residuals and defined blocks (their layers as planned at this use)."""
+    if not layers:
+        return False
+    last = layers[-1]
+    if getattr(last, "when", None) is not None and last.KIND == "sequential":
+        return False  # a group that may be left out: the output may be the layer before it
+    if last.KIND == "sequential":
+        return makes_new_tensor(last.layers)
+    if last.KIND == "repeat":
+        return makes_new_tensor([last.layer])
+    if last.KIND == "residual":
+        return makes_new_tensor(last.body)  # added: a new sum; else the body's own output
+    if last.KIND == "branches":
+        return True  # torch.cat, a sum or a product: a new tensor, and none reads its output
+    planned = getattr(last, "planned_layers", None)
+    if planned is not None:  # a defined block
+        return makes_new_tensor(planned)
+    return last.KIND in _NEW_TENSOR
 
 
 def _channel_dim(x: Shape) -> int:
@@ -198,12 +226,41 @@ class Residual(Layer):
             label += " (not added)"
         ctx.group(mark, "", label, out)
         merged = BinOp(step, "+", Var(identity))
-        if isinstance(connect, SymBool):  # x = x + identity if self.use_residual else x
+        in_place = self._adds_in_place(forward, at)
+        if isinstance(connect, SymBool):
             name = ctx.fixed_name("use_residual")
             ctx.module(name, connect.expr, params=False)
-            merged = IfElse(merged, this(name), HOLE)
+            if in_place:  # if self.use_residual: x = self.drop_path(x); x += identity
+                forward.flush()
+                added: list = []
+                inner = Forward(added, forward.var, forward.var)
+                if step is not HOLE:
+                    inner.start(step, "")
+                inner.add_in_place(Var(identity), "")
+                forward.statement(If(this(name), added))
+                return out
+            merged = IfElse(merged, this(name), HOLE)  # x = x + identity if ... else x
+        elif in_place:  # x = self.drop_path(x); x += identity
+            if step is not HOLE:
+                forward.start(step, out.comment())
+            forward.add_in_place(Var(identity), out.comment())
+            return out
         forward.start(merged, out.comment(), joinable=True)
         return out
+
+    def _adds_in_place(self, forward: Forward, at: int) -> bool:
+        """Whether the merge can add to the body's output in place, as torchvision's blocks do
+        (`out += identity`, faster than a new tensor): where that output is a tensor the body
+        made, which autograd does not keep for the backward pass, so that the in-place addition
+        changes neither the block's input nor a gradient. True after a layer scale (a new
+        product), or after a body that ends in a convolution, a linear layer or a norm, also
+        inside groups and blocks; never for an empty body, one that ends in the input or a view
+        of it (dropout in evaluation returns its input), or one that ends in an activation
+        whose backward reads its output (ReLU, sigmoid)."""
+        body_wrote = any(s.targets == (forward.var,) for s in forward.statements[at:])
+        if not body_wrote or forward.current != Var(forward.var):
+            return False
+        return self.layer_scale is not None or makes_new_tensor(self.body)
 
     def _body_only(self, x: Shape, ctx: Context, mark: int) -> Shape:
         ctx.depth += 1

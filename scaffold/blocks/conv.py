@@ -102,14 +102,15 @@ class Conv(SimpleLayer):
             args["groups"] = self.groups
         if not self.bias:
             args["bias"] = False
-        per_output = (c // self.groups) * kh * kw
-        params = out_channels * per_output + (out_channels if self.bias else 0)
+        # the counts in plain numbers: in a defined block the sizes carry their code
+        per_output = int(c) // int(self.groups) * int(kh) * int(kw)
+        params = int(out_channels) * per_output + (int(out_channels) if self.bias else 0)
         stride = f"/{self.stride[0]}" if self.stride != (1, 1) else ""
         return Simple(
             out,
             nn.Conv2d(c, Var("num_classes") if self.out == "classes" else out_channels, **args),
             f"conv {kh}x{kw}{stride}",
             params,
-            out.numel * per_output,
+            out.count * per_output,
             joinable=True,
         )

@@ -53,6 +53,7 @@ from ..style import LINE_LENGTH
 from .base import (
     HOLE,
     IDENTIFIER,
+    READ_CACHE,
     Context,
     Layer,
     Ref,
@@ -84,6 +85,11 @@ class Definition:
         self.doc = doc
         self.param_locations = param_locations or {}
         self.class_name = ""
+        # per node of `layers` (by id): the names its `$` values use; its substituted copies by
+        # those names' values; layers read from those copies (see base.read_layer)
+        self.names: dict[int, frozenset | None] = {}
+        self.substituted: dict[tuple, Node] = {}
+        self.read: dict[int, tuple] = {}
 
 
 class Scalar(FieldType):
@@ -161,6 +167,7 @@ class DefinedBlock(Layer):
         token = _PLANNING.set((*active, self.KIND))
         try:
             layers = self._layers(symbols)
+            self.planned_layers = layers  # for a residual around it (compose.makes_new_tensor)
             inner = ctx.child(layers, module, depth)
             from .compose import plan_layers
 
@@ -212,6 +219,18 @@ class DefinedBlock(Layer):
         problems = ProblemCollector()
         node = _substitute(d.layers, symbols, d, problems)
         layers = []
+        token = READ_CACHE.set(d.read)
+        try:
+            self._read(node, problems, layers)
+        finally:
+            READ_CACHE.reset(token)
+        if problems.problems:  # located with this use by _instance
+            first = problems.problems[0]
+            raise ShapeError(first.location, first.field, first.message, first.hint)
+        return layers
+
+    def _read(self, node: Node, problems: ProblemCollector, layers: list) -> None:
+        d = self.DEFINITION
         if not problems.problems:
             if not isinstance(node, SeqNode) or not node.items:
                 problems.add(d.layers.location, f"blocks.{d.name}.layers", "needs a list of layers")
@@ -220,10 +239,6 @@ class DefinedBlock(Layer):
                     layer = read_layer(item, f"blocks.{d.name}.layers[{i}]", problems)
                     if layer is not INVALID:
                         layers.append(layer)
-        if problems.problems:  # located with this use by _instance
-            first = problems.problems[0]
-            raise ShapeError(first.location, first.field, first.message, first.hint)
-        return layers
 
     def _located(self, problem: Problem) -> ShapeError:
         """A problem inside the definition, at its line there, naming this use."""
@@ -338,7 +353,43 @@ def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fra
     return made
 
 
+def _names(node: Node, known: dict[int, frozenset | None]) -> frozenset | None:
+    """The names the `$` values inside `node` use (remembered per node of the definition), or
+    None where it holds no `$` value: the same at every use."""
+    if id(node) in known:
+        return known[id(node)]
+    if isinstance(node, (MapNode, SeqNode)):
+        children = node.entries.values() if isinstance(node, MapNode) else node.items
+        parts = [_names(child, known) for child in children]
+        found = None if all(p is None for p in parts) else frozenset().union(*filter(None, parts))
+    elif isinstance(node.value, str) and node.value.startswith("$"):
+        from .expressions import names_in
+
+        found = names_in(node.value[1:].strip())
+    else:
+        found = None
+    known[id(node)] = found
+    return found
+
+
 def _substitute(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
+    """`node` with its `$` values computed from `symbols`; the same node object wherever the
+    values it uses are the same (its layers are then read once: base.read_layer's cache)."""
+    names = _names(node, d.names)
+    if names is None:  # the same at every use: shared, as read
+        return node
+    key = (id(node), tuple((n, type(symbols.get(n)), symbols.get(n)) for n in sorted(names)))
+    made = d.substituted.get(key)
+    if made is not None:
+        return made
+    before = len(problems.problems)
+    made = _substituted(node, symbols, d, problems)
+    if len(problems.problems) == before:
+        d.substituted[key] = made
+    return made
+
+
+def _substituted(node: Node, symbols: dict, d: Definition, problems: ProblemCollector) -> Node:
     if isinstance(node, MapNode):
         return MapNode(
             node.location,

@@ -161,14 +161,27 @@ class Symbolic:  # noqa: PLW1641 (equal and hashed as its value)
     """A number that a defined block's class computes from its arguments: it plans as its value
     (`int(x)`), and is written as the expression (`in_channels * 4`) in the class's code."""
 
-    expr: Expr
+    _code: Expr | tuple
+
+    @property
+    def expr(self) -> Expr:
+        """The code of the value; that of a result of arithmetic is built when first asked for
+        (most are sizes and counts that planning needs only as numbers)."""
+        code = self._code
+        if isinstance(code, tuple):
+            left, op, right = code
+            code = self._code = BinOp(_sym_expr(left), op, _sym_expr(right))
+        return code
+
+    @expr.setter
+    def expr(self, code: Expr) -> None:
+        self._code = code
 
     def _op(self, other, op: str, result, swap: bool = False):
         if not isinstance(result, (int, float)) or isinstance(result, bool):
             return result
         left, right = (other, self) if swap else (self, other)
-        code = BinOp(_sym_expr(left), op, _sym_expr(right))
-        return symbolic(result, code)
+        return symbolic(result, (left, op, right))
 
     def __add__(self, other):
         return self._op(other, "+", self._value() + other)
@@ -208,7 +221,7 @@ class SymInt(Symbolic, int):
 
     def __new__(cls, value: int, code: Expr):
         obj = int.__new__(cls, value)
-        obj.expr = code
+        obj._code = code
         return obj
 
 
@@ -216,7 +229,7 @@ class SymFloat(Symbolic, float):
 
     def __new__(cls, value: float, code: Expr):
         obj = float.__new__(cls, value)
-        obj.expr = code
+        obj._code = code
         return obj
 
 
@@ -247,8 +260,9 @@ def is_symbolic(value) -> bool:
     return isinstance(value, Symbolic)
 
 
-def symbolic(value, code: Expr):
-    """`value` written as `code` in generated code (an int or a float; others stay as they are)."""
+def symbolic(value, code: Expr | tuple):
+    """`value` written as `code` in generated code (an int or a float; others stay as they are);
+    `code` may be `(left, op, right)`, made a BinOp when it is written."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return value
     return SymInt(value, code) if isinstance(value, int) else SymFloat(value, code)
@@ -289,8 +303,8 @@ class Call(Expr):
         **kwargs,
     ) -> None:
         self.func = func
-        self.args = tuple(expr(a) for a in args)
-        self.kwargs = tuple((k, expr(v)) for k, v in kwargs.items())
+        self.args = tuple([a if isinstance(a, Expr) else Lit(a) for a in args])
+        self.kwargs = tuple([(k, v if isinstance(v, Expr) else Lit(v)) for k, v in kwargs.items()])
         self.multiline = multiline
         self.comments = tuple(comments)
 
@@ -325,13 +339,11 @@ class Call(Expr):
             yield from v.refs()
 
     def fill(self, value: Expr) -> Expr:
-        filled = Call(
-            self.func.fill(value),
-            *(a.fill(value) for a in self.args),
-            multiline=self.multiline,
-            comments=self.comments,
-        )
-        filled.kwargs = tuple((k, v.fill(value)) for k, v in self.kwargs)
+        filled = object.__new__(Call)  # the parts are expressions already
+        filled.func = self.func.fill(value)
+        filled.args = tuple([a.fill(value) for a in self.args])
+        filled.kwargs = tuple([(k, v.fill(value)) for k, v in self.kwargs])
+        filled.multiline, filled.comments = self.multiline, self.comments
         return filled
 
 
@@ -527,6 +539,46 @@ class Assign:
         return self.value.refs()
 
 
+class AddInPlace:
+    """`target += value  # comment` in forward: a residual's merge into a tensor its block made
+    (torchvision's `out += identity`). No targets: nothing may inline or return it as a value."""
+
+    __slots__ = ("target", "value", "comment")
+    targets: tuple[str, ...] = ()
+
+    def __init__(self, target: str, value: Expr, comment: str = "") -> None:
+        self.target, self.value, self.comment = target, value, comment
+
+    def code(self) -> str:
+        comment = f"  # {self.comment}" if self.comment else ""
+        return f"{self.target} += {self.value.code()}{comment}"
+
+    def refs(self) -> Iterator[str]:
+        return self.value.refs()
+
+
+class If:
+    """`if condition:` and its statements, in forward (a residual added only where its block's
+    arguments say: `if self.use_residual: x += identity`)."""
+
+    __slots__ = ("condition", "body", "comment")
+    targets: tuple[str, ...] = ()
+
+    def __init__(self, condition: Expr, body: list) -> None:
+        self.condition, self.body, self.comment = condition, body, ""
+
+    def code(self) -> str:
+        lines = [f"if {self.condition.code()}:"]
+        for statement in self.body:
+            lines.extend("    " + line for line in statement.code().split("\n"))
+        return "\n".join(lines)
+
+    def refs(self) -> Iterator[str]:
+        yield from self.condition.refs()
+        for statement in self.body:
+            yield from statement.refs()
+
+
 class Forward:
     """The statements of one branch of forward, with a layer's batch norm and activation joined to
     its line: `x = F.relu(self.bn1(self.conv1(x)))`."""
@@ -554,6 +606,12 @@ class Forward:
         if self.expr is not None:
             self.statements.append(Assign(self.var, self.expr, self.comment))
             self.current, self.expr = Var(self.var), None
+
+    def add_in_place(self, value: Expr, comment: str) -> None:
+        """`var += value` on the current value, which must be `var` itself (flushed)."""
+        self.flush()
+        assert self.current == Var(self.var), "add in place only to the branch's own variable"
+        self.statements.append(AddInPlace(self.var, value, comment))
 
     def statement(self, *statements: Assign) -> None:
         """Statements of their own (e.g. unpacking an LSTM's outputs)."""

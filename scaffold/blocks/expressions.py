@@ -5,6 +5,7 @@ that remember their code (emit.Symbolic), so the class is written with the expre
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from typing import Any
 
 from .emit import BinOp, Lit, Symbolic, SymBool
@@ -38,20 +39,43 @@ _ALLOWED = (
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
-def evaluate(text: str, symbols: dict[str, Any]):
-    """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
+@lru_cache(maxsize=1024)
+def _parse(text: str) -> tuple[ast.Expression, tuple[str | None, ...]]:
+    """The tree of an expression and, in the order of ast.walk, the names in it and None for a
+    node that is not allowed: parsed once per text (a block's expressions are evaluated at each
+    of its uses)."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
         raise ValueError(f"'${text}' is not an expression") from None
+    checks = []
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED):
+            checks.append(None)
+        elif isinstance(node, ast.Name):
+            checks.append(node.id)
+    return tree, tuple(checks)
+
+
+def names_in(text: str) -> frozenset[str]:
+    """The names an expression uses (none for one that does not parse: evaluate says why)."""
+    try:
+        return frozenset(name for name in _parse(text)[1] if name is not None)
+    except ValueError:
+        return frozenset()
+
+
+def evaluate(text: str, symbols: dict[str, Any]):
+    """The value of `$EXPRESSION`; a ValueError says what is wrong with it."""
+    tree, checks = _parse(text)
+    for name in checks:
+        if name is None:
             raise ValueError(
                 f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or and ( ) "
                 "are allowed"
             )
-        if isinstance(node, ast.Name) and node.id not in symbols:
-            raise ValueError(f"unknown parameter '{node.id}'")
+        if name not in symbols:
+            raise ValueError(f"unknown parameter '{name}'")
 
     def value(node):
         if isinstance(node, ast.Expression):

@@ -132,6 +132,8 @@ class _Registry(Mapping):
     def __contains__(self, kind: object) -> bool:
         if not isinstance(kind, str):
             return False
+        if self._index is not None and kind in LAYERS:  # imported already (every layer read asks)
+            return True
         index = self.index()
         if kind in index:
             self._import(index[kind])
