@@ -253,7 +253,10 @@ def test_interrupted_generation_cleans_up(tmp_path, delay):
             assert (dest / "pyproject.toml").is_file()
             assert (dest / dest.name / "train.py").is_file()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(f".{dest.name}.scaffold-")]
-        assert "Traceback" not in err
+        # (on a loaded machine the signal may come while Python itself starts, before any code
+        # of scaffold's runs: Python then prints its own "Could not import runpy module")
+        if "Could not import runpy module" not in err:
+            assert "Traceback" not in err
         if HAVE_PROC:
             assert not reap([tag], within=0), "processes left after `new` exited (now killed)"
 
