@@ -45,7 +45,7 @@ FAMILIES = {
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
 # The others' smoke is the slow set, ViT-B/16's and MaxViT-T's included: they take 224 px only, so
-# their projects' own tests train at full size, but in few steps of 2 images (benchmarks/RESULTS.md
+# their projects' own tests train at full size, but in few steps of 4 images (benchmarks/RESULTS.md
 # has their smoke's time).
 SMOKED = [name for name in NAMES if name not in MEMBERS and name != "lenet"]
 
