@@ -70,7 +70,7 @@ def smoke_one(path: Path, base: Path, template: str | None = None, trust: bool =
     )
     command = [
         sys.executable, "-m", f"{package}.train", "--device", "cpu", "--dataset", "synthetic",
-        "--epochs", "1", "--batch-size", "4", "--limit-batches", "2",
+        "--epochs", "1", "--batch-size", "2", "--limit-batches", "2",
         "--out", str(dest / "runs" / "smoke"),
     ]  # fmt: skip
     # loading in the training process: two batches need no worker processes (projects whose data
@@ -85,7 +85,7 @@ def smoke_one(path: Path, base: Path, template: str | None = None, trust: bool =
     evaluate = [
         sys.executable, "-m", f"{package}.evaluate", "--device", "cpu", "--dataset", "synthetic",
         "--checkpoint", str(dest / "runs" / "smoke" / "last.pt"), "--limit-batches", "1",
-        "--batch-size", "4", *in_process,
+        "--batch-size", "2", *in_process,
     ]  # fmt: skip
     _step("evaluation", evaluate, dest, env)
 

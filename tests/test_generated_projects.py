@@ -44,9 +44,9 @@ FAMILIES = {
 }
 MEMBERS = {member for members in FAMILIES.values() for member in members}
 SMOKED_BY_DEFAULT = {"bcnn_vgg16"}  # and lenet, in test_cli's test of `scaffold smoke`
-# Models that take 224 px only: their projects' own tests train at full size, 18 to 26 minutes
-# on 2 cores, so their smoke is a set of its own (`-m heavy`), outside CI's 90 minutes.
-SMOKED_HEAVY = {"vit_b_16", "maxvit_t"}
+# The others' smoke is the slow set, ViT-B/16's and MaxViT-T's included: they take 224 px only, so
+# their projects' own tests train at full size, but in few steps of 4 images (benchmarks/RESULTS.md
+# has their smoke's time).
 SMOKED = [name for name in NAMES if name not in MEMBERS and name != "lenet"]
 
 
@@ -111,14 +111,7 @@ def test_model_matches_the_inferred_shapes_and_parameter_count(name, generated_r
 
 @pytest.mark.parametrize(
     "name",
-    [
-        (
-            n
-            if n in SMOKED_BY_DEFAULT
-            else pytest.param(n, marks=pytest.mark.heavy if n in SMOKED_HEAVY else pytest.mark.slow)
-        )
-        for n in SMOKED
-    ],
+    [n if n in SMOKED_BY_DEFAULT else pytest.param(n, marks=pytest.mark.slow) for n in SMOKED],
 )
 def test_smoke_tests_and_training(name, tmp_path):
     """`scaffold smoke`'s steps: generate, black, the project's own tests, a 2-step CPU
