@@ -66,7 +66,9 @@ class CNBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x
         x = self.block(x)
-        return self.drop_path(self.layer_scale * x) + identity
+        x = self.drop_path(self.layer_scale * x)
+        x += identity
+        return x
 
 
 class ConvNeXt(nn.Module):

@@ -30,9 +30,10 @@ SMOKE = [
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory) -> list[str]:
-    """SMOKE's flags with a config of smaller synthetic data: a run takes seconds."""
+    """SMOKE's flags with a config of the synthetic data these runs use (at most 2 batches of 4 an
+    epoch, one batch to validate on): a run takes seconds."""
     config = yaml.safe_load(train.DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    config["data"]["synthetic"] = {"train_size": 160, "val_size": 16}
+    config["data"]["synthetic"] = {"train_size": 8, "val_size": 2}
     path = tmp_path_factory.mktemp("config") / "quick.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return [*SMOKE, "--config", str(path)]
@@ -103,13 +104,14 @@ def test_a_checkpoint_of_an_earlier_version_resumes(quick, first, tmp_path):
 
 
 def test_resume_with_more_epochs_continues_the_schedule(quick, tmp_path):
-    """2 epochs, resumed to 4: from epoch 3 on, the learning rates of a straight 4-epoch run."""
+    """1 epoch, resumed to 3: from epoch 2 on, the learning rates of a straight 3-epoch run (whose
+    schedule, warm-up included, differs from the 1-epoch run's)."""
     flags = [*quick, "--limit-batches", "1"]
-    train.main([*flags, "--epochs", "2", "--out", str(tmp_path / "two")])
-    train.main([*flags, "--epochs", "4", "--resume", str(tmp_path / "two" / "last.pt")])
-    train.main([*flags, "--epochs", "4", "--out", str(tmp_path / "four")])
-    resumed, straight = (learning_rates(tmp_path / name) for name in ("two", "four"))
-    assert len(resumed) == 4 and resumed[2:] == straight[2:]
+    train.main([*flags, "--epochs", "1", "--out", str(tmp_path / "one")])
+    train.main([*flags, "--epochs", "3", "--resume", str(tmp_path / "one" / "last.pt")])
+    train.main([*flags, "--epochs", "3", "--out", str(tmp_path / "three")])
+    resumed, straight = (learning_rates(tmp_path / name) for name in ("one", "three"))
+    assert len(resumed) == 3 and resumed[1:] == straight[1:]
 
 
 def learning_rates(out: Path) -> list[float]:
@@ -176,20 +178,20 @@ def test_weights_takes_this_projects_checkpoints(first, tmp_path):
 
 
 def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_path):
-    """Pre-emption: SIGTERM to a training process during step 3 of epoch 2 (the process sends it
-    to itself, at a known step): a checkpoint after that step, and the resumed run ends with the
-    weights and steps.csv of a run never stopped."""
-    args = [*quick, "--epochs", "2", "--limit-batches", "6", "--log-every", "1"]
+    """Pre-emption: SIGTERM to a training process during step 1 of 2 of its epoch (it
+    sends it to itself, at a known step): a checkpoint after that step, and the resumed run ends
+    with the weights and steps.csv of a run never stopped."""
+    args = [*quick, "--log-every", "1"]  # 2 steps an epoch
     out, straight = tmp_path / "stopped", tmp_path / "straight"
     signalled = subprocess.run(
-        [sys.executable, "-c", SIGTERM_AT_STEP_9, *args, "--out", str(out)],
+        [sys.executable, "-c", SIGTERM_AT_STEP_1, *args, "--out", str(out)],
         env={**os.environ, "OMP_NUM_THREADS": "1"},  # one thread, as this process below
         capture_output=True,
         text=True,
     )
     assert signalled.returncode == 130 and "--resume" in signalled.stdout, signalled.stderr[-2000:]
     saved = torch.load(out / "last.pt", weights_only=True)
-    assert (saved["epoch"], saved["step"]) == (1, 3)  # 6 steps in epoch 1, 3 in epoch 2
+    assert (saved["epoch"], saved["step"]) == (0, 1)  # after step 1 of epoch 1
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -202,17 +204,17 @@ def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_p
     )
     assert all(torch.equal(mine[key], theirs[key]) for key in theirs)
     steps = [[row[:2] for row in csv.reader(open(run / "steps.csv"))] for run in (out, straight)]
-    assert steps[0] == steps[1] and len(steps[0]) == 1 + 12
+    assert steps[0] == steps[1] and len(steps[0]) == 1 + 2
 
 
-# a training process that sends itself SIGTERM during its 9th step
-SIGTERM_AT_STEP_9 = """
+# a training process that sends itself SIGTERM during its step 1
+SIGTERM_AT_STEP_1 = """
 import os, signal, sys
 from efficientnet_b0 import train
 
 def step_and_signal(*args, step=train.train_step, count=[0]):
     count[0] += 1
-    if count[0] == 9:
+    if count[0] == 1:
         os.kill(os.getpid(), signal.SIGTERM)
     return step(*args)
 

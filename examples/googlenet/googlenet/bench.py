@@ -22,7 +22,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from . import Refused, data
 from .model import GoogLeNet
 from .phases import make_optimizer
-from .train import DEFAULT_CONFIG, make_parser, model_inputs, read_config, start_run, train_step
+from .train import (
+    DEFAULT_CONFIG,
+    make_parser,
+    model_inputs,
+    read_config,
+    start_run,
+    train_step,
+    training_loss,
+)
 from .train import Decoded  # --decode gpu, end to end
 
 DECODES = ("cpu", "gpu", "gpu-inline")  # in the loader workers; on the GPU, ahead or in turn
@@ -72,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     images = torch.randint(0, 256, (n, data.CHANNELS, *size), dtype=torch.uint8, device=run.device)
     batch = {"image": images, "label": torch.randint(0, 1000, (n,), device=run.device)}
     with FlopCounterMode(display=False) as counter:  # forward and backward, without compile
-        criterion(model(*model_inputs(batch, run)[0]).float(), batch["label"]).backward()
+        training_loss(criterion, model(*model_inputs(batch, run)[0]), batch["label"])[0].backward()
     flop, peak = counter.get_total_flops() / n, matmul_peak(run.device)
     step, step_model = train_step, torch.compile(model) if run.compile else model
     warmup = args.warmup if args.warmup is not None else (10 if run.compile else 3)

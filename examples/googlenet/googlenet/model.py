@@ -49,10 +49,10 @@ class Inception(nn.Module):
         self,
         in_channels: int,
         ch1x1: int,
-        ch3x3: int,
         ch3x3red: int,
-        ch5x5: int,
+        ch3x3: int,
         ch5x5red: int,
+        ch5x5: int,
         pool_proj: int,
     ) -> None:
         super().__init__()
@@ -76,11 +76,36 @@ class Inception(nn.Module):
         )
 
 
+class InceptionAux(nn.Module):
+    """An auxiliary classifier (average pool to 4x4, 1x1 convolution, two linear layers)."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d((4, 4))
+        self.conv = BasicConv2d(in_channels, 128, kernel_size=1)
+        self.fc1 = nn.Linear(2048, 1024)
+        self.dropout = nn.Dropout(p=0.7)
+        self.fc2 = nn.Linear(1024, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.avgpool(x)
+        x = self.conv(x)
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = self.dropout(x)
+        return self.fc2(x)
+
+
+# the weights of the auxiliary heads' losses in training (aux1, aux2), in the order forward returns
+# their scores: train.py's loss is the main one plus each head's times its weight
+AUX_WEIGHTS = [0.3, 0.3]
+
+
 class GoogLeNet(nn.Module):
     """GoogLeNet (Szegedy et al. 2015), torchvision-compatible, fine-tuned from ImageNet weights,
     224 px.
 
-    Input 3x224x224, output one score per class; 6,624,904 parameters with the default sizes.
+    Input 3x224x224, output one score per class; 13,004,888 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -97,39 +122,43 @@ class GoogLeNet(nn.Module):
         self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.inception3a = Inception(
-            192, ch1x1=64, ch3x3=128, ch3x3red=96, ch5x5=32, ch5x5red=16, pool_proj=32
+            192, ch1x1=64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32
         )
         self.inception3b = Inception(
-            256, ch1x1=128, ch3x3=192, ch3x3red=128, ch5x5=96, ch5x5red=32, pool_proj=64
+            256, ch1x1=128, ch3x3red=128, ch3x3=192, ch5x5red=32, ch5x5=96, pool_proj=64
         )
         self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.inception4a = Inception(
-            480, ch1x1=192, ch3x3=208, ch3x3red=96, ch5x5=48, ch5x5red=16, pool_proj=64
+            480, ch1x1=192, ch3x3red=96, ch3x3=208, ch5x5red=16, ch5x5=48, pool_proj=64
         )
+        self.aux1 = InceptionAux(512, num_classes=num_classes)
         self.inception4b = Inception(
-            512, ch1x1=160, ch3x3=224, ch3x3red=112, ch5x5=64, ch5x5red=24, pool_proj=64
+            512, ch1x1=160, ch3x3red=112, ch3x3=224, ch5x5red=24, ch5x5=64, pool_proj=64
         )
         self.inception4c = Inception(
-            512, ch1x1=128, ch3x3=256, ch3x3red=128, ch5x5=64, ch5x5red=24, pool_proj=64
+            512, ch1x1=128, ch3x3red=128, ch3x3=256, ch5x5red=24, ch5x5=64, pool_proj=64
         )
         self.inception4d = Inception(
-            512, ch1x1=112, ch3x3=288, ch3x3red=144, ch5x5=64, ch5x5red=32, pool_proj=64
+            512, ch1x1=112, ch3x3red=144, ch3x3=288, ch5x5red=32, ch5x5=64, pool_proj=64
         )
+        self.aux2 = InceptionAux(528, num_classes=num_classes)
         self.inception4e = Inception(
-            528, ch1x1=256, ch3x3=320, ch3x3red=160, ch5x5=128, ch5x5red=32, pool_proj=128
+            528, ch1x1=256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
         )
         self.maxpool4 = nn.MaxPool2d(kernel_size=2, ceil_mode=True)
         self.inception5a = Inception(
-            832, ch1x1=256, ch3x3=320, ch3x3red=160, ch5x5=128, ch5x5red=32, pool_proj=128
+            832, ch1x1=256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
         )
         self.inception5b = Inception(
-            832, ch1x1=384, ch3x3=384, ch3x3red=192, ch5x5=128, ch5x5red=48, pool_proj=128
+            832, ch1x1=384, ch3x3red=192, ch3x3=384, ch5x5red=48, ch5x5=128, pool_proj=128
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=0.2)
         self.fc = nn.Linear(1024, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """In training, the class scores and the auxiliary heads' in a list: `(x, [aux1, aux2])`,
+        for train.py's loss; in evaluation the heads do not run, and the class scores come alone."""
         x = self.transform_input(x)  # (N, 3, 224, 224)
         x = self.conv1(x)  # (N, 64, 112, 112)
         x = self.maxpool1(x)  # (N, 64, 56, 56)
@@ -140,9 +169,11 @@ class GoogLeNet(nn.Module):
         x = self.inception3b(x)  # (N, 480, 28, 28)
         x = self.maxpool3(x)  # (N, 480, 14, 14)
         x = self.inception4a(x)  # (N, 512, 14, 14)
+        aux1 = self.aux1(x) if self.training else None  # (N, 1000), in training only
         x = self.inception4b(x)  # (N, 512, 14, 14)
         x = self.inception4c(x)  # (N, 512, 14, 14)
         x = self.inception4d(x)  # (N, 528, 14, 14)
+        aux2 = self.aux2(x) if self.training else None  # (N, 1000), in training only
         x = self.inception4e(x)  # (N, 832, 14, 14)
         x = self.maxpool4(x)  # (N, 832, 7, 7)
         x = self.inception5a(x)  # (N, 832, 7, 7)
@@ -151,6 +182,8 @@ class GoogLeNet(nn.Module):
         x = torch.flatten(x, 1)  # (N, 1024)
         x = self.dropout(x)  # (N, 1024)
         x = self.fc(x)  # (N, 1000)
+        if self.training:
+            return x, [aux1, aux2]
         return x
 
 
@@ -162,9 +195,6 @@ def load_pretrained(model: GoogLeNet, weights_file: str | None = None) -> str:
     cached); with it, from a local file: torchvision's state_dict, or a checkpoint of this project
     (last.pt or best.pt: its "model" weights), read as tensors only (`weights_only`). A file that
     holds no weights of this model raises ValueError.
-
-    The file's auxiliary classifiers (`aux1.`, `aux2.`) are left out: this model has none
-    (torchvision uses them in training only).
     """
     if weights_file is not None:
         try:
@@ -196,17 +226,17 @@ def load_pretrained(model: GoogLeNet, weights_file: str | None = None) -> str:
                 "--weights FILE, or train from scratch with --no-pretrained."
             ) from None
         loaded = "torchvision GoogLeNet_Weights.IMAGENET1K_V1"
-    # torchvision's auxiliary classifiers, which this model leaves out
-    state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
     own = model.state_dict()
-    # the classifier loads only if it has as many classes as ImageNet's
+    # the classifiers (the model's and the auxiliary heads') load only if they have as many
+    # classes as ImageNet's
+    heads = ("fc.", "aux1.fc2.", "aux2.fc2.")
     head = [
-        k for k in state if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
+        k for k in state if k.startswith(heads) and (k not in own or own[k].shape != state[k].shape)
     ]
     for key in head:
         del state[key]
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("fc.") for k in missing):
+    if unexpected or any(not k.startswith(heads) for k in missing):
         raise ValueError(
             f"The weights do not fit GoogLeNet: missing {missing}, unexpected {unexpected}"
         )

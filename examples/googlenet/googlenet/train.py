@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import Refused, checkpoint, data
-from .model import GoogLeNet, load_pretrained
+from .model import AUX_WEIGHTS, GoogLeNet, load_pretrained
 from .phases import make_optimizer, make_schedule, resume_schedule, weight_decay_groups
 
 BLUEPRINT = "googlenet"
@@ -406,11 +406,21 @@ def model_inputs(batch: dict, run: Run) -> tuple[tuple, torch.Tensor]:
     return (images,), labels
 
 
+def training_loss(criterion, outputs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of the model's outputs in training, `(logits, [aux, ...])`: the class scores' loss
+    plus each auxiliary head's times its weight in model.py's AUX_WEIGHTS (the total is what
+    trains, and what the logs show); and the class scores."""
+    logits, aux_logits = outputs
+    loss = criterion(logits.float(), labels)
+    for weight, aux in zip(AUX_WEIGHTS, aux_logits, strict=True):
+        loss = loss + weight * criterion(aux.float(), labels)
+    return loss, logits
+
+
 def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, args):
     """One optimizer step: the loss (None: not finite, skipped) and the logits, detached."""
     with run.autocast():
-        logits = model(*inputs)
-        loss = criterion(logits.float(), labels)
+        loss, logits = training_loss(criterion, model(*inputs), labels)
     if args.skip_nonfinite and not torch.isfinite(loss):
         return None, logits
     optimizer.zero_grad(set_to_none=True)

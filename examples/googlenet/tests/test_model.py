@@ -4,7 +4,7 @@ import torch
 
 from googlenet.model import GoogLeNet
 
-PARAMETERS = 6624904  # counted by `scaffold inspect` for the blueprint
+PARAMETERS = 13004888  # counted by `scaffold inspect` for the blueprint
 SIZE = 32  # the model works at any size from 31 px; small is fast
 
 
@@ -29,6 +29,19 @@ def test_output_has_one_score_per_class():
 
 def test_gradients_reach_every_parameter():
     model = GoogLeNet().train()
-    model(*inputs()).sum().backward()
+    logits, aux_logits = model(*inputs())  # in training, the auxiliary heads' scores too
+    (logits.sum() + sum(aux.sum() for aux in aux_logits)).backward()
     missing = [name for name, param in model.named_parameters() if param.grad is None]
     assert not missing, f"no gradient for {missing}"
+
+
+def test_the_auxiliary_heads_score_in_training_only():
+    """In training the model returns its class scores and the auxiliary heads' (aux1, aux2); in
+    evaluation the class scores alone, a tensor (evaluate, predict and export take it)."""
+    model = GoogLeNet().train()
+    logits, aux_logits = model(*inputs())
+    assert logits.shape == (2, 1000)
+    assert [aux.shape for aux in aux_logits] == [(2, 1000)] * 2
+    model.eval()
+    with torch.no_grad():
+        assert isinstance(model(*inputs()), torch.Tensor)

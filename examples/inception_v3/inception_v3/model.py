@@ -124,6 +124,26 @@ class InceptionC(nn.Module):
         return torch.cat([self.branch1x1(x), branch, branch2, branch3], dim=1)
 
 
+class InceptionAux(nn.Module):
+    """The auxiliary classifier (5x5 average pool of stride 3, 1x1 and 5x5 convolutions, linear)."""
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.pool = nn.AvgPool2d(kernel_size=5, stride=3)
+        self.conv0 = BasicConv2d(in_channels, 128, kernel_size=1)
+        self.conv1 = BasicConv2d(128, 768, kernel_size=5)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(768, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(x)
+        x = self.conv0(x)
+        x = self.conv1(x)
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        return self.fc(x)
+
+
 class InceptionD(nn.Module):
     """Grid reduction 17x17 to 8x8 (3x3 convolutions and max pooling of stride 2)."""
 
@@ -174,11 +194,16 @@ class InceptionE(nn.Module):
         return torch.cat([self.branch1x1(x), branch, branch2, branch3], dim=1)
 
 
+# the weights of the auxiliary heads' losses in training (AuxLogits), in the order forward returns
+# their scores: train.py's loss is the main one plus each head's times its weight
+AUX_WEIGHTS = [0.4]
+
+
 class Inception3(nn.Module):
     """Inception v3 (Szegedy et al. 2016), torchvision-compatible, fine-tuned from ImageNet weights,
     299 px.
 
-    Input 3x299x299, output one score per class; 23,834,568 parameters with the default sizes.
+    Input 3x299x299, output one score per class; 27,161,264 parameters with the default sizes.
     """
 
     def __init__(self, num_classes: int = 1000) -> None:
@@ -204,6 +229,7 @@ class Inception3(nn.Module):
         self.Mixed_6c = InceptionC(768, channels_7x7=160)
         self.Mixed_6d = InceptionC(768, channels_7x7=160)
         self.Mixed_6e = InceptionC(768, channels_7x7=192)
+        self.AuxLogits = InceptionAux(768, num_classes=num_classes)
         self.Mixed_7a = InceptionD(768)
         self.Mixed_7b = InceptionE(1280)
         self.Mixed_7c = InceptionE(2048)
@@ -211,7 +237,9 @@ class Inception3(nn.Module):
         self.dropout = nn.Dropout(p=0.5)
         self.fc = nn.Linear(2048, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
+        """In training, the class scores and the auxiliary heads' in a list: `(x, [aux])`, for
+        train.py's loss; in evaluation the heads do not run, and the class scores come alone."""
         x = self.transform_input(x)  # (N, 3, 299, 299)
         x = self.Conv2d_1a_3x3(x)  # (N, 32, 149, 149)
         x = self.Conv2d_2a_3x3(x)  # (N, 32, 147, 147)
@@ -228,6 +256,7 @@ class Inception3(nn.Module):
         x = self.Mixed_6c(x)  # (N, 768, 17, 17)
         x = self.Mixed_6d(x)  # (N, 768, 17, 17)
         x = self.Mixed_6e(x)  # (N, 768, 17, 17)
+        aux = self.AuxLogits(x) if self.training else None  # (N, 1000), in training only
         x = self.Mixed_7a(x)  # (N, 1280, 8, 8)
         x = self.Mixed_7b(x)  # (N, 2048, 8, 8)
         x = self.Mixed_7c(x)  # (N, 2048, 8, 8)
@@ -235,6 +264,8 @@ class Inception3(nn.Module):
         x = self.dropout(x)  # (N, 2048, 1, 1)
         x = torch.flatten(x, 1)  # (N, 2048)
         x = self.fc(x)  # (N, 1000)
+        if self.training:
+            return x, [aux]
         return x
 
 
@@ -246,9 +277,6 @@ def load_pretrained(model: Inception3, weights_file: str | None = None) -> str:
     cached); with it, from a local file: torchvision's state_dict, or a checkpoint of this project
     (last.pt or best.pt: its "model" weights), read as tensors only (`weights_only`). A file that
     holds no weights of this model raises ValueError.
-
-    The file's auxiliary classifiers (`AuxLogits.`) are left out: this model has none
-    (torchvision uses them in training only).
     """
     if weights_file is not None:
         try:
@@ -280,17 +308,17 @@ def load_pretrained(model: Inception3, weights_file: str | None = None) -> str:
                 "--weights FILE, or train from scratch with --no-pretrained."
             ) from None
         loaded = "torchvision Inception_V3_Weights.IMAGENET1K_V1"
-    # torchvision's auxiliary classifiers, which this model leaves out
-    state = {k: v for k, v in state.items() if not k.startswith(("AuxLogits.",))}
     own = model.state_dict()
-    # the classifier loads only if it has as many classes as ImageNet's
+    # the classifiers (the model's and the auxiliary heads') load only if they have as many
+    # classes as ImageNet's
+    heads = ("fc.", "AuxLogits.fc.")
     head = [
-        k for k in state if k.startswith("fc.") and (k not in own or own[k].shape != state[k].shape)
+        k for k in state if k.startswith(heads) and (k not in own or own[k].shape != state[k].shape)
     ]
     for key in head:
         del state[key]
     missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("fc.") for k in missing):
+    if unexpected or any(not k.startswith(heads) for k in missing):
         raise ValueError(
             f"The weights do not fit Inception3: missing {missing}, unexpected {unexpected}"
         )

@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import Refused, checkpoint, data
-from .model import Inception3, load_pretrained
+from .model import AUX_WEIGHTS, Inception3, load_pretrained
 from .phases import make_optimizer, make_schedule, resume_schedule, weight_decay_groups
 
 BLUEPRINT = "inception_v3"
@@ -52,7 +52,7 @@ LEAST = {
     "train.batch_size": 1,
     "data.synthetic.train_size": 1,
     "data.synthetic.val_size": 1,
-    "data.image_size[]": 75,
+    "data.image_size[]": 299,
 }
 # the largest value of the bounded numbers
 MOST = {
@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--image-size",
         type=int,
-        help="image size to train at, at least 75 px (default: the config's)",
+        help="image size to train at, at least 299 px (default: the config's)",
     )
     add("--workers", type=int, help="data loader processes (default: the config's)")
     add(
@@ -156,8 +156,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"argument --lr: must be a positive number, got {args.lr:g}")
     if args.val_split is not None and not 0 < args.val_split < 1:
         parser.error(f"argument --val-split: must be between 0 and 1, got {args.val_split:g}")
-    if args.image_size is not None and args.image_size < 75:
-        parser.error(f"argument --image-size: must be at least 75 pixels, got {args.image_size}")
+    if args.image_size is not None and args.image_size < 299:
+        parser.error(f"argument --image-size: must be at least 299 pixels, got {args.image_size}")
     return args
 
 
@@ -406,11 +406,21 @@ def model_inputs(batch: dict, run: Run) -> tuple[tuple, torch.Tensor]:
     return (images,), labels
 
 
+def training_loss(criterion, outputs, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss of the model's outputs in training, `(logits, [aux, ...])`: the class scores' loss
+    plus each auxiliary head's times its weight in model.py's AUX_WEIGHTS (the total is what
+    trains, and what the logs show); and the class scores."""
+    logits, aux_logits = outputs
+    loss = criterion(logits.float(), labels)
+    for weight, aux in zip(AUX_WEIGHTS, aux_logits, strict=True):
+        loss = loss + weight * criterion(aux.float(), labels)
+    return loss, logits
+
+
 def train_step(model, criterion, optimizer, scaler, inputs, labels, run: Run, args):
     """One optimizer step: the loss (None: not finite, skipped) and the logits, detached."""
     with run.autocast():
-        logits = model(*inputs)
-        loss = criterion(logits.float(), labels)
+        loss, logits = training_loss(criterion, model(*inputs), labels)
     if args.skip_nonfinite and not torch.isfinite(loss):
         return None, logits
     optimizer.zero_grad(set_to_none=True)

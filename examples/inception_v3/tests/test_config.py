@@ -20,14 +20,14 @@ SMALL = [
     "data.synthetic.train_size=8",
     "data.synthetic.val_size=4",
     "data.num_workers=0",
-    "data.image_size=[75, 75]",
+    "data.image_size=[299, 299]",
     "train.batch_size=2",
 ]
 # the settings the test builds something from: what it builds, and the value it sets
 PROBED = {
     "seed": ("data", 1),
     "data.root": ("data", "{folder}"),
-    "data.image_size": ("data", [150, 150]),
+    "data.image_size": ("data", [598, 598]),
     "data.num_workers": ("loader", 1),
     "data.val_split": ("folder", 0.5),
     "data.synthetic.train_size": ("data", 12),
@@ -250,7 +250,7 @@ def test_settings_reach_the_training_run(tmp_path, monkeypatch):
         ("train.batch_size=0", "takes a number from 1 up, not 0"),
         ("train.label_smoothing=-0.1", "takes a number from 0 up, not -0.1"),
         ("data.val_split=1.5", "takes a number up to 0.9, not 1.5"),
-        ("data.image_size=[74, 64]", "item 0 takes a number from 75 up"),
+        ("data.image_size=[298, 64]", "item 0 takes a number from 299 up"),
         ("data.synthetic=100", "a group of settings: set one of data.synthetic.train_size"),
         ("seed.value=1", "seed is one value"),
         ("seed", "expected KEY=VALUE"),

@@ -4,7 +4,7 @@ import torch
 
 from inception_v3 import data
 
-SIZE = (75, 75)
+SIZE = (299, 299)
 CONFIG = {
     "image_size": list(SIZE),
     "synthetic": {"train_size": 64, "val_size": 32},

@@ -17,7 +17,7 @@ SMOKE = [
     "--batch-size", "4",
     "--limit-batches", "1",
     "--workers", "0",
-    "--image-size", "75",
+    "--image-size", "299",
     "--no-pretrained",
 ]  # fmt: skip
 
