@@ -1089,6 +1089,18 @@ class Project:
         return 32 if self.image.height >= 224 else 128
 
     @property
+    def test_batches_per_epoch(self) -> int:
+        """Batches an epoch of the generated tests' SIGTERM run: two optimizer steps (of
+        `grad_accum_steps` batches each), so that the signal falls in the middle of an epoch."""
+        return 2 * (self.blueprint.train.grad_accum_steps if self.pieces.grad_accum else 1)
+
+    @property
+    def sigterm_step(self) -> int:
+        """The batch during which that run sends itself SIGTERM: the first of its last epoch (an
+        epoch a phase)."""
+        return self.test_batches_per_epoch * (len(self.phases) - 1) + 1
+
+    @property
     def smoke_image_size(self) -> int:
         """A small image size for quick CPU runs of models that accept any size."""
         if not self.plan.size_agnostic:
