@@ -32,7 +32,7 @@ def quick(tmp_path_factory) -> list[str]:
     """SMOKE's flags with a config of the synthetic data these runs use (at most 2 batches of 4 an
     epoch, one batch to validate on): a run takes seconds."""
     config = yaml.safe_load(train.DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    config["data"]["synthetic"] = {"train_size": 8, "val_size": 2}
+    config["data"]["synthetic"] = {"train_size": 16, "val_size": 2}
     path = tmp_path_factory.mktemp("config") / "quick.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return [*SMOKE, "--config", str(path)]
@@ -189,10 +189,10 @@ def test_the_auxiliary_heads_losses_add_to_the_loss_with_their_weights():
 
 
 def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_path):
-    """Pre-emption: SIGTERM to a training process during step 1 of 2 of its epoch (it
-    sends it to itself, at a known step): a checkpoint after that step, and the resumed run ends
+    """Pre-emption: SIGTERM to a training process during batch 1 of 4 (two optimizer steps of 2) of its epoch (it
+    sends it to itself, at a known step): a checkpoint after that optimizer step, and the resumed run ends
     with the weights and steps.csv of a run never stopped."""
-    args = [*quick, "--log-every", "1"]  # 2 steps an epoch
+    args = [*quick, "--log-every", "1", "--limit-batches", "4"]  # 4 batches an epoch
     out, straight = tmp_path / "stopped", tmp_path / "straight"
     signalled = subprocess.run(
         [sys.executable, "-c", SIGTERM_AT_STEP_1, *args, "--out", str(out)],
@@ -202,7 +202,7 @@ def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_p
     )
     assert signalled.returncode == 130 and "--resume" in signalled.stdout, signalled.stderr[-2000:]
     saved = torch.load(out / "last.pt", weights_only=True)
-    assert (saved["epoch"], saved["step"]) == (0, 1)  # after step 1 of epoch 1
+    assert (saved["epoch"], saved["step"]) == (0, 2)  # after optimizer step 1 of epoch 1
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -215,10 +215,10 @@ def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_p
     )
     assert all(torch.equal(mine[key], theirs[key]) for key in theirs)
     steps = [[row[:2] for row in csv.reader(open(run / "steps.csv"))] for run in (out, straight)]
-    assert steps[0] == steps[1] and len(steps[0]) == 1 + 2
+    assert steps[0] == steps[1] and len(steps[0]) == 1 + 4
 
 
-# a training process that sends itself SIGTERM during its step 1
+# a training process that sends itself SIGTERM during its batch 1
 SIGTERM_AT_STEP_1 = """
 import os, signal, sys
 from everything_on import train
