@@ -79,13 +79,6 @@ class Engine:
             blueprint = self.module("blueprint").load_blueprint(path)
             return blueprint, self.module("plan").build_plan(blueprint)
 
-    def remember(self, package: str, blueprint, plan) -> None:
-        """Hand the blueprint this engine read and planned to its renders (template versions
-        from before this build their project themselves)."""
-        remember = getattr(self.module("jinja_ext"), "remember", None)
-        if remember is not None:
-            remember(self.module("project").Project(package, blueprint, plan))
-
     def check(self, blueprint):
         """(blueprint, plan) for a blueprint read by any engine, checked by this one (from its
         plain data when another engine read it)."""

@@ -37,25 +37,15 @@ __all__ = [
 ]
 
 
-# projects the command line has built already (one blueprint, read and planned once per command)
-_KNOWN: dict[tuple[str, str], Project] = {}
-
-
 def _key(blueprint: dict) -> str:
+    # sorted, as copier's answers file gives the blueprint back to `update`: a new project and
+    # its updates render from the same data (a defined block's parameters in the same order)
     return json.dumps(blueprint, sort_keys=True, default=str)
-
-
-def remember(project: Project) -> None:
-    """The project the command line built from a blueprint file: a render of the same answers
-    uses it instead of reading and planning the blueprint again."""
-    _KNOWN.clear()
-    _KNOWN[_key(project.blueprint.raw), project.package] = project
 
 
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:
-    known = _KNOWN.get((blueprint_json, package))
-    return known or Project(package, blueprint_from_data(json.loads(blueprint_json)))
+    return Project(package, blueprint_from_data(json.loads(blueprint_json)))
 
 
 def scaffold_project(blueprint: dict, package_name: str) -> Project:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import yaml
@@ -145,11 +145,10 @@ class Pieces:
 class Project:
     package: str
     blueprint: Blueprint
-    plan: ModelPlan | None = None  # the blueprint's plan, when the caller has made it already
+    plan: ModelPlan = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.plan is None:
-            self.plan = build_plan(self.blueprint)
+        self.plan = build_plan(self.blueprint)
 
     # --- names and text -----------------------------------------------------------------------
 

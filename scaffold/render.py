@@ -450,7 +450,6 @@ def new_project(
     if source.update_blocker:
         result.notes.append(f"this project cannot be updated: {source.update_blocker}")
 
-    engine.remember(package, blueprint, plan)
     with _staging_dir(parent, dest.name) as staging:
         render(opened, {"package_name": package, "blueprint": blueprint.raw}, staging)
         if existing and any(dest.iterdir()):
