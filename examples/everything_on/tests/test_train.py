@@ -189,9 +189,10 @@ def test_the_auxiliary_heads_losses_add_to_the_loss_with_their_weights():
 
 
 def test_sigterm_mid_epoch_stops_after_the_step_and_resumes_exactly(quick, tmp_path):
-    """Pre-emption: SIGTERM to a training process during batch 1 of 4 (two optimizer steps of 2) of its epoch (it
-    sends it to itself, at a known step): a checkpoint after that optimizer step, and the resumed run ends
-    with the weights and steps.csv of a run never stopped."""
+    """Pre-emption: SIGTERM to a training process during batch 1 of 4 of its epoch
+    (two optimizer steps of 2 batches; it sends it to itself): a checkpoint after the
+    first optimizer step, and the resumed run ends with the weights and steps.csv of a run never
+    stopped."""
     args = [*quick, "--log-every", "1", "--limit-batches", "4"]  # 4 batches an epoch
     out, straight = tmp_path / "stopped", tmp_path / "straight"
     signalled = subprocess.run(
