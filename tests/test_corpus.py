@@ -132,6 +132,31 @@ def _family(path: str) -> str:
     )
 
 
+def schema_arguments() -> dict[str, set[str]]:
+    """Every argument of every layer kind, by the kind's first word (its aliases take the
+    same)."""
+    first: dict[str, str] = {}
+    arguments: dict[str, set[str]] = {}
+    for option in SCHEMA["$defs"]["layer"]["anyOf"]:
+        if "required" not in option:
+            continue
+        (kind,) = option["required"]
+        form = option["properties"][kind]
+        canonical = first.setdefault(json.dumps(form, sort_keys=True), kind)
+        KIND_OF[kind] = canonical
+        forms = [form]
+        while forms:
+            form = forms.pop()
+            arguments.setdefault(canonical, set()).update(
+                set(form.get("properties", ())) - {"name"}
+            )
+            forms.extend(form.get("anyOf", ()))
+    return arguments
+
+
+KIND_OF: dict[str, str] = {}  # a layer kind's word -> its first word (schema_arguments)
+
+
 def schema_kinds(definition: str) -> set[str]:
     """Every word of a layer (or transform) kind, its aliases included."""
     kinds = set()
@@ -149,6 +174,7 @@ class Used:
         self.values: dict[str, set] = {}
         self.layers: set[str] = set()
         self.transforms: set[str] = set()
+        self.arguments: dict[str, set[str]] = {}  # by the kind's word as written
 
     def blueprint(self, value, path: str = "") -> None:
         if path:
@@ -179,6 +205,8 @@ class Used:
         elif isinstance(item, dict) and len(item) == 1:
             ((kind, arguments),) = item.items()
             self.layers.add(kind)
+            if isinstance(arguments, dict):
+                self.arguments.setdefault(kind, set()).update(arguments)
             if isinstance(arguments, list) and kind in LIST_FORMS:
                 self.layers_in(arguments)
             elif isinstance(arguments, dict) and kind in COMPOSITION:
@@ -224,6 +252,19 @@ def test_the_corpus_uses_every_word_of_every_field(used):
 def test_the_corpus_uses_every_layer_kind_and_alias(used):
     missing = sorted(schema_kinds("layer") - used.layers)
     assert not missing, f"no blueprint of tests/corpus/blueprints/ has the layers {missing}"
+
+
+def test_the_corpus_gives_every_argument_of_every_layer_kind(used):
+    arguments = schema_arguments()
+    given: dict[str, set[str]] = {}
+    for kind, names in used.arguments.items():
+        given.setdefault(KIND_OF.get(kind, kind), set()).update(names)
+    missing = {
+        kind: sorted(names - given.get(kind, set()))
+        for kind, names in arguments.items()
+        if names - given.get(kind, set())
+    }
+    assert not missing, f"no blueprint of tests/corpus/blueprints/ gives the arguments {missing}"
 
 
 def test_the_corpus_uses_every_transform_and_alias(used):
