@@ -88,10 +88,16 @@ def record_path(path: Path) -> Path:
 
 
 def main(names: list[str]) -> int:
+    from scaffold.errors import BlueprintError
+
     chosen = [BLUEPRINTS / f"{name}.yaml" for name in names] if names else blueprints()
     for path in chosen:
         target = record_path(path)
-        text = record(path)
+        try:
+            text = record(path)
+        except BlueprintError as error:  # a user's blueprint that no longer validates: a bug
+            print(f"{path.relative_to(REPOSITORY)} does not validate, record kept:\n{error}")
+            return 2
         old = target.read_text(encoding="utf-8") if target.is_file() else None
         if old != text:
             target.write_text(text, encoding="utf-8")
