@@ -37,15 +37,27 @@ __all__ = [
 ]
 
 
+# the project the command line built from a blueprint file (read and planned once per command)
+_KNOWN: dict[tuple[str, str], Project] = {}
+
+
 def _key(blueprint: dict) -> str:
-    # sorted, as copier's answers file gives the blueprint back to `update`: a new project and
-    # its updates render from the same data (a defined block's parameters in the same order)
-    return json.dumps(blueprint, sort_keys=True, default=str)
+    # in the blueprint's own order, which the answers file keeps for `update` and `check`: a
+    # defined block's parameters are printed in it
+    return json.dumps(blueprint, default=str)
+
+
+def remember(project: Project) -> None:
+    """The project the command line built from a blueprint file: a render of the same answers
+    (the same data, in the same order) uses it instead of reading and planning it again."""
+    _KNOWN.clear()
+    _KNOWN[_key(project.blueprint.raw), project.package] = project
 
 
 @lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:
-    return Project(package, blueprint_from_data(json.loads(blueprint_json)))
+    known = _KNOWN.get((blueprint_json, package))
+    return known or Project(package, blueprint_from_data(json.loads(blueprint_json)))
 
 
 def scaffold_project(blueprint: dict, package_name: str) -> Project:

@@ -197,10 +197,18 @@ def _load_template_module(root: Path, relative: str):
 
 
 def render_local(
-    root: Path, dest: Path, data: dict, src_path: str, in_git: bool, engine=None
+    root: Path,
+    dest: Path,
+    data: dict,
+    src_path: str,
+    in_git: bool,
+    engine=None,
+    only: frozenset[str] | None = None,
 ) -> None:
     """Render the template at `root` (a folder with copier.yml) into the empty folder `dest`,
-    with the template's `engine` (scaffold/engine.py; found from `root` when not given)."""
+    with the template's `engine` (scaffold/engine.py; found from `root` when not given).
+    `only`: the project's files to write (paths relative to `dest`, e.g. `configs/default.yaml`),
+    each as it is in the whole project; all of them when None."""
     import pathspec
 
     config = template_config(root)
@@ -265,6 +273,8 @@ def render_local(
             continue  # a part that renders empty: the file is not wanted
         rendered = Path(*parts)
         if exclude.match_file(rendered.as_posix()):  # a pattern naming a folder covers its files
+            continue
+        if only is not None and rendered.as_posix() not in only:
             continue
         source = Path(subdirectory) / relative
         if is_template:

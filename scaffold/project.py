@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import yaml
@@ -145,10 +145,11 @@ class Pieces:
 class Project:
     package: str
     blueprint: Blueprint
-    plan: ModelPlan = field(init=False)
+    plan: ModelPlan | None = None  # the blueprint's plan, when the caller has made it already
 
     def __post_init__(self) -> None:
-        self.plan = build_plan(self.blueprint)
+        if self.plan is None:
+            self.plan = build_plan(self.blueprint)
 
     # --- names and text -----------------------------------------------------------------------
 

@@ -450,6 +450,7 @@ def new_project(
     if source.update_blocker:
         result.notes.append(f"this project cannot be updated: {source.update_blocker}")
 
+    _hand_over(engine, package, blueprint, plan)
     with _staging_dir(parent, dest.name) as staging:
         render(opened, {"package_name": package, "blueprint": blueprint.raw}, staging)
         if existing and any(dest.iterdir()):
@@ -467,6 +468,16 @@ def new_project(
             dest.rmdir()  # empty: replaced by the rendered folder in one rename
         os.replace(staging, dest)
     return result
+
+
+def _hand_over(engine: Engine, package: str, blueprint, plan) -> None:
+    """Give the render the blueprint this command read and planned, so that it is read and
+    planned once. The answers file keeps the blueprint's key order, so `check` and `update`
+    render it from that file as this does. (Template versions from before this build their
+    project themselves.)"""
+    remember = getattr(engine.module("jinja_ext"), "remember", None)
+    if remember is not None:
+        remember(engine.module("project").Project(package, blueprint, plan))
 
 
 @contextmanager

@@ -7,7 +7,8 @@ import pstats
 import subprocess
 import sys
 
-from conftest import REPO
+import yaml
+from conftest import REPO, run_scaffold
 
 TEMPLATES = REPO / "templates"
 
@@ -34,12 +35,12 @@ def test_copier_loads_the_context_hook_from_the_templates_own_engine():
     assert "scaffold/copier_extension.py:ScaffoldContext" in copier_yml
 
 
-def test_scaffold_new_reads_a_blueprint_twice_and_plans_it_twice(tmp_path):
-    """Once from the file (checks, located errors), once from the data the render gets, with
-    keys sorted as copier's answers file gives them back to `update`, so that a new project and
-    its updates render alike. No more: the render's context is built once, and the pretrained
-    check plans torchvision's reference at most once (not at all for a bundled family
-    blueprint, which is the reference)."""
+def test_scaffold_new_reads_a_blueprint_once_and_plans_it_once(tmp_path):
+    """The file is read and planned once (checks, located errors); the render gets that
+    Project (the answers file keeps the blueprint's key order, so `check` and `update` render
+    the same data). The pretrained check runs inside that one plan, and plans torchvision's
+    reference at most once (not at all for a bundled family blueprint, which is the
+    reference)."""
     profile = tmp_path / "new.prof"
     blueprint = REPO / "blueprints" / "resnet18.yaml"
     subprocess.run(
@@ -57,7 +58,77 @@ def test_scaffold_new_reads_a_blueprint_twice_and_plans_it_twice(tmp_path):
                     continue
                 key = f"{function} from {caller}"
                 calls[key] = calls.get(key, 0) + count
-    assert calls.get("blueprint_from_node from load_blueprint") == 1
-    assert calls.get("blueprint_from_data from _project") == 1
-    assert sum(n for key, n in calls.items() if key.startswith("build_plan from")) == 2
+    reads = {key: n for key, n in calls.items() if key.startswith(("load_", "blueprint_from_d"))}
+    assert reads == {"load_blueprint from load": 1}  # Engine.load; never from the answers' data
+    assert sum(n for key, n in calls.items() if key.startswith("build_plan from")) == 1
     assert (tmp_path / "r18" / "r18" / "model.py").is_file()
+    check = subprocess.run(
+        [sys.executable, "-m", "scaffold", "check", str(tmp_path / "r18")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+ANSWERS = ".copier-answers.yml"
+BLOCKS = """\
+name: ordered
+description: A defined block whose parameters are not in alphabetical order.
+input: {channels: 3, height: 16, width: 16}
+blocks:
+  conv_bn:
+    params: {out: ~, stride: 1, kernel: 3}
+    layers:
+      - conv: {out: $out, kernel: $kernel, stride: $stride, padding: $kernel // 2, bias: false}
+      - batch_norm
+model:
+  layers:
+    - conv_bn: {stride: 2, kernel: 1, out: 8}
+    - global_avgpool
+    - flatten
+    - linear: classes
+train: {epochs: 1}
+"""
+
+
+def test_a_new_project_keeps_the_blueprints_order_and_checks_clean(tmp_path):
+    """The answers file keeps the blueprint's key order, so a defined block's parameters come
+    out as they are defined in `scaffold new`, `check` and `update` alike."""
+    (tmp_path / "ordered.yaml").write_text(BLOCKS, encoding="utf-8")
+    new = run_scaffold("new", "--blueprint", tmp_path / "ordered.yaml", tmp_path / "p")
+    assert new.code == 0, new.err
+    model = (tmp_path / "p" / "p" / "model.py").read_text(encoding="utf-8")
+    assert (
+        "def __init__(self, in_channels: int, out: int, stride: int = 1, kernel: int = 3)" in model
+    )
+    assert "ConvBn(3, out=8, stride=2, kernel=1)" in model  # the definition's order
+    recorded = yaml.safe_load((tmp_path / "p" / ANSWERS).read_text(encoding="utf-8"))
+    assert recorded["blueprint"] == yaml.safe_load(BLOCKS)
+    assert list(recorded["blueprint"]) == list(yaml.safe_load(BLOCKS))
+    assert list(recorded["blueprint"]["blocks"]["conv_bn"]["params"]) == ["out", "stride", "kernel"]
+    check = run_scaffold("check", tmp_path / "p")
+    assert check.code == 0, check.out + check.err
+
+
+def test_projects_of_older_versions_sorted_answers_still_check_clean(tmp_path):
+    """Versions before this one wrote the answers with `to_nice_yaml`, keys sorted, and rendered
+    from that order. Such a project (made here from the same blueprint with its keys sorted,
+    which gives its answers file byte for byte) still checks clean: `check` renders the order
+    its answers file holds."""
+    data = yaml.safe_load(BLOCKS)
+    (tmp_path / "sorted.yaml").write_text(yaml.safe_dump(data, sort_keys=True), encoding="utf-8")
+    new = run_scaffold("new", "--blueprint", tmp_path / "sorted.yaml", tmp_path / "old")
+    assert new.code == 0, new.err
+    text = (tmp_path / "old" / ANSWERS).read_text(encoding="utf-8")
+    answers = yaml.safe_load(text)
+    written = {k: v for k, v in answers.items() if k not in ("_scaffold_version", "_black_version")}
+    as_before = yaml.dump(written, indent=4, allow_unicode=True, default_flow_style=False)
+    assert as_before in text  # what to_nice_yaml wrote
+    model = (tmp_path / "old" / "old" / "model.py").read_text(encoding="utf-8")
+    assert (
+        "def __init__(self, in_channels: int, out: int, kernel: int = 3, stride: int = 1)" in model
+    )
+    assert "ConvBn(3, kernel=1, out=8, stride=2)" in model  # as older versions rendered it
+    check = run_scaffold("check", tmp_path / "old")
+    assert check.code == 0, check.out + check.err
