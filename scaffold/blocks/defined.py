@@ -63,9 +63,10 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import BinOp, Fragment, Lit, Symbolic, SymInt, symbolic
+from .emit import BinOp, Call, Fragment, Lit, Symbolic, SymBool, SymInt, literal, symbolic
 
-RESERVED = {"name", "in_channels", "self", "x"}
+RESERVED = {"name", "in_channels", "self", "x", "max", "min"}
+FUNCTIONS = ("max", "min")  # those of $EXPRESSION (expressions.FUNCTIONS, without importing ast)
 _PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
 
 
@@ -80,10 +81,12 @@ class Definition:
         location: Location,
         doc: str = "",
         param_locations: dict[str, Location] | None = None,
+        lets: dict[str, ScalarNode] | None = None,
     ) -> None:
         self.name, self.params, self.layers, self.location = name, params, layers, location
         self.doc = doc
         self.param_locations = param_locations or {}
+        self.lets = lets or {}  # name -> its value (`$EXPRESSION` or a number), in order
         self.class_name = ""
         # per node of `layers` (by id): the names its `$` values use; its substituted copies by
         # those names' values; layers read from those copies (see base.read_layer)
@@ -160,6 +163,7 @@ class DefinedBlock(Layer):
             dims[axis] = channels
             x = Shape(x.kind, tuple(dims))
             symbols["in_channels"] = channels
+        lets = self._lets(symbols)
         active = _PLANNING.get()
         if self.KIND in active:
             chain = " -> ".join([*active[active.index(self.KIND) :], self.KIND])
@@ -181,7 +185,7 @@ class DefinedBlock(Layer):
         statements = inner.statements
         for statement in statements:  # shapes differ from one use to the next: none in the class
             statement.comment = ""
-        code = _class_code(d, values, inner, statements, channels is not None)
+        code = _class_code(d, values, lets, inner, statements, channels is not None)
         class_name = self._class_name(ctx, code)
         source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
         fragment = _fragment(ctx, class_name, source, inner)
@@ -198,8 +202,35 @@ class DefinedBlock(Layer):
         }
         # the output in the terms of the enclosing code: its numbers, or its own expressions
         outer = {**values, "in_channels": given}
+        for let, value in lets.items():
+            outer[let] = _rebind(value, outer)
         out = Shape(out.kind, tuple(_rebind(v, outer) for v in out.dims))
         return Ref(class_name)(*args, **keywords), out
+
+    def _lets(self, symbols: dict[str, Any]) -> dict[str, Any]:
+        """The definition's `let` values, computed in order from the arguments (and the earlier
+        ones); each is then a name in `symbols`, so the class writes `hidden` where it is used."""
+        d = self.DEFINITION
+        lets = {}
+        for name, node in d.lets.items():
+            value = node.value
+            if isinstance(value, str):
+                from .expressions import evaluate
+
+                try:
+                    value = evaluate(value[1:].strip(), symbols)
+                except ValueError as error:
+                    raise self._located(
+                        Problem(node.location, f"blocks.{d.name}.let.{name}", str(error), "")
+                    ) from None
+            if isinstance(value, float) and not isinstance(value, Symbolic) and value.is_integer():
+                value = int(value)
+            lets[name] = value
+            if isinstance(value, (bool, SymBool)):
+                symbols[name] = SymBool(bool(value), Var(name))
+            else:
+                symbols[name] = symbolic(_plain(value), Var(name))
+        return lets
 
     def _classes(self, param: str, value: Any, ctx: Context) -> Any:
         """An argument written `classes`: the model's number of classes, passed on as its
@@ -263,6 +294,9 @@ _OPS = {
 }
 
 
+KEYS = ("params", "let", "layers", "doc", "class")
+
+
 def _rebind(value, outer: dict):
     """A size the class computes from its arguments, as the code that constructs it computes it:
     `in_channels * 2` in the class is `64 * 2 = 128` in the model, or `in_channels * 2 * 2` in an
@@ -278,6 +312,10 @@ def _rebind(value, outer: dict):
             return evaluate(inner.expr) if isinstance(inner, Symbolic) else inner
         if isinstance(code, BinOp) and code.op in _OPS:
             return _OPS[code.op](evaluate(code.left), evaluate(code.right))
+        if isinstance(code, Call) and isinstance(code.func, Var) and code.func.name in FUNCTIONS:
+            from .expressions import _call
+
+            return _call(code.func.name, [evaluate(a) for a in code.args])
         raise KeyError(code)
 
     try:
@@ -289,12 +327,18 @@ def _rebind(value, outer: dict):
     return result
 
 
+def _plain(value):
+    return (int if isinstance(value, int) else float)(value)
+
+
 def _camel(kind: str) -> str:
     name = "".join(part[:1].upper() + part[1:] for part in kind.split("_") if part)
     return name if not class_name_problem(name) else name + "Block"
 
 
-def _class_code(d: Definition, values, inner: Context, statements, takes_channels: bool) -> str:
+def _class_code(
+    d: Definition, values, lets: dict, inner: Context, statements, takes_channels: bool
+) -> str:
     """The class's source, named `__BLOCK__` (the name follows from the code)."""
     params = []
     if takes_channels:
@@ -312,6 +356,7 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         "",
         f"    def __init__(self, {', '.join(params)}) -> None:",
         "        super().__init__()",
+        *(f"        {name} = {literal(value)}" for name, value in lets.items()),
     ]
     for name, value in inner.modules:
         if hasattr(value, "setup"):  # a group built entry by entry (`when`)
@@ -404,7 +449,9 @@ def _substituted(node: Node, symbols: dict, d: Definition, problems: ProblemColl
         try:
             result = evaluate(node.value[1:].strip(), symbols)
         except ValueError as error:
-            known = ", ".join(["in_channels", *d.params]) if "in_channels" in symbols else ""
+            known = (
+                ", ".join(["in_channels", *d.params, *d.lets]) if "in_channels" in symbols else ""
+            )
             problems.add(
                 node.location,
                 f"blocks.{d.name}",
@@ -441,13 +488,12 @@ def read_definition(
         problems.add(where, path, f"a block is a mapping with params and layers, not {show(node)}")
         return None
     for key in node.entries:
-        if key not in ("params", "layers", "doc", "class"):
+        if key not in KEYS:
             problems.add(
                 node.key_locations.get(key, where),
                 f"{path}.{key}",
                 f"unknown key '{key}' in a block",
-                did_you_mean(key, ("params", "layers", "doc", "class"))
-                or "known keys: params, layers, doc, class",
+                did_you_mean(key, KEYS) or f"known keys: {', '.join(KEYS)}",
             )
             return None
     class_node = node.entries.get("class")
@@ -492,11 +538,76 @@ def read_definition(
                 return None
             params[key] = REQUIRED if value.value is None else value.value
             locations[key] = at
+    lets = _read_lets(node.entries.get("let"), params, f"{path}.let", problems)
+    if lets is None:
+        return None
     doc = node.entries.get("doc")
     text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
-    d = Definition(name, params, layers, where, " ".join(text.split()), locations)
+    d = Definition(name, params, layers, where, " ".join(text.split()), locations, lets)
     d.class_name = class_name or _camel(name)
+    if lets and not _lets_used(d, f"{path}.let", problems):
+        return None
     return d
+
+
+def _read_lets(given: Node | None, params: dict, path: str, problems: ProblemCollector):
+    """`let:`, named values computed from the parameters: name -> its node; None if wrong."""
+    lets: dict[str, ScalarNode] = {}
+    if given is None or (isinstance(given, ScalarNode) and given.value is None):
+        return lets
+    if not isinstance(given, MapNode):
+        problems.add(
+            given.location,
+            path,
+            "expected a mapping of names to values, e.g. `hidden: $in_channels * 4`",
+        )
+        return None
+    for key, value in given.entries.items():
+        at = given.key_locations.get(key, given.location)
+        if key in RESERVED or key in params or not re.fullmatch(IDENTIFIER, key):
+            why = "a parameter's name" if key in params else "reserved" if key in RESERVED else ""
+            problems.add(
+                at,
+                f"{path}.{key}",
+                f"'{key}' cannot be a `let` name" + (f" ({why})" if why else ""),
+                "use another name (letters, digits and _)",
+            )
+            return None
+        text = value.value if isinstance(value, ScalarNode) else None
+        if not (
+            (isinstance(text, str) and text.startswith("$"))
+            or (isinstance(text, (int, float)) and not isinstance(text, bool))
+        ):
+            problems.add(
+                value.location,
+                f"{path}.{key}",
+                f"a `let` value is a number or a `$EXPRESSION`, not {show(value)}",
+                "e.g. `hidden: $in_channels * expansion`",
+            )
+            return None
+        lets[key] = value
+    return lets
+
+
+def _lets_used(d: Definition, path: str, problems: ProblemCollector) -> bool:
+    """Whether each `let` value is used by the layers (or by a `let` that is): an unused one
+    would be a line of the class that nothing reads."""
+    from .expressions import names_in
+
+    used = set(_names(d.layers, d.names) or ())
+    for name, node in reversed(d.lets.items()):
+        if name in used and isinstance(node.value, str):
+            used |= names_in(node.value[1:].strip())
+    for name, node in d.lets.items():
+        if name not in used:
+            problems.add(
+                node.location,
+                f"{path}.{name}",
+                f"the `let` value '{name}' is not used by the block's layers",
+                f"use it as ${name}, or remove it",
+            )
+            return False
+    return True
 
 
 def block_class(d: Definition) -> type[Layer]:
