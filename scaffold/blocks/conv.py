@@ -94,8 +94,8 @@ class Conv(SimpleLayer):
             args["stride"] = pair(self.stride)
         if self.padding == "same":
             args["padding"] = "same"
-        elif (ph, pw) != (0, 0) or is_symbolic((ph, pw)):
-            args["padding"] = pair((ph, pw))
+        elif (ph, pw) != (0, 0) or is_symbolic(self.padding):
+            args["padding"] = pair(self.padding)  # a defined block's argument by its name
         if self.dilation != (1, 1) or is_symbolic(self.dilation):
             args["dilation"] = pair(self.dilation)
         if self.groups != 1 or is_symbolic(self.groups):

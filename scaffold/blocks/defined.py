@@ -43,6 +43,7 @@ from ..spec import (
     FieldType,
     Float,
     Int,
+    Pair,
     Str,
     did_you_mean,
     section,
@@ -63,7 +64,19 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import BinOp, Call, Fragment, Lit, Symbolic, SymBool, SymInt, literal, symbolic
+from .emit import (
+    BinOp,
+    Call,
+    Fragment,
+    Lit,
+    Symbolic,
+    SymBool,
+    SymInt,
+    SymPair,
+    literal,
+    pair,
+    symbolic,
+)
 
 RESERVED = {"name", "in_channels", "self", "x", "max", "min"}
 FUNCTIONS = ("max", "min")  # those of $EXPRESSION (expressions.FUNCTIONS, without importing ast)
@@ -119,6 +132,8 @@ def _param_type(default: Any) -> FieldType:
         return Float()
     if isinstance(default, str):
         return Str()
+    if isinstance(default, tuple):
+        return Pair(Int())
     return Scalar()
 
 
@@ -153,7 +168,10 @@ class DefinedBlock(Layer):
         """Plan the block's class on `x` (rows under `module`); its construction and output."""
         d = self.DEFINITION
         values = {p: self._classes(p, v, ctx) for p, v in self.arguments().items()}
-        symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
+        symbols = {
+            p: SymPair(v, Var(p)) if isinstance(v, tuple) else symbolic(v, Var(p))
+            for p, v in values.items()
+        }
         channels = given = None
         if x.kind in ("image", "vector") or x.kind in ("words", "sequence", "channels_last"):
             axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
@@ -196,7 +214,7 @@ class DefinedBlock(Layer):
         # the parameters by name: the class's signature follows the blueprint's mapping, whose
         # order the recorded blueprint (copier's answers) need not keep
         keywords = {
-            p: v
+            p: pair(v) if isinstance(v, tuple) else v
             for p, v in values.items()
             if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
         }
@@ -345,6 +363,9 @@ def _class_code(
         params.append("in_channels: int")
     ordered = sorted(d.params.items(), key=lambda item: item[1] is not REQUIRED)
     for p, default in ordered:  # those without a default first, as Python needs
+        if isinstance(default, tuple):  # a pair, as torch's kernel_size: 3 or (1, 7)
+            params.append(f"{p}: int | tuple[int, int] = {literal(pair(default))}")
+            continue
         kind = next(
             (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
         )
@@ -528,11 +549,19 @@ def read_definition(
             if key in RESERVED or not re.fullmatch(IDENTIFIER, key):
                 problems.add(at, f"{path}.params.{key}", f"'{key}' cannot be a parameter name")
                 return None
+            if isinstance(value, SeqNode):  # a pair: [height, width], e.g. a kernel size
+                default = Pair(Int()).read(value, f"{path}.params.{key}", problems)
+                if default is INVALID:
+                    return None
+                params[key] = default
+                locations[key] = at
+                continue
             if not isinstance(value, ScalarNode):
                 problems.add(
                     value.location,
                     f"{path}.params.{key}",
-                    f"a parameter's default is a number, a word or true/false, not {show(value)}",
+                    "a parameter's default is a number, a pair [height, width], a word or "
+                    f"true/false, not {show(value)}",
                     "write `~` for a parameter without default",
                 )
                 return None

@@ -233,6 +233,16 @@ class SymFloat(Symbolic, float):
         return obj
 
 
+class SymPair(Symbolic, tuple):
+    """A pair (a kernel size, [height, width]) that a defined block's class takes as an argument:
+    written by its name (`kernel_size=kernel`); no arithmetic."""
+
+    def __new__(cls, value: tuple, code: Expr):
+        obj = tuple.__new__(cls, value)
+        obj._code = code
+        return obj
+
+
 class SymBool(Symbolic):
     """A condition that a defined block's class computes from its arguments (`stride != 1`)."""
 
@@ -255,7 +265,7 @@ class SymBool(Symbolic):
 def is_symbolic(value) -> bool:
     """Whether a value (or a part of a tuple) is computed from a defined block's arguments: it
     is written even where it equals the default (another use may give another value)."""
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not isinstance(value, Symbolic):
         return any(is_symbolic(v) for v in value)
     return isinstance(value, Symbolic)
 
@@ -514,7 +524,10 @@ def literal(value) -> str:
 
 
 def pair(values: tuple[int, int]):
-    """A kernel size, stride or padding as torch takes it: 3 for (3, 3), else (3, 5)."""
+    """A kernel size, stride or padding as torch takes it: 3 for (3, 3), else (3, 5); a defined
+    block's pair argument by its name."""
+    if isinstance(values, Symbolic):
+        return values
     a, b = values
     return a if a == b else (a, b)
 

@@ -140,7 +140,7 @@ def evaluate(text: str, symbols: dict[str, Any]):
     except ZeroDivisionError:
         raise ValueError(f"'${text}' divides by zero") from None
     except TypeError:
-        raise ValueError(f"'${text}' mixes words and numbers") from None
+        raise ValueError(f"'${text}' computes with a word, a pair or true/false") from None
 
 
 def _call(name: str, args: list):
