@@ -279,3 +279,27 @@ def test_the_readme_inverted_residual_is_the_one_tested_here():
     from conftest import REPO
 
     assert "hidden: $in_channels * expansion" in (REPO / "README.md").read_text()
+
+
+def test_the_schema_accepts_let_pair_parameters_and_keepdim():
+    import json
+
+    import jsonschema
+    import yaml
+
+    from scaffold.schema import schema_json
+
+    validator = jsonschema.Draft202012Validator(json.loads(schema_json()))
+    data = {
+        "name": "values",
+        "input": {"channels": 3, "height": 16, "width": 16},
+        "blocks": {
+            **yaml.safe_load(INVERTED),
+            **yaml.safe_load(SQUEEZE),
+            **yaml.safe_load(CONV_BN),
+        },
+        "model": {"layers": yaml.safe_load(INVERTED_MODEL)},
+    }
+    assert not list(validator.iter_errors(data))
+    data["blocks"]["gate"]["let"]["squeezed"] = "in_channels // 2"  # no `$`: not an expression
+    assert list(validator.iter_errors(data))

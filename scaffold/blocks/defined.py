@@ -10,7 +10,10 @@ A definition is a parameterised group of layers:
           ...
 
 and is used like any layer (`- cbam: {reduction: 8}`). A value written `$EXPRESSION` is computed
-from the parameters and `in_channels` (the input's channels) with + - * / // and parentheses.
+from the parameters and `in_channels` (the input's channels) with + - * / //, comparisons, and,
+or, max(...), min(...) and parentheses. `let: {hidden: $in_channels * expansion}` names a value
+once (a local of the class's __init__, used as `$hidden`); a parameter whose default is a pair
+(`kernel: [1, 1]`) takes a number or [height, width] and is passed on by its name.
 `$` starts a plain YAML word (no quotes, no braces that YAML would read as a mapping), and in the
 JSON Schema it is a string with a pattern, so the definition's layers stay plain YAML.
 
@@ -577,6 +580,37 @@ def read_definition(
     if lets and not _lets_used(d, f"{path}.let", problems):
         return None
     return d
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of one definition (`blocks: {NAME: ...}`, `blocks/NAME.yaml`)."""
+    number = {"type": ["integer", "number"]}
+    expression = {"type": "string", "pattern": r"^\$"}
+    pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    return {
+        "type": "object",
+        "properties": {
+            "params": {
+                "type": "object",
+                "description": "each parameter with its default (a number, a pair [height, "
+                "width], a word or true/false), `~` for a required one",
+                "additionalProperties": {
+                    "anyOf": [{"type": ["integer", "number", "string", "boolean", "null"]}, pair]
+                },
+            },
+            "let": {
+                "type": "object",
+                "description": "named values computed from the parameters, in order "
+                "(`hidden: $in_channels * expansion`), used as `$hidden`",
+                "additionalProperties": {"anyOf": [number, expression]},
+            },
+            "layers": {"type": "array", "minItems": 1},
+            "doc": {"type": "string"},
+            "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
+        },
+        "required": ["layers"],
+        "additionalProperties": False,
+    }
 
 
 def _read_lets(given: Node | None, params: dict, path: str, problems: ProblemCollector):
