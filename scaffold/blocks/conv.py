@@ -25,6 +25,7 @@ from .base import (
     spec_field,
     unit,
 )
+from .emit import Symbolic
 
 
 @unit("conv", "conv2d", "convolution")
@@ -102,13 +103,26 @@ class Conv(SimpleLayer):
             args["groups"] = self.groups
         if not self.bias:
             args["bias"] = False
+        # a defined block's arguments named as nn.Conv2d's go by position, as torchvision's
+        # BasicConv2d writes nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        positional = []
+        for key in ("kernel_size", "stride", "padding", "dilation", "groups"):
+            value = args.get(key)
+            if not (isinstance(value, Symbolic) and value.expr == Var(key)):
+                break
+            positional.append(args.pop(key))
         # the counts in plain numbers: in a defined block the sizes carry their code
         per_output = int(c) // int(self.groups) * int(kh) * int(kw)
         params = int(out_channels) * per_output + (int(out_channels) if self.bias else 0)
         stride = f"/{self.stride[0]}" if self.stride != (1, 1) else ""
         return Simple(
             out,
-            nn.Conv2d(c, Var("num_classes") if self.out == "classes" else out_channels, **args),
+            nn.Conv2d(
+                c,
+                Var("num_classes") if self.out == "classes" else out_channels,
+                *positional,
+                **args,
+            ),
             f"conv {kh}x{kw}{stride}",
             params,
             out.count * per_output,

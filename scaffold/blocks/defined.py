@@ -147,6 +147,7 @@ class DefinedBlock(Layer):
     NAMED_ENTRY = True
 
     DEFINITION: Definition
+    POSITIONAL: tuple[str, ...] = ()  # parameters a use passes by position (a bundled block's)
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
         name = ctx.name(self)
@@ -214,12 +215,14 @@ class DefinedBlock(Layer):
         args: list = []
         if channels is not None:
             args.append(given)
+        args += [values[p] for p in self.POSITIONAL]  # the first required ones, in their order
         # the parameters by name: the class's signature follows the blueprint's mapping, whose
         # order the recorded blueprint (copier's answers) need not keep
         keywords = {
             p: pair(v) if isinstance(v, tuple) else v
             for p, v in values.items()
-            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
+            if p not in self.POSITIONAL
+            and (d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p])
         }
         # the output in the terms of the enclosing code: its numbers, or its own expressions
         outer = {**values, "in_channels": given}
@@ -306,6 +309,46 @@ class DefinedBlock(Layer):
         return classes[code]
 
 
+class BundledBlock(DefinedBlock):
+    """A built-in kind written in the blueprint language, in `scaffold/blocks/FILE.yaml` beside
+    its unit: the unit declares its fields as any unit does (the words users write, their types
+    and defaults), `arguments()` gives the definition's parameters from them, and a mistake is
+    reported where the kind is used (the definition is scaffold's, not the user's)."""
+
+    FILE = ""
+    # torchvision's call, `BasicConv2d(64, 192, kernel_size=3)`: the first required parameters
+    POSITIONAL: tuple[str, ...] = ()
+
+    @property
+    def DEFINITION(self) -> Definition:  # type: ignore[override]  # noqa: N802 (DefinedBlock's)
+        return bundled_definition(self.FILE)
+
+    def arguments(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__}.arguments")
+
+    def _located(self, problem: Problem) -> ShapeError:
+        return self.error(problem.message, problem.hint)
+
+
+_BUNDLED: dict[str, Definition] = {}
+
+
+def bundled_definition(name: str) -> Definition:
+    """The definition in scaffold/blocks/NAME.yaml, read once."""
+    made = _BUNDLED.get(name)
+    if made is None:
+        from ..source import parse_yaml
+
+        path = Path(__file__).resolve().parent / f"{name}.yaml"
+        node = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        problems = ProblemCollector()
+        made = read_definition(name, node, name, problems)
+        if made is None:  # scaffold's own file: a bug here, shown as the reader found it
+            raise BlueprintError(problems.problems)
+        _BUNDLED[name] = made
+    return made
+
+
 _OPS = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
@@ -366,8 +409,10 @@ def _class_code(
         params.append("in_channels: int")
     ordered = sorted(d.params.items(), key=lambda item: item[1] is not REQUIRED)
     for p, default in ordered:  # those without a default first, as Python needs
-        if isinstance(default, tuple):  # a pair, as torch's kernel_size: 3 or (1, 7)
-            params.append(f"{p}: int | tuple[int, int] = {literal(pair(default))}")
+        if isinstance(default, tuple) or isinstance(values[p], tuple):  # 3 or (1, 7), as torch's
+            hint = "int | tuple[int, int]"
+            params.append(hint if default is REQUIRED else f"{hint} = {literal(pair(default))}")
+            params[-1] = f"{p}: {params[-1]}"
             continue
         kind = next(
             (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
@@ -703,4 +748,11 @@ def read_block_file(path: Path) -> type[Layer]:
     return block_class(d)
 
 
-__all__ = ["DefinedBlock", "Definition", "block_class", "read_block_file"]
+__all__ = [
+    "BundledBlock",
+    "DefinedBlock",
+    "Definition",
+    "block_class",
+    "bundled_definition",
+    "read_block_file",
+]
