@@ -303,3 +303,45 @@ def test_the_schema_accepts_let_pair_parameters_and_keepdim():
     assert not list(validator.iter_errors(data))
     data["blocks"]["gate"]["let"]["squeezed"] = "in_channels // 2"  # no `$`: not an expression
     assert list(validator.iter_errors(data))
+
+
+# --- bundled blocks written in the language ---------------------------------------------------
+
+
+def test_basic_conv2d_is_a_bundled_definition_written_as_torchvisions_class(tmp_path):
+    """scaffold/blocks/basic_conv2d.yaml: one class, torchvision's signature and calls, its
+    weights loaded strictly, counted exactly; a mistake is reported where it is used."""
+    from torchvision.models.inception import BasicConv2d
+
+    bp = blueprint(
+        "[basic_conv2d: {out: 16, kernel: 7, stride: 2, padding: 3}, basic_conv2d: 8, "
+        "basic_conv2d: {out: 8, kernel: [1, 7], padding: [0, 3]}, flatten, linear: classes]"
+    )
+    text = _model_code(bp)
+    assert text.count("class BasicConv2d(nn.Module):") == 1
+    assert "nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=False)" in text
+    assert "self.conv1 = BasicConv2d(3, 16, kernel_size=7, stride=2, padding=3)" in text
+    assert "self.conv2 = BasicConv2d(16, 8, kernel_size=1)" in text
+    assert "self.conv3 = BasicConv2d(8, 8, kernel_size=(1, 7), padding=(0, 3))" in text
+    plan, _, model = model_of(bp)
+    torch.manual_seed(0)
+    theirs = BasicConv2d(8, 8, kernel_size=(1, 7), padding=(0, 3)).eval()
+    model.conv3.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 8, 16, 16)
+    torch.testing.assert_close(model.conv3(x), theirs(x))
+    check_counts(bp, 32)
+    text = problems_of(
+        _file(
+            tmp_path, "  none:\n    layers: [relu]\n", "    - basic_conv2d: {out: 4, kernel: 17}\n"
+        ),
+        tmp_path,
+    )
+    assert (
+        "bp.yaml:8:7: model.layers[0] (basic_conv2d): input 3x16x16 is smaller than kernel" in text
+    )
+    assert "scaffold/blocks" not in text  # the definition is scaffold's, not the user's
+    text = problems_of(
+        _file(tmp_path, "  none:\n    layers: [relu]\n", "    - flatten\n    - basic_conv2d: 4\n"),
+        tmp_path,
+    )
+    assert "bp.yaml:9:7: model.layers[1] (basic_conv2d): basic_conv2d needs a C x H x W" in text

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import Channels, Int, Pair, Size, spec_field, unit
+from .base import Channels, Int, Pair, Shape, Size, spec_field, unit
 from .defined import BundledBlock
 
 
@@ -23,6 +23,9 @@ class BasicConv(BundledBlock):
     kernel: tuple[int, int] = spec_field(Pair(Size), (1, 1), "kernel size, or [height, width]")
     stride: tuple[int, int] = spec_field(Pair(Size), (1, 1), "stride")
     padding: tuple[int, int] = spec_field(Pair(Int(min=0, max=10_000)), (0, 0), "zero padding")
+
+    def check_input(self, x: Shape) -> None:
+        self.need_image(x)
 
     def arguments(self) -> dict[str, Any]:
         return {

@@ -168,8 +168,12 @@ class DefinedBlock(Layer):
     def arguments(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.DEFINITION.params}
 
+    def check_input(self, x: Shape) -> None:
+        """A bundled block's check of its input, in its own words (`need_image`)."""
+
     def _instance(self, x: Shape, ctx: Context, module: str, depth: int):
         """Plan the block's class on `x` (rows under `module`); its construction and output."""
+        self.check_input(x)
         d = self.DEFINITION
         values = {p: self._classes(p, v, ctx) for p, v in self.arguments().items()}
         symbols = {
