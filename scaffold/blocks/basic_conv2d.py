@@ -24,6 +24,9 @@ class BasicConv(BundledBlock):
     stride: tuple[int, int] = spec_field(Pair(Size), (1, 1), "stride")
     padding: tuple[int, int] = spec_field(Pair(Int(min=0, max=10_000)), (0, 0), "zero padding")
 
+    def label(self, x: Shape, out: Shape) -> str:
+        return "basic conv"
+
     def check_input(self, x: Shape) -> None:
         self.need_image(x)
 

@@ -153,7 +153,7 @@ class DefinedBlock(Layer):
         name = ctx.name(self)
         mark = ctx.mark()
         call, out = self._instance(x, ctx, name, depth=1)
-        ctx.group(mark, name, self.KIND, out)
+        ctx.group(mark, name, self.label(x, out), out)
         ctx.module(name, call)
         ctx.forward.start(this(name)(HOLE), out.comment())
         return out
@@ -162,8 +162,12 @@ class DefinedBlock(Layer):
         module = f"{prefix}.{start}"
         mark = ctx.mark()
         call, out = self._instance(x, ctx, module, depth + 1)
-        ctx.group(mark, module, self.KIND, out, depth)
+        ctx.group(mark, module, self.label(x, out), out, depth)
         return [(call, out)]
+
+    def label(self, x: Shape, out: Shape) -> str:
+        """The block's row in `inspect` (a bundled block's in its own words)."""
+        return self.KIND
 
     def arguments(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.DEFINITION.params}

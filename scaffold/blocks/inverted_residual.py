@@ -39,6 +39,10 @@ class InvertedResidualBlocks(BundledBlock):
             x = made[-1][1]
         return made
 
+    def label(self, x: Shape, out: Shape) -> str:
+        residual = x.dims == out.dims
+        return f"inverted residual t{self.expansion}" + (" + x" if residual else "")
+
     def check_input(self, x: Shape) -> None:
         self.need_image(x)
 
