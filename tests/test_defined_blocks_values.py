@@ -345,3 +345,23 @@ def test_basic_conv2d_is_a_bundled_definition_written_as_torchvisions_class(tmp_
         tmp_path,
     )
     assert "bp.yaml:9:7: model.layers[1] (basic_conv2d): basic_conv2d needs a C x H x W" in text
+
+
+def test_the_bundled_definitions_follow_the_schema_and_read_without_problems():
+    import json
+
+    import jsonschema
+    import yaml
+    from conftest import REPO
+
+    from scaffold.blocks.defined import bundled_definition
+
+    schema = json.loads((REPO / "schema" / "blueprint.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(
+        schema["properties"]["blocks"]["additionalProperties"]
+    )
+    files = sorted((REPO / "scaffold" / "blocks").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"basic_conv2d", "inverted_residual"}
+    for path in files:
+        assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
+        assert bundled_definition(path.stem).layers.items
