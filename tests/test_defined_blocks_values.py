@@ -365,3 +365,35 @@ def test_the_bundled_definitions_follow_the_schema_and_read_without_problems():
     for path in files:
         assert not list(validator.iter_errors(yaml.safe_load(path.read_text()))), path
         assert bundled_definition(path.stem).layers.items
+
+
+def test_an_argument_that_forward_reads_is_kept_by_init(tmp_path):
+    """A parameter or `let` value used by forward (a chunk's index, a shuffle's groups) is kept
+    as an attribute, `self.index = index`, and read as `self.index`: the class runs."""
+    bp = blueprint(
+        "[conv: {out: 4, kernel: 1}, pick: {index: 1}, flatten, linear: classes]",
+        "pick:\n  params: {index: 0, groups: 2}\n  let:\n    shuffled: $groups * 2\n"
+        "  layers: [conv: {out: 8, kernel: 1}, channel_shuffle: $shuffled,"
+        " chunk: {chunks: 2, index: $index}]\n",
+    )
+    text = _model_code(bp)
+    assert "        self.index = index\n        self.shuffled = shuffled\n" in text
+    assert "x = channel_shuffle(x, self.shuffled)" in text
+    assert "return x.chunk(2, dim=1)[self.index]" in text
+    plan, _, model = model_of(bp)
+    x = torch.randn(2, 3, 32, 32)
+    assert model(x).shape == (2, 10)
+    inner = model.pick.conv(model.conv(x))
+    shuffled = inner.view(2, 4, 2, 32, 32).transpose(1, 2).reshape(2, 8, 32, 32)
+    torch.testing.assert_close(model.pick(model.conv(x)), shuffled.chunk(2, dim=1)[1])
+    text = problems_of(
+        _file(
+            tmp_path,
+            "  pick:\n    params: {conv: 0}\n"
+            "    layers: [conv: {out: 8, kernel: 1, name: conv}, chunk: {chunks: 2, index: $conv}]\n",
+            "    - conv: 4\n    - pick\n",
+        ),
+        tmp_path,
+    )
+    assert "forward reads 'conv' as self.conv, which is also a layer's name" in text
+    assert "bp.yaml:5:" in text and "bp.yaml:10:" in text

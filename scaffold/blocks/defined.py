@@ -78,6 +78,7 @@ from .emit import (
     SymPair,
     literal,
     pair,
+    read_from_self,
     symbolic,
 )
 
@@ -215,7 +216,23 @@ class DefinedBlock(Layer):
         statements = inner.statements
         for statement in statements:  # shapes differ from one use to the next: none in the class
             statement.comment = ""
-        code = _class_code(d, values, lets, inner, statements, channels is not None)
+        arguments = frozenset(
+            [*d.params, *lets, *(["in_channels"] if channels is not None else [])]
+        )
+        statements, kept = read_from_self(statements, arguments)
+        taken = sorted(kept & {name for name, _ in inner.modules})
+        if taken:
+            raise self._located(
+                Problem(
+                    d.param_locations.get(taken[0])
+                    or (d.lets[taken[0]].location if taken[0] in d.lets else d.location),
+                    f"blocks.{d.name}",
+                    f"forward reads '{taken[0]}' as self.{taken[0]}, which is also a layer's name",
+                    f"rename the parameter or the layer `name: {taken[0]}`",
+                )
+            )
+        kept_in_order = [n for n in ["in_channels", *d.params, *lets] if n in kept]
+        code = _class_code(d, values, lets, inner, statements, channels is not None, kept_in_order)
         class_name = self._class_name(ctx, code)
         source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
         fragment = _fragment(ctx, class_name, source, inner)
@@ -409,7 +426,13 @@ def _camel(kind: str) -> str:
 
 
 def _class_code(
-    d: Definition, values, lets: dict, inner: Context, statements, takes_channels: bool
+    d: Definition,
+    values,
+    lets: dict,
+    inner: Context,
+    statements,
+    takes_channels: bool,
+    kept: list[str] = (),
 ) -> str:
     """The class's source, named `__BLOCK__` (the name follows from the code)."""
     params = []
@@ -441,6 +464,7 @@ def _class_code(
         body = value.lines()
         lines.append(f"        self.{name} = {body[0]}")
         lines.extend("        " + line for line in body[1:])
+    lines.extend(f"        self.{name} = {name}" for name in kept)  # what forward reads
     lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
     codes = [s.code() for s in statements]
     if statements and statements[-1].targets == ("x",):
