@@ -397,3 +397,35 @@ def test_an_argument_that_forward_reads_is_kept_by_init(tmp_path):
     )
     assert "forward reads 'conv' as self.conv, which is also a layer's name" in text
     assert "bp.yaml:5:" in text and "bp.yaml:10:" in text
+
+
+def test_let_values_follow_what_they_use_whatever_the_mappings_order(tmp_path):
+    """`half` uses `hidden`: computed (and written) after it, also from the recorded blueprint
+    whose keys are sorted; a block inside a block takes a `let` value as its argument."""
+    blocks = SQUEEZE + """
+wide:
+  params: {expansion: 4}
+  let:
+    hidden: $in_channels * expansion
+    half: $hidden // 2
+  layers:
+    - conv: {out: $hidden, kernel: 1}
+    - gate: {reduction: $half}
+    - conv: {out: $half, kernel: 1}
+"""
+    bp = blueprint("[conv: {out: 8, kernel: 1}, wide, wide: 2, flatten, linear: classes]", blocks)
+    text = _model_code(bp)
+    assert "        hidden = in_channels * expansion\n        half = hidden // 2\n" in text
+    assert "self.gate = ChannelGate(hidden, reduction=half)" in text
+    plan, _, model = model_of(bp)
+    assert model.wide2.gate.fc1.in_features == 32 and model.wide2.conv2.out_channels == 16
+    check_counts(bp, 32)
+    text = problems_of(
+        _file(
+            tmp_path,
+            "  loop:\n    let:\n      a: $b + 1\n      b: $a + 1\n    layers: [conv: {out: $a}]\n",
+            "    - conv: 4\n    - loop\n",
+        ),
+        tmp_path,
+    )
+    assert "bp.yaml:6:" in text and "the `let` values a, b are computed from each other" in text

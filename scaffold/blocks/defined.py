@@ -103,7 +103,9 @@ class Definition:
         self.name, self.params, self.layers, self.location = name, params, layers, location
         self.doc = doc
         self.param_locations = param_locations or {}
-        self.lets = lets or {}  # name -> its value (`$EXPRESSION` or a number), in order
+        self.lets = (
+            lets or {}
+        )  # name -> its value (`$EXPRESSION` or a number), each after those it uses
         self.class_name = ""
         # per node of `layers` (by id): the names its `$` values use; its substituted copies by
         # those names' values; layers read from those copies (see base.read_layer)
@@ -257,8 +259,9 @@ class DefinedBlock(Layer):
         return Ref(class_name)(*args, **keywords), out
 
     def _lets(self, symbols: dict[str, Any]) -> dict[str, Any]:
-        """The definition's `let` values, computed in order from the arguments (and the earlier
-        ones); each is then a name in `symbols`, so the class writes `hidden` where it is used."""
+        """The definition's `let` values, computed from the arguments (and the values they use,
+        computed first); each is then a name in `symbols`, so the class writes `hidden` where it
+        is used."""
         d = self.DEFINITION
         lets = {}
         for name, node in d.lets.items():
@@ -648,7 +651,7 @@ def read_definition(
             params[key] = REQUIRED if value.value is None else value.value
             locations[key] = at
     lets = _read_lets(node.entries.get("let"), params, f"{path}.let", problems)
-    if lets is None:
+    if lets is None or (lets := _ordered_lets(lets, f"{path}.let", problems)) is None:
         return None
     doc = node.entries.get("doc")
     text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
@@ -677,7 +680,7 @@ def definition_schema() -> dict[str, Any]:
             },
             "let": {
                 "type": "object",
-                "description": "named values computed from the parameters, in order "
+                "description": "named values computed from the parameters and each other "
                 "(`hidden: $in_channels * expansion`), used as `$hidden`",
                 "additionalProperties": {"anyOf": [number, expression]},
             },
@@ -727,6 +730,34 @@ def _read_lets(given: Node | None, params: dict, path: str, problems: ProblemCol
             return None
         lets[key] = value
     return lets
+
+
+def _ordered_lets(lets: dict, path: str, problems: ProblemCollector) -> dict | None:
+    """The `let` values each after the ones it uses, else by name: the same order (and class
+    code) whatever order the mapping has (a recorded blueprint's keys are sorted). None, with a
+    problem, where values use each other in a circle."""
+    from .expressions import names_in
+
+    uses = {
+        name: (
+            names_in(node.value[1:].strip()) & lets.keys() if isinstance(node.value, str) else set()
+        )
+        for name, node in lets.items()
+    }
+    ordered: dict = {}
+    while len(ordered) < len(lets):
+        ready = sorted(n for n in lets if n not in ordered and uses[n] <= ordered.keys())
+        if not ready:
+            circle = sorted(n for n in lets if n not in ordered)
+            problems.add(
+                lets[circle[0]].location,
+                f"{path}.{circle[0]}",
+                f"the `let` values {', '.join(circle)} are computed from each other",
+                "compute one of them from the parameters",
+            )
+            return None
+        ordered[ready[0]] = lets[ready[0]]
+    return ordered
 
 
 def _lets_used(d: Definition, path: str, problems: ProblemCollector) -> bool:
