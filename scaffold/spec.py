@@ -294,6 +294,11 @@ class Pair(FieldType):
         self.item = item
 
     def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
+        if isinstance(node, ScalarNode) and isinstance(node.value, tuple) and len(node.value) == 2:
+            # a defined block's pair argument (`kernel: $kernel`): checked, kept with its code
+            items = [ScalarNode(node.location, v) for v in node.value]
+            values = [self.item.read(n, f"{path}[{i}]", problems) for i, n in enumerate(items)]
+            return INVALID if INVALID in values else node.value
         if isinstance(node, SeqNode):
             if len(node.items) != 2:
                 problems.add(node.location, path, "expected [height, width]")

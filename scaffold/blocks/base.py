@@ -333,25 +333,9 @@ class BlocksType(FieldType):
         return result
 
     def schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": ["integer", "number", "string", "boolean", "null"]
-                        },
-                    },
-                    "layers": {"type": "array", "minItems": 1},
-                    "doc": {"type": "string"},
-                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
-                },
-                "required": ["layers"],
-                "additionalProperties": False,
-            },
-        }
+        from .defined import definition_schema  # a definition's form lives with its reader
+
+        return {"type": "object", "additionalProperties": definition_schema()}
 
     def describe(self) -> str:
         return "a mapping of block names to {params, layers}"

@@ -37,7 +37,7 @@ from .base import (
     torch,
     unit,
 )
-from .emit import Forward, If, IfElse, Lit, SymBool
+from .emit import Forward, If, IfElse, Index, Lit, Slice, SymBool
 
 DROP_PATH = Fragment(
     "DropPath",
@@ -358,6 +358,7 @@ class Branches(Layer):
         finally:
             ctx.forward = forward
             ctx.depth -= 1
+        self._broadcast(results, shapes)
         out = self._merged(shapes)
         ctx.group(mark, "", f"branches ({self.merge})", out)
         if self.merge == "concat":
@@ -368,6 +369,18 @@ class Branches(Layer):
                 merged = BinOp(merged, "+" if self.merge == "add" else "*", result)
         forward.start(merged, out.comment(), joinable=True)
         return out
+
+    def _broadcast(self, results: list, shapes: list[Shape]) -> None:
+        """A path that gives one value per channel of an image (a vector, squeeze-excitation's
+        gate) added to or multiplied with the image's paths: `x * s[:, :, None, None]`."""
+        images = [s for s in shapes if s.kind == "image"]
+        if self.merge == "concat" or not images:
+            return
+        channels = images[0].dims[0]
+        for i, shape in enumerate(shapes):
+            if shape.kind == "vector" and shape.dims[0] in (channels, 1):
+                results[i] = Index(results[i], Slice(), Slice(), None, None)
+                shapes[i] = Shape("image", (shape.dims[0], 1, 1))
 
     def _axis(self, x: Shape) -> int:
         if self.along == "channels":

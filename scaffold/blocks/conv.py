@@ -25,6 +25,7 @@ from .base import (
     spec_field,
     unit,
 )
+from .emit import Symbolic
 
 
 @unit("conv", "conv2d", "convolution")
@@ -94,21 +95,34 @@ class Conv(SimpleLayer):
             args["stride"] = pair(self.stride)
         if self.padding == "same":
             args["padding"] = "same"
-        elif (ph, pw) != (0, 0) or is_symbolic((ph, pw)):
-            args["padding"] = pair((ph, pw))
+        elif (ph, pw) != (0, 0) or is_symbolic(self.padding):
+            args["padding"] = pair(self.padding)  # a defined block's argument by its name
         if self.dilation != (1, 1) or is_symbolic(self.dilation):
             args["dilation"] = pair(self.dilation)
         if self.groups != 1 or is_symbolic(self.groups):
             args["groups"] = self.groups
         if not self.bias:
             args["bias"] = False
+        # a defined block's arguments named as nn.Conv2d's go by position, as torchvision's
+        # BasicConv2d writes nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding)
+        positional = []
+        for key in ("kernel_size", "stride", "padding", "dilation", "groups"):
+            value = args.get(key)
+            if not (isinstance(value, Symbolic) and value.expr == Var(key)):
+                break
+            positional.append(args.pop(key))
         # the counts in plain numbers: in a defined block the sizes carry their code
         per_output = int(c) // int(self.groups) * int(kh) * int(kw)
         params = int(out_channels) * per_output + (int(out_channels) if self.bias else 0)
         stride = f"/{self.stride[0]}" if self.stride != (1, 1) else ""
         return Simple(
             out,
-            nn.Conv2d(c, Var("num_classes") if self.out == "classes" else out_channels, **args),
+            nn.Conv2d(
+                c,
+                Var("num_classes") if self.out == "classes" else out_channels,
+                *positional,
+                **args,
+            ),
             f"conv {kh}x{kw}{stride}",
             params,
             out.count * per_output,

@@ -10,7 +10,10 @@ A definition is a parameterised group of layers:
           ...
 
 and is used like any layer (`- cbam: {reduction: 8}`). A value written `$EXPRESSION` is computed
-from the parameters and `in_channels` (the input's channels) with + - * / // and parentheses.
+from the parameters and `in_channels` (the input's channels) with + - * / //, comparisons, and,
+or, max(...), min(...) and parentheses. `let: {hidden: $in_channels * expansion}` names a value
+once (a local of the class's __init__, used as `$hidden`); a parameter whose default is a pair
+(`kernel: [1, 1]`) takes a number or [height, width] and is passed on by its name.
 `$` starts a plain YAML word (no quotes, no braces that YAML would read as a mapping), and in the
 JSON Schema it is a string with a pattern, so the definition's layers stay plain YAML.
 
@@ -43,6 +46,7 @@ from ..spec import (
     FieldType,
     Float,
     Int,
+    Pair,
     Str,
     did_you_mean,
     section,
@@ -63,9 +67,23 @@ from .base import (
     read_layer,
     this,
 )
-from .emit import BinOp, Fragment, Lit, Symbolic, SymInt, symbolic
+from .emit import (
+    BinOp,
+    Call,
+    Fragment,
+    Lit,
+    Symbolic,
+    SymBool,
+    SymInt,
+    SymPair,
+    literal,
+    pair,
+    read_from_self,
+    symbolic,
+)
 
-RESERVED = {"name", "in_channels", "self", "x"}
+RESERVED = {"name", "in_channels", "self", "x", "max", "min"}
+FUNCTIONS = ("max", "min")  # those of $EXPRESSION (expressions.FUNCTIONS, without importing ast)
 _PLANNING: ContextVar[tuple[str, ...]] = ContextVar("_PLANNING", default=())  # blocks being planned
 
 
@@ -80,10 +98,14 @@ class Definition:
         location: Location,
         doc: str = "",
         param_locations: dict[str, Location] | None = None,
+        lets: dict[str, ScalarNode] | None = None,
     ) -> None:
         self.name, self.params, self.layers, self.location = name, params, layers, location
         self.doc = doc
         self.param_locations = param_locations or {}
+        self.lets = (
+            lets or {}
+        )  # name -> its value (`$EXPRESSION` or a number), each after those it uses
         self.class_name = ""
         # per node of `layers` (by id): the names its `$` values use; its substituted copies by
         # those names' values; layers read from those copies (see base.read_layer)
@@ -116,6 +138,8 @@ def _param_type(default: Any) -> FieldType:
         return Float()
     if isinstance(default, str):
         return Str()
+    if isinstance(default, tuple):
+        return Pair(Int())
     return Scalar()
 
 
@@ -126,12 +150,13 @@ class DefinedBlock(Layer):
     NAMED_ENTRY = True
 
     DEFINITION: Definition
+    POSITIONAL: tuple[str, ...] = ()  # parameters a use passes by position (a bundled block's)
 
     def plan(self, x: Shape, ctx: Context) -> Shape:
         name = ctx.name(self)
         mark = ctx.mark()
         call, out = self._instance(x, ctx, name, depth=1)
-        ctx.group(mark, name, self.KIND, out)
+        ctx.group(mark, name, self.label(x, out), out)
         ctx.module(name, call)
         ctx.forward.start(this(name)(HOLE), out.comment())
         return out
@@ -140,17 +165,28 @@ class DefinedBlock(Layer):
         module = f"{prefix}.{start}"
         mark = ctx.mark()
         call, out = self._instance(x, ctx, module, depth + 1)
-        ctx.group(mark, module, self.KIND, out, depth)
+        ctx.group(mark, module, self.label(x, out), out, depth)
         return [(call, out)]
+
+    def label(self, x: Shape, out: Shape) -> str:
+        """The block's row in `inspect` (a bundled block's in its own words)."""
+        return self.KIND
 
     def arguments(self) -> dict[str, Any]:
         return {p: getattr(self, p) for p in self.DEFINITION.params}
 
+    def check_input(self, x: Shape) -> None:
+        """A bundled block's check of its input, in its own words (`need_image`)."""
+
     def _instance(self, x: Shape, ctx: Context, module: str, depth: int):
         """Plan the block's class on `x` (rows under `module`); its construction and output."""
+        self.check_input(x)
         d = self.DEFINITION
         values = {p: self._classes(p, v, ctx) for p, v in self.arguments().items()}
-        symbols = {p: symbolic(v, Var(p)) for p, v in values.items()}
+        symbols = {
+            p: SymPair(v, Var(p)) if isinstance(v, tuple) else symbolic(v, Var(p))
+            for p, v in values.items()
+        }
         channels = given = None
         if x.kind in ("image", "vector") or x.kind in ("words", "sequence", "channels_last"):
             axis = 0 if x.kind in ("image", "vector") else len(x.dims) - 1
@@ -160,6 +196,7 @@ class DefinedBlock(Layer):
             dims[axis] = channels
             x = Shape(x.kind, tuple(dims))
             symbols["in_channels"] = channels
+        lets = self._lets(symbols)
         active = _PLANNING.get()
         if self.KIND in active:
             chain = " -> ".join([*active[active.index(self.KIND) :], self.KIND])
@@ -181,7 +218,23 @@ class DefinedBlock(Layer):
         statements = inner.statements
         for statement in statements:  # shapes differ from one use to the next: none in the class
             statement.comment = ""
-        code = _class_code(d, values, inner, statements, channels is not None)
+        arguments = frozenset(
+            [*d.params, *lets, *(["in_channels"] if channels is not None else [])]
+        )
+        statements, kept = read_from_self(statements, arguments)
+        taken = sorted(kept & {name for name, _ in inner.modules})
+        if taken:
+            raise self._located(
+                Problem(
+                    d.param_locations.get(taken[0])
+                    or (d.lets[taken[0]].location if taken[0] in d.lets else d.location),
+                    f"blocks.{d.name}",
+                    f"forward reads '{taken[0]}' as self.{taken[0]}, which is also a layer's name",
+                    f"rename the parameter or the layer `name: {taken[0]}`",
+                )
+            )
+        kept_in_order = [n for n in ["in_channels", *d.params, *lets] if n in kept]
+        code = _class_code(d, values, lets, inner, statements, channels is not None, kept_in_order)
         class_name = self._class_name(ctx, code)
         source = code.replace("class __BLOCK__(", f"class {class_name}(", 1)
         fragment = _fragment(ctx, class_name, source, inner)
@@ -189,17 +242,47 @@ class DefinedBlock(Layer):
         args: list = []
         if channels is not None:
             args.append(given)
+        args += [values[p] for p in self.POSITIONAL]  # the first required ones, in their order
         # the parameters by name: the class's signature follows the blueprint's mapping, whose
         # order the recorded blueprint (copier's answers) need not keep
         keywords = {
-            p: v
+            p: pair(v) if isinstance(v, tuple) else v
             for p, v in values.items()
-            if d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p]
+            if p not in self.POSITIONAL
+            and (d.params[p] is REQUIRED or isinstance(v, Symbolic) or v != d.params[p])
         }
         # the output in the terms of the enclosing code: its numbers, or its own expressions
         outer = {**values, "in_channels": given}
+        for let, value in lets.items():
+            outer[let] = _rebind(value, outer)
         out = Shape(out.kind, tuple(_rebind(v, outer) for v in out.dims))
         return Ref(class_name)(*args, **keywords), out
+
+    def _lets(self, symbols: dict[str, Any]) -> dict[str, Any]:
+        """The definition's `let` values, computed from the arguments (and the values they use,
+        computed first); each is then a name in `symbols`, so the class writes `hidden` where it
+        is used."""
+        d = self.DEFINITION
+        lets = {}
+        for name, node in d.lets.items():
+            value = node.value
+            if isinstance(value, str):
+                from .expressions import evaluate
+
+                try:
+                    value = evaluate(value[1:].strip(), symbols)
+                except ValueError as error:
+                    raise self._located(
+                        Problem(node.location, f"blocks.{d.name}.let.{name}", str(error), "")
+                    ) from None
+            if isinstance(value, float) and not isinstance(value, Symbolic) and value.is_integer():
+                value = int(value)
+            lets[name] = value
+            if isinstance(value, (bool, SymBool)):
+                symbols[name] = SymBool(bool(value), Var(name))
+            else:
+                symbols[name] = symbolic(_plain(value), Var(name))
+        return lets
 
     def _classes(self, param: str, value: Any, ctx: Context) -> Any:
         """An argument written `classes`: the model's number of classes, passed on as its
@@ -254,6 +337,46 @@ class DefinedBlock(Layer):
         return classes[code]
 
 
+class BundledBlock(DefinedBlock):
+    """A built-in kind written in the blueprint language, in `scaffold/blocks/FILE.yaml` beside
+    its unit: the unit declares its fields as any unit does (the words users write, their types
+    and defaults), `arguments()` gives the definition's parameters from them, and a mistake is
+    reported where the kind is used (the definition is scaffold's, not the user's)."""
+
+    FILE = ""
+    # torchvision's call, `BasicConv2d(64, 192, kernel_size=3)`: the first required parameters
+    POSITIONAL: tuple[str, ...] = ()
+
+    @property
+    def DEFINITION(self) -> Definition:  # type: ignore[override]  # noqa: N802 (DefinedBlock's)
+        return bundled_definition(self.FILE)
+
+    def arguments(self) -> dict[str, Any]:
+        raise NotImplementedError(f"{type(self).__name__}.arguments")
+
+    def _located(self, problem: Problem) -> ShapeError:
+        return self.error(problem.message, problem.hint)
+
+
+_BUNDLED: dict[str, Definition] = {}
+
+
+def bundled_definition(name: str) -> Definition:
+    """The definition in scaffold/blocks/NAME.yaml, read once."""
+    made = _BUNDLED.get(name)
+    if made is None:
+        from ..source import parse_yaml
+
+        path = Path(__file__).resolve().parent / f"{name}.yaml"
+        node = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        problems = ProblemCollector()
+        made = read_definition(name, node, name, problems)
+        if made is None:  # scaffold's own file: a bug here, shown as the reader found it
+            raise BlueprintError(problems.problems)
+        _BUNDLED[name] = made
+    return made
+
+
 _OPS = {
     "+": lambda a, b: a + b,
     "-": lambda a, b: a - b,
@@ -261,6 +384,9 @@ _OPS = {
     "/": lambda a, b: a / b,
     "//": lambda a, b: a // b,
 }
+
+
+KEYS = ("params", "let", "layers", "doc", "class")
 
 
 def _rebind(value, outer: dict):
@@ -278,6 +404,10 @@ def _rebind(value, outer: dict):
             return evaluate(inner.expr) if isinstance(inner, Symbolic) else inner
         if isinstance(code, BinOp) and code.op in _OPS:
             return _OPS[code.op](evaluate(code.left), evaluate(code.right))
+        if isinstance(code, Call) and isinstance(code.func, Var) and code.func.name in FUNCTIONS:
+            from .expressions import _call
+
+            return _call(code.func.name, [evaluate(a) for a in code.args])
         raise KeyError(code)
 
     try:
@@ -289,18 +419,35 @@ def _rebind(value, outer: dict):
     return result
 
 
+def _plain(value):
+    return (int if isinstance(value, int) else float)(value)
+
+
 def _camel(kind: str) -> str:
     name = "".join(part[:1].upper() + part[1:] for part in kind.split("_") if part)
     return name if not class_name_problem(name) else name + "Block"
 
 
-def _class_code(d: Definition, values, inner: Context, statements, takes_channels: bool) -> str:
+def _class_code(
+    d: Definition,
+    values,
+    lets: dict,
+    inner: Context,
+    statements,
+    takes_channels: bool,
+    kept: list[str] = (),
+) -> str:
     """The class's source, named `__BLOCK__` (the name follows from the code)."""
     params = []
     if takes_channels:
         params.append("in_channels: int")
     ordered = sorted(d.params.items(), key=lambda item: item[1] is not REQUIRED)
     for p, default in ordered:  # those without a default first, as Python needs
+        if isinstance(default, tuple) or isinstance(values[p], tuple):  # 3 or (1, 7), as torch's
+            hint = "int | tuple[int, int]"
+            params.append(hint if default is REQUIRED else f"{hint} = {literal(pair(default))}")
+            params[-1] = f"{p}: {params[-1]}"
+            continue
         kind = next(
             (t.__name__ for t in (bool, int, float, str) if isinstance(values[p], t)), "int"
         )
@@ -312,6 +459,7 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         "",
         f"    def __init__(self, {', '.join(params)}) -> None:",
         "        super().__init__()",
+        *(f"        {name} = {literal(value)}" for name, value in lets.items()),
     ]
     for name, value in inner.modules:
         if hasattr(value, "setup"):  # a group built entry by entry (`when`)
@@ -319,6 +467,7 @@ def _class_code(d: Definition, values, inner: Context, statements, takes_channel
         body = value.lines()
         lines.append(f"        self.{name} = {body[0]}")
         lines.extend("        " + line for line in body[1:])
+    lines.extend(f"        self.{name} = {name}" for name in kept)  # what forward reads
     lines += ["", "    def forward(self, x: torch.Tensor) -> torch.Tensor:"]
     codes = [s.code() for s in statements]
     if statements and statements[-1].targets == ("x",):
@@ -404,7 +553,9 @@ def _substituted(node: Node, symbols: dict, d: Definition, problems: ProblemColl
         try:
             result = evaluate(node.value[1:].strip(), symbols)
         except ValueError as error:
-            known = ", ".join(["in_channels", *d.params]) if "in_channels" in symbols else ""
+            known = (
+                ", ".join(["in_channels", *d.params, *d.lets]) if "in_channels" in symbols else ""
+            )
             problems.add(
                 node.location,
                 f"blocks.{d.name}",
@@ -441,13 +592,12 @@ def read_definition(
         problems.add(where, path, f"a block is a mapping with params and layers, not {show(node)}")
         return None
     for key in node.entries:
-        if key not in ("params", "layers", "doc", "class"):
+        if key not in KEYS:
             problems.add(
                 node.key_locations.get(key, where),
                 f"{path}.{key}",
                 f"unknown key '{key}' in a block",
-                did_you_mean(key, ("params", "layers", "doc", "class"))
-                or "known keys: params, layers, doc, class",
+                did_you_mean(key, KEYS) or f"known keys: {', '.join(KEYS)}",
             )
             return None
     class_node = node.entries.get("class")
@@ -482,21 +632,153 @@ def read_definition(
             if key in RESERVED or not re.fullmatch(IDENTIFIER, key):
                 problems.add(at, f"{path}.params.{key}", f"'{key}' cannot be a parameter name")
                 return None
+            if isinstance(value, SeqNode):  # a pair: [height, width], e.g. a kernel size
+                default = Pair(Int()).read(value, f"{path}.params.{key}", problems)
+                if default is INVALID:
+                    return None
+                params[key] = default
+                locations[key] = at
+                continue
             if not isinstance(value, ScalarNode):
                 problems.add(
                     value.location,
                     f"{path}.params.{key}",
-                    f"a parameter's default is a number, a word or true/false, not {show(value)}",
+                    "a parameter's default is a number, a pair [height, width], a word or "
+                    f"true/false, not {show(value)}",
                     "write `~` for a parameter without default",
                 )
                 return None
             params[key] = REQUIRED if value.value is None else value.value
             locations[key] = at
+    lets = _read_lets(node.entries.get("let"), params, f"{path}.let", problems)
+    if lets is None or (lets := _ordered_lets(lets, f"{path}.let", problems)) is None:
+        return None
     doc = node.entries.get("doc")
     text = doc.value if isinstance(doc, ScalarNode) and isinstance(doc.value, str) else ""
-    d = Definition(name, params, layers, where, " ".join(text.split()), locations)
+    d = Definition(name, params, layers, where, " ".join(text.split()), locations, lets)
     d.class_name = class_name or _camel(name)
+    if lets and not _lets_used(d, f"{path}.let", problems):
+        return None
     return d
+
+
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema of one definition (`blocks: {NAME: ...}`, `blocks/NAME.yaml`)."""
+    number = {"type": ["integer", "number"]}
+    expression = {"type": "string", "pattern": r"^\$"}
+    pair = {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}
+    return {
+        "type": "object",
+        "properties": {
+            "params": {
+                "type": "object",
+                "description": "each parameter with its default (a number, a pair [height, "
+                "width], a word or true/false), `~` for a required one",
+                "additionalProperties": {
+                    "anyOf": [{"type": ["integer", "number", "string", "boolean", "null"]}, pair]
+                },
+            },
+            "let": {
+                "type": "object",
+                "description": "named values computed from the parameters and each other "
+                "(`hidden: $in_channels * expansion`), used as `$hidden`",
+                "additionalProperties": {"anyOf": [number, expression]},
+            },
+            "layers": {"type": "array", "minItems": 1},
+            "doc": {"type": "string"},
+            "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
+        },
+        "required": ["layers"],
+        "additionalProperties": False,
+    }
+
+
+def _read_lets(given: Node | None, params: dict, path: str, problems: ProblemCollector):
+    """`let:`, named values computed from the parameters: name -> its node; None if wrong."""
+    lets: dict[str, ScalarNode] = {}
+    if given is None or (isinstance(given, ScalarNode) and given.value is None):
+        return lets
+    if not isinstance(given, MapNode):
+        problems.add(
+            given.location,
+            path,
+            "expected a mapping of names to values, e.g. `hidden: $in_channels * 4`",
+        )
+        return None
+    for key, value in given.entries.items():
+        at = given.key_locations.get(key, given.location)
+        if key in RESERVED or key in params or not re.fullmatch(IDENTIFIER, key):
+            why = "a parameter's name" if key in params else "reserved" if key in RESERVED else ""
+            problems.add(
+                at,
+                f"{path}.{key}",
+                f"'{key}' cannot be a `let` name" + (f" ({why})" if why else ""),
+                "use another name (letters, digits and _)",
+            )
+            return None
+        text = value.value if isinstance(value, ScalarNode) else None
+        if not (
+            (isinstance(text, str) and text.startswith("$"))
+            or (isinstance(text, (int, float)) and not isinstance(text, bool))
+        ):
+            problems.add(
+                value.location,
+                f"{path}.{key}",
+                f"a `let` value is a number or a `$EXPRESSION`, not {show(value)}",
+                "e.g. `hidden: $in_channels * expansion`",
+            )
+            return None
+        lets[key] = value
+    return lets
+
+
+def _ordered_lets(lets: dict, path: str, problems: ProblemCollector) -> dict | None:
+    """The `let` values each after the ones it uses, else by name: the same order (and class
+    code) whatever order the mapping has (a recorded blueprint's keys are sorted). None, with a
+    problem, where values use each other in a circle."""
+    from .expressions import names_in
+
+    uses = {
+        name: (
+            names_in(node.value[1:].strip()) & lets.keys() if isinstance(node.value, str) else set()
+        )
+        for name, node in lets.items()
+    }
+    ordered: dict = {}
+    while len(ordered) < len(lets):
+        ready = sorted(n for n in lets if n not in ordered and uses[n] <= ordered.keys())
+        if not ready:
+            circle = sorted(n for n in lets if n not in ordered)
+            problems.add(
+                lets[circle[0]].location,
+                f"{path}.{circle[0]}",
+                f"the `let` values {', '.join(circle)} are computed from each other",
+                "compute one of them from the parameters",
+            )
+            return None
+        ordered[ready[0]] = lets[ready[0]]
+    return ordered
+
+
+def _lets_used(d: Definition, path: str, problems: ProblemCollector) -> bool:
+    """Whether each `let` value is used by the layers (or by a `let` that is): an unused one
+    would be a line of the class that nothing reads."""
+    from .expressions import names_in
+
+    used = set(_names(d.layers, d.names) or ())
+    for name, node in reversed(d.lets.items()):
+        if name in used and isinstance(node.value, str):
+            used |= names_in(node.value[1:].strip())
+    for name, node in d.lets.items():
+        if name not in used:
+            problems.add(
+                node.location,
+                f"{path}.{name}",
+                f"the `let` value '{name}' is not used by the block's layers",
+                f"use it as ${name}, or remove it",
+            )
+            return False
+    return True
 
 
 def block_class(d: Definition) -> type[Layer]:
@@ -529,4 +811,11 @@ def read_block_file(path: Path) -> type[Layer]:
     return block_class(d)
 
 
-__all__ = ["DefinedBlock", "Definition", "block_class", "read_block_file"]
+__all__ = [
+    "BundledBlock",
+    "DefinedBlock",
+    "Definition",
+    "block_class",
+    "bundled_definition",
+    "read_block_file",
+]

@@ -233,6 +233,16 @@ class SymFloat(Symbolic, float):
         return obj
 
 
+class SymPair(Symbolic, tuple):
+    """A pair (a kernel size, [height, width]) that a defined block's class takes as an argument:
+    written by its name (`kernel_size=kernel`); no arithmetic."""
+
+    def __new__(cls, value: tuple, code: Expr):
+        obj = tuple.__new__(cls, value)
+        obj._code = code
+        return obj
+
+
 class SymBool(Symbolic):
     """A condition that a defined block's class computes from its arguments (`stride != 1`)."""
 
@@ -255,7 +265,7 @@ class SymBool(Symbolic):
 def is_symbolic(value) -> bool:
     """Whether a value (or a part of a tuple) is computed from a defined block's arguments: it
     is written even where it equals the default (another use may give another value)."""
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not isinstance(value, Symbolic):
         return any(is_symbolic(v) for v in value)
     return isinstance(value, Symbolic)
 
@@ -514,7 +524,10 @@ def literal(value) -> str:
 
 
 def pair(values: tuple[int, int]):
-    """A kernel size, stride or padding as torch takes it: 3 for (3, 3), else (3, 5)."""
+    """A kernel size, stride or padding as torch takes it: 3 for (3, 3), else (3, 5); a defined
+    block's pair argument by its name."""
+    if isinstance(values, Symbolic):
+        return values
     a, b = values
     return a if a == b else (a, b)
 
@@ -577,6 +590,55 @@ class If:
         yield from self.condition.refs()
         for statement in self.body:
             yield from statement.refs()
+
+
+def read_from_self(statements: list, names: frozenset[str]) -> tuple[list, set[str]]:
+    """Forward's statements with each local name of `names` read from the module (`index` as
+    `self.index`), also inside computed numbers; and the names found. A defined block's argument
+    that forward uses is kept as an attribute by __init__ (`self.index = index`), as by hand."""
+    names = names - {t for s in statements for t in _targets(s)}
+    found: set[str] = set()
+    return [_from_self(s, names, found) for s in statements], found
+
+
+def _targets(statement) -> tuple[str, ...]:
+    if isinstance(statement, If):
+        return tuple(t for s in statement.body for t in _targets(s))
+    return statement.targets if not isinstance(statement, AddInPlace) else (statement.target,)
+
+
+def _from_self(value, names: frozenset[str], found: set[str]):
+    """`value` rebuilt where it reads one of `names` (the same object where it does not)."""
+    if isinstance(value, Var):
+        if value.name in names:
+            found.add(value.name)
+            return this(value.name)
+        return value
+    if isinstance(value, Symbolic):
+        code = _from_self(value.expr, names, found)
+        if code is value.expr:
+            return value
+        if isinstance(value, SymBool):
+            return SymBool(value.value, code)
+        return (
+            SymPair(value, code) if isinstance(value, SymPair) else symbolic(value._value(), code)
+        )
+    if isinstance(value, (tuple, list)):
+        items = [_from_self(v, names, found) for v in value]
+        if all(a is b for a, b in zip(items, value)):
+            return value
+        return type(value)(items)
+    if isinstance(value, (Expr, Assign, AddInPlace, If)):
+        slots = [s for cls in type(value).__mro__ for s in getattr(cls, "__slots__", ())]
+        parts = {s: getattr(value, s) for s in slots if hasattr(value, s)}
+        made = {s: _from_self(v, names, found) for s, v in parts.items()}
+        if all(made[s] is parts[s] for s in parts):
+            return value
+        copy = object.__new__(type(value))
+        for slot, v in made.items():
+            setattr(copy, slot, v)
+        return copy
+    return value
 
 
 class Forward:

@@ -1,6 +1,7 @@
 """`$EXPRESSION` values of a defined block (see scaffold/blocks/defined.py): numbers, the block's
-parameters and `in_channels`, + - * / //, comparisons, and, or, parentheses. Computed on values
-that remember their code (emit.Symbolic), so the class is written with the expressions."""
+parameters, its `let` values and `in_channels`, + - * / //, comparisons, and, or, `max(...)`,
+`min(...)`, parentheses. Computed on values that remember their code (emit.Symbolic), so the
+class is written with the expressions."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import ast
 from functools import lru_cache
 from typing import Any
 
-from .emit import BinOp, Lit, Symbolic, SymBool
+from .emit import BinOp, Call, Lit, Symbolic, SymBool, Var, symbolic
 
 # -------------------------------------------------------------------------------
 
@@ -35,7 +36,9 @@ _ALLOWED = (
     ast.BoolOp,
     ast.And,
     ast.Or,
+    ast.Call,
 )
+FUNCTIONS = {"max": max, "min": min}
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
@@ -49,10 +52,22 @@ def _parse(text: str) -> tuple[ast.Expression, tuple[str | None, ...]]:
     except SyntaxError:
         raise ValueError(f"'${text}' is not an expression") from None
     checks = []
+    called = set()  # the names of max and min where they are called
     for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED):
+        if isinstance(node, ast.Call):
+            if (
+                not isinstance(node.func, ast.Name)
+                or node.func.id not in FUNCTIONS
+                or len(node.args) < 2
+                or node.keywords
+                or any(isinstance(a, ast.Starred) for a in node.args)
+            ):
+                checks.append(None)
+            else:
+                called.add(id(node.func))
+        elif not isinstance(node, _ALLOWED):
             checks.append(None)
-        elif isinstance(node, ast.Name):
+        elif isinstance(node, ast.Name) and id(node) not in called:
             checks.append(node.id)
     return tree, tuple(checks)
 
@@ -71,8 +86,8 @@ def evaluate(text: str, symbols: dict[str, Any]):
     for name in checks:
         if name is None:
             raise ValueError(
-                f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or and ( ) "
-                "are allowed"
+                f"'${text}': only numbers, parameters, + - * / //, comparisons, and, or, "
+                "max(a, b, ...), min(a, b, ...) and ( ) are allowed"
             )
         if name not in symbols:
             raise ValueError(f"unknown parameter '{name}'")
@@ -86,6 +101,8 @@ def evaluate(text: str, symbols: dict[str, Any]):
             return node.value
         if isinstance(node, ast.Name):
             return symbols[node.id]
+        if isinstance(node, ast.Call):
+            return _call(node.func.id, [value(a) for a in node.args])
         if isinstance(node, ast.UnaryOp):
             return 0 - value(node.operand)
         if isinstance(node, ast.Compare):
@@ -123,7 +140,18 @@ def evaluate(text: str, symbols: dict[str, Any]):
     except ZeroDivisionError:
         raise ValueError(f"'${text}' divides by zero") from None
     except TypeError:
-        raise ValueError(f"'${text}' mixes words and numbers") from None
+        raise ValueError(f"'${text}' computes with a word, a pair or true/false") from None
+
+
+def _call(name: str, args: list):
+    """max(...) or min(...) of numbers; written as the call where an argument is computed from
+    the block's arguments (`max(1, in_channels // reduction)`)."""
+    if any(isinstance(_value(a), bool) or not isinstance(_value(a), (int, float)) for a in args):
+        raise TypeError(name)
+    result = FUNCTIONS[name](_value(a) for a in args)
+    if not any(isinstance(a, Symbolic) for a in args):
+        return result
+    return symbolic(result, Call(Var(name), *(_sym_expr(a) for a in args)))
 
 
 def _compare(left, op: str, right) -> SymBool:
