@@ -30,9 +30,7 @@ from functools import cache
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-from .copier_extension import fingerprint, load_engine
 from .errors import BlueprintError, UsageError
-from .resources import PACKAGED
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_CLASS = "ScaffoldExtension"
@@ -144,6 +142,9 @@ def engine_for(root: Path, config: dict, same_as_running: bool = False) -> Engin
 
     `same_as_running`: the template is the installed scaffold's own bundled repository, whose
     engine is this package unless its files differ (a wheel built from uncommitted changes)."""
+    from .copier_extension import fingerprint, load_engine
+    from .resources import PACKAGED
+
     relative = engine_extension_path(config)
     if relative is None:
         return running(root)  # an old template version: copier renders it with the installed one
@@ -170,4 +171,6 @@ def engine_for(root: Path, config: dict, same_as_running: bool = False) -> Engin
 
 @cache
 def _running_fingerprint() -> str:
+    from .copier_extension import fingerprint
+
     return fingerprint(PACKAGE_DIR)

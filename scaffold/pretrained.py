@@ -8,6 +8,8 @@ the same state_dict name, kind and parameter count. ResNets get a message naming
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .blocks.base import Context, PretrainedLoad
 from .blueprint import Blueprint, blueprint_from_data
 from .errors import BlueprintError, ProblemCollector
@@ -17,6 +19,7 @@ from .presets import (
     TORCHVISION_OLD_KEYS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
+    torchvision_layers,
     torchvision_reference,
 )
 from .shapes import Shape
@@ -84,6 +87,8 @@ def _difference(
 
     if bp.image.channels != 3:
         return "ImageNet weights expect 3 input channels", ()
+    if not problems.problems and _plain_model(bp) and _is_reference_file(bp, arch):
+        return "", ()  # the reference's own text (a bundled family blueprint): see below
     layers_and_blocks = torchvision_reference(arch)
     if not problems.problems and _is_reference(bp, layers_and_blocks):
         return "", ()  # torchvision's layout as written, heads and all: its walk gives these rows
@@ -128,13 +133,35 @@ def _first_difference(ours: list, theirs: list) -> str:
 def _is_reference(bp: Blueprint, layers_and_blocks: dict) -> bool:
     """Whether the model is the reference's layers and blocks exactly (the bundled family
     blueprints are torchvision's references themselves), value for value and type for type."""
-    model = bp.model
-    if bp.is_vqa or model.image or model.question or model.head or bp.raw is None:
+    if not _plain_model(bp):
         return False
     raw = bp.raw.get("model") or {}
     return _same(raw.get("layers"), layers_and_blocks["layers"]) and _same(
         bp.raw.get("blocks") or {}, layers_and_blocks["blocks"]
     )
+
+
+def _plain_model(bp: Blueprint) -> bool:
+    """One image input and a list of layers, read from data (the form a reference has)."""
+    model = bp.model
+    return not (bp.is_vqa or model.image or model.question or model.head or bp.raw is None)
+
+
+def _is_reference_file(bp: Blueprint, arch: str) -> bool:
+    """Whether the blueprint was read from text identical to `arch`'s bundled reference
+    (validating a bundled family blueprint, or a copy of it): the same text gives the same layers
+    and blocks, so reading the reference again to compare them would find them equal."""
+    if torchvision_layers(arch) is not None:  # a classic family's reference is written in Python
+        return False
+    from .resources import find_bundled
+
+    reference = find_bundled(arch)
+    if reference is None or bp.source.startswith("<"):
+        return False
+    try:
+        return Path(bp.source).read_bytes() == reference.read_bytes()
+    except OSError:
+        return False
 
 
 def _same(a, b) -> bool:
