@@ -8,7 +8,9 @@ the same state_dict name, kind and parameter count. ResNets get a message naming
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .blocks.base import Context, PretrainedLoad
 from .blueprint import Blueprint, blueprint_from_data
@@ -24,11 +26,18 @@ from .presets import (
 )
 from .shapes import Shape
 
+PlanReference = Callable[[Blueprint, tuple[int, int]], Any]  # plan.build_plan
+
 
 def check_model_pretrained(
-    bp: Blueprint, ctx: Context, image_shape: Shape, problems: ProblemCollector
+    bp: Blueprint,
+    ctx: Context,
+    image_shape: Shape,
+    problems: ProblemCollector,
+    build_plan: PlanReference,
 ) -> None:
-    """Record the weights to load, or the problem that keeps them from loading."""
+    """Record the weights to load, or the problem that keeps them from loading; `build_plan`
+    plans torchvision's layout to compare (the planner passes itself: this module is below it)."""
     model = bp.model
     arch = model.pretrained.split("/", 1)[1]
     where = model.key_locations.get("pretrained", model.location)
@@ -50,7 +59,7 @@ def check_model_pretrained(
             return
     mismatch, left_out = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else "", ()
     if not mismatch:
-        mismatch, left_out = _difference(bp, arch, ctx, image_shape, problems)
+        mismatch, left_out = _difference(bp, arch, ctx, image_shape, problems, build_plan)
         mismatch = mismatch or _input_difference(bp, arch)
     if mismatch:
         hint = f"make the model exactly {arch}"
@@ -78,13 +87,16 @@ def _classifier(ctx: Context, name: str) -> str:
 
 
 def _difference(
-    bp: Blueprint, arch: str, ctx: Context, image_shape: Shape, problems: ProblemCollector
+    bp: Blueprint,
+    arch: str,
+    ctx: Context,
+    image_shape: Shape,
+    problems: ProblemCollector,
+    build_plan: PlanReference,
 ) -> tuple[str, tuple[str, ...]]:
     """The first module with parameters that differs from torchvision's `arch`, or ""; and the
     prefixes of the weights file's keys the model leaves out: the auxiliary heads of torchvision's
     model (its bundled blueprint's) that this one does not have, which serve only in training."""
-    from .plan import build_plan
-
     if bp.image.channels != 3:
         return "ImageNet weights expect 3 input channels", ()
     if not problems.problems and _plain_model(bp) and _is_reference_file(bp, arch):
