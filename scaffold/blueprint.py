@@ -30,8 +30,8 @@ from .spec import (
     Str,
     Struct,
     read_section,
-    show,
     section,
+    show,
     spec_field,
 )
 from .transforms import (
@@ -594,13 +594,13 @@ def _apply_defaults(bp: Blueprint) -> None:
     if isinstance(bp.export, bool):
         bp.export = list(EXPORT_FORMATS) if bp.export else []
     bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
-    for key, section in (("mixup", MixUp), ("cutmix", CutMix)):
+    for key, switched in (("mixup", MixUp), ("cutmix", CutMix)):
         value = getattr(bp.train, key)
         if isinstance(value, bool):  # true: the defaults; false: off
             setattr(
                 bp.train,
                 key,
-                section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
+                switched(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
             )
     ema = bp.train.ema
     if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`
