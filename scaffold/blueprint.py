@@ -11,9 +11,9 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from .blocks.base import DEFINED, BlocksType
+from .blocks.base import DEFINED
 from .errors import BlueprintError, Location, Problem, ProblemCollector
-from .layers import IDENTIFIER, LayerList, Name
+from .layers import IDENTIFIER, BlocksType, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
 from .source import MapNode, Node, from_plain, parse_yaml, to_plain

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import Location, Problem, ProblemCollector
 from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import MapNode, Node
+from ..source import Node
 from ..spec import (
     INVALID,
     Bool,
@@ -296,47 +296,6 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     if cache is not None and layer is not INVALID and len(problems.problems) == before:
         cache[id(node)] = (node, defined, layer)
     return layer
-
-
-class BlocksType(FieldType):
-    """A blueprint's `blocks:` section: block name -> definition."""
-
-    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
-        if not isinstance(node, MapNode):
-            return self._wrong(node, path, problems)
-        from .defined import block_class, read_definition  # only for blueprints that define blocks
-
-        kinds = REGISTRY.builtin_words()
-        result = {}
-        for name, value in node.entries.items():
-            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
-            if d is not None:
-                result[name] = block_class(d)
-        return result
-
-    def schema(self) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "properties": {
-                    "params": {
-                        "type": "object",
-                        "additionalProperties": {
-                            "type": ["integer", "number", "string", "boolean", "null"]
-                        },
-                    },
-                    "layers": {"type": "array", "minItems": 1},
-                    "doc": {"type": "string"},
-                    "class": {"type": "string", "pattern": f"^{IDENTIFIER}$"},
-                },
-                "required": ["layers"],
-                "additionalProperties": False,
-            },
-        }
-
-    def describe(self) -> str:
-        return "a mapping of block names to {params, layers}"
 
 
 def walk_layers(layers) -> Iterator[Layer]:
