@@ -7,13 +7,13 @@ model happens afterwards, in `scaffold.plan`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from .blocks.base import DEFINED, BlocksType
+from .blocks.base import DEFINED
 from .errors import BlueprintError, Location, Problem, ProblemCollector
-from .layers import IDENTIFIER, LayerList, Name
+from .layers import IDENTIFIER, BlocksType, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
 from .source import MapNode, Node, from_plain, parse_yaml, to_plain
@@ -30,6 +30,7 @@ from .spec import (
     Str,
     Struct,
     read_section,
+    section,
     show,
     spec_field,
 )
@@ -49,7 +50,7 @@ MAX_BLUEPRINT_BYTES = 1_000_000
 # --- input ------------------------------------------------------------------------------------
 
 
-@dataclass
+@section
 class ImageInput(Section):
     """An image input: channels x height x width."""
 
@@ -62,7 +63,7 @@ class ImageInput(Section):
         return f"{self.channels}x{self.height}x{self.width}"
 
 
-@dataclass
+@section
 class QuestionInput(Section):
     """A question input: a sequence of word tokens."""
 
@@ -74,7 +75,7 @@ class QuestionInput(Section):
     )
 
 
-@dataclass
+@section
 class TwoInputs(Section):
     """An image and a question (visual question answering)."""
 
@@ -103,7 +104,7 @@ class InputType(FieldType):
 # --- model ------------------------------------------------------------------------------------
 
 
-@dataclass
+@section
 class Model(Section):
     """The network: `layers` for one image input, or `image`, `question` and `head` for VQA."""
 
@@ -128,7 +129,7 @@ DEFAULT_VAL_SPLIT = 0.1
 VQA_DATASETS = ("vqa", "synthetic_vqa")
 
 
-@dataclass
+@section
 class Normalize(Section):
     """Per-channel mean and standard deviation of the images (values in 0..1)."""
 
@@ -138,7 +139,7 @@ class Normalize(Section):
     )
 
 
-@dataclass
+@section
 class Transforms(Section):
     """Image transforms for training and for evaluation."""
 
@@ -146,7 +147,7 @@ class Transforms(Section):
     eval: list = spec_field(TransformList, [], "evaluation transforms (deterministic)")
 
 
-@dataclass
+@section
 class SyntheticSize(Section):
     """Size of the built-in synthetic data set."""
 
@@ -154,7 +155,7 @@ class SyntheticSize(Section):
     val_size: int = spec_field(Int(min=1, max=10_000_000), 1000, "validation images")
 
 
-@dataclass
+@section
 class Data(Section):
     """Where the training data comes from and how images are prepared."""
 
@@ -218,7 +219,7 @@ OPTIMIZER_OPTIONS = {
 }
 
 
-@dataclass
+@section
 class Optimizer(Section):
     """The optimizer and its settings."""
 
@@ -246,7 +247,7 @@ SCHEDULE_OPTIONS = {
 }
 
 
-@dataclass
+@section
 class Schedule(Section):
     """How the learning rate changes over the epochs."""
 
@@ -283,7 +284,7 @@ class Schedule(Section):
 ScheduleType = Struct(Schedule, shorthand="name")
 
 
-@dataclass
+@section
 class MixUp(Section):
     """Mixup (Zhang et al. 2018): each training batch blended with itself in another order, the
     labels blended alike, by a weight drawn from Beta(alpha, alpha)."""
@@ -293,7 +294,7 @@ class MixUp(Section):
     )
 
 
-@dataclass
+@section
 class CutMix(Section):
     """CutMix (Yun et al. 2019): a rectangle of each training image replaced by the same place
     of another image of the batch, the labels mixed by area, drawn from Beta(alpha, alpha)."""
@@ -312,7 +313,7 @@ def _switch(section: type, doc: str):
 EMA_DECAY = Float(above=0, max=1)
 
 
-@dataclass
+@section
 class ModelEMA(Section):
     """An exponential moving average of the weights, evaluated every epoch and checkpointed with
     them (timm's and torchvision's --model-ema)."""
@@ -334,7 +335,7 @@ NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
 
-@dataclass
+@section
 class Phase(Section):
     """A training phase with its own epochs, optimizer, schedule and trainable modules."""
 
@@ -360,7 +361,7 @@ class Phase(Section):
     )
 
 
-@dataclass
+@section
 class Train(Section):
     """How to train: optimizer, schedule, epochs, batch size, seed, and optional phases."""
 
@@ -428,7 +429,7 @@ class Train(Section):
 EXPORT_FORMATS = ("onnx", "torch_export")
 
 
-@dataclass
+@section
 class Blueprint(Section):
     """A scaffold blueprint: what the model is, what data it learns from, and how it trains."""
 
@@ -460,8 +461,8 @@ class Blueprint(Section):
         "(both), or a list of onnx, torch_export",
     )
 
-    source: str = "<blueprint>"  # the file it was read from
-    raw: dict | None = None  # the plain data, as saved in a generated project
+    source: str = field(default="<blueprint>")  # the file it was read from
+    raw: dict | None = field(default=None)  # the plain data, as saved in a generated project
 
     @property
     def is_vqa(self) -> bool:
@@ -593,13 +594,13 @@ def _apply_defaults(bp: Blueprint) -> None:
     if isinstance(bp.export, bool):
         bp.export = list(EXPORT_FORMATS) if bp.export else []
     bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
-    for key, section in (("mixup", MixUp), ("cutmix", CutMix)):
+    for key, switched in (("mixup", MixUp), ("cutmix", CutMix)):
         value = getattr(bp.train, key)
         if isinstance(value, bool):  # true: the defaults; false: off
             setattr(
                 bp.train,
                 key,
-                section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
+                switched(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
             )
     ema = bp.train.ema
     if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`

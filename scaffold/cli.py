@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,6 +84,8 @@ class _Group(click.Group):
             raise
         except Exception as error:  # a bug in scaffold: say so, without a wall of text
             if os.environ.get("SCAFFOLD_DEBUG"):
+                import traceback
+
                 traceback.print_exc()
             _fail(
                 f"scaffold: internal error: {type(error).__name__}: {error}\n"

@@ -25,14 +25,11 @@ from __future__ import annotations
 import importlib
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-from .copier_extension import fingerprint, load_engine
 from .errors import BlueprintError, UsageError
-from .resources import PACKAGED
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 EXTENSION_CLASS = "ScaffoldExtension"
@@ -47,14 +44,25 @@ def running_package() -> ModuleType:
     return sys.modules[__package__]
 
 
-@dataclass(frozen=True)
 class Engine:
     """A template's engine: `package` is a `scaffold` package (this one, or a template
     checkout's copy under its own name); `root` is the template's root (copier.yml), where a
-    team's template keeps what it adds."""
+    team's template keeps what it adds. (A plain class: as a dataclass, generating its code took
+    a good part of this module's import.)"""
 
-    root: Path | None
-    package: ModuleType
+    def __init__(self, root: Path | None, package: ModuleType) -> None:
+        self.root, self.package = root, package
+
+    def __repr__(self) -> str:
+        return f"Engine(root={self.root!r}, package={self.package!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.root, self.package) == (other.root, other.package)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.package))
 
     @property
     def isolated(self) -> bool:
@@ -144,6 +152,9 @@ def engine_for(root: Path, config: dict, same_as_running: bool = False) -> Engin
 
     `same_as_running`: the template is the installed scaffold's own bundled repository, whose
     engine is this package unless its files differ (a wheel built from uncommitted changes)."""
+    from .copier_extension import fingerprint, load_engine
+    from .resources import PACKAGED
+
     relative = engine_extension_path(config)
     if relative is None:
         return running(root)  # an old template version: copier renders it with the installed one
@@ -170,4 +181,6 @@ def engine_for(root: Path, config: dict, same_as_running: bool = False) -> Engin
 
 @cache
 def _running_fingerprint() -> str:
+    from .copier_extension import fingerprint
+
     return fingerprint(PACKAGE_DIR)

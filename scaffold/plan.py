@@ -30,6 +30,7 @@ from .blocks.emit import (
 from .blueprint import Blueprint
 from .errors import BlueprintError, ProblemCollector
 from .names import class_name_problem
+from .pretrained import check_model_pretrained
 from .shapes import Shape, image, tokens
 from .spec import did_you_mean
 
@@ -180,10 +181,8 @@ class _Walk:
             ctx.forward.flush()
             if out is not None:
                 self._check_output(out, bp.model.layers[-1])
-        if bp.model.pretrained and not self.probe:
-            from .pretrained import check_model_pretrained
-
-            check_model_pretrained(bp, ctx, self.image_shape, self.problems)
+        if bp.model.pretrained and not self.probe:  # torchvision's layout planned as this is
+            check_model_pretrained(bp, ctx, self.image_shape, self.problems, build_plan)
         self._check_phases()
         self._check_feature_cache()
         self._check_batch_norm_settings()

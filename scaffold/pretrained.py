@@ -8,6 +8,10 @@ the same state_dict name, kind and parameter count. ResNets get a message naming
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from .blocks.base import Context, PretrainedLoad
 from .blueprint import Blueprint, blueprint_from_data
 from .errors import BlueprintError, ProblemCollector
@@ -17,15 +21,23 @@ from .presets import (
     TORCHVISION_OLD_KEYS,
     TORCHVISION_RESNETS,
     TORCHVISION_WEIGHTS,
+    torchvision_layers,
     torchvision_reference,
 )
 from .shapes import Shape
 
+PlanReference = Callable[[Blueprint, tuple[int, int]], Any]  # plan.build_plan
+
 
 def check_model_pretrained(
-    bp: Blueprint, ctx: Context, image_shape: Shape, problems: ProblemCollector
+    bp: Blueprint,
+    ctx: Context,
+    image_shape: Shape,
+    problems: ProblemCollector,
+    build_plan: PlanReference,
 ) -> None:
-    """Record the weights to load, or the problem that keeps them from loading."""
+    """Record the weights to load, or the problem that keeps them from loading; `build_plan`
+    plans torchvision's layout to compare (the planner passes itself: this module is below it)."""
     model = bp.model
     arch = model.pretrained.split("/", 1)[1]
     where = model.key_locations.get("pretrained", model.location)
@@ -47,7 +59,7 @@ def check_model_pretrained(
             return
     mismatch, left_out = _resnet_mismatch(bp, arch) if arch in TORCHVISION_RESNETS else "", ()
     if not mismatch:
-        mismatch, left_out = _difference(bp, arch, ctx, image_shape, problems)
+        mismatch, left_out = _difference(bp, arch, ctx, image_shape, problems, build_plan)
         mismatch = mismatch or _input_difference(bp, arch)
     if mismatch:
         hint = f"make the model exactly {arch}"
@@ -75,15 +87,20 @@ def _classifier(ctx: Context, name: str) -> str:
 
 
 def _difference(
-    bp: Blueprint, arch: str, ctx: Context, image_shape: Shape, problems: ProblemCollector
+    bp: Blueprint,
+    arch: str,
+    ctx: Context,
+    image_shape: Shape,
+    problems: ProblemCollector,
+    build_plan: PlanReference,
 ) -> tuple[str, tuple[str, ...]]:
     """The first module with parameters that differs from torchvision's `arch`, or ""; and the
     prefixes of the weights file's keys the model leaves out: the auxiliary heads of torchvision's
     model (its bundled blueprint's) that this one does not have, which serve only in training."""
-    from .plan import build_plan
-
     if bp.image.channels != 3:
         return "ImageNet weights expect 3 input channels", ()
+    if not problems.problems and _plain_model(bp) and _is_reference_file(bp, arch):
+        return "", ()  # the reference's own text (a bundled family blueprint): see below
     layers_and_blocks = torchvision_reference(arch)
     if not problems.problems and _is_reference(bp, layers_and_blocks):
         return "", ()  # torchvision's layout as written, heads and all: its walk gives these rows
@@ -128,13 +145,35 @@ def _first_difference(ours: list, theirs: list) -> str:
 def _is_reference(bp: Blueprint, layers_and_blocks: dict) -> bool:
     """Whether the model is the reference's layers and blocks exactly (the bundled family
     blueprints are torchvision's references themselves), value for value and type for type."""
-    model = bp.model
-    if bp.is_vqa or model.image or model.question or model.head or bp.raw is None:
+    if not _plain_model(bp):
         return False
     raw = bp.raw.get("model") or {}
     return _same(raw.get("layers"), layers_and_blocks["layers"]) and _same(
         bp.raw.get("blocks") or {}, layers_and_blocks["blocks"]
     )
+
+
+def _plain_model(bp: Blueprint) -> bool:
+    """One image input and a list of layers, read from data (the form a reference has)."""
+    model = bp.model
+    return not (bp.is_vqa or model.image or model.question or model.head or bp.raw is None)
+
+
+def _is_reference_file(bp: Blueprint, arch: str) -> bool:
+    """Whether the blueprint was read from text identical to `arch`'s bundled reference
+    (validating a bundled family blueprint, or a copy of it): the same text gives the same layers
+    and blocks, so reading the reference again to compare them would find them equal."""
+    if torchvision_layers(arch) is not None:  # a classic family's reference is written in Python
+        return False
+    from .resources import find_bundled
+
+    reference = find_bundled(arch)
+    if reference is None or bp.source.startswith("<"):
+        return False
+    try:
+        return Path(bp.source).read_bytes() == reference.read_bytes()
+    except OSError:
+        return False
 
 
 def _same(a, b) -> bool:

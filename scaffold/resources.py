@@ -11,7 +11,6 @@ generated from it can be created but not updated from it.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -50,6 +49,8 @@ def find_bundled(name: str) -> Path | None:
 
 def git_toplevel(path: Path) -> Path | None:
     """The root of the git work tree containing `path`, or None (no git, or not a repository)."""
+    import subprocess  # here: `scaffold validate` finds bundled blueprints without it
+
     try:
         result = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "--show-toplevel"],

@@ -2,17 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
 class Shape:
     """`kind` says what the dimensions are: image (C, H, W), vector (F,), tokens (L,) word ids,
     words (L, F) one vector per word, sequence (R, F) one vector per image region, channels_last
-    (H, W, C) an image permuted for layers that act on the last dimension (ConvNeXt's MLP)."""
+    (H, W, C) an image permuted for layers that act on the last dimension (ConvNeXt's MLP).
+
+    A frozen value, as `@dataclass(frozen=True)` would make it, written out: `scaffold validate`
+    would spend more on generating that code than on the shapes themselves."""
 
     kind: str
     dims: tuple[int, ...]
+
+    def __init__(self, kind: str, dims: tuple[int, ...]) -> None:
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "dims", dims)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Shape is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: a Shape is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self.kind == other.kind and self.dims == other.dims
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.dims))
+
+    def __repr__(self) -> str:
+        return f"Shape(kind={self.kind!r}, dims={self.dims!r})"
 
     def __str__(self) -> str:
         if self.kind == "tokens":

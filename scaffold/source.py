@@ -8,7 +8,6 @@ as located problems instead of tracebacks.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -64,25 +63,55 @@ def _compose(text: str):
     return yaml.compose(text, Loader=_Loader)
 
 
-@dataclass
 class Node:
-    location: Location
+    """A value of the YAML text with its position. The node classes are written out rather than
+    made by @dataclass (the same __init__, ==, and repr): generating their code took a good part
+    of `scaffold validate`'s start."""
+
+    FIELDS: tuple[str, ...] = ("location",)
+    __hash__ = None  # equal by value, so not hashable (as a dataclass)
+
+    def __init__(self, location: Location) -> None:
+        self.location = location
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.FIELDS)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.FIELDS)
+        return f"{type(self).__name__}({shown})"
 
 
-@dataclass
 class ScalarNode(Node):
-    value: Any
+    FIELDS = ("location", "value")
+
+    def __init__(self, location: Location, value: Any) -> None:
+        self.location = location
+        self.value = value
 
 
-@dataclass
 class SeqNode(Node):
-    items: list[Node] = field(default_factory=list)
+    FIELDS = ("location", "items")
+
+    def __init__(self, location: Location, items: list[Node] | None = None) -> None:
+        self.location = location
+        self.items = [] if items is None else items
 
 
-@dataclass
 class MapNode(Node):
-    entries: dict[str, Node] = field(default_factory=dict)
-    key_locations: dict[str, Location] = field(default_factory=dict)
+    FIELDS = ("location", "entries", "key_locations")
+
+    def __init__(
+        self,
+        location: Location,
+        entries: dict[str, Node] | None = None,
+        key_locations: dict[str, Location] | None = None,
+    ) -> None:
+        self.location = location
+        self.entries = {} if entries is None else entries
+        self.key_locations = {} if key_locations is None else key_locations
 
 
 def to_plain(node: Node) -> Any:

@@ -9,7 +9,6 @@ declarations into JSON Schema for `scaffold schema`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 import weakref
@@ -389,6 +388,8 @@ def _describe_range(what: str, low, high) -> str:
 def did_you_mean(word: str, choices, strict: bool = False) -> str:
     """A close spelling among `choices`; `strict`: only a near miss (a typo), no guess from the
     first letters (`dense_block` is not `dense`, `transition` is not `attention`)."""
+    import difflib  # here: only a word that is no field or kind needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.7 if strict else 0.6)
     if not close and not strict:
         close = [c for c in choices if c.lower().startswith(word.lower()[:3])][:1] if word else []

@@ -6,7 +6,6 @@ scaled with `--image-size` in the generated training, so a 448 px recipe can be 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .errors import ProblemCollector
@@ -21,13 +20,14 @@ from .spec import (
     Pair,
     Section,
     read_tagged,
+    section,
     spec_field,
 )
 
 Size = Int(min=1, max=100_000)
 
 
-@dataclass
+@section
 class Transform(Section):
     KIND: ClassVar[str] = ""
     SHORTHAND: ClassVar[str | None] = None
@@ -63,7 +63,7 @@ def transform(kind: str):
 
 
 @transform("resize")
-@dataclass
+@section
 class Resize(Transform):
     """Resize: one number sets the shorter side (aspect ratio kept), [h, w] sets both."""
 
@@ -80,7 +80,7 @@ class Resize(Transform):
 
 
 @transform("center_crop")
-@dataclass
+@section
 class CenterCrop(Transform):
     """Crop the centre."""
 
@@ -90,7 +90,7 @@ class CenterCrop(Transform):
 
 
 @transform("random_crop")
-@dataclass
+@section
 class RandomCrop(Transform):
     """Crop at a random position, after optional zero padding (CIFAR: padding 4)."""
 
@@ -102,7 +102,7 @@ class RandomCrop(Transform):
 
 
 @transform("random_resized_crop")
-@dataclass
+@section
 class RandomResizedCrop(Transform):
     """Crop a random area and aspect ratio, resized to the size (ImageNet training)."""
 
@@ -116,7 +116,7 @@ class RandomResizedCrop(Transform):
 
 
 @transform("random_horizontal_flip")
-@dataclass
+@section
 class RandomHorizontalFlip(Transform):
     """Mirror left-right with probability p."""
 
@@ -126,7 +126,7 @@ class RandomHorizontalFlip(Transform):
 
 
 @transform("pad")
-@dataclass
+@section
 class Pad(Transform):
     """Zero padding on every side (MNIST 28 px to LeNet's 32 px: pad 2)."""
 
@@ -135,7 +135,7 @@ class Pad(Transform):
 
 
 @transform("rand_augment")
-@dataclass
+@section
 class RandAugment(Transform):
     """RandAugment (Cubuk et al. 2020): `num_ops` random photometric or geometric operations of
     strength `magnitude` (0-30) on each image; torchvision's defaults, which its classification
@@ -148,7 +148,7 @@ class RandAugment(Transform):
 
 
 @transform("trivial_augment")
-@dataclass
+@section
 class TrivialAugment(Transform):
     """TrivialAugment (Müller and Hutter 2021), its wide variant: one random operation of random
     strength on each image, nothing to tune; torchvision's references' `--auto-augment ta_wide`
@@ -160,7 +160,7 @@ class TrivialAugment(Transform):
 
 
 @transform("auto_augment")
-@dataclass
+@section
 class AutoAugment(Transform):
     """AutoAugment (Cubuk et al. 2019): the operations searched on ImageNet, CIFAR-10 or SVHN, drawn
     per image; torchvision's references' `--auto-augment imagenet` (MobileNetV3, EfficientNet)."""
@@ -173,7 +173,7 @@ class AutoAugment(Transform):
 
 
 @transform("random_erasing")
-@dataclass
+@section
 class RandomErasing(Transform):
     """Random erasing (Zhong et al. 2020): with probability p, a random rectangle of the image is
     filled with the data's mean colour (torchvision's references erase after normalising, with

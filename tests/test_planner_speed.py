@@ -1,6 +1,7 @@
 """What makes `scaffold validate` of the large family blueprints fast changes no result: the image
 sizes a model accepts are searched only when asked, a blueprint that is torchvision's reference
-itself is not planned a second time, and libyaml reads a blueprint exactly as PyYAML's own parser
+itself is not planned a second time (nor its YAML read again, when the blueprint is the
+reference's own text), and libyaml reads a blueprint exactly as PyYAML's own parser
 does (which still reads what libyaml refuses, for its messages). The speed itself is measured by
 benchmarks/bench_validate.py, never here."""
 
@@ -41,6 +42,39 @@ def test_a_family_blueprint_is_planned_once_and_its_sizes_only_when_asked(monkey
     assert len(walks) > 1 and all(probe for _, _, probe in walks[1:])
     count = len(walks)
     assert plan.min_image_size == 29 and len(walks) == count  # searched once
+
+
+def _plan_summary(plan) -> tuple:
+    return (
+        [(r.module, r.kind, r.params, r.macs) for r in plan.rows],
+        [vars(load) for load in plan.pretrained],
+    )
+
+
+@pytest.mark.parametrize("name", ["efficientnet_v2_s", "densenet121"])
+def test_a_bundled_family_blueprint_is_its_reference_without_reading_it_again(
+    name, monkeypatch, tmp_path
+):
+    """Read from the reference's own text (the bundled file, or a copy of it), the model is the
+    reference's: the check does not read the reference's YAML again, and finds what it found
+    by reading it; a copy that differs, if only in a comment, is compared with the reference."""
+    from scaffold import pretrained
+
+    path = REPO / "blueprints" / f"{name}.yaml"
+    by_data = planning.build_plan(blueprint_from_data(yaml.safe_load(path.read_text())))
+    read: list = []
+    original = pretrained.torchvision_reference
+    monkeypatch.setattr(
+        pretrained, "torchvision_reference", lambda arch: read.append(arch) or original(arch)
+    )
+    copy = tmp_path / "copy.yaml"
+    copy.write_bytes(path.read_bytes())
+    for file in (path, copy):
+        assert _plan_summary(planning.build_plan(load_blueprint(file))) == _plan_summary(by_data)
+    assert read == []
+    copy.write_text(path.read_text() + "# a comment\n")
+    assert _plan_summary(planning.build_plan(load_blueprint(copy))) == _plan_summary(by_data)
+    assert read == [name]
 
 
 def test_a_model_that_differs_from_its_reference_is_still_compared_with_it():
@@ -124,3 +158,41 @@ def test_a_blocks_layers_are_read_once_for_the_values_they_use():
         planning.build_plan(blueprint_from_data(data))
     assert "input 8x2x2 is smaller than kernel 3x3 (in the block 'b' used at" in str(caught.value)
     assert defined.READ_CACHE.get() is None  # only while a block's layers are read
+
+
+def test_value_classes_written_out_behave_as_their_dataclasses_did():
+    """Shape, Location, Problem and the YAML nodes are written out, not made by @dataclass (whose
+    code generation was a good part of validate's start): the same equality, hashing, repr,
+    frozenness and copies."""
+    import copy
+    import pickle
+
+    from scaffold.errors import Location, Problem
+    from scaffold.shapes import Shape
+
+    where = Location("a.yaml", 3, 5)
+    problem = Problem(where, "model.layers[0]", "bad", hint="fix it")
+    shape = Shape("image", (3, 32, 32))
+    assert repr(where) == "Location(file='a.yaml', line=3, column=5)"
+    assert repr(problem) == (
+        "Problem(location=Location(file='a.yaml', line=3, column=5), field='model.layers[0]', "
+        "message='bad', hint='fix it')"
+    )
+    assert repr(shape) == "Shape(kind='image', dims=(3, 32, 32))"
+    for value, same, other in (
+        (where, Location("a.yaml", 3, 5), Location("a.yaml", 3, 6)),
+        (problem, Problem(where, "model.layers[0]", "bad", "fix it"), Problem(where, "f", "bad")),
+        (shape, Shape("image", (3, 32, 32)), Shape("vector", (3, 32, 32))),
+    ):
+        assert value == same and hash(value) == hash(same) and value != other
+        assert pickle.loads(pickle.dumps(value)) == value == copy.deepcopy(value)
+        with pytest.raises(AttributeError):
+            value.line = 1
+    assert Problem(None, "", "m").hint == ""
+    node = source.MapNode(where, {"a": source.ScalarNode(where, 1)}, {"a": where})
+    assert node == source.MapNode(where, {"a": source.ScalarNode(where, 1)}, {"a": where})
+    assert node != source.MapNode(where, {"a": source.ScalarNode(where, 2)}, {"a": where})
+    assert node != source.SeqNode(where) and source.SeqNode(where).items == []
+    assert repr(source.ScalarNode(where, 1)) == f"ScalarNode(location={where!r}, value=1)"
+    with pytest.raises(TypeError):
+        hash(node)

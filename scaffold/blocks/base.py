@@ -1,6 +1,7 @@
 """What a unit is made of, and what it may ask of the walk. A unit file imports from here only.
 
-A unit is one block kind, in one module: a `Layer` subclass registered with `@unit("kind")`,
+A unit is one block kind, in one module: a `Layer` subclass registered with `@unit("kind")` (and
+listed in the table of registry.py, which imports the module when a blueprint first uses the kind),
 whose fields (declared with `spec_field`) are both what a blueprint may write and the JSON
 Schema; its `plan(x, ctx)` checks the input shape, returns the output shape, and records through
 `ctx` the modules, the rows of `scaffold inspect` (parameters and multiply-adds) and the forward
@@ -20,10 +21,10 @@ from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, ClassVar, NamedTuple
 
-from ..errors import Location, Problem, ProblemCollector, UsageError
+from ..errors import Location, Problem, ProblemCollector
 from ..names import module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import MapNode, Node
+from ..source import Node
 from ..spec import (
     INVALID,
     Bool,
@@ -64,6 +65,7 @@ from .emit import (
     this,
     torch,
 )
+from .registry import REGISTRY, UnitError  # @unit registers there; UnitError for the units
 
 __all__ = [
     # declaring a unit
@@ -197,26 +199,13 @@ class Layer(Section):
             )
 
 
-LAYERS: dict[str, type[Layer]] = {}
-ALIASES: dict[str, str] = {}
-ORIGIN: dict[str, str] = {}  # kind -> the module that defines it, for messages
-
-
-class UnitError(UsageError):
-    """A unit that cannot be loaded: a template's own block with a mistake in it (the command
-    line reports it as a usage problem, exit code 2, not as a bug in scaffold)."""
-
-
 def unit(kind: str, *aliases: str):
-    """Register a Layer subclass as the block kind `kind` (a decorator); it declares the
-    class's fields (see spec.section)."""
+    """Register a Layer subclass as the block kind `kind`, with other words for it (a
+    decorator), as registry.py's table lists it; it declares the class's fields (see
+    spec.section)."""
 
     def register(cls: type[Layer]) -> type[Layer]:
         where = _file(cls)
-        for word in (kind, *aliases):
-            if word in LAYERS or word in ALIASES:
-                other = ORIGIN.get(ALIASES.get(word, word), "another unit")
-                raise UnitError(f"{where}: the block kind '{word}' is already defined by {other}")
         if "__dataclass_fields__" in cls.__dict__:
             raise UnitError(
                 f"{where}: {cls.__name__}: @unit declares the fields (spec_field); "
@@ -228,10 +217,7 @@ def unit(kind: str, *aliases: str):
             section(cls)
         cls.KIND = kind
         cls.NAME = cls.__dict__.get("NAME") or cls.NAME or kind
-        LAYERS[kind] = cls
-        ORIGIN[kind] = where
-        for alias in aliases:
-            ALIASES[alias] = kind
+        REGISTRY.register(kind, aliases, cls, where)
         return cls
 
     return register
@@ -296,9 +282,6 @@ class _Kinds(Mapping):
 
 
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
-    from .registry import REGISTRY  # imports each unit when a blueprint first uses its kind
-
-    REGISTRY.index()
     defined = DEFINED.get()
     cache = READ_CACHE.get()
     if cache is not None:  # a defined block's layers: a node read at an earlier use, as it was
@@ -313,32 +296,6 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     if cache is not None and layer is not INVALID and len(problems.problems) == before:
         cache[id(node)] = (node, defined, layer)
     return layer
-
-
-class BlocksType(FieldType):
-    """A blueprint's `blocks:` section: block name -> definition."""
-
-    def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
-        if not isinstance(node, MapNode):
-            return self._wrong(node, path, problems)
-        from .defined import block_class, read_definition  # only for blueprints that define blocks
-        from .registry import REGISTRY
-
-        kinds = set(REGISTRY.index()) | set(REGISTRY.aliases)
-        result = {}
-        for name, value in node.entries.items():
-            d = read_definition(name, value, f"{path}.{name}", problems, kinds)
-            if d is not None:
-                result[name] = block_class(d)
-        return result
-
-    def schema(self) -> dict[str, Any]:
-        from .defined import definition_schema  # a definition's form lives with its reader
-
-        return {"type": "object", "additionalProperties": definition_schema()}
-
-    def describe(self) -> str:
-        return "a mapping of block names to {params, layers}"
 
 
 def walk_layers(layers) -> Iterator[Layer]:
