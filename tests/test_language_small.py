@@ -13,6 +13,7 @@ import yaml
 from conftest import REPO
 from generated import _model_template, blueprint_with_layers, import_generated, model_module
 from test_counts import check_counts
+from test_language import blueprint, model_of
 
 from scaffold.plan import build_plan
 from scaffold.render import new_project
@@ -103,3 +104,33 @@ def test_each_attention_alone_keeps_its_own_helper():
     assert "def relative_position_index(size: int)" in maxvit and ".flatten())" not in maxvit
     assert "def relative_position_index(window: int)" in swin
     assert "relative_position_index(window))" in swin
+
+
+# --- size expressions as written by hand --------------------------------------------------------
+
+
+def test_a_defined_block_writes_sizes_without_multiplying_by_one_or_adding_zero():
+    """Flattening (C, 1, 1) gives `in_channels`, not `1 * in_channels * 1 * 1`; a product of two
+    arguments stays (another use may give other values), and the sizes are still right."""
+    bp = blueprint(
+        "[conv: 8, head: {hidden: 16}, linear: classes]",
+        """
+head:
+  params: {hidden: 32, scale: 1}
+  layers:
+    - adaptive_avg_pool: 1
+    - flatten
+    - linear: $hidden
+    - relu
+    - linear: $hidden + 0 - 0
+    - linear: $1 * hidden * scale // 1
+""",
+    )
+    code = model_code(bp)
+    assert "self.fc1 = nn.Linear(in_channels, hidden)" in code
+    assert "self.fc2 = nn.Linear(hidden, hidden)" in code
+    assert "self.fc3 = nn.Linear(hidden, hidden * scale)" in code
+    assert "1 *" not in code and "+ 0" not in code and "- 0" not in code
+    plan, _, model = model_of(bp)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    assert sum(p.numel() for p in model.parameters()) == plan.total_params
