@@ -15,6 +15,7 @@ from generated import _model_template, blueprint_with_layers, import_generated, 
 from test_counts import check_counts
 from test_language import blueprint, model_of
 
+from scaffold.blocks.emit import float_literal
 from scaffold.plan import build_plan
 from scaffold.render import new_project
 
@@ -134,3 +135,24 @@ head:
     plan, _, model = model_of(bp)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     assert sum(p.numel() for p in model.parameters()) == plan.total_params
+
+
+# --- floats as people write them ----------------------------------------------------------------
+
+
+def test_model_py_writes_floats_with_short_exponents_that_give_the_same_float():
+    bp = blueprint("""
+- conv: {out: 8, padding: 1}
+- residual: {body: [conv: {out: 8, padding: 1}], layer_scale: 1.0e-6}
+- batch_norm: {eps: 2.5e-5}
+- global_avg_pool
+- flatten
+- linear: classes
+""")
+    code = model_code(bp)
+    assert "torch.full((8, 1, 1), 1e-6)" in code and "eps=2.5e-5" in code
+    assert "e-0" not in code and "e+" not in code
+    for value in (1e-6, 2.5e-5, 1e-300, 5e-324, 1e16, 1.2345678901234568e17, 0.1, -1e-7, 3.0):
+        text = float_literal(value)
+        assert float(text) == value and "e-0" not in text and "e+" not in text
+    assert float_literal(1e-6) == "1e-6" and float_literal(1e16) == "1e16"

@@ -525,7 +525,9 @@ def literal(value) -> str:
         if text.startswith("'") and '"' not in value:
             text = '"' + text[1:-1].replace("\\'", "'") + '"'
         return text
-    if isinstance(value, (bool, int, float)) or value is None:
+    if isinstance(value, float):
+        return float_literal(value)
+    if isinstance(value, (bool, int)) or value is None:
         return repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)
@@ -535,6 +537,13 @@ def literal(value) -> str:
     if isinstance(value, Expr):
         return value.code()
     raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def float_literal(value: float) -> str:
+    """repr's shortest digits that give `value` back, with the exponent as people write it
+    (torchvision's `eps=1e-6`, not `1e-06`; `1e16`, not `1e+16`)."""
+    digits, e, exponent = repr(value).partition("e")
+    return f"{digits}e{int(exponent)}" if e else digits
 
 
 def pair(values: tuple[int, int]):
