@@ -156,3 +156,74 @@ def test_model_py_writes_floats_with_short_exponents_that_give_the_same_float():
         text = float_literal(value)
         assert float(text) == value and "e-0" not in text and "e+" not in text
     assert float_literal(1e-6) == "1e-6" and float_literal(1e16) == "1e16"
+
+
+# --- a transform written twice ------------------------------------------------------------------
+
+REPEATED = """\
+name: repeated
+input: {channels: 3, height: 32, width: 32}
+model:
+  layers: [conv: 8, global_avg_pool, flatten, linear: classes]
+data:
+  dataset: synthetic
+  classes: 3
+  transforms:
+    train:
+      - flip
+      - horizontal_flip
+      - random_crop: {padding: 4}
+      - random_horizontal_flip
+    eval: [resize: 32]
+train:
+  epochs: 1
+"""
+
+
+def test_a_transform_written_again_in_a_split_gets_a_note_at_the_repeat(tmp_path):
+    path = tmp_path / "repeated.yaml"
+    path.write_text(REPEATED)
+    result = scaffold("validate", str(path), cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == "ok\n", result.stderr
+    notes = result.stderr.splitlines()
+    assert len(notes) == 4, notes  # two notes, a hint each
+    for line, position in ((11, 1), (13, 3)):
+        assert notes.pop(0) == (
+            f"note: {path}:{line}:9: data.transforms.train[{position}] (random_horizontal_flip): "
+            "random_horizontal_flip again (the first is on line 10): each flip is drawn by "
+            "itself, so an image ends mirrored with probability 0.5, as with one flip at 0.5"
+        )
+        assert notes.pop(0) == (
+            "  hint: `flip`, `horizontal_flip`, `hflip` and `random_horizontal_flip` are one "
+            "transform; keep one, with `p` the probability you want, unless the repeat is meant"
+        )
+
+
+def test_the_note_says_what_a_repeat_does_and_a_single_transform_gets_none(tmp_path):
+    from scaffold.advice import advice
+    from scaffold.blueprint import load_blueprint
+
+    def notes(train: str, eval_: str = "[resize: 32]") -> list[str]:
+        path = tmp_path / "bp.yaml"
+        path.write_text(REPEATED.split("  transforms:")[0] + TRANSFORMS.format(train, eval_))
+        return [str(note) for note in advice(load_blueprint(path))]
+
+    assert notes("[flip, random_crop: {padding: 4}]") == []
+    (twice,) = notes("[flip: 1.0, random_crop: {padding: 4}, flip: 1.0]")
+    assert "ends mirrored with probability 0\n  hint: " in twice
+    (rand,) = notes("[rand_augment, randaugment: 5]")
+    assert "rand_augment again (the first is on line 9)" in rand
+    assert "every image goes through each, one after the other" in rand
+    assert "`randaugment` and `rand_augment` are one transform; keep one" in rand
+    (resize,) = notes("[random_crop: {padding: 4}]", "[resize: 40, resize: 32]")
+    assert "data.transforms.eval[1] (resize): resize again" in resize
+    assert "hint: keep one, unless the repeat is meant" in resize
+
+
+TRANSFORMS = """\
+  transforms:
+    train: {}
+    eval: {}
+train:
+  epochs: 1
+"""
