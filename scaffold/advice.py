@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .blueprint import Blueprint
 from .errors import Problem
-from .transforms import is_random
+from .transforms import RandomHorizontalFlip, is_random, mirror_probability, other_names, repeats
 
 # images up to this side take CIFAR's augmentation (pad and crop); larger ones ImageNet's
 SMALL_IMAGE = 64
@@ -13,7 +13,8 @@ SMALL_IMAGE = 64
 
 def advice(bp: Blueprint) -> list[Problem]:
     """Suggestions for a valid blueprint, each located like a problem (none for most)."""
-    return [note for note in (augmentation_advice(bp),) if note is not None]
+    notes = [note for note in (augmentation_advice(bp),) if note is not None]
+    return notes + repeated_transform_advice(bp)
 
 
 def augmentation_advice(bp: Blueprint) -> Problem | None:
@@ -38,3 +39,44 @@ def augmentation_advice(bp: Blueprint) -> Problem | None:
         f"where a mirror image keeps its class, `train: {recipe}` ({source}) usually generalises "
         "better; the project has none until the blueprint says so",
     )
+
+
+def repeated_transform_advice(bp: Blueprint) -> list[Problem]:
+    """A transform written again in the same split (`flip` after `horizontal_flip`: both are
+    random_horizontal_flip), at the repeat's line: torchvision applies each, one after the
+    other. Advice, not a problem: a repeat may be meant."""
+    notes = []
+    for split in ("train", "eval"):
+        steps = getattr(bp.data.transforms, split)
+        for position, first_position in repeats(steps):
+            step, first = steps[position], steps[first_position]
+            kind = step.KIND
+            where = f"{kind} again"
+            if first.location:
+                where += f" (the first is on line {first.location.line})"
+            if isinstance(step, RandomHorizontalFlip):
+                flips = [other for other in steps[: position + 1] if other.KIND == kind]
+                mirrored = mirror_probability(flips)
+                what = (
+                    f"each flip is drawn by itself, so an image ends mirrored with probability "
+                    f"{mirrored:.3g}" + (", as with one flip at 0.5" if mirrored == 0.5 else "")
+                )
+                keep = "keep one, with `p` the probability you want"
+            else:
+                what = "every image goes through each, one after the other"
+                keep = "keep one"
+            names = other_names(kind)
+            also = (
+                f"{', '.join(f'`{n}`' for n in names)} and `{kind}` are one transform; "
+                if names
+                else ""
+            )
+            notes.append(
+                Problem(
+                    step.location,
+                    step.path,
+                    f"{where}: {what}",
+                    f"{also}{keep}, unless the repeat is meant",
+                )
+            )
+    return notes

@@ -251,3 +251,31 @@ def input_size_for(steps: list[Transform], size: tuple[int, int]) -> tuple[int, 
 
 def is_random(steps: list[Transform]) -> bool:
     return any(step.RANDOM for step in steps)
+
+
+def repeats(steps: list[Transform]) -> list[tuple[int, int]]:
+    """The positions of steps of a kind written earlier in the same list, each with the
+    position of the first of its kind, in the order written."""
+    first: dict[str, int] = {}
+    found = []
+    for position, step in enumerate(steps):
+        if step.KIND in first:
+            found.append((position, first[step.KIND]))
+        else:
+            first[step.KIND] = position
+    return found
+
+
+def other_names(kind: str) -> list[str]:
+    """The other words a blueprint may write for a transform kind (`flip` for
+    random_horizontal_flip)."""
+    return [alias for alias, name in TRANSFORM_ALIASES.items() if name == kind]
+
+
+def mirror_probability(flips: list[RandomHorizontalFlip]) -> float:
+    """The probability that an image ends mirrored after these flips, each drawn by itself: an
+    odd number of them flip it."""
+    mirrored = 0.0
+    for flip in flips:
+        mirrored = mirrored * (1 - flip.p) + (1 - mirrored) * flip.p
+    return mirrored

@@ -47,7 +47,7 @@ def test_expressions_are_written_with_the_parentheses_they_need():
     assert nn.Conv2d(3, 64, kernel_size=(3, 5), padding="same").code() == (
         'nn.Conv2d(3, 64, kernel_size=(3, 5), padding="same")'
     )
-    assert Lit((1,)).code() == "(1,)" and Lit(1e-05).code() == "1e-05"
+    assert Lit((1,)).code() == "(1,)" and Lit(1e-05).code() == "1e-5"
     sequential = nn.Sequential(nn.ReLU(), nn.Flatten(), multiline=True, comments=["a", None])
     assert sequential.lines() == ["nn.Sequential(", "    nn.ReLU(),  # a", "    nn.Flatten(),", ")"]
     assert set(torch.tanh(this("fc")(HOLE)).refs()) == {"torch"}

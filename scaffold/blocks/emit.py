@@ -180,6 +180,8 @@ class Symbolic:  # noqa: PLW1641 (equal and hashed as its value)
     def _op(self, other, op: str, result, swap: bool = False):
         if not isinstance(result, (int, float)) or isinstance(result, bool):
             return result
+        if _leaves_as_is(op, other, swap) and type(result) is type(self._value()):
+            return symbolic(result, self._code)  # `x * 1`, `x + 0`: written `x`, as by hand
         left, right = (other, self) if swap else (self, other)
         return symbolic(result, (left, op, right))
 
@@ -215,6 +217,18 @@ class Symbolic:  # noqa: PLW1641 (equal and hashed as its value)
 
     def _value(self):
         return (int if isinstance(self, int) else float)(self)
+
+
+def _leaves_as_is(op: str, other, swap: bool) -> bool:
+    """Whether `x op other` (`other op x` where `swap`) is x for a plain number `other`: 1 * x,
+    x * 1, x // 1, 0 + x, x + 0, x - 0."""
+    if isinstance(other, (Symbolic, bool)) or not isinstance(other, (int, float)):
+        return False
+    if op == "*":
+        return other == 1
+    if op == "+":
+        return other == 0
+    return op in ("-", "//") and not swap and other == (0 if op == "-" else 1)
 
 
 class SymInt(Symbolic, int):
@@ -511,7 +525,9 @@ def literal(value) -> str:
         if text.startswith("'") and '"' not in value:
             text = '"' + text[1:-1].replace("\\'", "'") + '"'
         return text
-    if isinstance(value, (bool, int, float)) or value is None:
+    if isinstance(value, float):
+        return float_literal(value)
+    if isinstance(value, (bool, int)) or value is None:
         return repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(literal(v) for v in value)
@@ -521,6 +537,13 @@ def literal(value) -> str:
     if isinstance(value, Expr):
         return value.code()
     raise TypeError(f"no literal for {type(value).__name__}")
+
+
+def float_literal(value: float) -> str:
+    """repr's shortest digits that give `value` back, with the exponent as people write it
+    (torchvision's `eps=1e-6`, not `1e-06`; `1e16`, not `1e+16`)."""
+    digits, e, exponent = repr(value).partition("e")
+    return f"{digits}e{int(exponent)}" if e else digits
 
 
 def pair(values: tuple[int, int]):

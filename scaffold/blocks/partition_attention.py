@@ -28,6 +28,7 @@ from .base import (
     unit,
 )
 from .compose import DROP_PATH
+from .window_attention import RELATIVE_POSITION_INDEX, use_relative_position_index
 
 PARTITION = Fragment(
     "partition",
@@ -47,20 +48,6 @@ def departition(x: torch.Tensor, ph: int, pw: int, h: int, w: int) -> torch.Tens
 ''',
     uses=("torch",),
     defines=("partition", "departition"),
-)
-
-RELATIVE_POSITION_INDEX = Fragment(
-    "relative_position_index",
-    '''
-def relative_position_index(size: int) -> torch.Tensor:
-    """(size², size²): for two positions of a size x size window, the index of their offset
-    (dy, dx) among the (2 size - 1)² offsets."""
-    coords = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"))
-    coords = coords.flatten(1)
-    offsets = coords[:, :, None] - coords[:, None, :] + size - 1  # (2, P, P), from 0
-    return offsets[0] * (2 * size - 1) + offsets[1]
-''',
-    uses=("torch",),
 )
 
 RELATIVE_ATTENTION = Fragment(
@@ -208,7 +195,10 @@ class PartitionAttention(Layer):
                 key="size",
             )
         for fragment in self.FRAGMENTS:
-            ctx.use(fragment, by=self)
+            if fragment is RELATIVE_POSITION_INDEX:  # Swin's too: (positions, positions) here
+                use_relative_position_index(ctx, self, pairs=True)
+            else:
+                ctx.use(fragment, by=self)
         positions, window, hidden = h * w, self.size * self.size, c * self.mlp_ratio
         heads = c // self.head_dim
         table = (2 * self.size - 1) ** 2 * heads

@@ -11,6 +11,7 @@ from .base import (
     Context,
     Fragment,
     Int,
+    Layer,
     Ref,
     Shape,
     Simple,
@@ -20,9 +21,10 @@ from .base import (
     unit,
 )
 
-RELATIVE_POSITION_INDEX = Fragment(
-    "relative_position_index",
-    '''
+# MaxViT's attention and Swin's index their bias tables with the same offsets: Swin's buffer is
+# flat, as torchvision's, MaxViT's (positions, positions). A model with both defines MaxViT's
+# helper once, and Swin's classes flatten what it gives.
+_INDEX_FLAT = '''
 def relative_position_index(window: int) -> torch.Tensor:
     """For every pair of positions (i, j) of a window, in rows, the index of their offset
     (dy, dx) in a table of the (2 * window - 1) ** 2 offsets: (window * window) ** 2 indices."""
@@ -30,9 +32,35 @@ def relative_position_index(window: int) -> torch.Tensor:
     coords = coords.flatten(1)  # (2, window * window)
     offsets = coords[:, :, None] - coords[:, None, :] + window - 1  # from 0 to 2 * window - 2
     return (offsets[0] * (2 * window - 1) + offsets[1]).flatten()
-''',
+'''
+
+_INDEX_PAIRS = '''
+def relative_position_index(size: int) -> torch.Tensor:
+    """(size², size²): for two positions of a size x size window, the index of their offset
+    (dy, dx) among the (2 size - 1)² offsets."""
+    coords = torch.stack(torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij"))
+    coords = coords.flatten(1)
+    offsets = coords[:, :, None] - coords[:, None, :] + size - 1  # (2, P, P), from 0
+    return offsets[0] * (2 * size - 1) + offsets[1]
+'''
+
+RELATIVE_POSITION_INDEX = Fragment(
+    "relative_position_index",
+    lambda flags: _INDEX_PAIRS if "pairs" in flags else _INDEX_FLAT,
     uses=("torch",),
 )
+
+
+def use_relative_position_index(ctx: Context, by: Layer, pairs: bool = False) -> None:
+    """model.py defines relative_position_index: (positions, positions) where `pairs` (MaxViT)
+    asks for it, and Swin's classes flatten it then."""
+    flags = ("pairs",) if pairs else ()
+    ctx.use(RELATIVE_POSITION_INDEX, *flags, by=by)
+    if "pairs" in ctx.fragments[RELATIVE_POSITION_INDEX]:
+        for fragment in (WINDOW_ATTENTION, WINDOW_ATTENTION_V2):
+            if fragment in ctx.fragments:
+                ctx.use(fragment, "flatten")
+
 
 RELATIVE_COORDS_TABLE = Fragment(
     "relative_coords_table",
@@ -112,7 +140,7 @@ class ShiftedWindowAttention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.relative_position_bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
         nn.init.trunc_normal_(self.relative_position_bias_table, std=0.02)
-        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.register_buffer("relative_position_index", relative_position_index(window){flatten})
 ''' + _FORWARD.format(
     scores="""\
         q, k, v = self.qkv(x).view(n, -1, size, 3, heads, c // heads).permute(3, 0, 1, 4, 2, 5)
@@ -138,7 +166,7 @@ class ShiftedWindowAttentionV2(nn.Module):
             nn.Linear(2, 512), nn.ReLU(inplace=True), nn.Linear(512, heads, bias=False)
         )
         self.register_buffer("relative_coords_table", relative_coords_table(window))
-        self.register_buffer("relative_position_index", relative_position_index(window))
+        self.register_buffer("relative_position_index", relative_position_index(window){flatten})
 ''' + _FORWARD.format(
     scores="""\
         q_bias, _, v_bias = self.qkv.bias.chunk(3)
@@ -154,14 +182,21 @@ class ShiftedWindowAttentionV2(nn.Module):
     scale=", scale=1.0",
 )
 
+
+def _flattening(source: str):
+    """A class's source as a function of its flags: `flatten`, where relative_position_index
+    gives (positions, positions) pairs (a model with MaxViT's attention too)."""
+    return lambda flags: source.replace("{flatten}", ".flatten()" * ("flatten" in flags))
+
+
 WINDOW_ATTENTION = Fragment(
     "ShiftedWindowAttention",
-    _V1,
+    _flattening(_V1),
     uses=("torch", "nn", "F", "relative_position_index", "shifted_window_mask"),
 )
 WINDOW_ATTENTION_V2 = Fragment(
     "ShiftedWindowAttentionV2",
-    _V2,
+    _flattening(_V2),
     uses=(
         "math",
         "torch",
@@ -217,11 +252,11 @@ class WindowAttention(SimpleLayer):
                 f"use {self.window // 2}, or 0",
                 key="shift",
             )
-        for fragment in (RELATIVE_POSITION_INDEX, SHIFTED_WINDOW_MASK):
-            ctx.use(fragment, by=self)
+        ctx.use(SHIFTED_WINDOW_MASK, by=self)
         if self.version == 2:
             ctx.use(RELATIVE_COORDS_TABLE, by=self)
         ctx.use(WINDOW_ATTENTION_V2 if self.version == 2 else WINDOW_ATTENTION, by=self)
+        use_relative_position_index(ctx, self)
         window = self.window
         size = window * window
         tokens = (h + -h % window) * (w + -w % window)  # padded to whole windows
