@@ -139,8 +139,9 @@ def test_a_pair_parameter_is_one_class_for_square_and_oblong_kernels():
     assert text.count("class BasicConv2d") == 1
     assert "kernel: int | tuple[int, int] = 1," in text
     assert "kernel_size=kernel" in text and "padding=padding" in text
-    assert "BasicConv2d(3, kernel=3, out=16, padding=1)" in text
-    assert "BasicConv2d(16, kernel=(1, 7), out=16, padding=(0, 3))" in text
+    # the arguments in the blueprint's order
+    assert "BasicConv2d(3, out=16, kernel=3, padding=1)" in text
+    assert "BasicConv2d(16, out=16, kernel=(1, 7), padding=(0, 3))" in text
     assert "BasicConv2d(8, out=8)" in text
     torch.manual_seed(0)
     theirs = BasicConv2d(16, 16, kernel_size=(1, 7), padding=(0, 3)).eval()
