@@ -115,6 +115,8 @@ class Conv(SimpleLayer):
         per_output = int(c) // int(self.groups) * int(kh) * int(kw)
         params = int(out_channels) * per_output + (int(out_channels) if self.bias else 0)
         stride = f"/{self.stride[0]}" if self.stride != (1, 1) else ""
+        # one filter per channel: inspect says so, as the hand-written units' rows did
+        depthwise = int(self.groups) > 1 and int(self.groups) == int(c) == int(out_channels)
         return Simple(
             out,
             nn.Conv2d(
@@ -123,7 +125,7 @@ class Conv(SimpleLayer):
                 *positional,
                 **args,
             ),
-            f"conv {kh}x{kw}{stride}",
+            f"{'depthwise conv' if depthwise else 'conv'} {kh}x{kw}{stride}",
             params,
             out.count * per_output,
             joinable=True,
