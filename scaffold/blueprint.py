@@ -13,6 +13,7 @@ from typing import Any
 
 from .blocks.base import DEFINED, BlocksType
 from .errors import BlueprintError, Location, Problem, ProblemCollector
+from .features import FEATURES, train_fields
 from .layers import IDENTIFIER, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
@@ -309,27 +310,6 @@ def _switch(section: type, doc: str):
     return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
 
 
-EMA_DECAY = Float(above=0, max=1)
-
-
-@dataclass
-class ModelEMA(Section):
-    """An exponential moving average of the weights, evaluated every epoch and checkpointed with
-    them (timm's and torchvision's --model-ema)."""
-
-    decay: float = spec_field(
-        EMA_DECAY,
-        0.9998,
-        "how much of the average each update keeps (timm's 0.9998; torchvision's recipes give "
-        "0.99998, scaled by batch size and epochs)",
-    )
-    every: int = spec_field(
-        Int(min=1, max=1_000_000),
-        1,
-        "optimizer steps between updates (timm: 1; torchvision's --model-ema-steps: 32)",
-    )
-
-
 NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
@@ -361,6 +341,7 @@ class Phase(Section):
 
 
 @dataclass
+@train_fields  # and the training features' own (scaffold/features/)
 class Train(Section):
     """How to train: optimizer, schedule, epochs, batch size, seed, and optional phases."""
 
@@ -384,12 +365,6 @@ class Train(Section):
     )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
-    )
-    ema: Any = spec_field(
-        OneOf(Bool(), EMA_DECAY, Struct(ModelEMA), what="true, a decay or {decay, every}"),
-        None,
-        "also keep an exponential moving average of the weights: true (timm's decay 0.9998 every "
-        "step), a decay, or {decay, every}",
     )
     grad_accum_steps: int = spec_field(
         Int(min=1, max=10_000),
@@ -601,11 +576,8 @@ def _apply_defaults(bp: Blueprint) -> None:
                 key,
                 section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
             )
-    ema = bp.train.ema
-    if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`
-        where = bp.train.key_locations.get("ema", bp.train.location)
-        decay = ema if isinstance(ema, float) else ModelEMA.decay
-        bp.train.ema = ModelEMA(decay=decay, location=where, path="train.ema") if ema else None
+    for unit in FEATURES:
+        unit.resolve(bp.train)
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
@@ -914,16 +886,12 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 
 def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
-    """EMA, gradient accumulation, weight decay groups and per-step schedules (the settings that
-    need the model, sync_bn and no_weight_decay: norm, are checked with it, in scaffold.plan)."""
+    """Each training feature's own checks (scaffold/features/), then gradient accumulation, weight
+    decay groups and per-step schedules (the settings that need the model, sync_bn and
+    no_weight_decay: norm, are checked with it, in scaffold.plan)."""
     train = bp.train
-    if train.ema is not None and train.ema.decay == 1:
-        problems.add(
-            location_in(train.ema, "decay"),
-            "train.ema.decay" if "decay" in train.ema.key_locations else "train.ema",
-            "a decay of 1 keeps the first weights forever: the average would never move",
-            "timm uses 0.9998 (every step), torchvision's recipes 0.99998 every 32 steps, scaled",
-        )
+    for unit in FEATURES:
+        unit.check(train, problems)
     if train.grad_accum_steps > 1 and train.cuda_graph:
         problems.add(
             location_in(train, "grad_accum_steps"),

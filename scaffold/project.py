@@ -26,6 +26,7 @@ from .blueprint import (
     Train,
     schedule_interval,
 )
+from .features import Feature, features_of
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
@@ -129,7 +130,7 @@ class Pieces:
     feature_cache: bool  # phases that train from cached outputs of the frozen first module
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
-    ema: bool  # an exponential moving average of the weights, evaluated and checkpointed
+    features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     grad_accum: bool  # gradients of several batches add up to one optimizer step
     no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
@@ -236,7 +237,7 @@ class Project:
     def _feature_pieces(self, schedules: list[dict]) -> dict:
         train = self.blueprint.train
         return {
-            "ema": train.ema is not None,
+            "features": tuple(unit.name for unit in self.features),
             "grad_accum": train.grad_accum_steps > 1,
             "no_weight_decay": tuple(
                 kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
@@ -251,6 +252,11 @@ class Project:
             "deterministic": train.deterministic,
             "auxiliary": bool(self.plan.auxiliary),
         }
+
+    @cached_property
+    def features(self) -> tuple[Feature, ...]:
+        """The training features (units) the blueprint switches on, in their order."""
+        return features_of(self.blueprint.train)
 
     @property
     def torchvision_folder(self) -> str:
@@ -719,8 +725,8 @@ class Project:
         """The settings of the training features the blueprint switches on (and no others)."""
         train, x = self.blueprint.train, self.pieces
         config: dict = {}
-        if x.ema:
-            config["ema"] = {"decay": train.ema.decay, "every": train.ema.every}
+        for unit in self.features:
+            config |= unit.config(train)
         if x.grad_accum:
             config["grad_accum_steps"] = train.grad_accum_steps
         if x.no_weight_decay:
@@ -781,7 +787,8 @@ class Project:
         of the image size, where the model takes other sizes), by path ([] is any index)."""
         recipe = "train.phases[]" if self.pieces.phases else "train"
         counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
-        counts += ["data.synthetic.train_size", "data.synthetic.val_size", "train.ema.every"]
+        counts += ["data.synthetic.train_size", "data.synthetic.val_size"]
+        counts += [path for unit in self.features for path in unit.least]
         counts += ["train.grad_accum_steps", "data.answers", "data.max_question_length"]
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         least = {path: 1 for path in counts if path in paths}
@@ -794,7 +801,8 @@ class Project:
         """train.py's MOST, for --set: the largest value of the bounded numbers, as a blueprint
         may write them (a validation split of 0.9 at most), by path ([] is any index)."""
         recipe = "train.phases[]" if self.pieces.phases else "train"
-        most = {"data.val_split": 0.9, "train.label_smoothing": 1, "train.ema.decay": 1}
+        most = {"data.val_split": 0.9, "train.label_smoothing": 1}
+        most |= {path: value for unit in self.features for path, value in unit.most.items()}
         most |= {f"{recipe}.optimizer.{key}": 1 for key in ("momentum", "weight_decay")}
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         return py_literal({path: value for path, value in most.items() if path in paths})
@@ -891,7 +899,12 @@ class Project:
         for path, value in _leaves(self.config):
             value, name = self._small.get(path, value), path.rpartition(".")[2]
             group = path.rpartition(".")[0].rpartition(".")[2]
-            if group in ("optimizer", "schedule") and name == "name":
+            unit_check = next(
+                filter(None, (u.setting_check(path, value) for u in self.features)), None
+            )
+            if unit_check is not None:  # a training feature's own setting
+                checks[unit_check[0]][path] = unit_check[1]
+            elif group in ("optimizer", "schedule") and name == "name":
                 others = [n for n in choices[path] if n != value]
                 if others:
                     checks["probe"][path] = (group, others[0])
@@ -906,7 +919,7 @@ class Project:
                 checks["probe"][path] = ("schedule", changed)
             elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
                 checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
-            elif name in ("grad_accum_steps", "deterministic") or path == "train.ema.every":
+            elif name in ("grad_accum_steps", "deterministic"):
                 checks["run"][path] = (not value) if name == "deterministic" else 1 + (value == 1)
             elif name in ("trainable", "frozen"):
                 first = self.plan.first_module.module
@@ -931,8 +944,6 @@ class Project:
                 checks["probe"][path] = ("folder", _changed(name, value))
             elif path == "train.no_weight_decay":
                 checks["probe"][path] = ("weight_decay", [])
-            elif path == "train.ema.decay":
-                checks["probe"][path] = ("ema", 0.5)
             elif name in ("mixup_alpha", "cutmix_alpha"):
                 checks["probe"][path] = ("mix", value * 2)
             elif path == "data.image_size":
@@ -961,8 +972,7 @@ class Project:
         x = self.pieces
         columns = ["phase"] if x.phases else []
         columns += ["val_top5"] if x.top5 else []
-        if x.ema:
-            columns += ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if x.top5 else [])
+        columns += [column for unit in self.features for column in unit.metrics(self)]
         return columns
 
     @property
@@ -983,7 +993,7 @@ class Project:
         ]
 
     def _recipe_features(self) -> list[str]:
-        """The README's items on the training recipe's features (EMA, accumulation, ...)."""
+        """The README's items on the training recipe's features (each unit's, accumulation, ...)."""
         train, x, lines = self.blueprint.train, self.pieces, []
         if train.label_smoothing:
             eps = train.label_smoothing
@@ -1008,16 +1018,7 @@ class Project:
                 "that total. In evaluation, prediction and export the heads do not run: the model "
                 "returns the class scores alone."
             )
-        if x.ema:
-            every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
-            lines.append(
-                f"**Model EMA**: an exponential moving average of the weights and batch-norm "
-                f"statistics (decay {train.ema.decay}, updated every {every}), evaluated every "
-                "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
-                "checkpoint as `ema` (`python -m "
-                f"{self.package}.evaluate --ema` evaluates it); `best.pt` is chosen by the raw "
-                "weights' `val_acc`."
-            )
+        lines += filter(None, (unit.readme(self) for unit in self.features))
         if x.grad_accum:
             k = train.grad_accum_steps
             lines.append(
