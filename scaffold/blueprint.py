@@ -379,11 +379,6 @@ class Train(Section):
         "norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is timm's "
         "and nanoGPT's rule",
     )
-    tensorboard: bool = spec_field(
-        Bool(),
-        False,
-        "also log to TensorBoard (OUT/tensorboard): every epoch and --log-every steps",
-    )
     sync_bn: bool = spec_field(
         Bool(),
         False,

@@ -136,7 +136,6 @@ class Pieces:
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
     warmup_factor: bool  # a schedule states the factor its warm-up starts from
     top5: bool  # top-5 accuracy (more than 5 classes)
-    tensorboard: bool  # scalars for TensorBoard in OUT/tensorboard
     sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
     deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
     auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
@@ -247,7 +246,6 @@ class Project:
             ),
             "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
             "top5": self.num_classes > 5,
-            "tensorboard": train.tensorboard,
             "sync_bn": train.sync_bn,
             "deterministic": train.deterministic,
             "auxiliary": bool(self.plan.auxiliary),
@@ -716,6 +714,11 @@ class Project:
         return notes
 
     @property
+    def feature_dependencies(self) -> list[str]:
+        """What the training features' code needs installed, for pyproject.toml."""
+        return [requirement for unit in self.features for requirement in unit.dependencies]
+
+    @property
     def export_dependencies(self) -> list[str]:
         """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
         return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
@@ -1052,11 +1055,6 @@ class Project:
             lines.append(
                 "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
                 "label is among the five highest scores."
-            )
-        if x.tensorboard:
-            lines.append(
-                "**TensorBoard**: every number of metrics.csv each epoch, and the loss and "
-                "learning rate every `--log-every` steps, in `OUT/tensorboard` (rank 0 writes)."
             )
         if x.sync_bn:
             lines.append(

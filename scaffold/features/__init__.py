@@ -36,6 +36,8 @@ class Feature:
     fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
+    # what its code needs installed: pyproject.toml's dependencies
+    dependencies: tuple[str, ...] = ()
     most: dict[str, float] = {}
 
     def resolve(self, train) -> None:
