@@ -284,32 +284,6 @@ class Schedule(Section):
 ScheduleType = Struct(Schedule, shorthand="name")
 
 
-@dataclass
-class MixUp(Section):
-    """Mixup (Zhang et al. 2018): each training batch blended with itself in another order, the
-    labels blended alike, by a weight drawn from Beta(alpha, alpha)."""
-
-    alpha: float = spec_field(
-        Float(above=0, max=100), 0.2, "Beta(alpha, alpha) of the blend (torchvision's recipes: 0.2)"
-    )
-
-
-@dataclass
-class CutMix(Section):
-    """CutMix (Yun et al. 2019): a rectangle of each training image replaced by the same place
-    of another image of the batch, the labels mixed by area, drawn from Beta(alpha, alpha)."""
-
-    alpha: float = spec_field(
-        Float(above=0, max=100), 1.0, "Beta(alpha, alpha) of the area (torchvision's recipes: 1.0)"
-    )
-
-
-def _switch(section: type, doc: str):
-    """A setting given as `true` (its defaults), `false` (off), its alpha, or a mapping."""
-    alternatives = Bool(), Struct(section, shorthand="alpha")
-    return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
-
-
 NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
@@ -352,12 +326,6 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
-    mixup: Any = _switch(MixUp, "mixup of training batches: true (alpha 0.2), or its alpha")
-    cutmix: Any = _switch(
-        CutMix,
-        "cutmix of training batches: true (alpha 1.0), or its alpha; with mixup, each "
-        "batch gets one of the two, at even odds",
-    )
     cuda_graph: bool = spec_field(
         Bool(),
         False,
@@ -563,14 +531,6 @@ def _apply_defaults(bp: Blueprint) -> None:
     if isinstance(bp.export, bool):
         bp.export = list(EXPORT_FORMATS) if bp.export else []
     bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
-    for key, section in (("mixup", MixUp), ("cutmix", CutMix)):
-        value = getattr(bp.train, key)
-        if isinstance(value, bool):  # true: the defaults; false: off
-            setattr(
-                bp.train,
-                key,
-                section(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
-            )
     for unit in FEATURES:
         unit.resolve(bp.train)
 
@@ -780,8 +740,8 @@ COLOUR_AUGMENTATIONS = (RandAugment, TrivialAugment, AutoAugment)
 
 
 def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
-    """RandAugment, TrivialAugment, AutoAugment, random erasing, mixup and cutmix: where each can
-    act."""
+    """RandAugment, TrivialAugment, AutoAugment and random erasing: where each can act (batch
+    mixing's: scaffold/features/)."""
     steps = bp.data.transforms.train
     for position, step in enumerate(steps):
         if isinstance(step, RandomErasing) and position != len(steps) - 1:
@@ -799,25 +759,6 @@ def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
                 f"{step.KIND}'s colour operations work on grey or RGB images, not on "
                 f"{bp.image.channels} channels",
                 f"remove {step.KIND}, or give the input 1 or 3 channels",
-            )
-    train = bp.train
-    for key in ("mixup", "cutmix"):
-        if getattr(train, key) is None:
-            continue
-        if bp.is_vqa:
-            problems.add(
-                location_in(train, key),
-                f"train.{key}",
-                f"{key} blends images and their labels; a question belongs to one image, and "
-                "its answer cannot be blended",
-                f"remove train.{key}",
-            )
-        elif train.cuda_graph:
-            problems.add(
-                location_in(train, key),
-                f"train.{key}",
-                f"the CUDA-graph step replays fixed label tensors; {key} makes soft labels",
-                f"remove train.{key} or train.cuda_graph",
             )
 
 
@@ -886,7 +827,7 @@ def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
     no_weight_decay: norm, are checked with it, in scaffold.plan)."""
     train = bp.train
     for unit in FEATURES:
-        unit.check(train, problems)
+        unit.check(bp, problems)
     if train.grad_accum_steps > 1 and train.cuda_graph:
         problems.add(
             location_in(train, "grad_accum_steps"),
@@ -973,15 +914,14 @@ def _check_feature_cache(bp: Blueprint, phase: Phase, path: str, problems: Probl
             "`cache_features: eval` trains this phase on the evaluation transforms' images "
             "(without augmentation), or make data.transforms.train deterministic",
         )
-    for key in ("mixup", "cutmix"):
-        if getattr(bp.train, key) is not None:
-            problems.add(
-                where,
-                path,
-                f"{key} blends the images of a batch, but a cached phase feeds the model "
-                "stored features instead of images",
-                f"remove train.{key} or cache_features",
-            )
+    for key in (key for unit in FEATURES for key in unit.blends_images(bp.train)):
+        problems.add(
+            where,
+            path,
+            f"{key} blends the images of a batch, but a cached phase feeds the model "
+            "stored features instead of images",
+            f"remove train.{key} or cache_features",
+        )
 
 
 def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:

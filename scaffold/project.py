@@ -126,7 +126,6 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
-    mixing: bool  # mixup and/or cutmix of training batches (soft labels)
     feature_cache: bool  # phases that train from cached outputs of the frozen first module
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
@@ -227,7 +226,6 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
-            mixing=bool(bp.train.mixup or bp.train.cutmix),
             feature_cache=any(phase.get("cache_features") for phase in phases),
             export=tuple(bp.export),
             **self._feature_pieces(schedules),
@@ -597,7 +595,7 @@ class Project:
         # blueprint, and the project has no code for phases
         train = {} if self.has_phases else {key: self.phases[0][key] for key in RECIPE_KEYS}
         train |= {"grad_clip": bp.train.grad_clip, "label_smoothing": bp.train.label_smoothing}
-        train |= self.mix_settings | self._feature_config
+        train |= self._feature_config
         if self.has_phases:  # `frozen` only where everything else trains (the blueprint's rule)
             train["phases"] = [
                 (
@@ -608,13 +606,6 @@ class Project:
                 for phase in self.phases
             ]
         return {"seed": bp.train.seed, "data": config_data, "train": train}
-
-    @property
-    def mix_settings(self) -> dict:
-        """train.mixup_alpha and train.cutmix_alpha of the config, where the blueprint mixes."""
-        train = self.blueprint.train
-        settings = {"mixup_alpha": train.mixup.alpha} if train.mixup else {}
-        return settings | ({"cutmix_alpha": train.cutmix.alpha} if train.cutmix else {})
 
     @property
     def export_suffixes(self) -> dict[str, str]:
@@ -632,7 +623,8 @@ class Project:
         return self.plan.first_module.module
 
     def _data_features(self) -> list[str]:
-        """The README's items on the blueprint's augmentation, mixing, feature cache and export."""
+        """The README's items on the blueprint's augmentation, the data's features (each unit's),
+        feature cache and export."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
         ra, ta, aa, erasing = (
@@ -660,19 +652,7 @@ class Project:
                 " training images only; each sample's are drawn from the seed, the epoch and its"
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
-        mix = self.mix_settings
-        if mix:
-            kinds = [
-                f"{name} (alpha {mix[key]}, `train.{key}`)"
-                for name, key in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
-                if key in mix
-            ]
-            odds = ", one of the two for each batch at even odds" if len(kinds) == 2 else ""
-            notes.append(
-                f"**Mixing**: Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
-                " the soft labels, and `train_acc` counts the class each mixed image holds most"
-                " of. The draws come from the seed, the epoch and the step: resume stays exact."
-            )
+        notes += [unit.readme(self) for unit in self.features if unit.readme_part == "data"]
         cached = [phase["name"] for phase in self.phases if phase.get("cache_features")]
         if cached:
             eval_only = [
@@ -714,6 +694,11 @@ class Project:
         return notes
 
     @property
+    def feature_imports(self) -> list[str]:
+        """train.py's imports of the training features' code, sorted."""
+        return sorted(line for unit in self.features for line in unit.imports)
+
+    @property
     def feature_dependencies(self) -> list[str]:
         """What the training features' code needs installed, for pyproject.toml."""
         return [requirement for unit in self.features for requirement in unit.dependencies]
@@ -746,7 +731,6 @@ class Project:
         size = ["data.image_size"] if self.pieces.any_size else []
         keys = ["seed", *size, *workers, "data.root", "data.val_split"]
         keys += ["train.grad_clip", "train.label_smoothing"]
-        keys += [f"train.{key}" for key in self.mix_settings]
         recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
         keys += ["train.phases[0]"] if self.has_phases else [f"train.{key}" for key in recipe]
         for key, value in self._feature_config.items():
@@ -947,8 +931,6 @@ class Project:
                 checks["probe"][path] = ("folder", _changed(name, value))
             elif path == "train.no_weight_decay":
                 checks["probe"][path] = ("weight_decay", [])
-            elif name in ("mixup_alpha", "cutmix_alpha"):
-                checks["probe"][path] = ("mix", value * 2)
             elif path == "data.image_size":
                 checks["probe"][path] = ("data", [2 * side for side in value])
             elif path.startswith("data.") or path == "seed":
@@ -1021,7 +1003,7 @@ class Project:
                 "that total. In evaluation, prediction and export the heads do not run: the model "
                 "returns the class scores alone."
             )
-        lines += filter(None, (unit.readme(self) for unit in self.features))
+        lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
         if x.grad_accum:
             k = train.grad_accum_steps
             lines.append(

@@ -36,6 +36,10 @@ class Feature:
     fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
+    # train.py's imports of its code (third-party, sorted with the other features')
+    imports: tuple[str, ...] = ()
+    # which of the README's lists its item goes in: the recipe's, or the data's
+    readme_part: str = "recipe"
     # what its code needs installed: pyproject.toml's dependencies
     dependencies: tuple[str, ...] = ()
     most: dict[str, float] = {}
@@ -43,8 +47,12 @@ class Feature:
     def resolve(self, train) -> None:
         """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
 
-    def check(self, train, problems: ProblemCollector) -> None:
-        """Problems of the fields that need more than one value to see."""
+    def check(self, bp, problems: ProblemCollector) -> None:
+        """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
+
+    def blends_images(self, train) -> list[str]:
+        """Its keys that are on and blend the images of a batch (which stored features cannot)."""
+        return []
 
     def on(self, train) -> bool:
         """Whether a project of the resolved blueprint section `train` has this feature."""

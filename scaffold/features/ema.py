@@ -41,6 +41,7 @@ class ModelEma(Feature):
             "every step), a decay, or {decay, every}",
         )
     }
+    imports = ("from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn",)
     least = ("train.ema.every",)
     most = {"train.ema.decay": 1}
 
@@ -51,8 +52,8 @@ class ModelEma(Feature):
             decay = ema if isinstance(ema, float) else ModelEMA.decay
             train.ema = ModelEMA(decay=decay, location=where, path="train.ema") if ema else None
 
-    def check(self, train, problems) -> None:
-        ema = train.ema
+    def check(self, bp, problems) -> None:
+        ema = bp.train.ema
         if ema is not None and ema.decay == 1:
             problems.add(
                 ema.key_locations.get("decay", ema.location),

@@ -18,6 +18,7 @@ class TensorBoard(Feature):
             "also log to TensorBoard (OUT/tensorboard): every epoch and --log-every steps",
         )
     }
+    imports = ("from torch.utils.tensorboard import SummaryWriter",)
     dependencies = ("tensorboard>=2.14",)
 
     def on(self, train) -> bool:
