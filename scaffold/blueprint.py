@@ -334,12 +334,6 @@ class Train(Section):
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
     )
-    grad_accum_steps: int = spec_field(
-        Int(min=1, max=10_000),
-        1,
-        "batches whose gradients add up to one optimizer step (timm's --grad-accum-steps): "
-        "batch_size x this x processes images per step",
-    )
     no_weight_decay: list = spec_field(
         ListOf(Enum(*NO_DECAY_KINDS)),
         [],
@@ -822,20 +816,12 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 
 def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
-    """Each training feature's own checks (scaffold/features/), then gradient accumulation, weight
-    decay groups and per-step schedules (the settings that need the model, sync_bn and
+    """Each training feature's own checks (scaffold/features/), then weight decay groups and
+    per-step schedules (the settings that need the model, sync_bn and
     no_weight_decay: norm, are checked with it, in scaffold.plan)."""
     train = bp.train
     for unit in FEATURES:
         unit.check(bp, problems)
-    if train.grad_accum_steps > 1 and train.cuda_graph:
-        problems.add(
-            location_in(train, "grad_accum_steps"),
-            "train.grad_accum_steps",
-            "the CUDA-graph step is one whole optimizer step; it cannot add up the gradients of "
-            "several batches",
-            "remove cuda_graph, or grad_accum_steps",
-        )
     decays = [train.optimizer.weight_decay] + [
         p.optimizer.weight_decay for p in train.phases or [] if p.optimizer is not None
     ]

@@ -130,7 +130,6 @@ class Pieces:
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
-    grad_accum: bool  # gradients of several batches add up to one optimizer step
     no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
     warmup_factor: bool  # a schedule states the factor its warm-up starts from
@@ -235,7 +234,6 @@ class Project:
         train = self.blueprint.train
         return {
             "features": tuple(unit.name for unit in self.features),
-            "grad_accum": train.grad_accum_steps > 1,
             "no_weight_decay": tuple(
                 kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
             ),
@@ -699,6 +697,11 @@ class Project:
         return sorted(line for unit in self.features for line in unit.imports)
 
     @property
+    def feature_modules(self) -> list[str]:
+        """The standard library's modules train.py imports for the training features' code."""
+        return [module for unit in self.features for module in unit.stdlib_imports(self)]
+
+    @property
     def feature_dependencies(self) -> list[str]:
         """What the training features' code needs installed, for pyproject.toml."""
         return [requirement for unit in self.features for requirement in unit.dependencies]
@@ -715,8 +718,6 @@ class Project:
         config: dict = {}
         for unit in self.features:
             config |= unit.config(train)
-        if x.grad_accum:
-            config["grad_accum_steps"] = train.grad_accum_steps
         if x.no_weight_decay:
             config["no_weight_decay"] = list(x.no_weight_decay)
         if x.deterministic:
@@ -776,7 +777,7 @@ class Project:
         counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
         counts += ["data.synthetic.train_size", "data.synthetic.val_size"]
         counts += [path for unit in self.features for path in unit.least]
-        counts += ["train.grad_accum_steps", "data.answers", "data.max_question_length"]
+        counts += ["data.answers", "data.max_question_length"]
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         least = {path: 1 for path in counts if path in paths}
         if self.pieces.any_size:
@@ -906,8 +907,8 @@ class Project:
                 checks["probe"][path] = ("schedule", changed)
             elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
                 checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
-            elif name in ("grad_accum_steps", "deterministic"):
-                checks["run"][path] = (not value) if name == "deterministic" else 1 + (value == 1)
+            elif name == "deterministic":
+                checks["run"][path] = not value
             elif name in ("trainable", "frozen"):
                 first = self.plan.first_module.module
                 other = [first] if value == "all" else ("all" if name == "trainable" else [])
@@ -1004,14 +1005,6 @@ class Project:
                 "returns the class scores alone."
             )
         lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
-        if x.grad_accum:
-            k = train.grad_accum_steps
-            lines.append(
-                f"**Gradient accumulation**: the gradients of {k} batches add up to one optimizer "
-                f"step, which sees batch size x {k} x processes images; under DDP only a step's "
-                "last batch all-reduces the gradients (the others run under `no_sync`). An "
-                "epoch's last step may take fewer batches."
-            )
         if x.no_weight_decay:
             kinds = {
                 "norm": "the weights and biases of normalisation layers",
@@ -1071,8 +1064,14 @@ class Project:
     @property
     def test_batches_per_epoch(self) -> int:
         """Batches an epoch of the generated tests' SIGTERM run: two optimizer steps (of
-        `grad_accum_steps` batches each), so that the signal falls in the middle of an epoch."""
-        return 2 * (self.blueprint.train.grad_accum_steps if self.pieces.grad_accum else 1)
+        `batches_per_step` each), so that the signal falls in the middle of an epoch."""
+        return 2 * self.batches_per_step
+
+    @property
+    def batches_per_step(self) -> int:
+        """Batches an optimizer step takes (several, where a feature adds up their gradients)."""
+        train = self.blueprint.train
+        return max((unit.batches_per_step(train) for unit in self.features), default=1)
 
     @property
     def sigterm_step(self) -> int:

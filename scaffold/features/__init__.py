@@ -50,6 +50,14 @@ class Feature:
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
 
+    def batches_per_step(self, train) -> int:
+        """Batches whose gradients make one optimizer step."""
+        return 1
+
+    def stdlib_imports(self, project) -> tuple[str, ...]:
+        """The standard library's modules train.py imports for its code."""
+        return ()
+
     def blends_images(self, train) -> list[str]:
         """Its keys that are on and blend the images of a batch (which stored features cannot)."""
         return []
