@@ -1,7 +1,7 @@
 """Gradient accumulation: the gradients of several batches add up to one optimizer step (timm's
 --grad-accum-steps); under DDP only a step's last batch all-reduces them. Its code:
 templates/_partials/features/grad_accum.py.jinja. The skeleton counts optimizer steps by
-`batches_per_step`, so the features that act after an optimizer step (EMA, a per-step schedule)
+`batches_per_step`, so the features that act after an optimizer step (and a per-step schedule)
 and the generated SIGTERM test follow it without knowing of this unit."""
 
 from __future__ import annotations
