@@ -13,7 +13,7 @@ from typing import Any
 
 from .blocks.base import DEFINED, BlocksType
 from .errors import BlueprintError, Location, Problem, ProblemCollector
-from .features import FEATURES, train_fields
+from .features import FEATURES, unit_fields
 from .layers import IDENTIFIER, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
@@ -289,6 +289,7 @@ ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list 
 
 
 @dataclass
+@unit_fields("phase")  # and the training features' own (scaffold/features/)
 class Phase(Section):
     """A training phase with its own epochs, optimizer, schedule and trainable modules."""
 
@@ -305,17 +306,10 @@ class Phase(Section):
     batch_size: int | None = spec_field(
         Int(min=1, max=1_000_000), None, "overrides train.batch_size"
     )
-    cache_features: Any = spec_field(
-        OneOf(Bool(), Enum("eval"), what="true, false or eval"),
-        False,
-        "compute the frozen first module's outputs (e.g. a VGG's features) once per image, keep "
-        "them on disk and train the rest from them; `eval`: from the evaluation transforms' "
-        "images, when the training transforms are random (the phase then trains without them)",
-    )
 
 
 @dataclass
-@train_fields  # and the training features' own (scaffold/features/)
+@unit_fields("train")  # and the training features' own (scaffold/features/)
 class Train(Section):
     """How to train: optimizer, schedule, epochs, batch size, seed, and optional phases."""
 
@@ -806,9 +800,6 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
             "the CUDA-graph step needs an optimizer with a capturable kernel: sgd, adam or adamw, "
             "not rmsprop",
         )
-    for i, phase in enumerate(train.phases or []):
-        if phase.cache_features:
-            _check_feature_cache(bp, phase, f"train.phases[{i}].cache_features", problems)
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")
@@ -876,38 +867,6 @@ def schedule_interval(bp: Blueprint, schedule: Schedule) -> str:
         return "epoch"
     base = bp.train.schedule
     return schedule.interval or (base.interval if base is not None else None) or "epoch"
-
-
-def _check_feature_cache(bp: Blueprint, phase: Phase, path: str, problems: ProblemCollector):
-    """What a cache of the first module's outputs needs from the data and the recipe (what it
-    needs from the model: scaffold.plan)."""
-    where = location_in(phase, "cache_features")
-    if bp.in_memory:
-        problems.add(
-            where,
-            path,
-            f"{bp.data.dataset} data are small images held in memory; the feature cache is for "
-            "image files (image_folder, cub, vqa)",
-            "remove cache_features",
-        )
-    random = [step.KIND for step in bp.data.transforms.train if step.RANDOM]
-    if random and phase.cache_features is True:
-        problems.add(
-            where,
-            path,
-            f"the training transforms are random ({', '.join(random)}): the first module's "
-            "outputs differ every epoch, so they cannot be computed once",
-            "`cache_features: eval` trains this phase on the evaluation transforms' images "
-            "(without augmentation), or make data.transforms.train deterministic",
-        )
-    for key in (key for unit in FEATURES for key in unit.blends_images(bp.train)):
-        problems.add(
-            where,
-            path,
-            f"{key} blends the images of a batch, but a cached phase feeds the model "
-            "stored features instead of images",
-            f"remove train.{key} or cache_features",
-        )
 
 
 def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:

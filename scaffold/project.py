@@ -126,7 +126,7 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
-    feature_cache: bool  # phases that train from cached outputs of the frozen first module
+    feature_cache: bool  # the feature cache unit is on (data.py and the README still ask)
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
@@ -205,6 +205,7 @@ class Project:
     def pieces(self) -> Pieces:
         bp, phases = self.blueprint, self.phases
         schedules = [phase["schedule"] for phase in phases]
+        names = [unit.name for unit in self.features]
         return Pieces(
             vqa=bp.is_vqa,
             in_memory=bp.in_memory,
@@ -225,7 +226,7 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
-            feature_cache=any(phase.get("cache_features") for phase in phases),
+            feature_cache="feature_cache" in names,
             export=tuple(bp.export),
             **self._feature_pieces(schedules),
         )
@@ -610,15 +611,10 @@ class Project:
         """The file suffix of each format export.py writes."""
         return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
 
-    @property
-    def cache_modes(self) -> set:
-        """The phases' cache_features values: True (the training transforms), "eval"."""
-        return {phase.get("cache_features") for phase in self.phases} - {None, False}
-
-    @property
-    def cached_module(self) -> str:
-        """The model's first module, whose outputs a cached phase reads from disk."""
-        return self.plan.first_module.module
+    @cached_property
+    def feature_values(self) -> dict[str, dict]:
+        """What each training feature's partial prints, by the feature's name."""
+        return {unit.name: unit.values(self) for unit in self.features}
 
     def _data_features(self) -> list[str]:
         """The README's items on the blueprint's augmentation, the data's features (each unit's),
@@ -651,26 +647,6 @@ class Project:
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
         notes += [unit.readme(self) for unit in self.features if unit.readme_part == "data"]
-        cached = [phase["name"] for phase in self.phases if phase.get("cache_features")]
-        if cached:
-            eval_only = [
-                phase["name"] for phase in self.phases if phase.get("cache_features") == "eval"
-            ]
-            notes.append(
-                f"**Feature cache**: In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
-                " runs once per image: its outputs are kept on disk (`OUT/feature_cache`, or"
-                " `--feature-cache DIR`) and the rest of the model trains from them. A row is"
-                " computed again when its image file changes (path, size or modification time),"
-                " and the whole cache when the transform, the module's weights, the precision or"
-                " torch's version does. `cache_features: false` in the config computes them every"
-                " step instead."
-                + (
-                    f" Phase {', '.join(eval_only)} caches the evaluation transforms' images"
-                    " (`cache_features: eval`), so it trains without the random training transforms."
-                    if eval_only
-                    else ""
-                )
-            )
         if bp.export:
             written = {
                 "onnx": "an ONNX file (best.onnx)",
@@ -763,8 +739,8 @@ class Project:
                 choices[f"{path}.schedule.metric"] = ("val_acc", "val_loss")
         if x.phases:
             choices["train.phases[].trainable"] = ("all",)
-        if x.feature_cache:
-            choices["train.phases[].cache_features"] = ("eval",)
+        for unit in self.features:
+            choices |= unit.choices
         if x.no_weight_decay:
             choices["train.no_weight_decay[]"] = x.no_weight_decay
         return choices
@@ -841,8 +817,8 @@ class Project:
         if self.pieces.phases:
             kinds["train.phases[].trainable"] = ("str", "list")
             kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
-        if self.pieces.feature_cache:
-            kinds["train.phases[].cache_features"] = ("bool", "str")
+        for unit in self.features:
+            kinds |= unit.kinds
         tuples = {
             path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()
         }
@@ -919,11 +895,6 @@ class Project:
                 checks["informational"][
                     path
                 ] = "the phase's name, in the log and in metrics.csv's phase column"
-            elif name == "cache_features":
-                checks["informational"][path] = (
-                    "how the frozen module's outputs are had: computed every step, or once and"
-                    " read from OUT/feature_cache (tests/test_train.py trains with it)"
-                )
             elif path == "data.num_workers":
                 checks["probe"][path] = ("loader", 1)
             elif path == "data.root":
@@ -1151,7 +1122,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
-    cached = any(phase.cache_features for phase in phases)
+    units = features_of(train)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")
@@ -1166,8 +1137,8 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
                 "schedule": _schedule_dict(schedule),
             }
         )
-        if cached:  # false, true, or "eval" (from the evaluation transforms' images)
-            result[-1]["cache_features"] = phase.cache_features
+        for unit in units:
+            result[-1] |= unit.phase_config(phase)
     if not any(phase["schedule"].get("warmup_epochs") for phase in result):
         for phase in result:  # no warm-up anywhere: the project has no warm-up code to read it
             phase["schedule"].pop("warmup_epochs", None)

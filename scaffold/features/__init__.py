@@ -32,10 +32,16 @@ class Feature:
     name: str = ""
     # where its code goes at each point, among the other features' (smaller first)
     order: int = 0
-    # its blueprint fields under `train`: {key: spec_field(...)}, in the schema's order
+    # its blueprint fields under `train`, and under each of `train.phases`:
+    # {key: spec_field(...)}, in the schema's order
     fields: dict[str, Any] = {}
+    phase_fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
+    # --set: the values a setting that names code may take; the kinds of value of those whose
+    # value in the config does not tell (by path, [] any index)
+    choices: dict[str, tuple[str, ...]] = {}
+    kinds: dict[str, tuple[str, ...]] = {}
     # train.py's imports of its code (third-party, sorted with the other features')
     imports: tuple[str, ...] = ()
     # which of the README's lists its item goes in: the recipe's, or the data's
@@ -58,6 +64,9 @@ class Feature:
         """The standard library's modules train.py imports for its code."""
         return ()
 
+    def check_plan(self, bp, rows, problems: ProblemCollector) -> None:
+        """Problems that need the model: `rows`, the plan's layers (scaffold.plan)."""
+
     def blends_images(self, train) -> list[str]:
         """Its keys that are on and blend the images of a batch (which stored features cannot)."""
         return []
@@ -68,6 +77,15 @@ class Feature:
 
     def config(self, train) -> dict:
         """Its settings in configs/default.yaml's `train`, when on."""
+        return {}
+
+    def phase_config(self, phase) -> dict:
+        """Its settings in each phase of configs/default.yaml, when on (from the blueprint's
+        `phase`)."""
+        return {}
+
+    def values(self, project) -> dict:
+        """Values its partial prints (p.feature_values[NAME])."""
         return {}
 
     def setting_check(self, path: str, value) -> tuple[str, Any] | None:
@@ -97,15 +115,20 @@ def _units() -> tuple[Feature, ...]:
 FEATURES: tuple[Feature, ...] = _units()
 
 
-def train_fields(cls: type) -> type:
-    """Add every feature's blueprint fields to the section class `cls` (before @dataclass)."""
-    annotations = cls.__dict__.get("__annotations__", {})
-    for unit in FEATURES:
-        for key, spec in unit.fields.items():
-            annotations[key] = "Any"
-            setattr(cls, key, spec)
-    cls.__annotations__ = annotations
-    return cls
+def unit_fields(part: str):
+    """A decorator (before @dataclass) that adds every feature's blueprint fields of `part`
+    ("train" or "phase") to the section class."""
+
+    def add(cls: type) -> type:
+        annotations = cls.__dict__.get("__annotations__", {})
+        for unit in FEATURES:
+            for key, spec in (unit.fields if part == "train" else unit.phase_fields).items():
+                annotations[key] = "Any"
+                setattr(cls, key, spec)
+        cls.__annotations__ = annotations
+        return cls
+
+    return add
 
 
 def features_of(train) -> tuple[Feature, ...]:
