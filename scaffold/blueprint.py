@@ -335,18 +335,6 @@ class Train(Section):
         "norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is timm's "
         "and nanoGPT's rule",
     )
-    sync_bn: bool = spec_field(
-        Bool(),
-        False,
-        "under DDP on GPUs, batch norm statistics over every process's batch (torchvision's "
-        "--sync-bn)",
-    )
-    deterministic: bool = spec_field(
-        Bool(),
-        False,
-        "deterministic algorithms only, cudnn.benchmark off: bit-identical runs, slower "
-        "(torchvision's --use-deterministic-algorithms)",
-    )
 
 
 # --- the blueprint ----------------------------------------------------------------------------
@@ -808,8 +796,8 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
     """Each training feature's own checks (scaffold/features/), then weight decay groups and
-    per-step schedules (the settings that need the model, sync_bn and
-    no_weight_decay: norm, are checked with it, in scaffold.plan)."""
+    per-step schedules (no_weight_decay: norm needs the model, and is checked with it, in
+    scaffold.plan)."""
     train = bp.train
     for unit in FEATURES:
         unit.check(bp, problems)

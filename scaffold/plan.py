@@ -348,16 +348,9 @@ class _Walk:
                 )
 
     def _check_batch_norm_settings(self) -> None:
-        """sync_bn acts on batch norm layers, no_weight_decay: [norm] on every normalisation layer
-        (torchvision's norm_classes): the model must have some."""
+        """no_weight_decay: [norm] acts on every normalisation layer (torchvision's norm_classes):
+        the model must have some (sync_bn's check: scaffold/features/)."""
         train = self.bp.train
-        if train.sync_bn and not _has_batch_norm(self.ctx.rows):
-            self.problems.add(
-                train.key_locations.get("sync_bn", train.location),
-                "train.sync_bn",
-                "the model has no batch norm layers, so there are no statistics to synchronise",
-                "remove sync_bn",
-            )
         norms = ("batch norm", "layer norm", "group norm")
         if "norm" in train.no_weight_decay and not any(
             row.kind.startswith(norms) for row in self.ctx.rows

@@ -134,8 +134,6 @@ class Pieces:
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
     warmup_factor: bool  # a schedule states the factor its warm-up starts from
     top5: bool  # top-5 accuracy (more than 5 classes)
-    sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
-    deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
     auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
@@ -243,8 +241,6 @@ class Project:
             ),
             "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
             "top5": self.num_classes > 5,
-            "sync_bn": train.sync_bn,
-            "deterministic": train.deterministic,
             "auxiliary": bool(self.plan.auxiliary),
         }
 
@@ -696,8 +692,6 @@ class Project:
             config |= unit.config(train)
         if x.no_weight_decay:
             config["no_weight_decay"] = list(x.no_weight_decay)
-        if x.deterministic:
-            config["deterministic"] = True
         return config
 
     @property
@@ -784,8 +778,8 @@ class Project:
             flags["image_size"] = "data.image_size"
         if x.loader_workers:
             flags["workers"] = "data.num_workers"
-        if x.deterministic:
-            flags["deterministic"] = "train.deterministic"
+        for unit in self.features:
+            flags |= unit.flags
         return py_literal(flags)
 
     def _schedule_reads(self, name: str) -> set[str]:
@@ -883,8 +877,6 @@ class Project:
                 checks["probe"][path] = ("schedule", changed)
             elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
                 checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
-            elif name == "deterministic":
-                checks["run"][path] = not value
             elif name in ("trainable", "frozen"):
                 first = self.plan.first_module.module
                 other = [first] if value == "all" else ("all" if name == "trainable" else [])
@@ -1001,18 +993,6 @@ class Project:
             lines.append(
                 "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
                 "label is among the five highest scores."
-            )
-        if x.sync_bn:
-            lines.append(
-                "**Synchronised batch norm** under torchrun on GPUs: statistics over every "
-                "process's batch (`nn.SyncBatchNorm`); one process or CPUs keep plain batch norm."
-            )
-        if x.deterministic:
-            lines.append(
-                "**Deterministic algorithms** (`torch.use_deterministic_algorithms`, no "
-                "cudnn.benchmark, `CUBLAS_WORKSPACE_CONFIG`): a run repeats bit for bit, a little "
-                "slower; an operation torch has no deterministic version of warns (on CUDA, e.g. "
-                "adaptive pooling's backward pass). `--no-deterministic` turns it off."
             )
         return lines
 

@@ -41,6 +41,8 @@ class Feature:
     # --set: the values a setting that names code may take; the kinds of value of those whose
     # value in the config does not tell (by path, [] any index)
     choices: dict[str, tuple[str, ...]] = {}
+    # train.py's flags that give a setting of its config (by argparse's names), and the setting
+    flags: dict[str, str] = {}
     kinds: dict[str, tuple[str, ...]] = {}
     # train.py's imports of its code (third-party, sorted with the other features')
     imports: tuple[str, ...] = ()
