@@ -28,6 +28,12 @@ class ModelEMA(Section):
         1,
         "optimizer steps between updates (timm: 1; torchvision's --model-ema-steps: 32)",
     )
+    warmup: bool = spec_field(
+        Bool(),
+        False,
+        "warm the decay up (timm's ModelEmaV3 use_warmup): update n keeps min(decay, 1 - (1 + "
+        "n)^(-2/3)) of the average, so that it follows the early weights instead of the first",
+    )
 
 
 class ModelEma(Feature):
@@ -67,13 +73,17 @@ class ModelEma(Feature):
         return train.ema is not None
 
     def config(self, train) -> dict:
-        return {"ema": {"decay": train.ema.decay, "every": train.ema.every}}
+        ema = train.ema
+        warmup = {"warmup": True} if ema.warmup else {}
+        return {"ema": {"decay": ema.decay, "every": ema.every} | warmup}
 
     def setting_check(self, path: str, value):
         if path == "train.ema.every":
             return "run", 1 + (value == 1)
         if path == "train.ema.decay":
             return "probe", ("ema", 0.5)
+        if path == "train.ema.warmup":
+            return "probe", ("ema", False)
         return None
 
     def metrics(self, project) -> list[str]:
@@ -82,13 +92,21 @@ class ModelEma(Feature):
     def readme(self, project) -> str:
         ema = project.blueprint.train.ema
         every = "step" if ema.every == 1 else f"{ema.every} optimizer steps"
+        warmup = (
+            " Its decay warms up as timm's ModelEmaV3 `use_warmup` does: update n keeps "
+            f"min({ema.decay}, 1 - (1 + n)^(-2/3)) of the average, so that early on it follows "
+            "the weights, not the first ones (`train.ema.warmup`); a resume goes on counting "
+            "from the checkpoint's updates."
+            if ema.warmup
+            else ""
+        )
         return (
             f"**Model EMA**: an exponential moving average of the weights and batch-norm "
             f"statistics (decay {ema.decay}, updated every {every}), evaluated every "
             "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
             "checkpoint as `ema` (`python -m "
             f"{project.package}.evaluate --ema` evaluates it); `best.pt` is chosen by the raw "
-            "weights' `val_acc`."
+            "weights' `val_acc`." + warmup
         )
 
 
