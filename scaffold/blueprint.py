@@ -284,7 +284,6 @@ class Schedule(Section):
 ScheduleType = Struct(Schedule, shorthand="name")
 
 
-NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
 
@@ -327,13 +326,6 @@ class Train(Section):
     )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
-    )
-    no_weight_decay: list = spec_field(
-        ListOf(Enum(*NO_DECAY_KINDS)),
-        [],
-        "parameters without weight decay: norm (the weights and biases of batch, group and layer "
-        "norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is timm's "
-        "and nanoGPT's rule",
     )
 
 
@@ -795,35 +787,10 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 
 def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
-    """Each training feature's own checks (scaffold/features/), then weight decay groups and
-    per-step schedules (no_weight_decay: norm needs the model, and is checked with it, in
-    scaffold.plan)."""
+    """Each training feature's own checks (scaffold/features/), then per-step schedules."""
     train = bp.train
     for unit in FEATURES:
         unit.check(bp, problems)
-    decays = [train.optimizer.weight_decay] + [
-        p.optimizer.weight_decay for p in train.phases or [] if p.optimizer is not None
-    ]
-    names = {train.optimizer.name} | {
-        p.optimizer.name for p in train.phases or [] if p.optimizer is not None
-    }
-    if train.no_weight_decay and not any(decays) and "adamw" not in names:
-        problems.add(
-            location_in(train, "no_weight_decay"),
-            "train.no_weight_decay",
-            "the optimizer has no weight decay, so there is none to leave out",
-            "give the optimizer a `weight_decay`, or remove no_weight_decay",
-        )
-    twice = sorted(
-        {kind for kind in train.no_weight_decay if train.no_weight_decay.count(kind) > 1}
-    )
-    if twice:
-        problems.add(
-            location_in(train, "no_weight_decay"),
-            "train.no_weight_decay",
-            f"{twice[0]} is listed twice",
-            "list each kind of parameter once",
-        )
     schedules = [("train.schedule", train.schedule)] + [
         (f"train.phases[{i}].schedule", p.schedule) for i, p in enumerate(train.phases or [])
     ]

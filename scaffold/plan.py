@@ -188,7 +188,6 @@ class _Walk:
         self._check_phases()
         for unit in FEATURES:  # the training features' checks that need the model
             unit.check_plan(self.bp, self.ctx.rows, self.problems)
-        self._check_batch_norm_settings()
         class_name = self._class_name()
         self._check_helper_names()
         self.problems.raise_if_any()
@@ -346,21 +345,6 @@ class _Walk:
                     "this phase freezes every module, so nothing would train",
                     "leave at least one module out of `frozen`",
                 )
-
-    def _check_batch_norm_settings(self) -> None:
-        """no_weight_decay: [norm] acts on every normalisation layer (torchvision's norm_classes):
-        the model must have some (sync_bn's check: scaffold/features/)."""
-        train = self.bp.train
-        norms = ("batch norm", "layer norm", "group norm")
-        if "norm" in train.no_weight_decay and not any(
-            row.kind.startswith(norms) for row in self.ctx.rows
-        ):
-            self.problems.add(
-                train.key_locations.get("no_weight_decay", train.location),
-                "train.no_weight_decay",
-                "the model has no normalisation layers, so `norm` leaves nothing out",
-                "write `[bias]`, or remove no_weight_decay",
-            )
 
 
 def trains_part(name: str, phase) -> bool:

@@ -17,7 +17,6 @@ import yaml
 
 from . import transforms as T
 from .blueprint import (
-    NO_DECAY_KINDS,
     Blueprint,
     Normalize,
     Optimizer,
@@ -130,7 +129,6 @@ class Pieces:
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
-    no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
     warmup_factor: bool  # a schedule states the factor its warm-up starts from
     top5: bool  # top-5 accuracy (more than 5 classes)
@@ -233,9 +231,6 @@ class Project:
         train = self.blueprint.train
         return {
             "features": tuple(unit.name for unit in self.features),
-            "no_weight_decay": tuple(
-                kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
-            ),
             "per_step": any(
                 schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
             ),
@@ -686,12 +681,10 @@ class Project:
     @property
     def _feature_config(self) -> dict:
         """The settings of the training features the blueprint switches on (and no others)."""
-        train, x = self.blueprint.train, self.pieces
+        train = self.blueprint.train
         config: dict = {}
         for unit in self.features:
             config |= unit.config(train)
-        if x.no_weight_decay:
-            config["no_weight_decay"] = list(x.no_weight_decay)
         return config
 
     @property
@@ -734,9 +727,7 @@ class Project:
         if x.phases:
             choices["train.phases[].trainable"] = ("all",)
         for unit in self.features:
-            choices |= unit.choices
-        if x.no_weight_decay:
-            choices["train.no_weight_decay[]"] = x.no_weight_decay
+            choices |= unit.choices(self.blueprint.train)
         return choices
 
     @property
@@ -812,7 +803,7 @@ class Project:
             kinds["train.phases[].trainable"] = ("str", "list")
             kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
         for unit in self.features:
-            kinds |= unit.kinds
+            kinds |= unit.kinds(self.blueprint.train)
         tuples = {
             path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()
         }
@@ -893,8 +884,6 @@ class Project:
                 checks["probe"][path] = ("data", "{folder}")
             elif path in ("data.val_split", "data.bounding_boxes"):
                 checks["probe"][path] = ("folder", _changed(name, value))
-            elif path == "train.no_weight_decay":
-                checks["probe"][path] = ("weight_decay", [])
             elif path == "data.image_size":
                 checks["probe"][path] = ("data", [2 * side for side in value])
             elif path.startswith("data.") or path == "seed":
@@ -968,16 +957,6 @@ class Project:
                 "returns the class scores alone."
             )
         lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
-        if x.no_weight_decay:
-            kinds = {
-                "norm": "the weights and biases of normalisation layers",
-                "bias": "every bias",
-            }
-            left_out = " and ".join(kinds[kind] for kind in x.no_weight_decay)
-            lines.append(
-                f"**No weight decay** on {left_out} (`train.no_weight_decay`): a second "
-                "parameter group with weight decay 0, as timm and torchvision do."
-            )
         if x.per_step:
             lines.append(
                 "**A per-step schedule**: the learning rate moves after every optimizer step, "

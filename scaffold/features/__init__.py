@@ -38,12 +38,8 @@ class Feature:
     phase_fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
-    # --set: the values a setting that names code may take; the kinds of value of those whose
-    # value in the config does not tell (by path, [] any index)
-    choices: dict[str, tuple[str, ...]] = {}
     # train.py's flags that give a setting of its config (by argparse's names), and the setting
     flags: dict[str, str] = {}
-    kinds: dict[str, tuple[str, ...]] = {}
     # train.py's imports of its code (third-party, sorted with the other features')
     imports: tuple[str, ...] = ()
     # which of the README's lists its item goes in: the recipe's, or the data's
@@ -84,6 +80,14 @@ class Feature:
     def phase_config(self, phase) -> dict:
         """Its settings in each phase of configs/default.yaml, when on (from the blueprint's
         `phase`)."""
+        return {}
+
+    def choices(self, train) -> dict[str, tuple[str, ...]]:
+        """--set: the values its settings that name code may take, by path ([] any index)."""
+        return {}
+
+    def kinds(self, train) -> dict[str, tuple[str, ...]]:
+        """--set: the kinds of value of its settings whose value in the config does not tell."""
         return {}
 
     def values(self, project) -> dict:

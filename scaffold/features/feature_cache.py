@@ -25,8 +25,12 @@ class FeatureCache(Feature):
         )
     }
     readme_part = "data"
-    choices = {f"train.phases[].{KEY}": ("eval",)}
-    kinds = {f"train.phases[].{KEY}": ("bool", "str")}
+
+    def choices(self, train) -> dict:
+        return {f"train.phases[].{KEY}": ("eval",)}
+
+    def kinds(self, train) -> dict:
+        return {f"train.phases[].{KEY}": ("bool", "str")}
 
     def on(self, train) -> bool:
         return any(getattr(phase, KEY) for phase in train.phases or [])
