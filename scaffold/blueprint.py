@@ -13,6 +13,7 @@ from typing import Any
 
 from .blocks.base import DEFINED
 from .errors import BlueprintError, Location, Problem, ProblemCollector
+from .features import FEATURES, unit_fields
 from .layers import IDENTIFIER, BlocksType, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
@@ -284,58 +285,11 @@ class Schedule(Section):
 ScheduleType = Struct(Schedule, shorthand="name")
 
 
-@section
-class MixUp(Section):
-    """Mixup (Zhang et al. 2018): each training batch blended with itself in another order, the
-    labels blended alike, by a weight drawn from Beta(alpha, alpha)."""
-
-    alpha: float = spec_field(
-        Float(above=0, max=100), 0.2, "Beta(alpha, alpha) of the blend (torchvision's recipes: 0.2)"
-    )
-
-
-@section
-class CutMix(Section):
-    """CutMix (Yun et al. 2019): a rectangle of each training image replaced by the same place
-    of another image of the batch, the labels mixed by area, drawn from Beta(alpha, alpha)."""
-
-    alpha: float = spec_field(
-        Float(above=0, max=100), 1.0, "Beta(alpha, alpha) of the area (torchvision's recipes: 1.0)"
-    )
-
-
-def _switch(section: type, doc: str):
-    """A setting given as `true` (its defaults), `false` (off), its alpha, or a mapping."""
-    alternatives = Bool(), Struct(section, shorthand="alpha")
-    return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
-
-
-EMA_DECAY = Float(above=0, max=1)
-
-
-@section
-class ModelEMA(Section):
-    """An exponential moving average of the weights, evaluated every epoch and checkpointed with
-    them (timm's and torchvision's --model-ema)."""
-
-    decay: float = spec_field(
-        EMA_DECAY,
-        0.9998,
-        "how much of the average each update keeps (timm's 0.9998; torchvision's recipes give "
-        "0.99998, scaled by batch size and epochs)",
-    )
-    every: int = spec_field(
-        Int(min=1, max=1_000_000),
-        1,
-        "optimizer steps between updates (timm: 1; torchvision's --model-ema-steps: 32)",
-    )
-
-
-NO_DECAY_KINDS = ("norm", "bias")
 ModuleNames = OneOf(Enum("all"), ListOf(Name, min_items=1), what="all or a list of module names")
 
 
 @section
+@unit_fields("phase")  # and the training features' own (scaffold/features/)
 class Phase(Section):
     """A training phase with its own epochs, optimizer, schedule and trainable modules."""
 
@@ -352,16 +306,10 @@ class Phase(Section):
     batch_size: int | None = spec_field(
         Int(min=1, max=1_000_000), None, "overrides train.batch_size"
     )
-    cache_features: Any = spec_field(
-        OneOf(Bool(), Enum("eval"), what="true, false or eval"),
-        False,
-        "compute the frozen first module's outputs (e.g. a VGG's features) once per image, keep "
-        "them on disk and train the rest from them; `eval`: from the evaluation transforms' "
-        "images, when the training transforms are random (the phase then trains without them)",
-    )
 
 
 @section
+@unit_fields("train")  # and the training features' own (scaffold/features/)
 class Train(Section):
     """How to train: optimizer, schedule, epochs, batch size, seed, and optional phases."""
 
@@ -372,12 +320,6 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
-    mixup: Any = _switch(MixUp, "mixup of training batches: true (alpha 0.2), or its alpha")
-    cutmix: Any = _switch(
-        CutMix,
-        "cutmix of training batches: true (alpha 1.0), or its alpha; with mixup, each "
-        "batch gets one of the two, at even odds",
-    )
     cuda_graph: bool = spec_field(
         Bool(),
         False,
@@ -385,42 +327,6 @@ class Train(Section):
     )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
-    )
-    ema: Any = spec_field(
-        OneOf(Bool(), EMA_DECAY, Struct(ModelEMA), what="true, a decay or {decay, every}"),
-        None,
-        "also keep an exponential moving average of the weights: true (timm's decay 0.9998 every "
-        "step), a decay, or {decay, every}",
-    )
-    grad_accum_steps: int = spec_field(
-        Int(min=1, max=10_000),
-        1,
-        "batches whose gradients add up to one optimizer step (timm's --grad-accum-steps): "
-        "batch_size x this x processes images per step",
-    )
-    no_weight_decay: list = spec_field(
-        ListOf(Enum(*NO_DECAY_KINDS)),
-        [],
-        "parameters without weight decay: norm (the weights and biases of batch, group and layer "
-        "norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is timm's "
-        "and nanoGPT's rule",
-    )
-    tensorboard: bool = spec_field(
-        Bool(),
-        False,
-        "also log to TensorBoard (OUT/tensorboard): every epoch and --log-every steps",
-    )
-    sync_bn: bool = spec_field(
-        Bool(),
-        False,
-        "under DDP on GPUs, batch norm statistics over every process's batch (torchvision's "
-        "--sync-bn)",
-    )
-    deterministic: bool = spec_field(
-        Bool(),
-        False,
-        "deterministic algorithms only, cudnn.benchmark off: bit-identical runs, slower "
-        "(torchvision's --use-deterministic-algorithms)",
     )
 
 
@@ -594,19 +500,8 @@ def _apply_defaults(bp: Blueprint) -> None:
     if isinstance(bp.export, bool):
         bp.export = list(EXPORT_FORMATS) if bp.export else []
     bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
-    for key, switched in (("mixup", MixUp), ("cutmix", CutMix)):
-        value = getattr(bp.train, key)
-        if isinstance(value, bool):  # true: the defaults; false: off
-            setattr(
-                bp.train,
-                key,
-                switched(location=_loc(bp.train, key), path=f"train.{key}") if value else None,
-            )
-    ema = bp.train.ema
-    if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`
-        where = bp.train.key_locations.get("ema", bp.train.location)
-        decay = ema if isinstance(ema, float) else ModelEMA.decay
-        bp.train.ema = ModelEMA(decay=decay, location=where, path="train.ema") if ema else None
+    for unit in FEATURES:
+        unit.resolve(bp.train)
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
@@ -814,8 +709,8 @@ COLOUR_AUGMENTATIONS = (RandAugment, TrivialAugment, AutoAugment)
 
 
 def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
-    """RandAugment, TrivialAugment, AutoAugment, random erasing, mixup and cutmix: where each can
-    act."""
+    """RandAugment, TrivialAugment, AutoAugment and random erasing: where each can act (batch
+    mixing's: scaffold/features/)."""
     steps = bp.data.transforms.train
     for position, step in enumerate(steps):
         if isinstance(step, RandomErasing) and position != len(steps) - 1:
@@ -833,25 +728,6 @@ def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
                 f"{step.KIND}'s colour operations work on grey or RGB images, not on "
                 f"{bp.image.channels} channels",
                 f"remove {step.KIND}, or give the input 1 or 3 channels",
-            )
-    train = bp.train
-    for key in ("mixup", "cutmix"):
-        if getattr(train, key) is None:
-            continue
-        if bp.is_vqa:
-            problems.add(
-                location_in(train, key),
-                f"train.{key}",
-                f"{key} blends images and their labels; a question belongs to one image, and "
-                "its answer cannot be blended",
-                f"remove train.{key}",
-            )
-        elif train.cuda_graph:
-            problems.add(
-                location_in(train, key),
-                f"train.{key}",
-                f"the CUDA-graph step replays fixed label tensors; {key} makes soft labels",
-                f"remove train.{key} or train.cuda_graph",
             )
 
 
@@ -905,9 +781,6 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
             "the CUDA-graph step needs an optimizer with a capturable kernel: sgd, adam or adamw, "
             "not rmsprop",
         )
-    for i, phase in enumerate(train.phases or []):
-        if phase.cache_features:
-            _check_feature_cache(bp, phase, f"train.phases[{i}].cache_features", problems)
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")
@@ -915,47 +788,10 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
 
 
 def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
-    """EMA, gradient accumulation, weight decay groups and per-step schedules (the settings that
-    need the model, sync_bn and no_weight_decay: norm, are checked with it, in scaffold.plan)."""
+    """Each training feature's own checks (scaffold/features/), then per-step schedules."""
     train = bp.train
-    if train.ema is not None and train.ema.decay == 1:
-        problems.add(
-            location_in(train.ema, "decay"),
-            "train.ema.decay" if "decay" in train.ema.key_locations else "train.ema",
-            "a decay of 1 keeps the first weights forever: the average would never move",
-            "timm uses 0.9998 (every step), torchvision's recipes 0.99998 every 32 steps, scaled",
-        )
-    if train.grad_accum_steps > 1 and train.cuda_graph:
-        problems.add(
-            location_in(train, "grad_accum_steps"),
-            "train.grad_accum_steps",
-            "the CUDA-graph step is one whole optimizer step; it cannot add up the gradients of "
-            "several batches",
-            "remove cuda_graph, or grad_accum_steps",
-        )
-    decays = [train.optimizer.weight_decay] + [
-        p.optimizer.weight_decay for p in train.phases or [] if p.optimizer is not None
-    ]
-    names = {train.optimizer.name} | {
-        p.optimizer.name for p in train.phases or [] if p.optimizer is not None
-    }
-    if train.no_weight_decay and not any(decays) and "adamw" not in names:
-        problems.add(
-            location_in(train, "no_weight_decay"),
-            "train.no_weight_decay",
-            "the optimizer has no weight decay, so there is none to leave out",
-            "give the optimizer a `weight_decay`, or remove no_weight_decay",
-        )
-    twice = sorted(
-        {kind for kind in train.no_weight_decay if train.no_weight_decay.count(kind) > 1}
-    )
-    if twice:
-        problems.add(
-            location_in(train, "no_weight_decay"),
-            "train.no_weight_decay",
-            f"{twice[0]} is listed twice",
-            "list each kind of parameter once",
-        )
+    for unit in FEATURES:
+        unit.check(bp, problems)
     schedules = [("train.schedule", train.schedule)] + [
         (f"train.phases[{i}].schedule", p.schedule) for i, p in enumerate(train.phases or [])
     ]
@@ -987,39 +823,6 @@ def schedule_interval(bp: Blueprint, schedule: Schedule) -> str:
         return "epoch"
     base = bp.train.schedule
     return schedule.interval or (base.interval if base is not None else None) or "epoch"
-
-
-def _check_feature_cache(bp: Blueprint, phase: Phase, path: str, problems: ProblemCollector):
-    """What a cache of the first module's outputs needs from the data and the recipe (what it
-    needs from the model: scaffold.plan)."""
-    where = location_in(phase, "cache_features")
-    if bp.in_memory:
-        problems.add(
-            where,
-            path,
-            f"{bp.data.dataset} data are small images held in memory; the feature cache is for "
-            "image files (image_folder, cub, vqa)",
-            "remove cache_features",
-        )
-    random = [step.KIND for step in bp.data.transforms.train if step.RANDOM]
-    if random and phase.cache_features is True:
-        problems.add(
-            where,
-            path,
-            f"the training transforms are random ({', '.join(random)}): the first module's "
-            "outputs differ every epoch, so they cannot be computed once",
-            "`cache_features: eval` trains this phase on the evaluation transforms' images "
-            "(without augmentation), or make data.transforms.train deterministic",
-        )
-    for key in ("mixup", "cutmix"):
-        if getattr(bp.train, key) is not None:
-            problems.add(
-                where,
-                path,
-                f"{key} blends the images of a batch, but a cached phase feeds the model "
-                "stored features instead of images",
-                f"remove train.{key} or cache_features",
-            )
 
 
 def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:

@@ -29,6 +29,7 @@ from .blocks.emit import (
 )
 from .blueprint import Blueprint
 from .errors import BlueprintError, ProblemCollector
+from .features import FEATURES
 from .names import class_name_problem
 from .pretrained import check_model_pretrained
 from .shapes import Shape, image, tokens
@@ -184,8 +185,8 @@ class _Walk:
         if bp.model.pretrained and not self.probe:  # torchvision's layout planned as this is
             check_model_pretrained(bp, ctx, self.image_shape, self.problems, build_plan)
         self._check_phases()
-        self._check_feature_cache()
-        self._check_batch_norm_settings()
+        for unit in FEATURES:  # the training features' checks that need the model
+            unit.check_plan(self.bp, self.ctx.rows, self.problems)
         class_name = self._class_name()
         self._check_helper_names()
         self.problems.raise_if_any()
@@ -344,70 +345,8 @@ class _Walk:
                     "leave at least one module out of `frozen`",
                 )
 
-    def _check_feature_cache(self) -> None:
-        """A cached phase keeps the outputs of the model's first module: it must be one module
-        with parameters, frozen in that phase, and give the same output for the same image."""
-        rows = self.ctx.rows
-        if not rows:
-            return
-        first = rows[0]
-        name = first.module
-        for i, phase in enumerate(self.bp.train.phases or []):
-            if not phase.cache_features:
-                continue
-            where = phase.key_locations.get("cache_features", phase.location)
-            path = f"train.phases[{i}].cache_features"
-            if not name or "." in name or not first.params:
-                self.problems.add(
-                    where,
-                    path,
-                    f"the feature cache keeps the outputs of the model's first module, but its "
-                    f"first layer ({first.kind}) is not one module with parameters",
-                    "start the image layers with one module, e.g. `vgg: {cfg: VGG16}`",
-                )
-                continue
-            if _trains_part(name, phase):
-                self.problems.add(
-                    where,
-                    path,
-                    f"'{name}' trains in this phase, so its outputs change with every step and "
-                    "cannot be cached",
-                    f"freeze it: `frozen: [{name}]`, or a `trainable` list without it",
-                )
-            inside = [row for row in rows if row.module.startswith(name + ".")]
-            if any("dropout" in row.kind for row in inside):
-                self.problems.add(
-                    where,
-                    path,
-                    f"'{name}' has dropout, which draws new masks every step: its outputs differ "
-                    "from one epoch to the next",
-                    "remove cache_features, or the dropout",
-                )
 
-    def _check_batch_norm_settings(self) -> None:
-        """sync_bn acts on batch norm layers, no_weight_decay: [norm] on every normalisation layer
-        (torchvision's norm_classes): the model must have some."""
-        train = self.bp.train
-        if train.sync_bn and not _has_batch_norm(self.ctx.rows):
-            self.problems.add(
-                train.key_locations.get("sync_bn", train.location),
-                "train.sync_bn",
-                "the model has no batch norm layers, so there are no statistics to synchronise",
-                "remove sync_bn",
-            )
-        norms = ("batch norm", "layer norm", "group norm")
-        if "norm" in train.no_weight_decay and not any(
-            row.kind.startswith(norms) for row in self.ctx.rows
-        ):
-            self.problems.add(
-                train.key_locations.get("no_weight_decay", train.location),
-                "train.no_weight_decay",
-                "the model has no normalisation layers, so `norm` leaves nothing out",
-                "write `[bias]`, or remove no_weight_decay",
-            )
-
-
-def _trains_part(name: str, phase) -> bool:
+def trains_part(name: str, phase) -> bool:
     """Whether any parameter of the top-level module `name` trains in `phase`."""
 
     def touches(entries) -> bool:

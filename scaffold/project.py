@@ -17,7 +17,6 @@ import yaml
 
 from . import transforms as T
 from .blueprint import (
-    NO_DECAY_KINDS,
     Blueprint,
     Normalize,
     Optimizer,
@@ -26,6 +25,7 @@ from .blueprint import (
     Train,
     schedule_interval,
 )
+from .features import Feature, features_of
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
@@ -125,19 +125,13 @@ class Pieces:
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
-    mixing: bool  # mixup and/or cutmix of training batches (soft labels)
-    feature_cache: bool  # phases that train from cached outputs of the frozen first module
+    feature_cache: bool  # the feature cache unit is on (data.py and the README still ask)
     export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
-    ema: bool  # an exponential moving average of the weights, evaluated and checkpointed
-    grad_accum: bool  # gradients of several batches add up to one optimizer step
-    no_weight_decay: tuple[str, ...]  # parameter kinds without weight decay: norm, bias
+    features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
     warmup_factor: bool  # a schedule states the factor its warm-up starts from
     top5: bool  # top-5 accuracy (more than 5 classes)
-    tensorboard: bool  # scalars for TensorBoard in OUT/tensorboard
-    sync_bn: bool  # batch norm synchronised over DDP processes on GPUs
-    deterministic: bool  # deterministic algorithms (--deterministic/--no-deterministic)
     auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
@@ -208,6 +202,7 @@ class Project:
     def pieces(self) -> Pieces:
         bp, phases = self.blueprint, self.phases
         schedules = [phase["schedule"] for phase in phases]
+        names = [unit.name for unit in self.features]
         return Pieces(
             vqa=bp.is_vqa,
             in_memory=bp.in_memory,
@@ -228,8 +223,7 @@ class Project:
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
-            mixing=bool(bp.train.mixup or bp.train.cutmix),
-            feature_cache=any(phase.get("cache_features") for phase in phases),
+            feature_cache="feature_cache" in names,
             export=tuple(bp.export),
             **self._feature_pieces(schedules),
         )
@@ -237,21 +231,19 @@ class Project:
     def _feature_pieces(self, schedules: list[dict]) -> dict:
         train = self.blueprint.train
         return {
-            "ema": train.ema is not None,
-            "grad_accum": train.grad_accum_steps > 1,
-            "no_weight_decay": tuple(
-                kind for kind in NO_DECAY_KINDS if kind in train.no_weight_decay
-            ),
+            "features": tuple(unit.name for unit in self.features),
             "per_step": any(
                 schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
             ),
             "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
             "top5": self.num_classes > 5,
-            "tensorboard": train.tensorboard,
-            "sync_bn": train.sync_bn,
-            "deterministic": train.deterministic,
             "auxiliary": bool(self.plan.auxiliary),
         }
+
+    @cached_property
+    def features(self) -> tuple[Feature, ...]:
+        """The training features (units) the blueprint switches on, in their order."""
+        return features_of(self.blueprint.train)
 
     @property
     def torchvision_folder(self) -> str:
@@ -594,7 +586,7 @@ class Project:
         # blueprint, and the project has no code for phases
         train = {} if self.has_phases else {key: self.phases[0][key] for key in RECIPE_KEYS}
         train |= {"grad_clip": bp.train.grad_clip, "label_smoothing": bp.train.label_smoothing}
-        train |= self.mix_settings | self._feature_config
+        train |= self._feature_config
         if self.has_phases:  # `frozen` only where everything else trains (the blueprint's rule)
             train["phases"] = [
                 (
@@ -607,29 +599,18 @@ class Project:
         return {"seed": bp.train.seed, "data": config_data, "train": train}
 
     @property
-    def mix_settings(self) -> dict:
-        """train.mixup_alpha and train.cutmix_alpha of the config, where the blueprint mixes."""
-        train = self.blueprint.train
-        settings = {"mixup_alpha": train.mixup.alpha} if train.mixup else {}
-        return settings | ({"cutmix_alpha": train.cutmix.alpha} if train.cutmix else {})
-
-    @property
     def export_suffixes(self) -> dict[str, str]:
         """The file suffix of each format export.py writes."""
         return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
 
-    @property
-    def cache_modes(self) -> set:
-        """The phases' cache_features values: True (the training transforms), "eval"."""
-        return {phase.get("cache_features") for phase in self.phases} - {None, False}
-
-    @property
-    def cached_module(self) -> str:
-        """The model's first module, whose outputs a cached phase reads from disk."""
-        return self.plan.first_module.module
+    @cached_property
+    def feature_values(self) -> dict[str, dict]:
+        """What each training feature's partial prints, by the feature's name."""
+        return {unit.name: unit.values(self) for unit in self.features}
 
     def _data_features(self) -> list[str]:
-        """The README's items on the blueprint's augmentation, mixing, feature cache and export."""
+        """The README's items on the blueprint's augmentation, the data's features (each unit's),
+        feature cache and export."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
         ra, ta, aa, erasing = (
@@ -657,39 +638,7 @@ class Project:
                 " training images only; each sample's are drawn from the seed, the epoch and its"
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
-        mix = self.mix_settings
-        if mix:
-            kinds = [
-                f"{name} (alpha {mix[key]}, `train.{key}`)"
-                for name, key in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
-                if key in mix
-            ]
-            odds = ", one of the two for each batch at even odds" if len(kinds) == 2 else ""
-            notes.append(
-                f"**Mixing**: Every training batch gets {' or '.join(kinds)}{odds}; the loss takes"
-                " the soft labels, and `train_acc` counts the class each mixed image holds most"
-                " of. The draws come from the seed, the epoch and the step: resume stays exact."
-            )
-        cached = [phase["name"] for phase in self.phases if phase.get("cache_features")]
-        if cached:
-            eval_only = [
-                phase["name"] for phase in self.phases if phase.get("cache_features") == "eval"
-            ]
-            notes.append(
-                f"**Feature cache**: In phase {', '.join(cached)}, the frozen `{self.cached_module}`"
-                " runs once per image: its outputs are kept on disk (`OUT/feature_cache`, or"
-                " `--feature-cache DIR`) and the rest of the model trains from them. A row is"
-                " computed again when its image file changes (path, size or modification time),"
-                " and the whole cache when the transform, the module's weights, the precision or"
-                " torch's version does. `cache_features: false` in the config computes them every"
-                " step instead."
-                + (
-                    f" Phase {', '.join(eval_only)} caches the evaluation transforms' images"
-                    " (`cache_features: eval`), so it trains without the random training transforms."
-                    if eval_only
-                    else ""
-                )
-            )
+        notes += [unit.readme(self) for unit in self.features if unit.readme_part == "data"]
         if bp.export:
             written = {
                 "onnx": "an ONNX file (best.onnx)",
@@ -711,6 +660,21 @@ class Project:
         return notes
 
     @property
+    def feature_imports(self) -> list[str]:
+        """train.py's imports of the training features' code, sorted."""
+        return sorted(line for unit in self.features for line in unit.imports)
+
+    @property
+    def feature_modules(self) -> list[str]:
+        """The standard library's modules train.py imports for the training features' code."""
+        return [module for unit in self.features for module in unit.stdlib_imports(self)]
+
+    @property
+    def feature_dependencies(self) -> list[str]:
+        """What the training features' code needs installed, for pyproject.toml."""
+        return [requirement for unit in self.features for requirement in unit.dependencies]
+
+    @property
     def export_dependencies(self) -> list[str]:
         """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
         return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
@@ -718,16 +682,10 @@ class Project:
     @property
     def _feature_config(self) -> dict:
         """The settings of the training features the blueprint switches on (and no others)."""
-        train, x = self.blueprint.train, self.pieces
+        train = self.blueprint.train
         config: dict = {}
-        if x.ema:
-            config["ema"] = {"decay": train.ema.decay, "every": train.ema.every}
-        if x.grad_accum:
-            config["grad_accum_steps"] = train.grad_accum_steps
-        if x.no_weight_decay:
-            config["no_weight_decay"] = list(x.no_weight_decay)
-        if x.deterministic:
-            config["deterministic"] = True
+        for unit in self.features:
+            config |= unit.config(train)
         return config
 
     @property
@@ -738,7 +696,6 @@ class Project:
         size = ["data.image_size"] if self.pieces.any_size else []
         keys = ["seed", *size, *workers, "data.root", "data.val_split"]
         keys += ["train.grad_clip", "train.label_smoothing"]
-        keys += [f"train.{key}" for key in self.mix_settings]
         recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
         keys += ["train.phases[0]"] if self.has_phases else [f"train.{key}" for key in recipe]
         for key, value in self._feature_config.items():
@@ -770,10 +727,8 @@ class Project:
                 choices[f"{path}.schedule.metric"] = ("val_acc", "val_loss")
         if x.phases:
             choices["train.phases[].trainable"] = ("all",)
-        if x.feature_cache:
-            choices["train.phases[].cache_features"] = ("eval",)
-        if x.no_weight_decay:
-            choices["train.no_weight_decay[]"] = x.no_weight_decay
+        for unit in self.features:
+            choices |= unit.choices(self.blueprint.train)
         return choices
 
     @property
@@ -782,8 +737,9 @@ class Project:
         of the image size, where the model takes other sizes), by path ([] is any index)."""
         recipe = "train.phases[]" if self.pieces.phases else "train"
         counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
-        counts += ["data.synthetic.train_size", "data.synthetic.val_size", "train.ema.every"]
-        counts += ["train.grad_accum_steps", "data.answers", "data.max_question_length"]
+        counts += ["data.synthetic.train_size", "data.synthetic.val_size"]
+        counts += [path for unit in self.features for path in unit.least]
+        counts += ["data.answers", "data.max_question_length"]
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         least = {path: 1 for path in counts if path in paths}
         if self.pieces.any_size:
@@ -795,7 +751,8 @@ class Project:
         """train.py's MOST, for --set: the largest value of the bounded numbers, as a blueprint
         may write them (a validation split of 0.9 at most), by path ([] is any index)."""
         recipe = "train.phases[]" if self.pieces.phases else "train"
-        most = {"data.val_split": 0.9, "train.label_smoothing": 1, "train.ema.decay": 1}
+        most = {"data.val_split": 0.9, "train.label_smoothing": 1}
+        most |= {path: value for unit in self.features for path, value in unit.most.items()}
         most |= {f"{recipe}.optimizer.{key}": 1 for key in ("momentum", "weight_decay")}
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         return py_literal({path: value for path, value in most.items() if path in paths})
@@ -813,8 +770,8 @@ class Project:
             flags["image_size"] = "data.image_size"
         if x.loader_workers:
             flags["workers"] = "data.num_workers"
-        if x.deterministic:
-            flags["deterministic"] = "train.deterministic"
+        for unit in self.features:
+            flags |= unit.flags
         return py_literal(flags)
 
     def _schedule_reads(self, name: str) -> set[str]:
@@ -846,8 +803,8 @@ class Project:
         if self.pieces.phases:
             kinds["train.phases[].trainable"] = ("str", "list")
             kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
-        if self.pieces.feature_cache:
-            kinds["train.phases[].cache_features"] = ("bool", "str")
+        for unit in self.features:
+            kinds |= unit.kinds(self.blueprint.train)
         tuples = {
             path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()
         }
@@ -892,7 +849,12 @@ class Project:
         for path, value in _leaves(self.config):
             value, name = self._small.get(path, value), path.rpartition(".")[2]
             group = path.rpartition(".")[0].rpartition(".")[2]
-            if group in ("optimizer", "schedule") and name == "name":
+            unit_check = next(
+                filter(None, (u.setting_check(path, value) for u in self.features)), None
+            )
+            if unit_check is not None:  # a training feature's own setting
+                checks[unit_check[0]][path] = unit_check[1]
+            elif group in ("optimizer", "schedule") and name == "name":
                 others = [n for n in choices[path] if n != value]
                 if others:
                     checks["probe"][path] = (group, others[0])
@@ -907,8 +869,6 @@ class Project:
                 checks["probe"][path] = ("schedule", changed)
             elif name in ("epochs", "batch_size", "label_smoothing", "grad_clip"):
                 checks["run"][path] = _run_value(name, value, path, self._recipe_paths)
-            elif name in ("grad_accum_steps", "deterministic") or path == "train.ema.every":
-                checks["run"][path] = (not value) if name == "deterministic" else 1 + (value == 1)
             elif name in ("trainable", "frozen"):
                 first = self.plan.first_module.module
                 other = [first] if value == "all" else ("all" if name == "trainable" else [])
@@ -919,23 +879,12 @@ class Project:
                 checks["informational"][
                     path
                 ] = "the phase's name, in the log and in metrics.csv's phase column"
-            elif name == "cache_features":
-                checks["informational"][path] = (
-                    "how the frozen module's outputs are had: computed every step, or once and"
-                    " read from OUT/feature_cache (tests/test_train.py trains with it)"
-                )
             elif path == "data.num_workers":
                 checks["probe"][path] = ("loader", 1)
             elif path == "data.root":
                 checks["probe"][path] = ("data", "{folder}")
             elif path in ("data.val_split", "data.bounding_boxes"):
                 checks["probe"][path] = ("folder", _changed(name, value))
-            elif path == "train.no_weight_decay":
-                checks["probe"][path] = ("weight_decay", [])
-            elif path == "train.ema.decay":
-                checks["probe"][path] = ("ema", 0.5)
-            elif name in ("mixup_alpha", "cutmix_alpha"):
-                checks["probe"][path] = ("mix", value * 2)
             elif path == "data.image_size":
                 checks["probe"][path] = ("data", [2 * side for side in value])
             elif path.startswith("data.") or path == "seed":
@@ -962,8 +911,7 @@ class Project:
         x = self.pieces
         columns = ["phase"] if x.phases else []
         columns += ["val_top5"] if x.top5 else []
-        if x.ema:
-            columns += ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if x.top5 else [])
+        columns += [column for unit in self.features for column in unit.metrics(self)]
         return columns
 
     @property
@@ -984,7 +932,7 @@ class Project:
         ]
 
     def _recipe_features(self) -> list[str]:
-        """The README's items on the training recipe's features (EMA, accumulation, ...)."""
+        """The README's items on the training recipe's features (each unit's, accumulation, ...)."""
         train, x, lines = self.blueprint.train, self.pieces, []
         if train.label_smoothing:
             eps = train.label_smoothing
@@ -1009,34 +957,7 @@ class Project:
                 "that total. In evaluation, prediction and export the heads do not run: the model "
                 "returns the class scores alone."
             )
-        if x.ema:
-            every = "step" if train.ema.every == 1 else f"{train.ema.every} optimizer steps"
-            lines.append(
-                f"**Model EMA**: an exponential moving average of the weights and batch-norm "
-                f"statistics (decay {train.ema.decay}, updated every {every}), evaluated every "
-                "epoch (`val_ema_loss`, `val_ema_acc` in metrics.csv) and saved in every "
-                "checkpoint as `ema` (`python -m "
-                f"{self.package}.evaluate --ema` evaluates it); `best.pt` is chosen by the raw "
-                "weights' `val_acc`."
-            )
-        if x.grad_accum:
-            k = train.grad_accum_steps
-            lines.append(
-                f"**Gradient accumulation**: the gradients of {k} batches add up to one optimizer "
-                f"step, which sees batch size x {k} x processes images; under DDP only a step's "
-                "last batch all-reduces the gradients (the others run under `no_sync`). An "
-                "epoch's last step may take fewer batches."
-            )
-        if x.no_weight_decay:
-            kinds = {
-                "norm": "the weights and biases of normalisation layers",
-                "bias": "every bias",
-            }
-            left_out = " and ".join(kinds[kind] for kind in x.no_weight_decay)
-            lines.append(
-                f"**No weight decay** on {left_out} (`train.no_weight_decay`): a second "
-                "parameter group with weight decay 0, as timm and torchvision do."
-            )
+        lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
         if x.per_step:
             lines.append(
                 "**A per-step schedule**: the learning rate moves after every optimizer step, "
@@ -1052,23 +973,6 @@ class Project:
             lines.append(
                 "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
                 "label is among the five highest scores."
-            )
-        if x.tensorboard:
-            lines.append(
-                "**TensorBoard**: every number of metrics.csv each epoch, and the loss and "
-                "learning rate every `--log-every` steps, in `OUT/tensorboard` (rank 0 writes)."
-            )
-        if x.sync_bn:
-            lines.append(
-                "**Synchronised batch norm** under torchrun on GPUs: statistics over every "
-                "process's batch (`nn.SyncBatchNorm`); one process or CPUs keep plain batch norm."
-            )
-        if x.deterministic:
-            lines.append(
-                "**Deterministic algorithms** (`torch.use_deterministic_algorithms`, no "
-                "cudnn.benchmark, `CUBLAS_WORKSPACE_CONFIG`): a run repeats bit for bit, a little "
-                "slower; an operation torch has no deterministic version of warns (on CUDA, e.g. "
-                "adaptive pooling's backward pass). `--no-deterministic` turns it off."
             )
         return lines
 
@@ -1091,8 +995,14 @@ class Project:
     @property
     def test_batches_per_epoch(self) -> int:
         """Batches an epoch of the generated tests' SIGTERM run: two optimizer steps (of
-        `grad_accum_steps` batches each), so that the signal falls in the middle of an epoch."""
-        return 2 * (self.blueprint.train.grad_accum_steps if self.pieces.grad_accum else 1)
+        `batches_per_step` each), so that the signal falls in the middle of an epoch."""
+        return 2 * self.batches_per_step
+
+    @property
+    def batches_per_step(self) -> int:
+        """Batches an optimizer step takes (several, where a feature adds up their gradients)."""
+        train = self.blueprint.train
+        return max((unit.batches_per_step(train) for unit in self.features), default=1)
 
     @property
     def sigterm_step(self) -> int:
@@ -1172,7 +1082,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
-    cached = any(phase.cache_features for phase in phases)
+    units = features_of(train)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")
@@ -1187,8 +1097,8 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
                 "schedule": _schedule_dict(schedule),
             }
         )
-        if cached:  # false, true, or "eval" (from the evaluation transforms' images)
-            result[-1]["cache_features"] = phase.cache_features
+        for unit in units:
+            result[-1] |= unit.phase_config(phase)
     if not any(phase["schedule"].get("warmup_epochs") for phase in result):
         for phase in result:  # no warm-up anywhere: the project has no warm-up code to read it
             phase["schedule"].pop("warmup_epochs", None)

@@ -39,6 +39,9 @@ def test_everything_on_switches_on_every_feature_of_a_classifier():
     left_out |= {"feature_cache", "pretrained", "convert_channels", "torchvision"}
     off = {name for name, value in vars(pieces).items() if not value}
     assert off == left_out
+    from scaffold.features import FEATURES  # and every training feature's unit but the cache
+
+    assert set(pieces.features) == {unit.name for unit in FEATURES} - {"feature_cache"}
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ PACKAGE_FILES += ["{{ package_name }}/__init__.py.jinja"]
 @cache
 def _environment(version: str) -> Environment:
     environment = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
+        # the template's files, and the partials they import by their path in the repository
+        loader=FileSystemLoader([str(TEMPLATES), str(REPO)]),
         extensions=[ScaffoldExtension, ScaffoldContext],
         keep_trailing_newline=True,
     )

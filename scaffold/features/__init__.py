@@ -1,0 +1,142 @@
+"""Training features as units, the way block kinds are units in scaffold/blocks/.
+
+A feature is one module here and, at most, one template partial of its own,
+templates/_partials/features/NAME.py.jinja. The module holds everything scaffold decides about
+it: its blueprint fields under `train` (and so their schema), how their shorthand resolves, its
+checks, whether a project has it, its config keys and how tests/test_config.py shows each one
+works, its metric columns and its README item. The partial holds its code as Jinja macros named
+after the points of the templates' skeleton (`imports`, `helpers`, `setup`, `after_optimizer_step`,
+`evaluation`, `state`, ...): at each point the skeleton prints every feature's macro of that
+name, in the order of FEATURES, and never names a feature itself. Features meet through the
+skeleton's order and the values it hands to a point (e.g. the optimizer step's number), not
+through hand-written combinations.
+
+Adding a feature: a module here whose `UNIT` is an instance of a `Feature` subclass (its `order`
+places its code among the others'), its partial, and its tests; nothing else names it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..errors import ProblemCollector
+
+
+class Feature:
+    """A training feature. Subclasses set `name` and `fields` and override what they need."""
+
+    # the unit's name: its partial is templates/_partials/features/NAME.py.jinja
+    name: str = ""
+    # where its code goes at each point, among the other features' (smaller first)
+    order: int = 0
+    # its blueprint fields under `train`, and under each of `train.phases`:
+    # {key: spec_field(...)}, in the schema's order
+    fields: dict[str, Any] = {}
+    phase_fields: dict[str, Any] = {}
+    # config paths of counts that must be 1 or more, and the largest value of bounded numbers
+    least: tuple[str, ...] = ()
+    # train.py's flags that give a setting of its config (by argparse's names), and the setting
+    flags: dict[str, str] = {}
+    # train.py's imports of its code (third-party, sorted with the other features')
+    imports: tuple[str, ...] = ()
+    # which of the README's lists its item goes in: the recipe's, or the data's
+    readme_part: str = "recipe"
+    # what its code needs installed: pyproject.toml's dependencies
+    dependencies: tuple[str, ...] = ()
+    most: dict[str, float] = {}
+
+    def resolve(self, train) -> None:
+        """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
+
+    def check(self, bp, problems: ProblemCollector) -> None:
+        """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
+
+    def batches_per_step(self, train) -> int:
+        """Batches whose gradients make one optimizer step."""
+        return 1
+
+    def stdlib_imports(self, project) -> tuple[str, ...]:
+        """The standard library's modules train.py imports for its code."""
+        return ()
+
+    def check_plan(self, bp, rows, problems: ProblemCollector) -> None:
+        """Problems that need the model: `rows`, the plan's layers (scaffold.plan)."""
+
+    def blends_images(self, train) -> list[str]:
+        """Its keys that are on and blend the images of a batch (which stored features cannot)."""
+        return []
+
+    def on(self, train) -> bool:
+        """Whether a project of the resolved blueprint section `train` has this feature."""
+        raise NotImplementedError
+
+    def config(self, train) -> dict:
+        """Its settings in configs/default.yaml's `train`, when on."""
+        return {}
+
+    def phase_config(self, phase) -> dict:
+        """Its settings in each phase of configs/default.yaml, when on (from the blueprint's
+        `phase`)."""
+        return {}
+
+    def choices(self, train) -> dict[str, tuple[str, ...]]:
+        """--set: the values its settings that name code may take, by path ([] any index)."""
+        return {}
+
+    def kinds(self, train) -> dict[str, tuple[str, ...]]:
+        """--set: the kinds of value of its settings whose value in the config does not tell."""
+        return {}
+
+    def values(self, project) -> dict:
+        """Values its partial prints (p.feature_values[NAME])."""
+        return {}
+
+    def setting_check(self, path: str, value) -> tuple[str, Any] | None:
+        """How tests/test_config.py shows the config setting `path` (its value `value`) works:
+        ("probe", (probe, other value)) or ("run", value); None: not this feature's."""
+        return None
+
+    def metrics(self, project) -> list[str]:
+        """metrics.csv's columns of its own."""
+        return []
+
+    def readme(self, project) -> str | None:
+        """The generated README's item on it, in words (Markdown, one paragraph)."""
+        return None
+
+
+def _units() -> tuple[Feature, ...]:
+    """Every module of this package's `UNIT`, by their `order`."""
+    units = [
+        importlib.import_module(f"{__name__}.{module.name}").UNIT
+        for module in pkgutil.iter_modules(__path__)
+    ]
+    return tuple(sorted(units, key=lambda unit: unit.order))
+
+
+# every feature, in the order their code appears at each point of the skeleton
+FEATURES: tuple[Feature, ...] = _units()
+
+
+def unit_fields(part: str):
+    """A decorator (below @section) that adds every feature's blueprint fields of `part`
+    ("train" or "phase") to the section class."""
+
+    def add(cls: type) -> type:
+        annotations = cls.__dict__.get("__annotations__", {})
+        for unit in FEATURES:
+            for key, spec in (unit.fields if part == "train" else unit.phase_fields).items():
+                annotations[key] = "Any"
+                setattr(cls, key, spec)
+        cls.__annotations__ = annotations
+        return cls
+
+    return add
+
+
+def features_of(train) -> tuple[Feature, ...]:
+    """The features a resolved `train` section switches on, in FEATURES' order."""
+    return tuple(unit for unit in FEATURES if unit.on(train))

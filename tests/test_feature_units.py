@@ -1,0 +1,73 @@
+"""Training features are units (issue 26): each is one module of scaffold/features/ and one partial,
+templates/_partials/features/NAME.py.jinja, whose macros are named after the skeleton's points.
+Nothing else names a feature's blueprint keys, and every macro of a partial is a point some
+template prints (a misspelt one would silently never be printed)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from scaffold.features import FEATURES
+
+REPO = Path(__file__).resolve().parent.parent
+PARTIALS = REPO / "templates" / "_partials" / "features"
+SOURCES = [
+    path
+    for folder in (REPO / "scaffold", REPO / "templates")
+    for path in sorted(folder.rglob("*"))
+    if path.suffix in (".py", ".jinja") and "__pycache__" not in path.parts
+]
+# blueprint keys that are also plain English words, found in other prose
+WORDS = {"deterministic"}
+
+
+def files_naming(word: str) -> list[str]:
+    """The source files of scaffold/ and templates/ that hold `word` as a word (grep -w -i)."""
+    pattern = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", re.IGNORECASE)
+    return sorted(
+        path.relative_to(REPO).as_posix()
+        for path in SOURCES
+        if pattern.search(path.read_text(encoding="utf-8"))
+    )
+
+
+@pytest.mark.parametrize("unit", FEATURES, ids=lambda unit: unit.name)
+def test_a_features_keys_are_named_in_its_module_and_its_partial_only(unit):
+    own = [f"scaffold/features/{unit.name}.py", f"templates/_partials/features/{unit.name}.py.jinja"]
+    keys = {*unit.fields, *unit.phase_fields}
+    assert keys, "a feature has blueprint fields"
+    for key in keys - WORDS:
+        assert set(files_naming(key)) <= set(own), key
+
+
+def test_the_measured_words_are_each_in_two_files_at_most():
+    for word in ("ema", "mixup", "grad_accum", "tensorboard", "cache_features"):
+        assert len(files_naming(word)) <= 2, (word, files_naming(word))
+
+
+def points_printed() -> set[str]:
+    """The points the templates' skeleton prints: every `at("POINT"` outside the partials."""
+    points = set()
+    for path in SOURCES:
+        if path.suffix == ".jinja" and PARTIALS not in path.parents:
+            points |= set(re.findall(r"\bat\(\"(\w+)\"", path.read_text(encoding="utf-8")))
+    return points
+
+
+@pytest.mark.parametrize("unit", FEATURES, ids=lambda unit: unit.name)
+def test_every_macro_of_a_partial_is_a_point_of_the_skeleton(unit):
+    partial = PARTIALS / f"{unit.name}.py.jinja"
+    assert partial.is_file(), f"{unit.name} has no partial"
+    macros = set(re.findall(r"\{%-?\s*macro\s+(\w+)\(", partial.read_text(encoding="utf-8")))
+    assert macros and macros <= points_printed(), macros - points_printed()
+
+
+def test_units_are_found_in_their_order_and_each_once():
+    names = [unit.name for unit in FEATURES]
+    assert len(set(names)) == len(names)
+    assert [unit.order for unit in FEATURES] == sorted(unit.order for unit in FEATURES)
+    modules = {path.stem for path in (REPO / "scaffold" / "features").glob("*.py")}
+    assert modules - {"__init__"} == set(names)
