@@ -95,7 +95,7 @@ class BCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (N, 512, 28, 28)
-        x = bilinear_pool(x, eps=1e-05)  # (N, 262144)
+        x = bilinear_pool(x, eps=1e-5)  # (N, 262144)
         x = self.fc(x)  # (N, 200)
         return x
 

@@ -54,13 +54,13 @@ class CNBlock(nn.Module):
         self.block = nn.Sequential(
             nn.Conv2d(in_channels, in_channels, kernel_size=7, padding=3, groups=in_channels),
             Permute([0, 2, 3, 1]),
-            nn.LayerNorm(in_channels, eps=1e-06),
+            nn.LayerNorm(in_channels, eps=1e-6),
             nn.Linear(in_channels, 4 * in_channels),
             nn.GELU(),
             nn.Linear(4 * in_channels, in_channels),
             Permute([0, 3, 1, 2]),
         )
-        self.layer_scale = nn.Parameter(torch.full((in_channels, 1, 1), 1e-06))
+        self.layer_scale = nn.Parameter(torch.full((in_channels, 1, 1), 1e-6))
         self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,7 +83,7 @@ class ConvNeXt(nn.Module):
         self.features = nn.Sequential(
             nn.Sequential(
                 nn.Conv2d(3, 96, kernel_size=4, stride=4),
-                LayerNorm2d(96, eps=1e-06),
+                LayerNorm2d(96, eps=1e-6),
             ),  # (N, 96, 56, 56)
             nn.Sequential(
                 CNBlock(96),
@@ -91,7 +91,7 @@ class ConvNeXt(nn.Module):
                 CNBlock(96, drop_path=0.0229),
             ),  # (N, 96, 56, 56)
             nn.Sequential(
-                LayerNorm2d(96, eps=1e-06),
+                LayerNorm2d(96, eps=1e-6),
                 nn.Conv2d(96, 192, kernel_size=2, stride=2),
             ),  # (N, 192, 28, 28)
             nn.Sequential(
@@ -100,7 +100,7 @@ class ConvNeXt(nn.Module):
                 CNBlock(192, drop_path=0.0571),
             ),  # (N, 192, 28, 28)
             nn.Sequential(
-                LayerNorm2d(192, eps=1e-06),
+                LayerNorm2d(192, eps=1e-6),
                 nn.Conv2d(192, 384, kernel_size=2, stride=2),
             ),  # (N, 384, 14, 14)
             nn.Sequential(
@@ -133,7 +133,7 @@ class ConvNeXt(nn.Module):
                 CNBlock(384, drop_path=0.3657),
             ),  # (N, 384, 14, 14)
             nn.Sequential(
-                LayerNorm2d(384, eps=1e-06),
+                LayerNorm2d(384, eps=1e-6),
                 nn.Conv2d(384, 768, kernel_size=2, stride=2),
             ),  # (N, 768, 7, 7)
             nn.Sequential(
@@ -144,7 +144,7 @@ class ConvNeXt(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.classifier = nn.Sequential(
-            LayerNorm2d(768, eps=1e-06),  # (N, 768, 1, 1)
+            LayerNorm2d(768, eps=1e-6),  # (N, 768, 1, 1)
             nn.Flatten(),  # (N, 768)
             nn.Linear(768, num_classes),  # (N, 1000)
         )

@@ -12,7 +12,7 @@ from torch import nn
 class DenseLayer(nn.Module):
     """A bottleneck (BN-ReLU-conv 1x1, BN-ReLU-conv 3x3) whose new channels join its input."""
 
-    def __init__(self, in_channels: int, bn_size: int = 4, growth: int = 32) -> None:
+    def __init__(self, in_channels: int, growth: int = 32, bn_size: int = 4) -> None:
         super().__init__()
         self.norm1 = nn.BatchNorm2d(in_channels)
         self.conv1 = nn.Conv2d(in_channels, bn_size * growth, kernel_size=1, bias=False)

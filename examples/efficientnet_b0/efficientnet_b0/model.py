@@ -46,10 +46,10 @@ class MBConv(nn.Module):
         self,
         in_channels: int,
         out: int,
-        drop: float = 0.0,
         expansion: int = 6,
         kernel: int = 3,
         stride: int = 1,
+        drop: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -110,34 +110,34 @@ class EfficientNet(nn.Module):
                 nn.SiLU(inplace=True),
             ),  # (N, 32, 112, 112)
             nn.Sequential(
-                MBConv(32, expansion=1, out=16),
+                MBConv(32, out=16, expansion=1),
             ),  # (N, 16, 112, 112)
             nn.Sequential(
-                MBConv(16, drop=0.0125, out=24, stride=2),
-                MBConv(24, drop=0.025, out=24),
+                MBConv(16, out=24, stride=2, drop=0.0125),
+                MBConv(24, out=24, drop=0.025),
             ),  # (N, 24, 56, 56)
             nn.Sequential(
-                MBConv(24, drop=0.0375, kernel=5, out=40, stride=2),
-                MBConv(40, drop=0.05, kernel=5, out=40),
+                MBConv(24, out=40, kernel=5, stride=2, drop=0.0375),
+                MBConv(40, out=40, kernel=5, drop=0.05),
             ),  # (N, 40, 28, 28)
             nn.Sequential(
-                MBConv(40, drop=0.0625, out=80, stride=2),
-                MBConv(80, drop=0.075, out=80),
-                MBConv(80, drop=0.0875, out=80),
+                MBConv(40, out=80, stride=2, drop=0.0625),
+                MBConv(80, out=80, drop=0.075),
+                MBConv(80, out=80, drop=0.0875),
             ),  # (N, 80, 14, 14)
             nn.Sequential(
-                MBConv(80, drop=0.1, kernel=5, out=112),
-                MBConv(112, drop=0.1125, kernel=5, out=112),
-                MBConv(112, drop=0.125, kernel=5, out=112),
+                MBConv(80, out=112, kernel=5, drop=0.1),
+                MBConv(112, out=112, kernel=5, drop=0.1125),
+                MBConv(112, out=112, kernel=5, drop=0.125),
             ),  # (N, 112, 14, 14)
             nn.Sequential(
-                MBConv(112, drop=0.1375, kernel=5, out=192, stride=2),
-                MBConv(192, drop=0.15, kernel=5, out=192),
-                MBConv(192, drop=0.1625, kernel=5, out=192),
-                MBConv(192, drop=0.175, kernel=5, out=192),
+                MBConv(112, out=192, kernel=5, stride=2, drop=0.1375),
+                MBConv(192, out=192, kernel=5, drop=0.15),
+                MBConv(192, out=192, kernel=5, drop=0.1625),
+                MBConv(192, out=192, kernel=5, drop=0.175),
             ),  # (N, 192, 7, 7)
             nn.Sequential(
-                MBConv(192, drop=0.1875, out=320),
+                MBConv(192, out=320, drop=0.1875),
             ),  # (N, 320, 7, 7)
             nn.Sequential(
                 nn.Conv2d(320, 1280, kernel_size=1, bias=False),

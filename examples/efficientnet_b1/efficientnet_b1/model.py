@@ -46,10 +46,10 @@ class MBConv(nn.Module):
         self,
         in_channels: int,
         out: int,
-        drop: float = 0.0,
         expansion: int = 6,
         kernel: int = 3,
         stride: int = 1,
+        drop: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -110,41 +110,41 @@ class EfficientNet(nn.Module):
                 nn.SiLU(inplace=True),
             ),  # (N, 32, 120, 120)
             nn.Sequential(
-                MBConv(32, expansion=1, out=16),
-                MBConv(16, drop=0.0087, expansion=1, out=16),
+                MBConv(32, out=16, expansion=1),
+                MBConv(16, out=16, expansion=1, drop=0.0087),
             ),  # (N, 16, 120, 120)
             nn.Sequential(
-                MBConv(16, drop=0.0174, out=24, stride=2),
-                MBConv(24, drop=0.0261, out=24),
-                MBConv(24, drop=0.0348, out=24),
+                MBConv(16, out=24, stride=2, drop=0.0174),
+                MBConv(24, out=24, drop=0.0261),
+                MBConv(24, out=24, drop=0.0348),
             ),  # (N, 24, 60, 60)
             nn.Sequential(
-                MBConv(24, drop=0.0435, kernel=5, out=40, stride=2),
-                MBConv(40, drop=0.0522, kernel=5, out=40),
-                MBConv(40, drop=0.0609, kernel=5, out=40),
+                MBConv(24, out=40, kernel=5, stride=2, drop=0.0435),
+                MBConv(40, out=40, kernel=5, drop=0.0522),
+                MBConv(40, out=40, kernel=5, drop=0.0609),
             ),  # (N, 40, 30, 30)
             nn.Sequential(
-                MBConv(40, drop=0.0696, out=80, stride=2),
-                MBConv(80, drop=0.0783, out=80),
-                MBConv(80, drop=0.087, out=80),
-                MBConv(80, drop=0.0957, out=80),
+                MBConv(40, out=80, stride=2, drop=0.0696),
+                MBConv(80, out=80, drop=0.0783),
+                MBConv(80, out=80, drop=0.087),
+                MBConv(80, out=80, drop=0.0957),
             ),  # (N, 80, 15, 15)
             nn.Sequential(
-                MBConv(80, drop=0.1043, kernel=5, out=112),
-                MBConv(112, drop=0.113, kernel=5, out=112),
-                MBConv(112, drop=0.1217, kernel=5, out=112),
-                MBConv(112, drop=0.1304, kernel=5, out=112),
+                MBConv(80, out=112, kernel=5, drop=0.1043),
+                MBConv(112, out=112, kernel=5, drop=0.113),
+                MBConv(112, out=112, kernel=5, drop=0.1217),
+                MBConv(112, out=112, kernel=5, drop=0.1304),
             ),  # (N, 112, 15, 15)
             nn.Sequential(
-                MBConv(112, drop=0.1391, kernel=5, out=192, stride=2),
-                MBConv(192, drop=0.1478, kernel=5, out=192),
-                MBConv(192, drop=0.1565, kernel=5, out=192),
-                MBConv(192, drop=0.1652, kernel=5, out=192),
-                MBConv(192, drop=0.1739, kernel=5, out=192),
+                MBConv(112, out=192, kernel=5, stride=2, drop=0.1391),
+                MBConv(192, out=192, kernel=5, drop=0.1478),
+                MBConv(192, out=192, kernel=5, drop=0.1565),
+                MBConv(192, out=192, kernel=5, drop=0.1652),
+                MBConv(192, out=192, kernel=5, drop=0.1739),
             ),  # (N, 192, 8, 8)
             nn.Sequential(
-                MBConv(192, drop=0.1826, out=320),
-                MBConv(320, drop=0.1913, out=320),
+                MBConv(192, out=320, drop=0.1826),
+                MBConv(320, out=320, drop=0.1913),
             ),  # (N, 320, 8, 8)
             nn.Sequential(
                 nn.Conv2d(320, 1280, kernel_size=1, bias=False),

@@ -27,7 +27,7 @@ class FusedMBConv(nn.Module):
     """Fused-MBConv (Tan & Le 2021) with stochastic depth, as torchvision's FusedMBConv."""
 
     def __init__(
-        self, in_channels: int, out: int, drop: float = 0.0, expansion: int = 4, stride: int = 1
+        self, in_channels: int, out: int, expansion: int = 4, stride: int = 1, drop: float = 0.0
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = [
@@ -81,7 +81,7 @@ class MBConv(nn.Module):
     """MBConv (Tan & Le 2019) with stochastic depth, as torchvision's MBConv."""
 
     def __init__(
-        self, in_channels: int, out: int, drop: float = 0.0, expansion: int = 6, stride: int = 1
+        self, in_channels: int, out: int, expansion: int = 6, stride: int = 1, drop: float = 0.0
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -142,56 +142,56 @@ class EfficientNet(nn.Module):
                 nn.SiLU(inplace=True),
             ),  # (N, 24, 192, 192)
             nn.Sequential(
-                FusedMBConv(24, expansion=1, out=24),
-                FusedMBConv(24, drop=0.005, expansion=1, out=24),
+                FusedMBConv(24, out=24, expansion=1),
+                FusedMBConv(24, out=24, expansion=1, drop=0.005),
             ),  # (N, 24, 192, 192)
             nn.Sequential(
-                FusedMBConv(24, drop=0.01, out=48, stride=2),
-                FusedMBConv(48, drop=0.015, out=48),
-                FusedMBConv(48, drop=0.02, out=48),
-                FusedMBConv(48, drop=0.025, out=48),
+                FusedMBConv(24, out=48, stride=2, drop=0.01),
+                FusedMBConv(48, out=48, drop=0.015),
+                FusedMBConv(48, out=48, drop=0.02),
+                FusedMBConv(48, out=48, drop=0.025),
             ),  # (N, 48, 96, 96)
             nn.Sequential(
-                FusedMBConv(48, drop=0.03, out=64, stride=2),
-                FusedMBConv(64, drop=0.035, out=64),
-                FusedMBConv(64, drop=0.04, out=64),
-                FusedMBConv(64, drop=0.045, out=64),
+                FusedMBConv(48, out=64, stride=2, drop=0.03),
+                FusedMBConv(64, out=64, drop=0.035),
+                FusedMBConv(64, out=64, drop=0.04),
+                FusedMBConv(64, out=64, drop=0.045),
             ),  # (N, 64, 48, 48)
             nn.Sequential(
-                MBConv(64, drop=0.05, expansion=4, out=128, stride=2),
-                MBConv(128, drop=0.055, expansion=4, out=128),
-                MBConv(128, drop=0.06, expansion=4, out=128),
-                MBConv(128, drop=0.065, expansion=4, out=128),
-                MBConv(128, drop=0.07, expansion=4, out=128),
-                MBConv(128, drop=0.075, expansion=4, out=128),
+                MBConv(64, out=128, expansion=4, stride=2, drop=0.05),
+                MBConv(128, out=128, expansion=4, drop=0.055),
+                MBConv(128, out=128, expansion=4, drop=0.06),
+                MBConv(128, out=128, expansion=4, drop=0.065),
+                MBConv(128, out=128, expansion=4, drop=0.07),
+                MBConv(128, out=128, expansion=4, drop=0.075),
             ),  # (N, 128, 24, 24)
             nn.Sequential(
-                MBConv(128, drop=0.08, out=160),
-                MBConv(160, drop=0.085, out=160),
-                MBConv(160, drop=0.09, out=160),
-                MBConv(160, drop=0.095, out=160),
-                MBConv(160, drop=0.1, out=160),
-                MBConv(160, drop=0.105, out=160),
-                MBConv(160, drop=0.11, out=160),
-                MBConv(160, drop=0.115, out=160),
-                MBConv(160, drop=0.12, out=160),
+                MBConv(128, out=160, drop=0.08),
+                MBConv(160, out=160, drop=0.085),
+                MBConv(160, out=160, drop=0.09),
+                MBConv(160, out=160, drop=0.095),
+                MBConv(160, out=160, drop=0.1),
+                MBConv(160, out=160, drop=0.105),
+                MBConv(160, out=160, drop=0.11),
+                MBConv(160, out=160, drop=0.115),
+                MBConv(160, out=160, drop=0.12),
             ),  # (N, 160, 24, 24)
             nn.Sequential(
-                MBConv(160, drop=0.125, out=256, stride=2),
-                MBConv(256, drop=0.13, out=256),
-                MBConv(256, drop=0.135, out=256),
-                MBConv(256, drop=0.14, out=256),
-                MBConv(256, drop=0.145, out=256),
-                MBConv(256, drop=0.15, out=256),
-                MBConv(256, drop=0.155, out=256),
-                MBConv(256, drop=0.16, out=256),
-                MBConv(256, drop=0.165, out=256),
-                MBConv(256, drop=0.17, out=256),
-                MBConv(256, drop=0.175, out=256),
-                MBConv(256, drop=0.18, out=256),
-                MBConv(256, drop=0.185, out=256),
-                MBConv(256, drop=0.19, out=256),
-                MBConv(256, drop=0.195, out=256),
+                MBConv(160, out=256, stride=2, drop=0.125),
+                MBConv(256, out=256, drop=0.13),
+                MBConv(256, out=256, drop=0.135),
+                MBConv(256, out=256, drop=0.14),
+                MBConv(256, out=256, drop=0.145),
+                MBConv(256, out=256, drop=0.15),
+                MBConv(256, out=256, drop=0.155),
+                MBConv(256, out=256, drop=0.16),
+                MBConv(256, out=256, drop=0.165),
+                MBConv(256, out=256, drop=0.17),
+                MBConv(256, out=256, drop=0.175),
+                MBConv(256, out=256, drop=0.18),
+                MBConv(256, out=256, drop=0.185),
+                MBConv(256, out=256, drop=0.19),
+                MBConv(256, out=256, drop=0.195),
             ),  # (N, 256, 12, 12)
             nn.Sequential(
                 nn.Conv2d(256, 1280, kernel_size=1, bias=False),

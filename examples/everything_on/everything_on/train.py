@@ -229,9 +229,10 @@ def read_config(path: Path, config: dict | None = None) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise Refused(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
-    keys += " train.label_smoothing train.mixup_alpha train.cutmix_alpha train.epochs"
-    keys += " train.batch_size train.optimizer.lr train.schedule.name train.ema.decay"
-    keys += " train.ema.every train.grad_accum_steps train.no_weight_decay train.deterministic"
+    keys += " train.label_smoothing train.epochs train.batch_size train.optimizer.lr"
+    keys += " train.schedule.name train.mixup_alpha train.cutmix_alpha train.ema.decay"
+    keys += " train.ema.every train.ema.warmup train.grad_accum_steps train.no_weight_decay"
+    keys += " train.deterministic"
     for key in keys.split():
         value = config
         try:  # a part missing, or a value where the key needs a mapping or a list
@@ -380,13 +381,32 @@ def start_run(args: argparse.Namespace) -> Run:
     return run
 
 
-def make_deterministic() -> None:
-    """Deterministic algorithms wherever torch has them, and no cudnn.benchmark: a run repeats bit
-    for bit on the same machine, a little slower. An operation without one (on CUDA, e.g. the
-    backward pass of adaptive average pooling) warns that it may differ, rather than stop."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
+def make_ema(model: nn.Module, settings: dict, resumed: dict | None) -> AveragedModel:
+    """An exponential moving average of the model's weights and batch norm statistics, updated
+    every `settings["every"]` optimizer steps with `settings["decay"]` (torchvision's
+    ExponentialMovingAverage), warmed up if `settings["warmup"]`; evaluated every epoch and
+    checkpointed as "ema"."""
+    decay = settings["decay"]
+    average = warmed_up(decay) if settings["warmup"] else get_ema_multi_avg_fn(decay)
+    ema = AveragedModel(model, multi_avg_fn=average, use_buffers=True)
+    ema.requires_grad_(False)
+    if resumed is not None and "ema" in resumed:
+        ema.load_state_dict(resumed["ema"])
+    return ema
+
+
+def warmed_up(decay: float):
+    """The average's update with timm's warm-up of the decay (ModelEmaV3's use_warmup): update n
+    (the first copies the weights) keeps min(decay, 1 - (1 + n)^(-2/3)) of the average. n is the
+    AveragedModel's count, saved in the checkpoint, so a resume goes on where the run stopped."""
+
+    @torch.no_grad()
+    def update(averaged: list, current: list, updates: torch.Tensor) -> None:
+        kept = torch.clamp(1 - (1 + updates.double()) ** (-2 / 3), max=decay)
+        for mean, value in zip(averaged, current):
+            mean.copy_(mean * kept + value * (1 - kept))
+
+    return update
 
 
 def synchronize_batch_norm(model: nn.Module, run: Run) -> nn.Module:
@@ -397,17 +417,13 @@ def synchronize_batch_norm(model: nn.Module, run: Run) -> nn.Module:
     return model
 
 
-def make_ema(model: nn.Module, settings: dict, resumed: dict | None) -> AveragedModel:
-    """An exponential moving average of the model's weights and batch norm statistics, updated
-    every `settings["every"]` optimizer steps with `settings["decay"]` (torchvision's
-    ExponentialMovingAverage); evaluated every epoch and checkpointed as "ema"."""
-    ema = AveragedModel(
-        model, multi_avg_fn=get_ema_multi_avg_fn(settings["decay"]), use_buffers=True
-    )
-    ema.requires_grad_(False)
-    if resumed is not None and "ema" in resumed:
-        ema.load_state_dict(resumed["ema"])
-    return ema
+def make_deterministic() -> None:
+    """Deterministic algorithms wherever torch has them, and no cudnn.benchmark: a run repeats bit
+    for bit on the same machine, a little slower. An operation without one (on CUDA, e.g. the
+    backward pass of adaptive average pooling) warns that it may differ, rather than stop."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
 
 
 class Stop:
@@ -751,8 +767,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.skip_nonfinite and run.world > 1:
         raise Refused("--skip-nonfinite works in one process: DDP ranks would skip apart")
     args.grad_clip = config["train"]["grad_clip"]  # train_step takes its settings from args
-    args.grad_accum_steps = config["train"]["grad_accum_steps"]
     args.ema_every = config["train"]["ema"]["every"]
+    args.grad_accum_steps = config["train"]["grad_accum_steps"]
     if config["train"]["deterministic"]:
         make_deterministic()
     datasets = load_data(args, config, decode=args.decode)

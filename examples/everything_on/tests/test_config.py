@@ -42,6 +42,7 @@ PROBED = {
     "train.mixup_alpha": ("mix", 1.6),
     "train.cutmix_alpha": ("mix", 2.0),
     "train.ema.decay": ("ema", 0.5),
+    "train.ema.warmup": ("ema", False),
     "train.no_weight_decay": ("weight_decay", []),
 }
 # the settings one short training run shows at work, and their values in it
@@ -153,6 +154,13 @@ def weight_decay(settings: dict, key: str):
     return [len(group["params"]) for group in groups]
 
 
+def mix(settings: dict, key: str):
+    """The soft labels of a few mixed batches."""
+    mixer = train.BatchMix(settings["train"], 3, 0, 0)
+    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    return [mixer(images, labels, 0, step)[1].tolist() for step in range(8)]
+
+
 def ema(settings: dict, key: str):
     """The moving average of a weight that was 1, 2, then 3."""
     layer = torch.nn.Linear(1, 1)
@@ -161,13 +169,6 @@ def ema(settings: dict, key: str):
         torch.nn.init.constant_(layer.weight, value)
         averaged.update_parameters(layer)
     return float(averaged.module.weight)
-
-
-def mix(settings: dict, key: str):
-    """The soft labels of a few mixed batches."""
-    mixer = train.BatchMix(settings["train"], 3, 0, 0)
-    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
-    return [mixer(images, labels, 0, step)[1].tolist() for step in range(8)]
 
 
 def folder(root: Path) -> Path:
@@ -222,8 +223,8 @@ def test_settings_reach_the_training_run(tmp_path, monkeypatch):
         "batch_size": set(),
         "label_smoothing": [],
         "grad_clip": set(),
-        "steps": 0,
         "averaged": 0,
+        "steps": 0,
     }
     make_loader, clip = data.make_loader, torch.nn.utils.clip_grad_norm_
 
@@ -243,13 +244,6 @@ def test_settings_reach_the_training_run(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "make_loader", loading)
     monkeypatch.setattr(torch.nn, "CrossEntropyLoss", Loss)
     monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clipping)
-    step = torch.amp.GradScaler.step
-
-    def counted(self, *args, **kwargs):
-        seen["steps"] += 1
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.amp.GradScaler, "step", counted)
     update = train.AveragedModel.update_parameters
 
     def averaged(self, *args, **kwargs):
@@ -257,6 +251,13 @@ def test_settings_reach_the_training_run(tmp_path, monkeypatch):
         return update(self, *args, **kwargs)
 
     monkeypatch.setattr(train.AveragedModel, "update_parameters", averaged)
+    step = torch.amp.GradScaler.step
+
+    def counted(self, *args, **kwargs):
+        seen["steps"] += 1
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "step", counted)
     flags = [
         "--device",
         "cpu",
@@ -279,8 +280,8 @@ def test_settings_reach_the_training_run(tmp_path, monkeypatch):
     assert seen["batch_size"] == {RUN["train.batch_size"]}
     assert seen["label_smoothing"] == [RUN["train.label_smoothing"]]
     assert seen["grad_clip"] == {RUN["train.grad_clip"]}
-    assert seen["steps"] == 2 * len(rows)  # one optimizer step a batch
     assert seen["averaged"] == 2 // RUN["train.ema.every"] * len(rows)
+    assert seen["steps"] == 2 * len(rows)  # one optimizer step a batch
     saved = torch.load(tmp_path / "last.pt", weights_only=False)["config"]
     assert all(at(saved, key) == value for key, value in RUN.items())  # a resume goes on with them
     with pytest.raises(SystemExit) as stop:  # the optimizer's state holds its settings

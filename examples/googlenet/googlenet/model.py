@@ -49,10 +49,10 @@ class Inception(nn.Module):
         self,
         in_channels: int,
         ch1x1: int,
-        ch3x3: int,
         ch3x3red: int,
-        ch5x5: int,
+        ch3x3: int,
         ch5x5red: int,
+        ch5x5: int,
         pool_proj: int,
     ) -> None:
         super().__init__()
@@ -122,35 +122,35 @@ class GoogLeNet(nn.Module):
         self.conv3 = BasicConv2d(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.inception3a = Inception(
-            192, ch1x1=64, ch3x3=128, ch3x3red=96, ch5x5=32, ch5x5red=16, pool_proj=32
+            192, ch1x1=64, ch3x3red=96, ch3x3=128, ch5x5red=16, ch5x5=32, pool_proj=32
         )
         self.inception3b = Inception(
-            256, ch1x1=128, ch3x3=192, ch3x3red=128, ch5x5=96, ch5x5red=32, pool_proj=64
+            256, ch1x1=128, ch3x3red=128, ch3x3=192, ch5x5red=32, ch5x5=96, pool_proj=64
         )
         self.maxpool3 = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
         self.inception4a = Inception(
-            480, ch1x1=192, ch3x3=208, ch3x3red=96, ch5x5=48, ch5x5red=16, pool_proj=64
+            480, ch1x1=192, ch3x3red=96, ch3x3=208, ch5x5red=16, ch5x5=48, pool_proj=64
         )
         self.aux1 = InceptionAux(512, num_classes=num_classes)
         self.inception4b = Inception(
-            512, ch1x1=160, ch3x3=224, ch3x3red=112, ch5x5=64, ch5x5red=24, pool_proj=64
+            512, ch1x1=160, ch3x3red=112, ch3x3=224, ch5x5red=24, ch5x5=64, pool_proj=64
         )
         self.inception4c = Inception(
-            512, ch1x1=128, ch3x3=256, ch3x3red=128, ch5x5=64, ch5x5red=24, pool_proj=64
+            512, ch1x1=128, ch3x3red=128, ch3x3=256, ch5x5red=24, ch5x5=64, pool_proj=64
         )
         self.inception4d = Inception(
-            512, ch1x1=112, ch3x3=288, ch3x3red=144, ch5x5=64, ch5x5red=32, pool_proj=64
+            512, ch1x1=112, ch3x3red=144, ch3x3=288, ch5x5red=32, ch5x5=64, pool_proj=64
         )
         self.aux2 = InceptionAux(528, num_classes=num_classes)
         self.inception4e = Inception(
-            528, ch1x1=256, ch3x3=320, ch3x3red=160, ch5x5=128, ch5x5red=32, pool_proj=128
+            528, ch1x1=256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
         )
         self.maxpool4 = nn.MaxPool2d(kernel_size=2, ceil_mode=True)
         self.inception5a = Inception(
-            832, ch1x1=256, ch3x3=320, ch3x3red=160, ch5x5=128, ch5x5red=32, pool_proj=128
+            832, ch1x1=256, ch3x3red=160, ch3x3=320, ch5x5red=32, ch5x5=128, pool_proj=128
         )
         self.inception5b = Inception(
-            832, ch1x1=384, ch3x3=384, ch3x3red=192, ch5x5=128, ch5x5red=48, pool_proj=128
+            832, ch1x1=384, ch3x3red=192, ch3x3=384, ch5x5red=48, ch5x5=128, pool_proj=128
         )
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.dropout = nn.Dropout(p=0.2)

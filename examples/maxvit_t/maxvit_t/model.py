@@ -44,7 +44,7 @@ class SqueezeExcitation(nn.Module):
 class MBConv(nn.Module):
     """MobileNet's inverted bottleneck with pre-norm, squeeze-excitation and a pooled projection."""
 
-    def __init__(self, in_channels: int, out: int, drop_path: float = 0.0, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1, drop_path: float = 0.0) -> None:
         super().__init__()
         self.layers = nn.Sequential(
             OrderedDict(
@@ -190,12 +190,12 @@ class PartitionAttentionLayer(nn.Module):
 class MaxVitLayer(nn.Module):
     """An MBConv, then attention within 7x7 windows, then attention across a 7x7 grid."""
 
-    def __init__(self, in_channels: int, out: int, drop_path: float = 0.0, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1, drop_path: float = 0.0) -> None:
         super().__init__()
         self.layers = nn.Sequential(
             OrderedDict(
                 [
-                    ("MBconv", MBConv(in_channels, drop_path=drop_path, out=out, stride=stride)),
+                    ("MBconv", MBConv(in_channels, out=out, stride=stride, drop_path=drop_path)),
                     (
                         "window_attention",
                         PartitionAttentionLayer(
@@ -242,7 +242,7 @@ class MaxVit(nn.Module):
                             "layers",
                             nn.Sequential(
                                 MaxVitLayer(64, out=64, stride=2),
-                                MaxVitLayer(64, drop_path=0.02, out=64),
+                                MaxVitLayer(64, out=64, drop_path=0.02),
                             ),
                         ),
                     ]
@@ -254,8 +254,8 @@ class MaxVit(nn.Module):
                         (
                             "layers",
                             nn.Sequential(
-                                MaxVitLayer(64, drop_path=0.04, out=128, stride=2),
-                                MaxVitLayer(128, drop_path=0.06, out=128),
+                                MaxVitLayer(64, out=128, stride=2, drop_path=0.04),
+                                MaxVitLayer(128, out=128, drop_path=0.06),
                             ),
                         ),
                     ]
@@ -267,11 +267,11 @@ class MaxVit(nn.Module):
                         (
                             "layers",
                             nn.Sequential(
-                                MaxVitLayer(128, drop_path=0.08, out=256, stride=2),
-                                MaxVitLayer(256, drop_path=0.1, out=256),
-                                MaxVitLayer(256, drop_path=0.12, out=256),
-                                MaxVitLayer(256, drop_path=0.14, out=256),
-                                MaxVitLayer(256, drop_path=0.16, out=256),
+                                MaxVitLayer(128, out=256, stride=2, drop_path=0.08),
+                                MaxVitLayer(256, out=256, drop_path=0.1),
+                                MaxVitLayer(256, out=256, drop_path=0.12),
+                                MaxVitLayer(256, out=256, drop_path=0.14),
+                                MaxVitLayer(256, out=256, drop_path=0.16),
                             ),
                         ),
                     ]
@@ -283,8 +283,8 @@ class MaxVit(nn.Module):
                         (
                             "layers",
                             nn.Sequential(
-                                MaxVitLayer(256, drop_path=0.18, out=512, stride=2),
-                                MaxVitLayer(512, drop_path=0.2, out=512),
+                                MaxVitLayer(256, out=512, stride=2, drop_path=0.18),
+                                MaxVitLayer(512, out=512, drop_path=0.2),
                             ),
                         ),
                     ]

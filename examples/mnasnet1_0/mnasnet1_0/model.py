@@ -13,7 +13,7 @@ class InvertedResidual(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, out: int, expansion: int = 6, kernel: int = 3, stride: int = 1
+        self, in_channels: int, out: int, kernel: int = 3, stride: int = 1, expansion: int = 6
     ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
@@ -63,29 +63,29 @@ class MNASNet(nn.Module):
             nn.Conv2d(32, 16, kernel_size=1, bias=False),  # (N, 16, 112, 112)
             nn.BatchNorm2d(16, momentum=0.0003),  # (N, 16, 112, 112)
             nn.Sequential(
-                InvertedResidual(16, expansion=3, out=24, stride=2),
-                InvertedResidual(24, expansion=3, out=24),
-                InvertedResidual(24, expansion=3, out=24),
+                InvertedResidual(16, out=24, stride=2, expansion=3),
+                InvertedResidual(24, out=24, expansion=3),
+                InvertedResidual(24, out=24, expansion=3),
             ),  # (N, 24, 56, 56)
             nn.Sequential(
-                InvertedResidual(24, expansion=3, kernel=5, out=40, stride=2),
-                InvertedResidual(40, expansion=3, kernel=5, out=40),
-                InvertedResidual(40, expansion=3, kernel=5, out=40),
+                InvertedResidual(24, out=40, kernel=5, stride=2, expansion=3),
+                InvertedResidual(40, out=40, kernel=5, expansion=3),
+                InvertedResidual(40, out=40, kernel=5, expansion=3),
             ),  # (N, 40, 28, 28)
             nn.Sequential(
-                InvertedResidual(40, kernel=5, out=80, stride=2),
-                InvertedResidual(80, kernel=5, out=80),
-                InvertedResidual(80, kernel=5, out=80),
+                InvertedResidual(40, out=80, kernel=5, stride=2),
+                InvertedResidual(80, out=80, kernel=5),
+                InvertedResidual(80, out=80, kernel=5),
             ),  # (N, 80, 14, 14)
             nn.Sequential(
                 InvertedResidual(80, out=96),
                 InvertedResidual(96, out=96),
             ),  # (N, 96, 14, 14)
             nn.Sequential(
-                InvertedResidual(96, kernel=5, out=192, stride=2),
-                InvertedResidual(192, kernel=5, out=192),
-                InvertedResidual(192, kernel=5, out=192),
-                InvertedResidual(192, kernel=5, out=192),
+                InvertedResidual(96, out=192, kernel=5, stride=2),
+                InvertedResidual(192, out=192, kernel=5),
+                InvertedResidual(192, out=192, kernel=5),
+                InvertedResidual(192, out=192, kernel=5),
             ),  # (N, 192, 7, 7)
             nn.Sequential(
                 InvertedResidual(192, out=320),

@@ -8,26 +8,26 @@ from torch import nn
 
 class InvertedResidual(nn.Module):
     """MobileNetV2's inverted residual (Sandler et al. 2018): a 1x1 expansion to `expansion` times
-    the channels, a 3x3 depthwise convolution, and a linear 1x1 projection (no activation after
-    it); the input is added back when the shapes agree. torchvision's layout and state_dict keys.
+    the channels, a 3x3 depthwise convolution, and a linear 1x1 projection (no activation after it);
+    the input is added back when the shapes agree. torchvision's layout and state_dict keys.
     """
 
     def __init__(
         self, in_channels: int, out_channels: int, stride: int = 1, expansion: int = 6
     ) -> None:
         super().__init__()
-        hidden = round(in_channels * expansion)
+        hidden = in_channels * expansion
         layers: list[nn.Module] = []
         if expansion != 1:
             layers.append(
-                nn.Sequential(  # expansion
+                nn.Sequential(
                     nn.Conv2d(in_channels, hidden, kernel_size=1, bias=False),
                     nn.BatchNorm2d(hidden),
                     nn.ReLU6(inplace=True),
                 )
             )
         layers += [
-            nn.Sequential(  # depthwise
+            nn.Sequential(
                 nn.Conv2d(
                     hidden,
                     hidden,
@@ -40,7 +40,6 @@ class InvertedResidual(nn.Module):
                 nn.BatchNorm2d(hidden),
                 nn.ReLU6(inplace=True),
             ),
-            # the linear bottleneck: no activation after the projection
             nn.Conv2d(hidden, out_channels, kernel_size=1, bias=False),
             nn.BatchNorm2d(out_channels),
         ]
@@ -48,9 +47,11 @@ class InvertedResidual(nn.Module):
         self.use_residual = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        identity = x
+        x = self.conv(x)
         if self.use_residual:
-            return x + self.conv(x)
-        return self.conv(x)
+            x += identity
+        return x
 
 
 class MobileNetV2(nn.Module):

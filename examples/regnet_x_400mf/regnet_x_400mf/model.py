@@ -14,7 +14,7 @@ class BottleneckTransform(nn.Module):
     convolution, each with batch norm.
     """
 
-    def __init__(self, in_channels: int, out: int, group_width: int = 16, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1, group_width: int = 16) -> None:
         super().__init__()
         self.a = nn.Sequential(
             nn.Conv2d(in_channels, out, kernel_size=1, bias=False),
@@ -50,9 +50,9 @@ class ResBottleneckBlock(nn.Module):
     changes), then ReLU.
     """
 
-    def __init__(self, in_channels: int, out: int, group_width: int = 16, stride: int = 1) -> None:
+    def __init__(self, in_channels: int, out: int, stride: int = 1, group_width: int = 16) -> None:
         super().__init__()
-        self.f = BottleneckTransform(in_channels, group_width=group_width, out=out, stride=stride)
+        self.f = BottleneckTransform(in_channels, out=out, stride=stride, group_width=group_width)
         self.proj = (
             nn.Sequential(
                 nn.Conv2d(in_channels, out, kernel_size=1, stride=stride, bias=False),

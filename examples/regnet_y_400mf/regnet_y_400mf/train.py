@@ -220,8 +220,8 @@ def read_config(path: Path, config: dict | None = None) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise Refused(f"cannot read the config {path}: {error}") from None
     keys = "seed data.image_size data.num_workers data.root data.val_split train.grad_clip"
-    keys += " train.label_smoothing train.mixup_alpha train.cutmix_alpha train.epochs"
-    keys += " train.batch_size train.optimizer.lr train.schedule.name train.ema.decay"
+    keys += " train.label_smoothing train.epochs train.batch_size train.optimizer.lr"
+    keys += " train.schedule.name train.mixup_alpha train.cutmix_alpha train.ema.decay"
     keys += " train.ema.every train.no_weight_decay"
     for key in keys.split():
         value = config

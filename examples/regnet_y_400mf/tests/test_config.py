@@ -151,6 +151,13 @@ def weight_decay(settings: dict, key: str):
     return [len(group["params"]) for group in groups]
 
 
+def mix(settings: dict, key: str):
+    """The soft labels of a few mixed batches."""
+    mixer = train.BatchMix(settings["train"], 3, 0, 0)
+    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
+    return [mixer(images, labels, 0, step)[1].tolist() for step in range(8)]
+
+
 def ema(settings: dict, key: str):
     """The moving average of a weight that was 1, 2, then 3."""
     layer = torch.nn.Linear(1, 1)
@@ -159,13 +166,6 @@ def ema(settings: dict, key: str):
         torch.nn.init.constant_(layer.weight, value)
         averaged.update_parameters(layer)
     return float(averaged.module.weight)
-
-
-def mix(settings: dict, key: str):
-    """The soft labels of a few mixed batches."""
-    mixer = train.BatchMix(settings["train"], 3, 0, 0)
-    images, labels = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 0])
-    return [mixer(images, labels, 0, step)[1].tolist() for step in range(8)]
 
 
 def folder(root: Path) -> Path:

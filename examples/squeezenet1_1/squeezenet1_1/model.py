@@ -10,7 +10,7 @@ from torch import nn
 class Fire(nn.Module):
     """Squeeze the channels with a 1x1 convolution, expand with 1x1 and 3x3 ones side by side."""
 
-    def __init__(self, in_channels: int, expand: int, squeeze: int) -> None:
+    def __init__(self, in_channels: int, squeeze: int, expand: int) -> None:
         super().__init__()
         self.squeeze = nn.Conv2d(in_channels, squeeze, kernel_size=1)
         self.expand1x1 = nn.Conv2d(squeeze, expand, kernel_size=1)
@@ -34,16 +34,16 @@ class SqueezeNet(nn.Module):
             nn.Conv2d(3, 64, kernel_size=3, stride=2),  # (N, 64, 111, 111)
             nn.ReLU(inplace=True),  # (N, 64, 111, 111)
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),  # (N, 64, 55, 55)
-            Fire(64, expand=64, squeeze=16),  # (N, 128, 55, 55)
-            Fire(128, expand=64, squeeze=16),  # (N, 128, 55, 55)
+            Fire(64, squeeze=16, expand=64),  # (N, 128, 55, 55)
+            Fire(128, squeeze=16, expand=64),  # (N, 128, 55, 55)
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),  # (N, 128, 27, 27)
-            Fire(128, expand=128, squeeze=32),  # (N, 256, 27, 27)
-            Fire(256, expand=128, squeeze=32),  # (N, 256, 27, 27)
+            Fire(128, squeeze=32, expand=128),  # (N, 256, 27, 27)
+            Fire(256, squeeze=32, expand=128),  # (N, 256, 27, 27)
             nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),  # (N, 256, 13, 13)
-            Fire(256, expand=192, squeeze=48),  # (N, 384, 13, 13)
-            Fire(384, expand=192, squeeze=48),  # (N, 384, 13, 13)
-            Fire(384, expand=256, squeeze=64),  # (N, 512, 13, 13)
-            Fire(512, expand=256, squeeze=64),  # (N, 512, 13, 13)
+            Fire(256, squeeze=48, expand=192),  # (N, 384, 13, 13)
+            Fire(384, squeeze=48, expand=192),  # (N, 384, 13, 13)
+            Fire(384, squeeze=64, expand=256),  # (N, 512, 13, 13)
+            Fire(512, squeeze=64, expand=256),  # (N, 512, 13, 13)
         )
         self.classifier = nn.Sequential(
             nn.Dropout(p=0.5),  # (N, 512, 13, 13)

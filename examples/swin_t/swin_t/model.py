@@ -110,7 +110,7 @@ class SwinTransformerBlock(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, heads: int, drop_path: float = 0.0, shift: int = 0
+        self, in_channels: int, heads: int, shift: int = 0, drop_path: float = 0.0
     ) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(in_channels)
@@ -171,26 +171,26 @@ class SwinTransformer(nn.Module):
             ),  # (N, 56, 56, 96)
             nn.Sequential(
                 SwinTransformerBlock(96, heads=3),
-                SwinTransformerBlock(96, drop_path=0.0182, heads=3, shift=3),
+                SwinTransformerBlock(96, heads=3, shift=3, drop_path=0.0182),
             ),  # (N, 56, 56, 96)
             PatchMerging(96),  # (N, 28, 28, 192)
             nn.Sequential(
-                SwinTransformerBlock(192, drop_path=0.0364, heads=6),
-                SwinTransformerBlock(192, drop_path=0.0545, heads=6, shift=3),
+                SwinTransformerBlock(192, heads=6, drop_path=0.0364),
+                SwinTransformerBlock(192, heads=6, shift=3, drop_path=0.0545),
             ),  # (N, 28, 28, 192)
             PatchMerging(192),  # (N, 14, 14, 384)
             nn.Sequential(
-                SwinTransformerBlock(384, drop_path=0.0727, heads=12),
-                SwinTransformerBlock(384, drop_path=0.0909, heads=12, shift=3),
-                SwinTransformerBlock(384, drop_path=0.1091, heads=12),
-                SwinTransformerBlock(384, drop_path=0.1273, heads=12, shift=3),
-                SwinTransformerBlock(384, drop_path=0.1455, heads=12),
-                SwinTransformerBlock(384, drop_path=0.1636, heads=12, shift=3),
+                SwinTransformerBlock(384, heads=12, drop_path=0.0727),
+                SwinTransformerBlock(384, heads=12, shift=3, drop_path=0.0909),
+                SwinTransformerBlock(384, heads=12, drop_path=0.1091),
+                SwinTransformerBlock(384, heads=12, shift=3, drop_path=0.1273),
+                SwinTransformerBlock(384, heads=12, drop_path=0.1455),
+                SwinTransformerBlock(384, heads=12, shift=3, drop_path=0.1636),
             ),  # (N, 14, 14, 384)
             PatchMerging(384),  # (N, 7, 7, 768)
             nn.Sequential(
-                SwinTransformerBlock(768, drop_path=0.1818, heads=24),
-                SwinTransformerBlock(768, drop_path=0.2, heads=24, shift=3),
+                SwinTransformerBlock(768, heads=24, drop_path=0.1818),
+                SwinTransformerBlock(768, heads=24, shift=3, drop_path=0.2),
             ),  # (N, 7, 7, 768)
         )
         self.norm = nn.LayerNorm(768)

@@ -131,7 +131,7 @@ class SwinTransformerBlockV2(nn.Module):
     """
 
     def __init__(
-        self, in_channels: int, heads: int, drop_path: float = 0.0, shift: int = 0
+        self, in_channels: int, heads: int, shift: int = 0, drop_path: float = 0.0
     ) -> None:
         super().__init__()
         self.attn = ShiftedWindowAttentionV2(in_channels, heads, window=8, shift=shift)
@@ -196,26 +196,26 @@ class SwinTransformer(nn.Module):
             ),  # (N, 64, 64, 96)
             nn.Sequential(
                 SwinTransformerBlockV2(96, heads=3),
-                SwinTransformerBlockV2(96, drop_path=0.0182, heads=3, shift=4),
+                SwinTransformerBlockV2(96, heads=3, shift=4, drop_path=0.0182),
             ),  # (N, 64, 64, 96)
             PatchMergingV2(96),  # (N, 32, 32, 192)
             nn.Sequential(
-                SwinTransformerBlockV2(192, drop_path=0.0364, heads=6),
-                SwinTransformerBlockV2(192, drop_path=0.0545, heads=6, shift=4),
+                SwinTransformerBlockV2(192, heads=6, drop_path=0.0364),
+                SwinTransformerBlockV2(192, heads=6, shift=4, drop_path=0.0545),
             ),  # (N, 32, 32, 192)
             PatchMergingV2(192),  # (N, 16, 16, 384)
             nn.Sequential(
-                SwinTransformerBlockV2(384, drop_path=0.0727, heads=12),
-                SwinTransformerBlockV2(384, drop_path=0.0909, heads=12, shift=4),
-                SwinTransformerBlockV2(384, drop_path=0.1091, heads=12),
-                SwinTransformerBlockV2(384, drop_path=0.1273, heads=12, shift=4),
-                SwinTransformerBlockV2(384, drop_path=0.1455, heads=12),
-                SwinTransformerBlockV2(384, drop_path=0.1636, heads=12, shift=4),
+                SwinTransformerBlockV2(384, heads=12, drop_path=0.0727),
+                SwinTransformerBlockV2(384, heads=12, shift=4, drop_path=0.0909),
+                SwinTransformerBlockV2(384, heads=12, drop_path=0.1091),
+                SwinTransformerBlockV2(384, heads=12, shift=4, drop_path=0.1273),
+                SwinTransformerBlockV2(384, heads=12, drop_path=0.1455),
+                SwinTransformerBlockV2(384, heads=12, shift=4, drop_path=0.1636),
             ),  # (N, 16, 16, 384)
             PatchMergingV2(384),  # (N, 8, 8, 768)
             nn.Sequential(
-                SwinTransformerBlockV2(768, drop_path=0.1818, heads=24),
-                SwinTransformerBlockV2(768, drop_path=0.2, heads=24, shift=4),
+                SwinTransformerBlockV2(768, heads=24, drop_path=0.1818),
+                SwinTransformerBlockV2(768, heads=24, shift=4, drop_path=0.2),
             ),  # (N, 8, 8, 768)
         )
         self.norm = nn.LayerNorm(768)

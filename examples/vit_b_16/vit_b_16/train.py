@@ -203,8 +203,8 @@ def read_config(path: Path, config: dict | None = None) -> dict:
     except (OSError, yaml.YAMLError) as error:
         raise Refused(f"cannot read the config {path}: {error}") from None
     keys = "seed data.num_workers data.root data.val_split train.grad_clip train.label_smoothing"
-    keys += " train.mixup_alpha train.cutmix_alpha train.epochs train.batch_size"
-    keys += " train.optimizer.lr train.schedule.name train.no_weight_decay"
+    keys += " train.epochs train.batch_size train.optimizer.lr train.schedule.name"
+    keys += " train.mixup_alpha train.cutmix_alpha train.no_weight_decay"
     for key in keys.split():
         value = config
         try:  # a part missing, or a value where the key needs a mapping or a list

@@ -37,10 +37,10 @@ class EncoderBlock(nn.Module):
 
     def __init__(self, in_channels: int, heads: int, mlp: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.ln_1 = nn.LayerNorm(in_channels, eps=1e-06)
+        self.ln_1 = nn.LayerNorm(in_channels, eps=1e-6)
         self.self_attention = SelfAttention(in_channels, heads=heads)
         self.dropout = nn.Dropout(p=dropout)
-        self.ln_2 = nn.LayerNorm(in_channels, eps=1e-06)
+        self.ln_2 = nn.LayerNorm(in_channels, eps=1e-6)
         self.mlp = nn.Sequential(
             nn.Linear(in_channels, mlp),
             nn.GELU(),
@@ -85,7 +85,7 @@ class Encoder(nn.Module):
                 ]
             )
         )
-        self.ln = nn.LayerNorm(in_channels, eps=1e-06)
+        self.ln = nn.LayerNorm(in_channels, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.pos_embedding
