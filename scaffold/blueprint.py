@@ -332,10 +332,9 @@ class Train(Section):
 
 # --- the blueprint ----------------------------------------------------------------------------
 
-EXPORT_FORMATS = ("onnx", "torch_export")
-
 
 @section
+@unit_fields("blueprint")  # and the training features' own (scaffold/features/)
 class Blueprint(Section):
     """A scaffold blueprint: what the model is, what data it learns from, and how it trains."""
 
@@ -360,12 +359,6 @@ class Blueprint(Section):
     model: Model = spec_field(Struct(Model), doc="the network")
     data: Data = spec_field(Struct(Data), None, "data set and transforms")
     train: Train = spec_field(Struct(Train), None, "training recipe")
-    export: Any = spec_field(
-        OneOf(Bool(), ListOf(Enum(*EXPORT_FORMATS), min_items=1), what="true, false or formats"),
-        False,
-        "python -m PKG.export writes the trained model as ONNX and/or torch.export files: true "
-        "(both), or a list of onnx, torch_export",
-    )
 
     source: str = field(default="<blueprint>")  # the file it was read from
     raw: dict | None = field(default=None)  # the plain data, as saved in a generated project
@@ -497,11 +490,8 @@ def _apply_defaults(bp: Blueprint) -> None:
         bp.train = Train(location=bp.location, path="train")
     if bp.train.optimizer is None:
         bp.train.optimizer = Optimizer(name="adam", lr=1e-3)
-    if isinstance(bp.export, bool):
-        bp.export = list(EXPORT_FORMATS) if bp.export else []
-    bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
     for unit in FEATURES:
-        unit.resolve(bp.train)
+        unit.resolve_blueprint(bp)
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:

@@ -126,7 +126,6 @@ class Pieces:
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
     warmup: bool  # a schedule with warm-up epochs
     feature_cache: bool  # the feature cache unit is on (data.py and the README still ask)
-    export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
@@ -224,7 +223,6 @@ class Project:
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
             warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
             feature_cache="feature_cache" in names,
-            export=tuple(bp.export),
             **self._feature_pieces(schedules),
         )
 
@@ -243,7 +241,7 @@ class Project:
     @cached_property
     def features(self) -> tuple[Feature, ...]:
         """The training features (units) the blueprint switches on, in their order."""
-        return features_of(self.blueprint.train)
+        return features_of(self.blueprint)
 
     @property
     def torchvision_folder(self) -> str:
@@ -598,19 +596,14 @@ class Project:
             ]
         return {"seed": bp.train.seed, "data": config_data, "train": train}
 
-    @property
-    def export_suffixes(self) -> dict[str, str]:
-        """The file suffix of each format export.py writes."""
-        return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
-
     @cached_property
     def feature_values(self) -> dict[str, dict]:
         """What each training feature's partial prints, by the feature's name."""
         return {unit.name: unit.values(self) for unit in self.features}
 
     def _data_features(self) -> list[str]:
-        """The README's items on the blueprint's augmentation, the data's features (each unit's),
-        feature cache and export."""
+        """The README's items on the blueprint's augmentation and on the data's features (each
+        unit's)."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
         ra, ta, aa, erasing = (
@@ -639,24 +632,6 @@ class Project:
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
         notes += [unit.readme(self) for unit in self.features if unit.readme_part == "data"]
-        if bp.export:
-            written = {
-                "onnx": "an ONNX file (best.onnx)",
-                "torch_export": "a torch.export program (best.pt2)",
-            }
-            formats = " or ".join(written[f] for f in bp.export)
-            notes.append(
-                f"**Export**: `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
-                f" --format {'|'.join(bp.export)}` writes {formats} next to the checkpoint, its"
-                " batch size free."
-                + (
-                    " tests/test_export.py runs the ONNX file in onnxruntime and compares its"
-                    ' outputs with PyTorch\'s (`pip install -e ".[export]"` installs onnx and'
-                    " onnxruntime)."
-                    if "onnx" in bp.export
-                    else ""
-                )
-            )
         return notes
 
     @property
@@ -675,9 +650,9 @@ class Project:
         return [requirement for unit in self.features for requirement in unit.dependencies]
 
     @property
-    def export_dependencies(self) -> list[str]:
-        """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
-        return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
+    def extras(self) -> dict[str, list[str]]:
+        """pyproject.toml's optional dependencies of the training features, by extra."""
+        return {name: deps for unit in self.features for name, deps in unit.extras(self).items()}
 
     @property
     def _feature_config(self) -> dict:
@@ -1082,7 +1057,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
-    units = features_of(train)
+    units = features_of(bp)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")

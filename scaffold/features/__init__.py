@@ -36,6 +36,8 @@ class Feature:
     # {key: spec_field(...)}, in the schema's order
     fields: dict[str, Any] = {}
     phase_fields: dict[str, Any] = {}
+    # its top-level blueprint fields (beside `model`, `data`, `train`)
+    blueprint_fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
     # train.py's flags that give a setting of its config (by argparse's names), and the setting
@@ -50,6 +52,10 @@ class Feature:
 
     def resolve(self, train) -> None:
         """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
+
+    def resolve_blueprint(self, bp) -> None:
+        """Resolve its fields of the blueprint `bp` (its `train` section's: `resolve`)."""
+        self.resolve(bp.train)
 
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
@@ -72,6 +78,10 @@ class Feature:
     def on(self, train) -> bool:
         """Whether a project of the resolved blueprint section `train` has this feature."""
         raise NotImplementedError
+
+    def on_blueprint(self, bp) -> bool:
+        """Whether a project of the resolved blueprint `bp` has this feature (its `train`: `on`)."""
+        return self.on(bp.train)
 
     def config(self, train) -> dict:
         """Its settings in configs/default.yaml's `train`, when on."""
@@ -99,6 +109,11 @@ class Feature:
         ("probe", (probe, other value)) or ("run", value); None: not this feature's."""
         return None
 
+    def extras(self, project) -> dict[str, list[str]]:
+        """pyproject.toml's optional dependencies of its own, by extra (the tests' extra has
+        them too)."""
+        return {}
+
     def metrics(self, project) -> list[str]:
         """metrics.csv's columns of its own."""
         return []
@@ -123,12 +138,13 @@ FEATURES: tuple[Feature, ...] = _units()
 
 def unit_fields(part: str):
     """A decorator (below @section) that adds every feature's blueprint fields of `part`
-    ("train" or "phase") to the section class."""
+    ("blueprint", "train" or "phase") to the section class."""
 
     def add(cls: type) -> type:
         annotations = cls.__dict__.get("__annotations__", {})
         for unit in FEATURES:
-            for key, spec in (unit.fields if part == "train" else unit.phase_fields).items():
+            own = {"blueprint": unit.blueprint_fields, "train": unit.fields}
+            for key, spec in own.get(part, unit.phase_fields).items():
                 annotations[key] = "Any"
                 setattr(cls, key, spec)
         cls.__annotations__ = annotations
@@ -137,6 +153,6 @@ def unit_fields(part: str):
     return add
 
 
-def features_of(train) -> tuple[Feature, ...]:
-    """The features a resolved `train` section switches on, in FEATURES' order."""
-    return tuple(unit for unit in FEATURES if unit.on(train))
+def features_of(bp) -> tuple[Feature, ...]:
+    """The features a resolved blueprint `bp` switches on, in FEATURES' order."""
+    return tuple(unit for unit in FEATURES if unit.on_blueprint(bp))

@@ -66,7 +66,7 @@ class FeatureCache(Feature):
                     "(without augmentation), or make data.transforms.train deterministic",
                 )
             for key in (
-                key for unit in features_of(bp.train) for key in unit.blends_images(bp.train)
+                key for unit in features_of(bp) for key in unit.blends_images(bp.train)
             ):
                 problems.add(
                     where,
