@@ -238,7 +238,8 @@ class Optimizer(Section):
     eps: float | None = spec_field(Float(above=0, max=1), None, "adam/adamw/rmsprop: epsilon")
 
 
-PER_STEP = ("warmup_epochs", "warmup_factor", "interval")  # of the schedules stepped by a count
+# of the schedules stepped by a count: the training features' keys (the warm-up's) and when
+PER_STEP = (*(key for unit in FEATURES for key in unit.schedule_fields), "interval")
 SCHEDULE_OPTIONS = {
     "constant": PER_STEP,
     "step": ("step_size", "gamma", *PER_STEP),
@@ -249,6 +250,7 @@ SCHEDULE_OPTIONS = {
 
 
 @section
+@unit_fields("schedule")  # and the training features' own (scaffold/features/)
 class Schedule(Section):
     """How the learning rate changes over the epochs."""
 
@@ -264,13 +266,6 @@ class Schedule(Section):
         Float(above=0, max=1), None, "step/multistep: decay factor (0.1)"
     )
     min_lr: float | None = spec_field(Float(min=0), None, "cosine/plateau: lowest learning rate")
-    warmup_epochs: int | None = spec_field(Int(min=0), None, "linear warm-up epochs")
-    warmup_factor: float | None = spec_field(
-        Float(above=0, max=1),
-        None,
-        "the learning rate's factor at the warm-up's first step, rising linearly to 1 "
-        "(torchvision's --lr-warmup-decay, e.g. 0.01); default 1 / (warm-up steps + 1), nanoGPT's",
-    )
     interval: str | None = spec_field(
         Enum("epoch", "step"),
         None,
@@ -848,9 +843,7 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
         "milestones",
         "gamma",
         "min_lr",
-        "warmup_epochs",
-        "warmup_factor",
-        "interval",
+        *PER_STEP,
         "metric",
         "factor",
         "patience",
@@ -867,13 +860,6 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
     if schedule.name == "multistep" and schedule.milestones is None:
         problems.add(
             schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`"
-        )
-    if schedule.warmup_factor is not None and not schedule.warmup_epochs:
-        problems.add(
-            location_in(schedule, "warmup_factor"),
-            f"{path}.warmup_factor",
-            "warmup_factor is where a warm-up starts, but this schedule has no warm-up",
-            "add `warmup_epochs`, or remove warmup_factor",
         )
     if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
         problems.add(

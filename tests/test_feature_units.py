@@ -46,7 +46,7 @@ def own_files(unit) -> set[str]:
 
 @pytest.mark.parametrize("unit", FEATURES, ids=lambda unit: unit.name)
 def test_a_features_keys_are_named_in_its_module_and_its_partial_only(unit):
-    keys = {*unit.fields, *unit.phase_fields, *unit.blueprint_fields}
+    keys = {*unit.fields, *unit.phase_fields, *unit.blueprint_fields, *unit.schedule_fields}
     assert keys, "a feature has blueprint fields"
     for key in keys - WORDS:
         assert set(files_naming(key)) <= own_files(unit), key
@@ -61,7 +61,7 @@ def test_the_export_formats_are_named_in_its_own_files_only():
 
 
 def test_the_measured_words_are_each_in_two_files_at_most():
-    for word in ("ema", "mixup", "grad_accum", "tensorboard", "cache_features"):
+    for word in ("ema", "mixup", "grad_accum", "tensorboard", "cache_features", "warmup_epochs"):
         assert len(files_naming(word)) <= 2, (word, files_naming(word))
 
 

@@ -38,6 +38,8 @@ class Feature:
     phase_fields: dict[str, Any] = {}
     # its top-level blueprint fields (beside `model`, `data`, `train`)
     blueprint_fields: dict[str, Any] = {}
+    # its fields of every learning-rate schedule (train's and the phases'), after their own
+    schedule_fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
     # train.py's flags that give a setting of its config (by argparse's names), and the setting
@@ -49,6 +51,8 @@ class Feature:
     # what its code needs installed: pyproject.toml's dependencies
     dependencies: tuple[str, ...] = ()
     most: dict[str, float] = {}
+    # its config settings that may be null, by name, and what they are otherwise
+    nullable: dict[str, str] = {}
 
     def resolve(self, train) -> None:
         """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
@@ -91,6 +95,14 @@ class Feature:
         """Its settings in each phase of configs/default.yaml, when on (from the blueprint's
         `phase`)."""
         return {}
+
+    def phases_config(self, bp, phases: list[dict]) -> None:
+        """Add its settings to configs/default.yaml's phases (`phases`, each phase's settings
+        filled in), when on."""
+
+    def schedule_reads(self, project, name: str) -> set[str]:
+        """The settings of a schedule `name` that its code in make_schedule reads."""
+        return set()
 
     def choices(self, train) -> dict[str, tuple[str, ...]]:
         """--set: the values its settings that name code may take, by path ([] any index)."""
@@ -138,13 +150,14 @@ FEATURES: tuple[Feature, ...] = _units()
 
 def unit_fields(part: str):
     """A decorator (below @section) that adds every feature's blueprint fields of `part`
-    ("blueprint", "train" or "phase") to the section class."""
+    ("blueprint", "train", "phase" or "schedule") to the section class."""
 
     def add(cls: type) -> type:
         annotations = cls.__dict__.get("__annotations__", {})
         for unit in FEATURES:
             own = {"blueprint": unit.blueprint_fields, "train": unit.fields}
-            for key, spec in own.get(part, unit.phase_fields).items():
+            own |= {"phase": unit.phase_fields, "schedule": unit.schedule_fields}
+            for key, spec in own[part].items():
                 annotations[key] = "Any"
                 setattr(cls, key, spec)
         cls.__annotations__ = annotations
