@@ -39,10 +39,10 @@ class ModelEma(Feature):
     order = 10
     fields = {
         "ema": spec_field(
-            OneOf(Bool(), DECAY, Struct(ModelEMA), what="true, a decay or {decay, every}"),
+            OneOf(Bool(), DECAY, Struct(ModelEMA), what="true, a decay or {decay, every, warmup}"),
             None,
             "also keep an exponential moving average of the weights: true (timm's decay 0.9998 "
-            "every step), a decay, or {decay, every}",
+            "every step), a decay, or {decay, every, warmup}",
         )
     }
     imports = ("from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn",)
