@@ -128,7 +128,6 @@ class Pieces:
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
-    top5: bool  # top-5 accuracy (more than 5 classes)
     auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
@@ -230,7 +229,6 @@ class Project:
             "per_step": any(
                 schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
             ),
-            "top5": self.num_classes > 5,
             "auxiliary": bool(self.plan.auxiliary),
         }
 
@@ -882,7 +880,6 @@ class Project:
         """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
         x = self.pieces
         columns = ["phase"] if x.phases else []
-        columns += ["val_top5"] if x.top5 else []
         columns += [column for unit in self.features for column in unit.metrics(self)]
         return columns
 
@@ -936,11 +933,6 @@ class Project:
                 "**A per-step schedule**: the learning rate moves after every optimizer step, "
                 "its epochs (warm-up included) counted in steps; metrics.csv's `lr` is the rate "
                 "at the epoch's end."
-            )
-        if x.top5:
-            lines.append(
-                "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
-                "label is among the five highest scores."
             )
         return lines
 

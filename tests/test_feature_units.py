@@ -22,6 +22,9 @@ SOURCES = [
 ]
 # blueprint keys that are also plain English words, found in other prose (or shell)
 WORDS = {"deterministic", "export"}
+# features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
+# more than five classes)
+DECIDED = {"top5"}
 
 
 def files_naming(word: str) -> list[str]:
@@ -47,7 +50,7 @@ def own_files(unit) -> set[str]:
 @pytest.mark.parametrize("unit", FEATURES, ids=lambda unit: unit.name)
 def test_a_features_keys_are_named_in_its_module_and_its_partial_only(unit):
     keys = {*unit.fields, *unit.phase_fields, *unit.blueprint_fields, *unit.schedule_fields}
-    assert keys, "a feature has blueprint fields"
+    assert bool(keys) != (unit.name in DECIDED), "a feature has blueprint fields"
     for key in keys - WORDS:
         assert set(files_naming(key)) <= own_files(unit), key
 

@@ -85,7 +85,9 @@ class ModelEma(Feature):
         return None
 
     def metrics(self, project) -> list[str]:
-        return ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if project.pieces.top5 else [])
+        return ["val_ema_loss", "val_ema_acc"] + (
+            ["val_ema_top5"] if "top5" in project.pieces.features else []
+        )
 
     def readme(self, project) -> str:
         ema = project.blueprint.train.ema
