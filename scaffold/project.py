@@ -918,13 +918,14 @@ class Project:
             )
         if x.auxiliary:
             heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
+            uses = ", prediction and export" if "export" in x.features else " and prediction"
             lines.append(
                 f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
                 "weights) give class scores of their own in training, and the loss is the main "
                 "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
                 "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
-                "that total. In evaluation, prediction and export the heads do not run: the model "
-                "returns the class scores alone."
+                f"that total. In evaluation{uses} the heads do not run: the model returns the class "
+                "scores alone."
             )
         lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
         lines = [line for line in lines if line is not None]  # (a feature may have none)
