@@ -64,7 +64,8 @@ def test_the_export_formats_are_named_in_its_own_files_only():
 
 
 def test_the_measured_words_are_each_in_two_files_at_most():
-    for word in ("ema", "mixup", "grad_accum", "tensorboard", "cache_features", "warmup_epochs"):
+    measured = ("ema", "mixup", "grad_accum", "tensorboard", "cache_features")
+    for word in (*measured, "warmup_epochs", "warmup_factor", "val_top5"):
         assert len(files_naming(word)) <= 2, (word, files_naming(word))
 
 
