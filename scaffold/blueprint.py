@@ -238,7 +238,8 @@ class Optimizer(Section):
     eps: float | None = spec_field(Float(above=0, max=1), None, "adam/adamw/rmsprop: epsilon")
 
 
-PER_STEP = ("warmup_epochs", "warmup_factor", "interval")  # of the schedules stepped by a count
+# of the schedules stepped by a count: the training features' keys (the warm-up's) and when
+PER_STEP = (*(key for unit in FEATURES for key in unit.schedule_fields), "interval")
 SCHEDULE_OPTIONS = {
     "constant": PER_STEP,
     "step": ("step_size", "gamma", *PER_STEP),
@@ -249,6 +250,7 @@ SCHEDULE_OPTIONS = {
 
 
 @section
+@unit_fields("schedule")  # and the training features' own (scaffold/features/)
 class Schedule(Section):
     """How the learning rate changes over the epochs."""
 
@@ -264,13 +266,6 @@ class Schedule(Section):
         Float(above=0, max=1), None, "step/multistep: decay factor (0.1)"
     )
     min_lr: float | None = spec_field(Float(min=0), None, "cosine/plateau: lowest learning rate")
-    warmup_epochs: int | None = spec_field(Int(min=0), None, "linear warm-up epochs")
-    warmup_factor: float | None = spec_field(
-        Float(above=0, max=1),
-        None,
-        "the learning rate's factor at the warm-up's first step, rising linearly to 1 "
-        "(torchvision's --lr-warmup-decay, e.g. 0.01); default 1 / (warm-up steps + 1), nanoGPT's",
-    )
     interval: str | None = spec_field(
         Enum("epoch", "step"),
         None,
@@ -332,10 +327,9 @@ class Train(Section):
 
 # --- the blueprint ----------------------------------------------------------------------------
 
-EXPORT_FORMATS = ("onnx", "torch_export")
-
 
 @section
+@unit_fields("blueprint")  # and the training features' own (scaffold/features/)
 class Blueprint(Section):
     """A scaffold blueprint: what the model is, what data it learns from, and how it trains."""
 
@@ -360,12 +354,6 @@ class Blueprint(Section):
     model: Model = spec_field(Struct(Model), doc="the network")
     data: Data = spec_field(Struct(Data), None, "data set and transforms")
     train: Train = spec_field(Struct(Train), None, "training recipe")
-    export: Any = spec_field(
-        OneOf(Bool(), ListOf(Enum(*EXPORT_FORMATS), min_items=1), what="true, false or formats"),
-        False,
-        "python -m PKG.export writes the trained model as ONNX and/or torch.export files: true "
-        "(both), or a list of onnx, torch_export",
-    )
 
     source: str = field(default="<blueprint>")  # the file it was read from
     raw: dict | None = field(default=None)  # the plain data, as saved in a generated project
@@ -497,11 +485,8 @@ def _apply_defaults(bp: Blueprint) -> None:
         bp.train = Train(location=bp.location, path="train")
     if bp.train.optimizer is None:
         bp.train.optimizer = Optimizer(name="adam", lr=1e-3)
-    if isinstance(bp.export, bool):
-        bp.export = list(EXPORT_FORMATS) if bp.export else []
-    bp.export = [f for f in EXPORT_FORMATS if f in bp.export]  # each once, in this order
     for unit in FEATURES:
-        unit.resolve(bp.train)
+        unit.resolve_blueprint(bp)
 
 
 def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
@@ -858,9 +843,7 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
         "milestones",
         "gamma",
         "min_lr",
-        "warmup_epochs",
-        "warmup_factor",
-        "interval",
+        *PER_STEP,
         "metric",
         "factor",
         "patience",
@@ -877,13 +860,6 @@ def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -
     if schedule.name == "multistep" and schedule.milestones is None:
         problems.add(
             schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`"
-        )
-    if schedule.warmup_factor is not None and not schedule.warmup_epochs:
-        problems.add(
-            location_in(schedule, "warmup_factor"),
-            f"{path}.warmup_factor",
-            "warmup_factor is where a warm-up starts, but this schedule has no warm-up",
-            "add `warmup_epochs`, or remove warmup_factor",
         )
     if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
         problems.add(

@@ -2,7 +2,7 @@
 
 `ScaffoldContext` puts the checked `Project` in every template's context, once per render, with
 every value ready to print: `p` (the project) and `x` (its pieces: what the blueprint switches on),
-for file names (`{% if x.export %}export.py{% endif %}.jinja`) and bodies alike. Templates only
+for file names (`{% if "export" in x.features %}export.py{% endif %}.jinja`) and bodies alike. Templates only
 print. `ScaffoldExtension` gives the `black` filter and what rendered the project
 (`scaffold_version`, `black_version`, recorded in the answers file). Formatting inside rendering
 (not in a task) means an old and a new render of a project are formatted the same way, so

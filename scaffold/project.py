@@ -124,14 +124,10 @@ class Pieces:
     convert_channels: bool  # images whose channels differ from the model's input are converted
     optimizers: tuple[str, ...]  # the optimizers the phases name
     schedules: tuple[str, ...]  # the learning-rate schedules the phases name
-    warmup: bool  # a schedule with warm-up epochs
     feature_cache: bool  # the feature cache unit is on (data.py and the README still ask)
-    export: tuple[str, ...]  # the formats export.py writes ("onnx", "torch_export"), or none
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
-    warmup_factor: bool  # a schedule states the factor its warm-up starts from
-    top5: bool  # top-5 accuracy (more than 5 classes)
     auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
@@ -222,9 +218,7 @@ class Project:
             or NATIVE_CHANNELS.get(self.dataset, self.image.channels) != self.image.channels,
             optimizers=tuple(sorted({phase["optimizer"]["name"] for phase in phases})),
             schedules=tuple(sorted({schedule["name"] for schedule in schedules})),
-            warmup=any(schedule.get("warmup_epochs") for schedule in schedules),
             feature_cache="feature_cache" in names,
-            export=tuple(bp.export),
             **self._feature_pieces(schedules),
         )
 
@@ -235,15 +229,13 @@ class Project:
             "per_step": any(
                 schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
             ),
-            "warmup_factor": any("warmup_factor" in schedule for schedule in schedules),
-            "top5": self.num_classes > 5,
             "auxiliary": bool(self.plan.auxiliary),
         }
 
     @cached_property
     def features(self) -> tuple[Feature, ...]:
         """The training features (units) the blueprint switches on, in their order."""
-        return features_of(self.blueprint.train)
+        return features_of(self.blueprint)
 
     @property
     def torchvision_folder(self) -> str:
@@ -598,19 +590,14 @@ class Project:
             ]
         return {"seed": bp.train.seed, "data": config_data, "train": train}
 
-    @property
-    def export_suffixes(self) -> dict[str, str]:
-        """The file suffix of each format export.py writes."""
-        return {f: {"onnx": ".onnx", "torch_export": ".pt2"}[f] for f in self.pieces.export}
-
     @cached_property
     def feature_values(self) -> dict[str, dict]:
         """What each training feature's partial prints, by the feature's name."""
         return {unit.name: unit.values(self) for unit in self.features}
 
     def _data_features(self) -> list[str]:
-        """The README's items on the blueprint's augmentation, the data's features (each unit's),
-        feature cache and export."""
+        """The README's items on the blueprint's augmentation and on the data's features (each
+        unit's)."""
         bp, notes = self.blueprint, []
         steps = {type(step): step for step in bp.data.transforms.train}
         ra, ta, aa, erasing = (
@@ -639,24 +626,6 @@ class Project:
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
         notes += [unit.readme(self) for unit in self.features if unit.readme_part == "data"]
-        if bp.export:
-            written = {
-                "onnx": "an ONNX file (best.onnx)",
-                "torch_export": "a torch.export program (best.pt2)",
-            }
-            formats = " or ".join(written[f] for f in bp.export)
-            notes.append(
-                f"**Export**: `python -m {self.package}.export --checkpoint runs/{self.name}/best.pt"
-                f" --format {'|'.join(bp.export)}` writes {formats} next to the checkpoint, its"
-                " batch size free."
-                + (
-                    " tests/test_export.py runs the ONNX file in onnxruntime and compares its"
-                    ' outputs with PyTorch\'s (`pip install -e ".[export]"` installs onnx and'
-                    " onnxruntime)."
-                    if "onnx" in bp.export
-                    else ""
-                )
-            )
         return notes
 
     @property
@@ -675,9 +644,9 @@ class Project:
         return [requirement for unit in self.features for requirement in unit.dependencies]
 
     @property
-    def export_dependencies(self) -> list[str]:
-        """What writing and checking ONNX files needs: the `export` extra of pyproject.toml."""
-        return ["onnx>=1.16", "onnxruntime>=1.18"] if "onnx" in self.blueprint.export else []
+    def extras(self) -> dict[str, list[str]]:
+        """pyproject.toml's optional dependencies of the training features, by extra."""
+        return {name: deps for unit in self.features for name, deps in unit.extras(self).items()}
 
     @property
     def _feature_config(self) -> dict:
@@ -777,9 +746,9 @@ class Project:
     def _schedule_reads(self, name: str) -> set[str]:
         """The settings phases.py's make_schedule reads for the schedule `name`."""
         reads = {"step": {"step_size"}, "multistep": {"milestones"}}.get(name, set())
-        reads |= SCHEDULE_DEFAULTS[name].keys() - {"warmup_epochs"}
-        if name != "plateau" and self.pieces.warmup:
-            reads |= {"warmup_epochs"} | ({"warmup_factor"} if self.pieces.warmup_factor else set())
+        reads |= SCHEDULE_DEFAULTS[name].keys()
+        for unit in self.features:
+            reads |= unit.schedule_reads(self, name)
         return reads
 
     @property
@@ -788,6 +757,7 @@ class Project:
         config does not tell, by path ([] is any index): those that may be null, a phase's
         `trainable` (all, or a list of modules), the items of empty lists."""
         kinds: dict[str, tuple[str, ...]] = {}
+        nullable = NULLABLE_SETTINGS | {k: v for u in self.features for k, v in u.nullable.items()}
 
         def walk(value, path: str) -> None:
             if isinstance(value, dict):
@@ -796,8 +766,8 @@ class Project:
             elif isinstance(value, list) and value and isinstance(value[0], dict):
                 for inner in value:
                     walk(inner, f"{path}[]")
-            elif path.rpartition(".")[2] in NULLABLE_SETTINGS:
-                kinds[path] = (NULLABLE_SETTINGS[path.rpartition(".")[2]], "type(None)")
+            elif path.rpartition(".")[2] in nullable:
+                kinds[path] = (nullable[path.rpartition(".")[2]], "type(None)")
 
         walk(self.config, "")
         if self.pieces.phases:
@@ -910,7 +880,6 @@ class Project:
         """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
         x = self.pieces
         columns = ["phase"] if x.phases else []
-        columns += ["val_top5"] if x.top5 else []
         columns += [column for unit in self.features for column in unit.metrics(self)]
         return columns
 
@@ -949,30 +918,22 @@ class Project:
             )
         if x.auxiliary:
             heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
+            uses = ", prediction and export" if "export" in x.features else " and prediction"
             lines.append(
                 f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
                 "weights) give class scores of their own in training, and the loss is the main "
                 "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
                 "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
-                "that total. In evaluation, prediction and export the heads do not run: the model "
-                "returns the class scores alone."
+                f"that total. In evaluation{uses} the heads do not run: the model returns the class "
+                "scores alone."
             )
         lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
+        lines = [line for line in lines if line is not None]  # (a feature may have none)
         if x.per_step:
             lines.append(
                 "**A per-step schedule**: the learning rate moves after every optimizer step, "
                 "its epochs (warm-up included) counted in steps; metrics.csv's `lr` is the rate "
                 "at the epoch's end."
-            )
-        if x.warmup_factor:
-            lines.append(
-                "**Warm-up from a stated factor**: the warm-up starts at `warmup_factor` x the "
-                "learning rate and rises linearly to it."
-            )
-        if x.top5:
-            lines.append(
-                "**Top-5 accuracy** on the validation split (`val_top5` in metrics.csv): the "
-                "label is among the five highest scores."
             )
         return lines
 
@@ -1035,8 +996,7 @@ def _leaves(config, path: str = ""):
 CHANGED = {
     "momentum": 0.5, "betas": [0.5, 0.6], "alpha": 0.5, "eps": 0.1,
     "answers": 2, "min_word_count": 3, "max_question_length": 2, "milestones": [1],
-    "val_split": 0.5, "patience": 1, "factor": 0.5, "gamma": 0.5, "warmup_factor": 0.5,
-    "warmup_epochs": 2,
+    "val_split": 0.5, "patience": 1, "factor": 0.5, "gamma": 0.5,
 }  # fmt: skip
 
 
@@ -1071,7 +1031,7 @@ def _run_value(name: str, value, path: str, recipes: list[str]):
 
 
 # the settings that may be null (off, or: not given), by name, and what they are otherwise
-NULLABLE_SETTINGS = {"root": "str", "grad_clip": "float", "warmup_factor": "float"}
+NULLABLE_SETTINGS = {"root": "str", "grad_clip": "float"}
 
 # the settings of a phase that a project without phases keeps directly under train
 RECIPE_KEYS = ("epochs", "batch_size", "optimizer", "schedule")
@@ -1082,7 +1042,7 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     train = bp.train
     phases: list[Phase] = train.phases or [Phase(name="train", epochs=train.epochs)]
     result = []
-    units = features_of(train)
+    units = features_of(bp)
     for i, phase in enumerate(phases):
         optimizer = _merge_optimizer(train.optimizer, phase.optimizer)
         schedule = phase.schedule or train.schedule or Schedule(name="constant")
@@ -1099,13 +1059,8 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
         )
         for unit in units:
             result[-1] |= unit.phase_config(phase)
-    if not any(phase["schedule"].get("warmup_epochs") for phase in result):
-        for phase in result:  # no warm-up anywhere: the project has no warm-up code to read it
-            phase["schedule"].pop("warmup_epochs", None)
-    if any(schedule.warmup_factor for schedule in _schedules(train)):
-        for phase in result:  # the code reads it in every schedule with a warm-up
-            if "warmup_epochs" in phase["schedule"]:
-                phase["schedule"].setdefault("warmup_factor", None)
+    for unit in units:
+        unit.phases_config(bp, result)
     return result
 
 
@@ -1135,10 +1090,10 @@ OPTIMIZER_DEFAULTS = {
 }
 
 SCHEDULE_DEFAULTS = {
-    "constant": {"warmup_epochs": 0},
-    "step": {"gamma": 0.1, "warmup_epochs": 0},
-    "multistep": {"gamma": 0.1, "warmup_epochs": 0},
-    "cosine": {"min_lr": 0.0, "warmup_epochs": 0},
+    "constant": {},
+    "step": {"gamma": 0.1},
+    "multistep": {"gamma": 0.1},
+    "cosine": {"min_lr": 0.0},
     "plateau": {"metric": "val_acc", "factor": 0.1, "patience": 3, "min_lr": 0.0},
 }
 
@@ -1153,7 +1108,7 @@ def _optimizer_dict(opt: Optimizer) -> dict:
 
 def _schedule_dict(schedule: Schedule) -> dict:
     result = {"name": schedule.name}
-    for key in ("step_size", "milestones", "warmup_factor"):
+    for key in ("step_size", "milestones"):
         if getattr(schedule, key) is not None:
             result[key] = getattr(schedule, key)
     for key, default in SCHEDULE_DEFAULTS[schedule.name].items():

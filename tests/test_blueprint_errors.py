@@ -1658,7 +1658,7 @@ CASES = [
           epochs: 1
           ema: yes please
         """,
-        "bp.yaml:7:8: train.ema: expected true, a decay or {decay, every}, got the text "
+        "bp.yaml:7:8: train.ema: expected true, a decay or {decay, every, warmup}, got the text "
         "'yes please'",
         at="ema:",
     ),

@@ -20,8 +20,11 @@ SOURCES = [
     for path in sorted(folder.rglob("*"))
     if path.suffix in (".py", ".jinja") and "__pycache__" not in path.parts
 ]
-# blueprint keys that are also plain English words, found in other prose
-WORDS = {"deterministic"}
+# blueprint keys that are also plain English words, found in other prose (or shell)
+WORDS = {"deterministic", "export"}
+# features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
+# more than five classes)
+DECIDED = {"top5"}
 
 
 def files_naming(word: str) -> list[str]:
@@ -34,17 +37,35 @@ def files_naming(word: str) -> list[str]:
     )
 
 
+def own_files(unit) -> set[str]:
+    """A feature's module, its partial, and the templates rendered only when it is on."""
+    own = {
+        f"scaffold/features/{unit.name}.py",
+        f"templates/_partials/features/{unit.name}.py.jinja",
+    }
+    on = f'{{% if "{unit.name}" in x.features %}}'
+    return own | {path.relative_to(REPO).as_posix() for path in SOURCES if path.name.startswith(on)}
+
+
 @pytest.mark.parametrize("unit", FEATURES, ids=lambda unit: unit.name)
 def test_a_features_keys_are_named_in_its_module_and_its_partial_only(unit):
-    own = [f"scaffold/features/{unit.name}.py", f"templates/_partials/features/{unit.name}.py.jinja"]
-    keys = {*unit.fields, *unit.phase_fields}
-    assert keys, "a feature has blueprint fields"
+    keys = {*unit.fields, *unit.phase_fields, *unit.blueprint_fields, *unit.schedule_fields}
+    assert bool(keys) != (unit.name in DECIDED), "a feature has blueprint fields"
     for key in keys - WORDS:
-        assert set(files_naming(key)) <= set(own), key
+        assert set(files_naming(key)) <= own_files(unit), key
+
+
+def test_the_export_formats_are_named_in_its_own_files_only():
+    (export,) = [unit for unit in FEATURES if unit.name == "export"]
+    assert len(own_files(export)) == 4  # with PKG/export.py and tests/test_export.py
+    for word in ("onnx", "torch_export", "onnxruntime"):  # ("export" is English too)
+        named = set(files_naming(word))
+        assert named <= own_files(export), (word, named - own_files(export))
 
 
 def test_the_measured_words_are_each_in_two_files_at_most():
-    for word in ("ema", "mixup", "grad_accum", "tensorboard", "cache_features"):
+    measured = ("ema", "mixup", "grad_accum", "tensorboard", "cache_features")
+    for word in (*measured, "warmup_epochs", "warmup_factor", "val_top5"):
         assert len(files_naming(word)) <= 2, (word, files_naming(word))
 
 

@@ -24,8 +24,8 @@ def test_no_template_builds_the_project_itself():
 def test_conditional_files_are_named_by_what_the_blueprint_switches_on():
     names = sorted(path.name for path in TEMPLATES.rglob("{% if *"))
     assert names == [
-        "{% if x.export %}export.py{% endif %}.jinja",
-        "{% if x.export %}test_export.py{% endif %}.jinja",
+        '{% if "export" in x.features %}export.py{% endif %}.jinja',
+        '{% if "export" in x.features %}test_export.py{% endif %}.jinja',
         "{% if x.feature_cache %}features.py{% endif %}.jinja",
     ]
 

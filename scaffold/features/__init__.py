@@ -36,6 +36,10 @@ class Feature:
     # {key: spec_field(...)}, in the schema's order
     fields: dict[str, Any] = {}
     phase_fields: dict[str, Any] = {}
+    # its top-level blueprint fields (beside `model`, `data`, `train`)
+    blueprint_fields: dict[str, Any] = {}
+    # its fields of every learning-rate schedule (train's and the phases'), after their own
+    schedule_fields: dict[str, Any] = {}
     # config paths of counts that must be 1 or more, and the largest value of bounded numbers
     least: tuple[str, ...] = ()
     # train.py's flags that give a setting of its config (by argparse's names), and the setting
@@ -47,9 +51,15 @@ class Feature:
     # what its code needs installed: pyproject.toml's dependencies
     dependencies: tuple[str, ...] = ()
     most: dict[str, float] = {}
+    # its config settings that may be null, by name, and what they are otherwise
+    nullable: dict[str, str] = {}
 
     def resolve(self, train) -> None:
         """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
+
+    def resolve_blueprint(self, bp) -> None:
+        """Resolve its fields of the blueprint `bp` (its `train` section's: `resolve`)."""
+        self.resolve(bp.train)
 
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
@@ -73,6 +83,10 @@ class Feature:
         """Whether a project of the resolved blueprint section `train` has this feature."""
         raise NotImplementedError
 
+    def on_blueprint(self, bp) -> bool:
+        """Whether a project of the resolved blueprint `bp` has this feature (its `train`: `on`)."""
+        return self.on(bp.train)
+
     def config(self, train) -> dict:
         """Its settings in configs/default.yaml's `train`, when on."""
         return {}
@@ -81,6 +95,14 @@ class Feature:
         """Its settings in each phase of configs/default.yaml, when on (from the blueprint's
         `phase`)."""
         return {}
+
+    def phases_config(self, bp, phases: list[dict]) -> None:
+        """Add its settings to configs/default.yaml's phases (`phases`, each phase's settings
+        filled in), when on."""
+
+    def schedule_reads(self, project, name: str) -> set[str]:
+        """The settings of a schedule `name` that its code in make_schedule reads."""
+        return set()
 
     def choices(self, train) -> dict[str, tuple[str, ...]]:
         """--set: the values its settings that name code may take, by path ([] any index)."""
@@ -98,6 +120,11 @@ class Feature:
         """How tests/test_config.py shows the config setting `path` (its value `value`) works:
         ("probe", (probe, other value)) or ("run", value); None: not this feature's."""
         return None
+
+    def extras(self, project) -> dict[str, list[str]]:
+        """pyproject.toml's optional dependencies of its own, by extra (the tests' extra has
+        them too)."""
+        return {}
 
     def metrics(self, project) -> list[str]:
         """metrics.csv's columns of its own."""
@@ -123,12 +150,14 @@ FEATURES: tuple[Feature, ...] = _units()
 
 def unit_fields(part: str):
     """A decorator (below @section) that adds every feature's blueprint fields of `part`
-    ("train" or "phase") to the section class."""
+    ("blueprint", "train", "phase" or "schedule") to the section class."""
 
     def add(cls: type) -> type:
         annotations = cls.__dict__.get("__annotations__", {})
         for unit in FEATURES:
-            for key, spec in (unit.fields if part == "train" else unit.phase_fields).items():
+            own = {"blueprint": unit.blueprint_fields, "train": unit.fields}
+            own |= {"phase": unit.phase_fields, "schedule": unit.schedule_fields}
+            for key, spec in own[part].items():
                 annotations[key] = "Any"
                 setattr(cls, key, spec)
         cls.__annotations__ = annotations
@@ -137,6 +166,6 @@ def unit_fields(part: str):
     return add
 
 
-def features_of(train) -> tuple[Feature, ...]:
-    """The features a resolved `train` section switches on, in FEATURES' order."""
-    return tuple(unit for unit in FEATURES if unit.on(train))
+def features_of(bp) -> tuple[Feature, ...]:
+    """The features a resolved blueprint `bp` switches on, in FEATURES' order."""
+    return tuple(unit for unit in FEATURES if unit.on_blueprint(bp))

@@ -39,10 +39,10 @@ class ModelEma(Feature):
     order = 10
     fields = {
         "ema": spec_field(
-            OneOf(Bool(), DECAY, Struct(ModelEMA), what="true, a decay or {decay, every}"),
+            OneOf(Bool(), DECAY, Struct(ModelEMA), what="true, a decay or {decay, every, warmup}"),
             None,
             "also keep an exponential moving average of the weights: true (timm's decay 0.9998 "
-            "every step), a decay, or {decay, every}",
+            "every step), a decay, or {decay, every, warmup}",
         )
     }
     imports = ("from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn",)
@@ -85,7 +85,9 @@ class ModelEma(Feature):
         return None
 
     def metrics(self, project) -> list[str]:
-        return ["val_ema_loss", "val_ema_acc"] + (["val_ema_top5"] if project.pieces.top5 else [])
+        return ["val_ema_loss", "val_ema_acc"] + (
+            ["val_ema_top5"] if "top5" in project.pieces.features else []
+        )
 
     def readme(self, project) -> str:
         ema = project.blueprint.train.ema

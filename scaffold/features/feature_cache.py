@@ -65,9 +65,7 @@ class FeatureCache(Feature):
                     f"`{KEY}: eval` trains this phase on the evaluation transforms' images "
                     "(without augmentation), or make data.transforms.train deterministic",
                 )
-            for key in (
-                key for unit in features_of(bp.train) for key in unit.blends_images(bp.train)
-            ):
+            for key in (key for unit in features_of(bp) for key in unit.blends_images(bp.train)):
                 problems.add(
                     where,
                     path,
