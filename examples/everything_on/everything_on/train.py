@@ -398,13 +398,19 @@ def make_ema(model: nn.Module, settings: dict, resumed: dict | None) -> Averaged
 def warmed_up(decay: float):
     """The average's update with timm's warm-up of the decay (ModelEmaV3's use_warmup): update n
     (the first copies the weights) keeps min(decay, 1 - (1 + n)^(-2/3)) of the average. n is the
-    AveragedModel's count, saved in the checkpoint, so a resume goes on where the run stopped."""
+    AveragedModel's count, saved in the checkpoint, so a resume goes on where the run stopped. One
+    fused lerp over the tensors of a device and dtype, as get_ema_multi_avg_fn's (integer buffers,
+    batch norm's count, as it treats them)."""
 
     @torch.no_grad()
     def update(averaged: list, current: list, updates: torch.Tensor) -> None:
-        kept = torch.clamp(1 - (1 + updates.double()) ** (-2 / 3), max=decay)
-        for mean, value in zip(averaged, current):
-            mean.copy_(mean * kept + value * (1 - kept))
+        # (update_parameters has read the count on the host already, to know the first update)
+        kept = min(decay, 1 - (1 + int(updates)) ** (-2 / 3))
+        if torch.is_floating_point(averaged[0]) or torch.is_complex(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1 - kept)
+        else:
+            for mean, value in zip(averaged, current):
+                mean.copy_(mean * kept + value * (1 - kept))
 
     return update
 
