@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from typing import Any, ClassVar, NamedTuple
 
 from ..errors import Location, Problem, ProblemCollector
-from ..names import module_name_problem
+from ..names import derived_name_problem, module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
 from ..source import Node
 from ..spec import (
@@ -472,13 +472,16 @@ class Context:
 
     def name(self, layer: Layer | None, base: str | None = None, single_ok: bool = True) -> str:
         """The attribute name for `layer`: the user's, else its kind's base (`fc` when there is
-        one linear layer), else the base numbered (`conv1`, `conv2`)."""
+        one linear layer), else the base numbered (`conv1`, `conv2`). A base that no module may
+        have (a keyword, or nn.Module's attributes: a defined block called `half` or `train`) is
+        always numbered: `half1`, as a second use would give."""
         if layer is not None and layer.name:
             self.taken.add(layer.name)
             return layer.name
         base = base or (layer.NAME if layer is not None else "module")
         if (
             single_ok
+            and not derived_name_problem(base)
             and self._kind_counts.get(base, 0) <= 1
             and base not in self.taken
             and base not in self.user_names
