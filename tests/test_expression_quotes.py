@@ -1,0 +1,34 @@
+"""`max(...)` with a comma inside a YAML flow mapping: YAML ends the value at the comma, and the
+error says so, with the fix the README gives (quote the expression)."""
+
+from __future__ import annotations
+
+import textwrap
+
+from conftest import run_scaffold
+
+BLUEPRINT = """
+    name: quoted
+    input: {channels: 3, height: 8, width: 8}
+    blocks:
+      wide:
+        params: {out: ~}
+        layers: [conv: {out: OUT, padding: 1}, relu]
+    model:
+      layers: [wide: 4, flatten, linear: classes]
+    data: {classes: 2}
+    train: {epochs: 1}
+    """
+
+
+def test_an_unquoted_expression_with_a_comma_says_to_quote_it(tmp_path):
+    path = tmp_path / "bp.yaml"
+    path.write_text(textwrap.dedent(BLUEPRINT.replace("OUT", "$max(out, 8)")), encoding="utf-8")
+    refused = run_scaffold("validate", path)
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert f"{path}:7:26: blocks.wide: '$max(out' is not an expression: inside {{...}} a comma" in (
+        refused.out + refused.err
+    )
+    assert 'quote an expression with a comma ("$max(a, b)")' in refused.out + refused.err
+    path.write_text(textwrap.dedent(BLUEPRINT.replace("OUT", '"$max(out, 8)"')), encoding="utf-8")
+    assert run_scaffold("validate", path).out.strip() == "ok"
