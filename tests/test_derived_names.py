@@ -97,3 +97,31 @@ def test_a_team_block_file_named_like_a_module_method_gets_a_numbered_module(tmp
     exec(compile(model_code(engine, bp), "proj/model.py", "exec"), namespace)
     model = namespace[plan.class_name]().eval()
     assert model(torch.randn(2, 3, 8, 8)).shape == (2, 10)
+
+
+def test_a_block_class_named_like_a_helper_of_the_model_is_refused_at_the_block(tmp_path):
+    path = tmp_path / "bp.yaml"
+    text = """
+        name: twice
+        input: {channels: 3, height: 16, width: 16}
+        blocks:
+          half:
+            class: BasicBlock
+            params: {out: ~}
+            layers: [conv: {out: $out}, relu]
+        model:
+          layers:
+            - half: 16
+            - stage: {block: basic, channels: 16, blocks: 1}
+            - global_avgpool
+            - flatten
+            - linear: classes
+        train: {epochs: 1}
+        """
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    refused = run_scaffold("validate", path)
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert refused.out + refused.err == (
+        f"{path}:5:5: blocks.half.class: model.py would define 'BasicBlock' twice: a block's class "
+        "is named like another helper of the model\n  hint: give the block another `class:` name\n"
+    )
