@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple
 from ..errors import Location, Problem, ProblemCollector
 from ..names import derived_name_problem, module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import Node
+from ..source import MapNode, Node, ScalarNode
 from ..spec import (
     INVALID,
     Bool,
@@ -281,6 +281,15 @@ class _Kinds(Mapping):
         return len(list(iter(self)))
 
 
+def _word(node: Node) -> object:
+    """The kind a layer is written with: `- relu`, `- linear: 120`, `- conv: {out: 64}`."""
+    if isinstance(node, ScalarNode):
+        return node.value
+    if isinstance(node, MapNode) and len(node.entries) == 1:
+        return next(iter(node.entries))
+    return None
+
+
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     defined = DEFINED.get()
     cache = READ_CACHE.get()
@@ -288,6 +297,9 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
         hit = cache.get(id(node))
         if hit is not None and hit[0] is node and hit[1] is defined:
             return hit[2]
+    refused = getattr(defined, "refused", None)
+    if refused and _word(node) in refused:  # its definition's problem is reported already
+        return INVALID
     before = len(problems.problems)
     kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
     layer = read_tagged(

@@ -1,5 +1,6 @@
-"""`max(...)` with a comma inside a YAML flow mapping: YAML ends the value at the comma, and the
-error says so, with the fix the README gives (quote the expression)."""
+"""Messages about a blueprint's own blocks: `max(...)` with a comma inside a YAML flow mapping
+(YAML ends the value at the comma; the error says to quote it, as the README does), and a refused
+definition, reported once where it is defined and not again at each use."""
 
 from __future__ import annotations
 
@@ -32,3 +33,18 @@ def test_an_unquoted_expression_with_a_comma_says_to_quote_it(tmp_path):
     assert 'quote an expression with a comma ("$max(a, b)")' in refused.out + refused.err
     path.write_text(textwrap.dedent(BLUEPRINT.replace("OUT", '"$max(out, 8)"')), encoding="utf-8")
     assert run_scaffold("validate", path).out.strip() == "ok"
+
+
+def test_a_refused_definition_is_reported_once_not_at_each_use(tmp_path):
+    path = tmp_path / "bp.yaml"
+    text = BLUEPRINT.replace("OUT", "$out").replace(
+        "params: {out: ~}", "class: Run\n        params: {out: ~}"
+    )
+    text = text.replace("[wide: 4, flatten", "[wide: 4, wide: 8, {wide: {out: 2}}, flatten")
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    refused = run_scaffold("validate", path)
+    assert refused.code == 2 and "Traceback" not in refused.err
+    assert refused.out + refused.err == (
+        f"{path}:6:12: blocks.wide.class: 'Run' is a name the generated code uses already\n"
+        "  hint: e.g. `class: BasicBlock`\n"
+    )
