@@ -8,7 +8,8 @@ of its own: `_scaffold_engine_<hash>`, the hash of the folder's path and of its 
 
 `copier update` renders the old and the new template version in one process. Each render gets
 its own version's blueprint reader, planner and project values, and the two share no module
-state: they are different modules. The installed scaffold plays no part; plain copier with
+state: they are different modules. (They share only the projects of scaffold/jinja_ext.py, and
+only between engines whose files are the same: copier loads a version's engine once per clone.) The installed scaffold plays no part; plain copier with
 copier-template-extensions renders every version as it was released.
 
 `scaffold` itself uses `load_engine` for a team's template (scaffold/engine.py).

@@ -16,8 +16,11 @@ directly; this module keeps that name so that their projects still update.
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+import sys
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from types import ModuleType
 
 from copier_template_extensions import ContextHook
 from jinja2 import Environment
@@ -37,8 +40,11 @@ __all__ = [
 ]
 
 
-# the project the command line built from a blueprint file (read and planned once per command)
-_KNOWN: dict[tuple[str, str], Project] = {}
+# Projects built in this process, shared by every engine in it: a module that is no engine's. A
+# `copier update` loads a template version's engine once per clone it renders from (each under a
+# name of its own), so an engine looks up what an engine with the same files built.
+_SHARED = "_scaffold_projects"
+_KEEP = 8  # the projects kept: an update renders two versions, `update --blueprint` two blueprints
 
 
 def _key(blueprint: dict) -> str:
@@ -47,17 +53,46 @@ def _key(blueprint: dict) -> str:
     return json.dumps(blueprint, default=str)
 
 
+def _shared() -> dict:
+    module = sys.modules.get(_SHARED)
+    if module is None:
+        module = sys.modules[_SHARED] = ModuleType(_SHARED, "scaffold's projects, by engine")
+        module.projects = {}
+    return module.projects
+
+
+@cache
+def _identity() -> str:
+    """What a Project of this engine depends on besides its blueprint and package: the engine's
+    files, and its template's own block files. Engines equal in both build equal projects."""
+    from .blocks.registry import template_blocks_dir
+    from .copier_extension import fingerprint
+
+    blocks = template_blocks_dir()
+    return fingerprint(Path(__file__).resolve().parent) + (fingerprint(blocks) if blocks else "")
+
+
+def _share(project: Project, blueprint_json: str) -> Project:
+    projects = _shared()
+    projects[_identity(), blueprint_json, project.package] = project
+    while len(projects) > _KEEP:
+        del projects[next(iter(projects))]
+    return project
+
+
 def remember(project: Project) -> None:
     """The project the command line built from a blueprint file: a render of the same answers
-    (the same data, in the same order) uses it instead of reading and planning it again."""
-    _KNOWN.clear()
-    _KNOWN[_key(project.blueprint.raw), project.package] = project
+    (the same data, in the same order) by this engine, or by another with the same files, uses
+    it instead of reading and planning it again."""
+    _share(project, _key(project.blueprint.raw))
 
 
-@lru_cache(maxsize=16)
 def _project(blueprint_json: str, package: str) -> Project:
-    known = _KNOWN.get((blueprint_json, package))
-    return known or Project(package, blueprint_from_data(json.loads(blueprint_json)))
+    known = _shared().get((_identity(), blueprint_json, package))
+    if known is not None:
+        return known
+    project = Project(package, blueprint_from_data(json.loads(blueprint_json)))
+    return _share(project, blueprint_json)
 
 
 def scaffold_project(blueprint: dict, package_name: str) -> Project:

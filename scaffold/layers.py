@@ -37,6 +37,14 @@ __all__ = [
 ]
 
 
+class Defined(dict):
+    """A blueprint's blocks by name, and the names of those whose definition was refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: set[str] = set()
+
+
 class BlocksType(FieldType):
     """A blueprint's `blocks:` section: block name -> definition."""
 
@@ -48,11 +56,13 @@ class BlocksType(FieldType):
         from .blocks.defined import block_class, read_definition
 
         kinds = REGISTRY.builtin_words()
-        result = {}
+        result = Defined()
         for name, value in node.entries.items():
             d = read_definition(name, value, f"{path}.{name}", problems, kinds)
             if d is not None:
                 result[name] = block_class(d)
+            else:  # reported where it is defined, not again at each use
+                result.refused.add(name)
         return result
 
     def schema(self) -> dict[str, Any]:

@@ -27,18 +27,25 @@ GENERATED_NAMES = frozenset("""
     matmul_peak print_table statistics summary synchronize timed inputs SIZE PARAMETERS pytest
     """.split())
 
-# Attributes of nn.Module, and the names a generated forward() uses for its tensors: a module
-# attribute named like one of these would break the model or shadow something it needs.
-MODULE_ATTRIBUTES = frozenset("""
+# Attributes of nn.Module: a submodule stored under one of these names is hidden behind the method
+# (`self.half(x)` calls Module.half), or breaks the module outright.
+NN_MODULE_ATTRIBUTES = frozenset("""
     forward training parameters named_parameters buffers named_buffers children named_children
     modules named_modules train eval to cuda cpu type float double half bfloat16 state_dict
     load_state_dict apply zero_grad requires_grad_ register_buffer register_parameter
-    register_module add_module get_submodule get_parameter get_buffer extra_repr dump_patches
-    call_super_init compile share_memory ipu xpu mtia to_empty set_extra_state get_extra_state
-    register_forward_hook register_forward_pre_hook register_full_backward_hook
-    register_full_backward_pre_hook register_backward_hook register_load_state_dict_post_hook
-    register_state_dict_pre_hook T_destination num_classes vocab_size self super
-    x v q u image question lengths attention return_attention hops
+    register_module add_module get_submodule set_submodule get_parameter get_buffer extra_repr
+    dump_patches call_super_init compile share_memory ipu xpu mtia to_empty set_extra_state
+    get_extra_state register_forward_hook register_forward_pre_hook register_full_backward_hook
+    register_full_backward_pre_hook register_backward_hook register_load_state_dict_pre_hook
+    register_load_state_dict_post_hook register_state_dict_pre_hook register_state_dict_post_hook
+    T_destination
+    """.split())
+
+# The names above, and those a generated model's __init__ and forward() use for its arguments and
+# tensors: a module name the user gives must be none of them.
+MODULE_ATTRIBUTES = NN_MODULE_ATTRIBUTES | frozenset("""
+    num_classes vocab_size self super x v q u image question lengths attention return_attention
+    hops
     """.split())
 
 # Modules a generated package imports or is imported beside: naming the package like one of them
@@ -77,6 +84,16 @@ def module_name_problem(name: str) -> str:
         return f"'{name}' would shadow the Python builtin of that name"
     if name.startswith("_"):
         return "module names cannot start with an underscore"
+    return ""
+
+
+def derived_name_problem(name: str) -> str:
+    """Why a module cannot be named after its kind (`name` is a block's kind), or "": a kind
+    that is a keyword or an attribute of nn.Module gets a number instead (`half1`)."""
+    if problem := keyword_problem(name):
+        return problem
+    if name in NN_MODULE_ATTRIBUTES:
+        return f"'{name}' is an attribute of nn.Module"
     return ""
 
 

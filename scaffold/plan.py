@@ -309,9 +309,15 @@ class _Walk:
         seen: set[str] = set()
         for fragment in self.ctx.fragments:
             if fragment.name in seen or fragment.name in IMPORTS:
+                # at the block of the blueprint whose class it is, where there is one
+                where, path = None, "blocks"
+                for name, kind in (self.bp.blocks or {}).items():
+                    definition = getattr(kind, "DEFINITION", None)
+                    if getattr(definition, "class_name", None) == fragment.name:
+                        where, path = definition.location, f"blocks.{name}.class"
                 self.problems.add(
-                    None,
-                    "blocks",
+                    where,
+                    path,
                     f"model.py would define '{fragment.name}' twice: a block's class is named "
                     "like another helper of the model",
                     "give the block another `class:` name",

@@ -36,6 +36,7 @@ from .jinja_ext import black_version
 from .render import (
     ANSWERS_FILE,
     _git_url,
+    _hand_over,
     newest_tag,
     open_template,
     recorded_source,
@@ -241,7 +242,8 @@ def _consent(source, vcs_ref: str | None) -> bool:
 
 def blueprint_for_project(project: Path, path: Path, trust: bool = False):
     """Read and check a blueprint file for `scaffold update --blueprint`, with the engine of the
-    template version the project records (the version the update renders it with)."""
+    template version the project records (the version the update renders it with), and hand its
+    project to that render, so that the blueprint is read and planned once."""
     project = Path(project).resolve()
     answers = read_answers(project)
     src = answers.get("_src_path")
@@ -253,7 +255,9 @@ def blueprint_for_project(project: Path, path: Path, trust: bool = False):
     if bundled is None or not bundled.is_source_of(src):
         _check_recorded_template(project, src)
     with open_template(recorded_source(src, answers["_commit"], trust)) as opened:
-        return opened.engine.load(path)[0]
+        blueprint, plan = opened.engine.load(path)
+        _hand_over(opened.engine, answers["package_name"], blueprint, plan)
+        return blueprint
 
 
 def _check_bundled_versions(

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pstats
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from conftest import REPO, run_scaffold
+from template_repos import template_repo
 
 TEMPLATES = REPO / "templates"
 
@@ -50,6 +52,22 @@ def test_scaffold_new_reads_a_blueprint_once_and_plans_it_once(tmp_path):
         check=True,
         capture_output=True,
     )
+    reads, plans = _reads_and_plans(profile)
+    assert reads == {"load_blueprint from load": 1}  # Engine.load; never from the answers' data
+    assert plans == 1
+    assert (tmp_path / "r18" / "r18" / "model.py").is_file()
+    check = subprocess.run(
+        [sys.executable, "-m", "scaffold", "check", str(tmp_path / "r18")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _reads_and_plans(profile: Path) -> tuple[dict[str, int], int]:
+    """What read a blueprint (from a file or from data), and how many plans were built, in a
+    profiled run (by any engine: this package, or a template checkout's copy)."""
     calls: dict[str, int] = {}
     for (file, _, function), (_, _, _, _, callers) in pstats.Stats(str(profile)).stats.items():
         if file.endswith(("scaffold/blueprint.py", "scaffold/plan.py")):
@@ -59,16 +77,56 @@ def test_scaffold_new_reads_a_blueprint_once_and_plans_it_once(tmp_path):
                 key = f"{function} from {caller}"
                 calls[key] = calls.get(key, 0) + count
     reads = {key: n for key, n in calls.items() if key.startswith(("load_", "blueprint_from_d"))}
-    assert reads == {"load_blueprint from load": 1}  # Engine.load; never from the answers' data
-    assert sum(n for key, n in calls.items() if key.startswith("build_plan from")) == 1
-    assert (tmp_path / "r18" / "r18" / "model.py").is_file()
-    check = subprocess.run(
-        [sys.executable, "-m", "scaffold", "check", str(tmp_path / "r18")],
+    return reads, sum(n for key, n in calls.items() if key.startswith("build_plan from"))
+
+
+def _profiled(profile: Path, *args) -> subprocess.CompletedProcess:
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "scaffold", *map(str, args)],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
-    assert check.returncode == 0, check.stdout + check.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_update_with_a_blueprint_reads_and_plans_it_once_and_check_once(tmp_path, monkeypatch):
+    """`update --blueprint` reads and plans the file with the recorded version's engine and hands
+    that project to copier's render of the version (an engine loaded from copier's own clone,
+    with the same files), as `new` does; the recorded blueprint is read from the answers and
+    planned once, for the render of the project as it was. `check` renders once, and so does a
+    plain `update` (one version: the project is up to date)."""
+    for key in ("GIT_AUTHOR", "GIT_COMMITTER"):
+        monkeypatch.setenv(f"{key}_NAME", "Test User")
+        monkeypatch.setenv(f"{key}_EMAIL", "test@example.com")
+    template = template_repo(tmp_path / "tmpl")
+    project = tmp_path / "proj"
+    lenet = (REPO / "blueprints" / "lenet.yaml").read_text(encoding="utf-8")
+    made = run_scaffold(
+        "new",
+        "--trust",
+        "--blueprint",
+        REPO / "blueprints" / "lenet.yaml",
+        "--template",
+        template,
+        project,
+    )
+    assert made.code == 0, made.err
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(lenet.replace("- linear: 120\n", "- linear: 100\n"), encoding="utf-8")
+
+    _profiled(tmp_path / "update.prof", "update", "--trust", project, "--blueprint", changed)
+    reads, plans = _reads_and_plans(tmp_path / "update.prof")
+    assert reads == {"load_blueprint from load": 1, "blueprint_from_data from _project": 1}
+    assert plans == 2  # the changed blueprint, and the recorded one
+    assert "nn.Linear(400, 100)" in (project / "proj" / "model.py").read_text(encoding="utf-8")
+    subprocess.run(["git", "-C", str(project), "commit", "-qam", "new blueprint"], check=True)
+
+    for command in ("check", "update"):
+        _profiled(tmp_path / f"{command}.prof", command, "--trust", project)
+        reads, plans = _reads_and_plans(tmp_path / f"{command}.prof")
+        assert reads == {"blueprint_from_data from _project": 1} and plans == 1, command
 
 
 ANSWERS = ".copier-answers.yml"

@@ -22,9 +22,9 @@ from contextvars import ContextVar
 from typing import Any, ClassVar, NamedTuple
 
 from ..errors import Location, Problem, ProblemCollector
-from ..names import module_name_problem
+from ..names import derived_name_problem, module_name_problem
 from ..shapes import Shape, conv_out, image, sequence, tokens, vector, words
-from ..source import Node
+from ..source import MapNode, Node, ScalarNode
 from ..spec import (
     INVALID,
     Bool,
@@ -281,6 +281,15 @@ class _Kinds(Mapping):
         return len(list(iter(self)))
 
 
+def _word(node: Node) -> object:
+    """The kind a layer is written with: `- relu`, `- linear: 120`, `- conv: {out: 64}`."""
+    if isinstance(node, ScalarNode):
+        return node.value
+    if isinstance(node, MapNode) and len(node.entries) == 1:
+        return next(iter(node.entries))
+    return None
+
+
 def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
     defined = DEFINED.get()
     cache = READ_CACHE.get()
@@ -288,6 +297,9 @@ def read_layer(node: Node, path: str, problems: ProblemCollector) -> Any:
         hit = cache.get(id(node))
         if hit is not None and hit[0] is node and hit[1] is defined:
             return hit[2]
+    refused = getattr(defined, "refused", None)
+    if refused and _word(node) in refused:  # its definition's problem is reported already
+        return INVALID
     before = len(problems.problems)
     kinds = _Kinds(defined, REGISTRY) if defined else REGISTRY
     layer = read_tagged(
@@ -472,13 +484,16 @@ class Context:
 
     def name(self, layer: Layer | None, base: str | None = None, single_ok: bool = True) -> str:
         """The attribute name for `layer`: the user's, else its kind's base (`fc` when there is
-        one linear layer), else the base numbered (`conv1`, `conv2`)."""
+        one linear layer), else the base numbered (`conv1`, `conv2`). A base that no module may
+        have (a keyword, or nn.Module's attributes: a defined block called `half` or `train`) is
+        always numbered: `half1`, as a second use would give."""
         if layer is not None and layer.name:
             self.taken.add(layer.name)
             return layer.name
         base = base or (layer.NAME if layer is not None else "module")
         if (
             single_ok
+            and not derived_name_problem(base)
             and self._kind_counts.get(base, 0) <= 1
             and base not in self.taken
             and base not in self.user_names

@@ -50,6 +50,11 @@ def _parse(text: str) -> tuple[ast.Expression, tuple[str | None, ...]]:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
+        if text.count("(") > text.count(")"):  # `{out: $max(a, b)}`: YAML ended it at the comma
+            raise ValueError(
+                f"'${text}' is not an expression: inside {{...}} a comma ends a value; quote an "
+                'expression with a comma ("$max(a, b)")'
+            ) from None
         raise ValueError(f"'${text}' is not an expression") from None
     checks = []
     called = set()  # the names of max and min where they are called
