@@ -125,7 +125,7 @@ def test_a_defined_head_takes_the_models_classes_and_the_heads_name():
     blueprint = blueprint_from_data(small(layers, blocks))
     code = _model_code(blueprint)
     assert "        self.aux1 = Side(8, num_classes=num_classes)\n" in code
-    assert "        self.fc = nn.Linear(1 * in_channels * 1 * 1, num_classes)\n" in code  # Side's
+    assert "        self.fc = nn.Linear(in_channels, num_classes)\n" in code  # Side's
     model = model_module(blueprint)["Auxnet"](num_classes=7).train()
     assert set(model.state_dict()) >= {"aux1.fc.weight", "aux1.fc.bias"}
     assert model(torch.randn(2, 3, 16, 16))[1][0].shape == (2, 7)

@@ -363,7 +363,8 @@ def test_a_derived_class_name_does_not_collide_with_generated_names():
     except BlueprintError:
         return  # refusing the name is fine too
     environment = Environment(
-        loader=FileSystemLoader(str(REPO / "templates")),
+        # the template's files, and the partials they import by their path in the repository
+        loader=FileSystemLoader([str(REPO / "templates"), str(REPO)]),
         extensions=[ScaffoldExtension, ScaffoldContext],
     )
     template = environment.get_template("{{ package_name }}/train.py.jinja")
