@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import textwrap
 
-import pytest
 import torch
 from conftest import run_scaffold
 from test_language import blueprint, model_of
@@ -55,17 +54,17 @@ def test_a_block_named_like_a_module_method_gets_a_numbered_module_and_runs(tmp_
     model.train()  # the methods are still nn.Module's
     assert model.training and model.half1.training
     path = tmp_path / "bp.yaml"
-    text = f"""
+    text = """
         name: halfnet
-        input: {{channels: 3, height: 8, width: 8}}
+        input: {channels: 3, height: 8, width: 8}
         blocks:
           half:
-            params: {{out: ~}}
-            layers: [conv: {{out: $out}}, relu]
+            params: {out: ~}
+            layers: [conv: {out: $out}, relu]
         model:
           layers: [half: 16, flatten, linear: classes]
-        data: {{classes: 2}}
-        train: {{epochs: 1}}
+        data: {classes: 2}
+        train: {epochs: 1}
         """
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     assert run_scaffold("validate", path).out.strip() == "ok"
