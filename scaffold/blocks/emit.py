@@ -621,6 +621,8 @@ def read_from_self(statements: list, names: frozenset[str]) -> tuple[list, set[s
     that forward uses is kept as an attribute by __init__ (`self.index = index`), as by hand."""
     names = names - {t for s in statements for t in _targets(s)}
     found: set[str] = set()
+    if not names:
+        return statements, found
     return [_from_self(s, names, found) for s in statements], found
 
 
@@ -630,8 +632,23 @@ def _targets(statement) -> tuple[str, ...]:
     return statement.targets if not isinstance(statement, AddInPlace) else (statement.target,)
 
 
+_SLOTS: dict[type, tuple[str, ...]] = {}
+_MISSING = object()
+_PLAIN = frozenset({str, int, float, bool})
+
+
+def _slots(cls: type) -> tuple[str, ...]:
+    """Every slot of a code class, its bases' included (once per class: validate walks many)."""
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        slots = _SLOTS[cls] = tuple(s for c in cls.__mro__ for s in getattr(c, "__slots__", ()))
+    return slots
+
+
 def _from_self(value, names: frozenset[str], found: set[str]):
     """`value` rebuilt where it reads one of `names` (the same object where it does not)."""
+    if value is None or type(value) in _PLAIN:
+        return value
     if isinstance(value, Var):
         if value.name in names:
             found.add(value.name)
@@ -652,14 +669,23 @@ def _from_self(value, names: frozenset[str], found: set[str]):
             return value
         return type(value)(items)
     if isinstance(value, (Expr, Assign, AddInPlace, If)):
-        slots = [s for cls in type(value).__mro__ for s in getattr(cls, "__slots__", ())]
-        parts = {s: getattr(value, s) for s in slots if hasattr(value, s)}
-        made = {s: _from_self(v, names, found) for s, v in parts.items()}
-        if all(made[s] is parts[s] for s in parts):
+        made = None  # the rebuilt parts, from the first one that changes
+        for slot in _slots(type(value)):
+            part = getattr(value, slot, _MISSING)
+            if part is _MISSING:
+                continue
+            new = _from_self(part, names, found)
+            if new is not part and made is None:
+                made = {}
+            if made is not None:
+                made[slot] = new
+        if made is None:
             return value
         copy = object.__new__(type(value))
-        for slot, v in made.items():
-            setattr(copy, slot, v)
+        for slot in _slots(type(value)):
+            part = made.get(slot, getattr(value, slot, _MISSING))
+            if part is not _MISSING:
+                setattr(copy, slot, part)
         return copy
     return value
 
