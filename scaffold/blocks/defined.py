@@ -30,6 +30,7 @@ reported at its line in the definition, naming the place of use.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
 from contextvars import ContextVar
@@ -480,14 +481,15 @@ def _class_code(
     return "\n".join(lines) + "\n"
 
 
-def _docstring(doc: str) -> list[str]:
+@functools.lru_cache(maxsize=256)  # every use of a block writes its class again
+def _docstring(doc: str) -> tuple[str, ...]:
     """The class's docstring: one line where it fits, else filled to the line length with the
     closing quotes on a line of their own (black leaves a docstring's text as it is)."""
     line = f'    """{doc}"""'
     if len(line) <= LINE_LENGTH:
-        return [line]
+        return (line,)
     options = {"subsequent_indent": "    ", "break_on_hyphens": False}
-    return [*textwrap.wrap(doc, LINE_LENGTH, initial_indent='    """', **options), '    """']
+    return (*textwrap.wrap(doc, LINE_LENGTH, initial_indent='    """', **options), '    """')
 
 
 def _fragment(ctx: Context, class_name: str, source: str, inner: Context) -> Fragment:
