@@ -25,7 +25,7 @@ from .blueprint import (
     Train,
     schedule_interval,
 )
-from .features import Feature, features_of
+from .features import FEATURES, Feature, features_of
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
@@ -235,7 +235,7 @@ class Project:
     @cached_property
     def features(self) -> tuple[Feature, ...]:
         """The training features (units) the blueprint switches on, in their order."""
-        return features_of(self.blueprint)
+        return tuple(unit for unit in FEATURES if unit.on_project(self))
 
     @property
     def torchvision_folder(self) -> str:

@@ -87,6 +87,11 @@ class Feature:
         """Whether a project of the resolved blueprint `bp` has this feature (its `train`: `on`)."""
         return self.on(bp.train)
 
+    def on_project(self, project) -> bool:
+        """Whether the project `project` (its blueprint and its model's plan) has this feature:
+        for units the plan decides (e.g. auxiliary heads); others ask the blueprint only."""
+        return self.on_blueprint(project.blueprint)
+
     def config(self, train) -> dict:
         """Its settings in configs/default.yaml's `train`, when on."""
         return {}
