@@ -26,13 +26,13 @@ from .blueprint import (
     schedule_interval,
 )
 from .features import FEATURES, Feature, features_of
+from .features.gpu_decode import JPEG_DATASETS
+from .features.torchvision_data import TORCHVISION_SETS
 from .names import package_name_problem
 from .plan import ModelPlan, build_plan
 from .presets import NORMALIZE_PRESETS
 from .style import LINE_LENGTH
 
-JPEG_DATASETS = ("image_folder", "cub", "vqa")  # image files, worth decoding on the GPU
-TORCHVISION_SETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # torchvision's class names
 NATIVE_CHANNELS = {"mnist": 1, "cifar10": 3}
 DATA_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "cub": "CUB-200-2011"}
 # the synthetic shapes: one shape per class, ten shapes

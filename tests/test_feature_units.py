@@ -22,9 +22,18 @@ SOURCES = [
 ]
 # blueprint keys that are also plain English words, found in other prose (or shell)
 WORDS = {"deterministic", "export"}
+# the data path's units: the data set, its transforms or the model's plan decide them
+DATA_PATH = {
+    "image_size",
+    "loader_workers",
+    "gpu_decode",
+    "on_device",
+    "torchvision_data",
+    "pretrained",
+}
 # features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
-# more than five classes)
-DECIDED = {"top5"}
+# more than five classes; the data path's)
+DECIDED = {"top5", *DATA_PATH}
 
 
 def files_naming(word: str) -> list[str]:
