@@ -30,6 +30,8 @@ DATA_PATH = {
     "on_device",
     "torchvision_data",
     "pretrained",
+    "per_step",
+    "plateau",
 }
 # features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
 # more than five classes; the data path's)
