@@ -22,8 +22,6 @@ from .blueprint import (
     Optimizer,
     Phase,
     Schedule,
-    Train,
-    schedule_interval,
 )
 from .features import FEATURES, Feature, features_of
 from .features.gpu_decode import JPEG_DATASETS
@@ -223,12 +221,9 @@ class Project:
         )
 
     def _feature_pieces(self, schedules: list[dict]) -> dict:
-        train = self.blueprint.train
         return {
             "features": tuple(unit.name for unit in self.features),
-            "per_step": any(
-                schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
-            ),
+            "per_step": any(unit.name == "per_step" for unit in self.features),  # its unit decides
             "auxiliary": bool(self.plan.auxiliary),
         }
 
@@ -1062,12 +1057,6 @@ def resolved_phases(bp: Blueprint) -> list[dict]:
     for unit in units:
         unit.phases_config(bp, result)
     return result
-
-
-def _schedules(train: Train) -> list[Schedule]:
-    """Every schedule the blueprint writes."""
-    given = [train.schedule] + [phase.schedule for phase in train.phases or []]
-    return [schedule for schedule in given if schedule is not None]
 
 
 def _merge_optimizer(base: Optimizer, override: Optimizer | None) -> Optimizer:

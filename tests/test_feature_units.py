@@ -32,6 +32,8 @@ DATA_PATH = {
     "pretrained",
     "per_step",
     "plateau",
+    "undecodable",
+    "vqa",
 }
 # features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
 # more than five classes; the data path's)
