@@ -13,6 +13,14 @@ through hand-written combinations.
 
 Adding a feature: a module here whose `UNIT` is an instance of a `Feature` subclass (its `order`
 places its code among the others'), its partial, and its tests; nothing else names it.
+
+The data path's pieces of train.py are units here too, with no blueprint field of their own: the
+data set, the recipe's schedules or the model's plan decide them (`on_blueprint`, `on_project`):
+image files whose undecodable images are skipped (undecodable), GPU decoding, data on the device,
+loader workers, other image sizes, torchvision's data, pretrained weights, VQA, and the schedule's
+interval (per_step, plateau). They sit here, not beside data.py's sources
+(templates/_partials/sources/, whole classes that data.py includes), because their code goes in at
+train.py's points, as the training features' does, and meets theirs there in one order.
 """
 
 from __future__ import annotations
