@@ -180,5 +180,6 @@ def unit_fields(part: str):
 
 
 def features_of(bp) -> tuple[Feature, ...]:
-    """The features a resolved blueprint `bp` switches on, in FEATURES' order."""
+    """The features a resolved blueprint `bp` switches on, in FEATURES' order (not those the
+    model's plan decides, such as pretrained weights: Project.features has every one)."""
     return tuple(unit for unit in FEATURES if unit.on_blueprint(bp))
