@@ -5,25 +5,17 @@ normalisation and transforms, train.py's imports of the training features' code)
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
 
 from .. import transforms as T
 from ..blueprint import Normalize
 from ..presets import NORMALIZE_PRESETS
 from ..style import LINE_LENGTH
+from .part import Part
 from .text import py_literal
 
-if TYPE_CHECKING:
-    from . import Project
 
-
-class CodeText:
-    """Code, as text, of `project` (its blueprint, model plan and training features; the
-    features' hooks are given the project)."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
-        self.blueprint, self.plan = project.blueprint, project.plan
+class CodeText(Part):
+    """Python code, as text, that the templates print (`p.code`)."""
 
     @property
     def name_literal(self) -> str:
@@ -32,7 +24,7 @@ class CodeText:
     @property
     def read_mode(self) -> str:
         """How image files are decoded: torchvision's ImageReadMode."""
-        return "GRAY" if self.blueprint.image.channels == 1 else "RGB"
+        return "GRAY" if self.image.channels == 1 else "RGB"
 
     @property
     def model_signature(self) -> str:
@@ -81,7 +73,7 @@ class CodeText:
     @property
     def normalize(self) -> tuple[list[float], list[float]] | None:
         value = self.blueprint.data.normalize
-        channels = self.blueprint.image.channels
+        channels = self.image.channels
         if value == "none":
             return None
         if isinstance(value, Normalize):
@@ -105,7 +97,7 @@ class CodeText:
         """The blueprint's transforms for `split` as one v2 transform. In a model that takes any
         image size, sizes are written in terms of the run's `size`, and scale with it."""
         steps = getattr(self.blueprint.data.transforms, split)
-        i, scalable = self.blueprint.image, self.plan.size_agnostic
+        i, scalable = self.image, self.plan.size_agnostic
         code = [_transform_code(step, i.height, i.width, scalable, self.fill) for step in steps]
         if not code:
             return "v2.Identity()"
@@ -128,7 +120,7 @@ class CodeText:
         """The data's mean colour as uint8 values: what normalisation makes 0 (random erasing
         fills with it, as torchvision's references fill normalised images with 0)."""
         if self.normalize is None:
-            return (0,) * self.blueprint.image.channels
+            return (0,) * self.image.channels
         return tuple(round(255 * m) for m in self.normalize[0])
 
     @property
@@ -137,7 +129,7 @@ class CodeText:
         image size (`scaled`)."""
         if not self.plan.size_agnostic:
             return False
-        input_size = (self.blueprint.image.height, self.blueprint.image.width)
+        input_size = (self.image.height, self.image.width)
         transforms = self.blueprint.data.transforms
         for step in transforms.train + transforms.eval:
             size = getattr(step, "size", None)
@@ -161,19 +153,15 @@ class CodeText:
         named = [row.module for row in grids if row.module and row.shape.dims[1:] == last]
         return named[-1]
 
-    # --- configs/default.yaml -----------------------------------------------------------------
-
     @property
     def feature_imports(self) -> list[str]:
         """train.py's imports of the training features' code, sorted."""
-        return sorted(line for unit in self.project.features for line in unit.imports)
+        return sorted(line for unit in self.features for line in unit.imports)
 
     @property
     def feature_modules(self) -> list[str]:
         """The standard library's modules train.py imports for the training features' code."""
-        return [
-            module for unit in self.project.features for module in unit.stdlib_imports(self.project)
-        ]
+        return [module for unit in self.features for module in unit.stdlib_imports(self.project)]
 
 
 def _transform_code(

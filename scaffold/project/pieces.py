@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import transforms as T
-from ..blueprint import Blueprint, schedule_interval
+from ..blueprint import Blueprint, Schedule, schedule_interval
 
 if TYPE_CHECKING:
     from ..features import Feature
@@ -86,7 +86,7 @@ class Pieces:
         )
 
 
-def _schedules(bp: Blueprint) -> list:
+def _schedules(bp: Blueprint) -> list[Schedule]:
     """Every schedule the blueprint writes."""
     train = bp.train
     given = [train.schedule] + [phase.schedule for phase in train.phases or []]

@@ -3,45 +3,37 @@ blueprint switches on) and the phrases docstrings and comments share with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .. import transforms as T
+from .part import Part
 from .text import comment_text, markdown_item
 
-if TYPE_CHECKING:
-    from . import Project
 
-
-class Prose:
-    """Words about `project` (its blueprint, model plan, pieces and training features; the
-    features' hooks are given the project) for people: the README, docstrings and comments."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
-        self.blueprint, self.plan = project.blueprint, project.plan
+class Prose(Part):
+    """The project in words, for people (`p.prose`): the README's, and those docstrings and
+    comments share with it."""
 
     @property
     def title(self) -> str:
+        """The README's title: the description (or the name), one line."""
         return comment_text(self.blueprint.description or self.blueprint.name)
 
     @property
     def synthetic_text(self) -> str:
         """The README's words on the built-in synthetic data: one shape per class (mask.py draws
         SYNTHETIC_CLASS_LIMIT shapes, so a class never repeats a shape)."""
-        if self.project.pieces.vqa:
+        if self.pieces.vqa:
             return (
                 'images of shapes with questions whose answers depend on the image ("what colour '
                 'is the circle?", "is there a square?", "how many triangles are there?")'
             )
-        return (
-            f"procedurally drawn shapes in {self.project.synthetic_classes} classes, one shape each"
-        )
+        classes = self.project.synthetic_classes
+        return f"procedurally drawn shapes in {classes} classes, one shape each"
 
     @property
     def resume_exact_text(self) -> str:
         """Why a resumed CPU run ends with the weights of an uninterrupted one, for the README:
         what is seeded is what the project has."""
-        if self.project.pieces.random_augmentation:
+        if self.pieces.random_augmentation:
             return "augmentation is seeded per sample"  # and the order per epoch
         return "the data order is seeded per epoch"
 
@@ -66,7 +58,7 @@ class Prose:
     @property
     def bench_data_text(self) -> str:
         """What `bench --data-root` measures besides compute, for the README's comment."""
-        if self.project.pieces.gpu_decode:
+        if self.pieces.gpu_decode:
             return "and end to end, decoding on the CPU and the GPU"
         return "and end to end, with the real loader"
 
@@ -76,10 +68,8 @@ class Prose:
 
     @property
     def input_text(self) -> str:
-        i = self.blueprint.image
+        i = self.image
         return f"{i.channels}x{i.height}x{i.width}"
-
-    # --- model.py -----------------------------------------------------------------------------
 
     @property
     def auxiliary_text(self) -> str:
@@ -122,7 +112,7 @@ class Prose:
 
     def _recipe_features(self) -> list[str]:
         """The README's items on the training recipe's features (each unit's, accumulation, ...)."""
-        train, x, lines = self.blueprint.train, self.project.pieces, []
+        train, x, lines = self.blueprint.train, self.pieces, []
         if train.label_smoothing:
             eps = train.label_smoothing
             lines.append(
@@ -148,9 +138,7 @@ class Prose:
                 "scores alone."
             )
         lines += [
-            unit.readme(self.project)
-            for unit in self.project.features
-            if unit.readme_part == "recipe"
+            unit.readme(self.project) for unit in self.features if unit.readme_part == "recipe"
         ]
         lines = [line for line in lines if line is not None]  # (a feature may have none)
         if x.per_step:
@@ -191,11 +179,7 @@ class Prose:
                 " training images only; each sample's are drawn from the seed, the epoch and its"
                 " index, so a resumed run sees the images of an uninterrupted one."
             )
-        notes += [
-            unit.readme(self.project)
-            for unit in self.project.features
-            if unit.readme_part == "data"
-        ]
+        notes += [unit.readme(self.project) for unit in self.features if unit.readme_part == "data"]
         return notes
 
 

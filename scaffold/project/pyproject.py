@@ -3,19 +3,12 @@ code needs installed."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from .part import Part
 from .text import toml_string
 
-if TYPE_CHECKING:
-    from . import Project
 
-
-class PyProject:
-    """pyproject.toml's values of `project` (the features' hooks are given the project)."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
+class PyProject(Part):
+    """pyproject.toml's values (`p.pyproject`)."""
 
     @property
     def description(self) -> str:
@@ -26,10 +19,10 @@ class PyProject:
     @property
     def feature_dependencies(self) -> list[str]:
         """What the training features' code needs installed."""
-        return [req for unit in self.project.features for req in unit.dependencies]
+        return [req for unit in self.features for req in unit.dependencies]
 
     @property
     def extras(self) -> dict[str, list[str]]:
         """The optional dependencies of the training features, by extra."""
-        features = self.project.features
+        features = self.features
         return {name: deps for unit in features for name, deps in unit.extras(self.project).items()}

@@ -9,25 +9,17 @@ import json
 import re
 import textwrap
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from ..blueprint import Blueprint, Optimizer, Phase, Schedule
 from ..features import features_of
 from ..style import LINE_LENGTH
+from .part import Part
 from .text import py_literal, yaml_text
 
-if TYPE_CHECKING:
-    from . import Project
 
-
-class RunConfig:
-    """What a run of the generated project reads and is told: its config and the rules of its
-    settings, for `project` (its blueprint, model plan, pieces and training features; the
-    features' hooks are given the project)."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
-        self.blueprint, self.plan = project.blueprint, project.plan
+class RunConfig(Part):
+    """What a run of the generated project reads and is told (`p.run`): its config, the rules of
+    its settings and flags, and the generated tests' small runs of it."""
 
     @cached_property
     def phases(self) -> list[dict]:
@@ -45,13 +37,9 @@ class RunConfig:
         data = bp.data
         # (the data set is the code's: data.py reads its files and no other, so no setting names it)
         config_data: dict = {"root": data.root}
-        if (
-            self.project.pieces.any_size
-        ):  # a model of one input size has it in its code (--image-size)
-            config_data["image_size"] = [self.blueprint.image.height, self.blueprint.image.width]
-        if (
-            self.project.pieces.loader_workers
-        ):  # (a tensor in memory, not augmented, has no workers)
+        if self.pieces.any_size:  # a model of one input size has it in its code (--image-size)
+            config_data["image_size"] = [self.image.height, self.image.width]
+        if self.pieces.loader_workers:  # (a tensor in memory, not augmented, has no workers)
             config_data["num_workers"] = data.num_workers
         config_data["val_split"] = data.val_split
         if data.dataset == "cub":
@@ -85,7 +73,7 @@ class RunConfig:
         """The settings of the training features the blueprint switches on (and no others)."""
         train = self.blueprint.train
         config: dict = {}
-        for unit in self.project.features:
+        for unit in self.features:
             config |= unit.config(train)
         return config
 
@@ -93,8 +81,8 @@ class RunConfig:
     def config_keys(self) -> list[str]:
         """The config's settings that train.py's read_config requires (a phase's own are added
         there, for each phase the file has), in chunks that fit a line of code."""
-        workers = ["data.num_workers"] if self.project.pieces.loader_workers else []
-        size = ["data.image_size"] if self.project.pieces.any_size else []
+        workers = ["data.num_workers"] if self.pieces.loader_workers else []
+        size = ["data.image_size"] if self.pieces.any_size else []
         keys = ["seed", *size, *workers, "data.root", "data.val_split"]
         keys += ["train.grad_clip", "train.label_smoothing"]
         recipe = ["epochs", "batch_size", "optimizer.lr", "schedule.name"]
@@ -114,7 +102,7 @@ class RunConfig:
         """For --set, the values a setting that names code may take, those this project has code
         for (an optimizer or schedule whose settings its entry holds, and no other), by path ([]
         is any index)."""
-        x, choices = self.project.pieces, {}
+        x, choices = self.pieces, {}
         paths = [f"train.phases[{i}]" for i in range(len(self.phases))] if x.phases else ["train"]
         for path, phase in zip(paths, self.phases):
             optimizer, schedule = phase["optimizer"], phase["schedule"]
@@ -128,7 +116,7 @@ class RunConfig:
                 choices[f"{path}.schedule.metric"] = ("val_acc", "val_loss")
         if x.phases:
             choices["train.phases[].trainable"] = ("all",)
-        for unit in self.project.features:
+        for unit in self.features:
             choices |= unit.choices(self.blueprint.train)
         return choices
 
@@ -136,14 +124,14 @@ class RunConfig:
     def setting_least(self) -> str:
         """train.py's LEAST, for --set: the least value of the counts that must be 1 or more (and
         of the image size, where the model takes other sizes), by path ([] is any index)."""
-        recipe = "train.phases[]" if self.project.pieces.phases else "train"
+        recipe = "train.phases[]" if self.pieces.phases else "train"
         counts = [f"{recipe}.epochs", f"{recipe}.batch_size", f"{recipe}.schedule.step_size"]
         counts += ["data.synthetic.train_size", "data.synthetic.val_size"]
-        counts += [path for unit in self.project.features for path in unit.least]
+        counts += [path for unit in self.features for path in unit.least]
         counts += ["data.answers", "data.max_question_length"]
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         least = {path: 1 for path in counts if path in paths}
-        if self.project.pieces.any_size:
+        if self.pieces.any_size:
             least["data.image_size[]"] = self.plan.min_image_size
         return py_literal(least)
 
@@ -151,9 +139,9 @@ class RunConfig:
     def setting_most(self) -> str:
         """train.py's MOST, for --set: the largest value of the bounded numbers, as a blueprint
         may write them (a validation split of 0.9 at most), by path ([] is any index)."""
-        recipe = "train.phases[]" if self.project.pieces.phases else "train"
+        recipe = "train.phases[]" if self.pieces.phases else "train"
         most = {"data.val_split": 0.9, "train.label_smoothing": 1}
-        most |= {path: value for unit in self.project.features for path, value in unit.most.items()}
+        most |= {path: value for unit in self.features for path, value in unit.most.items()}
         most |= {f"{recipe}.optimizer.{key}": 1 for key in ("momentum", "weight_decay")}
         paths = {re.sub(r"\[\d+\]", "[]", path) for path, _ in _leaves(self.config)}
         return py_literal({path: value for path, value in most.items() if path in paths})
@@ -162,7 +150,7 @@ class RunConfig:
     def flag_settings(self) -> str:
         """train.py's FLAG_SETTINGS: the flags (by argparse's names) that give a setting of the
         config, and its path ([] is any index)."""
-        x = self.project.pieces
+        x = self.pieces
         recipe = "train.phases[]" if x.phases else "train"
         flags = {"seed": "seed", "data_root": "data.root", "val_split": "data.val_split"}
         flags |= {"epochs": f"{recipe}.epochs", "batch_size": f"{recipe}.batch_size"}
@@ -171,7 +159,7 @@ class RunConfig:
             flags["image_size"] = "data.image_size"
         if x.loader_workers:
             flags["workers"] = "data.num_workers"
-        for unit in self.project.features:
+        for unit in self.features:
             flags |= unit.flags
         return py_literal(flags)
 
@@ -179,7 +167,7 @@ class RunConfig:
         """The settings phases.py's make_schedule reads for the schedule `name`."""
         reads = {"step": {"step_size"}, "multistep": {"milestones"}}.get(name, set())
         reads |= SCHEDULE_DEFAULTS[name].keys()
-        for unit in self.project.features:
+        for unit in self.features:
             reads |= unit.schedule_reads(self.project, name)
         return reads
 
@@ -189,9 +177,7 @@ class RunConfig:
         config does not tell, by path ([] is any index): those that may be null, a phase's
         `trainable` (all, or a list of modules), the items of empty lists."""
         kinds: dict[str, tuple[str, ...]] = {}
-        nullable = NULLABLE_SETTINGS | {
-            k: v for u in self.project.features for k, v in u.nullable.items()
-        }
+        nullable = NULLABLE_SETTINGS | {k: v for u in self.features for k, v in u.nullable.items()}
 
         def walk(value, path: str) -> None:
             if isinstance(value, dict):
@@ -204,10 +190,10 @@ class RunConfig:
                 kinds[path] = (nullable[path.rpartition(".")[2]], "type(None)")
 
         walk(self.config, "")
-        if self.project.pieces.phases:
+        if self.pieces.phases:
             kinds["train.phases[].trainable"] = ("str", "list")
             kinds["train.phases[].trainable[]"] = kinds["train.phases[].frozen[]"] = ("str",)
-        for unit in self.project.features:
+        for unit in self.features:
             kinds |= unit.kinds(self.blueprint.train)
         tuples = {
             path: ", ".join(kind) + ("," if len(kind) == 1 else "") for path, kind in kinds.items()
@@ -215,7 +201,7 @@ class RunConfig:
         inner = (f"{py_literal(path)}: ({kind})" for path, kind in tuples.items())
         return "{" + ", ".join(inner) + "}"
 
-    # --- tests/test_config.py -----------------------------------------------------------------
+    # --- the generated tests' runs ------------------------------------------------------------
 
     @property
     def small_settings(self) -> list[str]:
@@ -225,13 +211,13 @@ class RunConfig:
     @cached_property
     def _small(self) -> dict:
         settings = {"data.synthetic.train_size": 8, "data.synthetic.val_size": 4}
-        if self.project.pieces.loader_workers:
+        if self.pieces.loader_workers:
             settings["data.num_workers"] = 0
-        if self.project.pieces.any_size:
+        if self.pieces.any_size:
             size = self.smoke_image_size
             settings["data.image_size"] = [
                 size,
-                round(size * self.blueprint.image.width / self.blueprint.image.height),
+                round(size * self.image.width / self.image.height),
             ]
         for path in self._recipe_paths:
             settings[f"{path}.batch_size"] = 2
@@ -240,7 +226,7 @@ class RunConfig:
     @property
     def _recipe_paths(self) -> list[str]:
         """Where the config keeps each phase's epochs, batch size, optimizer and schedule."""
-        if self.project.pieces.phases:
+        if self.pieces.phases:
             return [f"train.phases[{i}]" for i in range(len(self.phases))]
         return ["train"]
 
@@ -257,7 +243,7 @@ class RunConfig:
             value, name = self._small.get(path, value), path.rpartition(".")[2]
             group = path.rpartition(".")[0].rpartition(".")[2]
             unit_check = next(
-                filter(None, (u.setting_check(path, value) for u in self.project.features)), None
+                filter(None, (u.setting_check(path, value) for u in self.features)), None
             )
             if unit_check is not None:  # a training feature's own setting
                 checks[unit_check[0]][path] = unit_check[1]
@@ -315,11 +301,9 @@ class RunConfig:
     @property
     def extra_metrics(self) -> list[str]:
         """The columns metrics.csv has after the ones every project writes (checkpoint.METRICS)."""
-        x = self.project.pieces
+        x = self.pieces
         columns = ["phase"] if x.phases else []
-        columns += [
-            column for unit in self.project.features for column in unit.metrics(self.project)
-        ]
+        columns += [column for unit in self.features for column in unit.metrics(self.project)]
         return columns
 
     @property
@@ -336,7 +320,7 @@ class RunConfig:
 
     @property
     def bench_batch_size(self) -> int:
-        return 32 if self.blueprint.image.height >= 224 else 128
+        return 32 if self.image.height >= 224 else 128
 
     @property
     def test_batches_per_epoch(self) -> int:
@@ -348,7 +332,7 @@ class RunConfig:
     def batches_per_step(self) -> int:
         """Batches an optimizer step takes (several, where a feature adds up their gradients)."""
         train = self.blueprint.train
-        return max((unit.batches_per_step(train) for unit in self.project.features), default=1)
+        return max((unit.batches_per_step(train) for unit in self.features), default=1)
 
     @property
     def sigterm_step(self) -> int:
@@ -360,13 +344,13 @@ class RunConfig:
     def smoke_image_size(self) -> int:
         """A small image size for quick CPU runs of models that accept any size."""
         if not self.plan.size_agnostic:
-            return self.blueprint.image.height
-        return max(self.plan.min_image_size, min(32, self.blueprint.image.height))
+            return self.image.height
+        return max(self.plan.min_image_size, min(32, self.image.height))
 
     @property
     def resumed_flags(self) -> str:
         """RESUMED_FLAGS: the flags that change what a run computes, as a tuple literal."""
-        x = self.project.pieces
+        x = self.pieces
         flags = ["limit_batches", "skip_nonfinite", "precision"]
         flags += ["skip_bad_images"] if not x.in_memory else []
         flags += ["data_on_device"] if x.on_device else []
