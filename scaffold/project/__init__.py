@@ -68,6 +68,10 @@ def package_name_for(dest_name: str) -> str:
 
 @dataclass
 class Project:
+    """The generated project of a checked blueprint, as the templates see it (`p`): the names
+    every template needs, its pieces (`x`), its training features, and one object per concern
+    (`run`, `prose`, `code`, `pyproject`), each built once, when first printed."""
+
     package: str
     blueprint: Blueprint
     plan: ModelPlan | None = None  # the blueprint's plan, when the caller has made it already
@@ -76,7 +80,7 @@ class Project:
         if self.plan is None:
             self.plan = build_plan(self.blueprint)
 
-    # --- the concerns -------------------------------------------------------------------------
+    # --- its concerns -------------------------------------------------------------------------
 
     @cached_property
     def features(self) -> tuple[Feature, ...]:
@@ -113,6 +117,7 @@ class Project:
 
     @staticmethod
     def wrapped(text: str, indent: int = 0) -> str:
+        """Prose filled to the line length for a docstring (text.wrapped)."""
         return wrapped(text, indent)
 
     @staticmethod
