@@ -78,7 +78,7 @@ def smoke_one(path: Path, base: Path, template: str | None = None, trust: bool =
     in_process = ["--workers", "0"] if project.pieces.loader_workers else []
     command += in_process
     if project.plan.size_agnostic:
-        command += ["--image-size", str(project.smoke_image_size)]
+        command += ["--image-size", str(project.run.smoke_image_size)]
     if project.pretrained:
         command.append("--no-pretrained")
     _step("training", command, dest, env)

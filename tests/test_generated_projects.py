@@ -91,7 +91,7 @@ def test_model_matches_the_inferred_shapes_and_parameter_count(name, generated_r
     assert sum(p.numel() for p in model.parameters()) == plan.total_params
     c, h, w = plan.input_shapes["image"].dims
     if plan.size_agnostic:  # the same weights at a small size: fast on a CPU
-        h = w = project.smoke_image_size
+        h = w = project.run.smoke_image_size
     torch.manual_seed(0)
     inputs = [torch.randn(2, c, h, w)]
     if project.is_vqa:

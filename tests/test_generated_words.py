@@ -74,7 +74,9 @@ def test_readme_speaks_only_of_what_the_project_has(name):
     assert ("decoding on the CPU and the GPU" in readme) is x.gpu_decode
     assert ("augmentation is seeded per sample" in readme) is x.random_augmentation
     assert ("per sample" in readme) is x.random_augmentation
-    assert ("frozen batch-norm" in readme) is (project.has_phases and project.plan.has_batch_norm)
+    assert ("frozen batch-norm" in readme) is (
+        project.run.has_phases and project.plan.has_batch_norm
+    )
     train = project.blueprint.train
     assert ("**Label smoothing**" in readme) is bool(train.label_smoothing)
     assert ("**Gradient clipping**" in readme) is bool(train.grad_clip)

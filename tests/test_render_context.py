@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pstats
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,32 @@ def test_no_template_builds_the_project_itself():
             text = path.read_text(encoding="utf-8")
             assert "scaffold_project" not in text, path
             assert "scaffold_project" not in path.name, path
+
+
+def test_every_value_a_template_names_is_the_projects():
+    """Jinja prints a name the context lacks as nothing: each `p.NAME` (`p.CONCERN.NAME`) and
+    `x.NAME` in a template's tags is a value of scaffold.project's Project (its concern objects)
+    and Pieces, so that a renamed value cannot leave a template printing nothing."""
+    from scaffold.blueprint import load_blueprint
+    from scaffold.project import Pieces, Project
+
+    project = Project("lenet", load_blueprint(REPO / "blueprints" / "lenet.yaml"))
+    fields = {field.name for field in dataclasses.fields(Project)}
+    pieces = {field.name for field in dataclasses.fields(Pieces)}
+    missing = []
+    for path in TEMPLATES.rglob("*.jinja"):
+        text = path.name + path.read_text(encoding="utf-8")
+        for tag in re.findall(r"\{\{.*?\}\}|\{%.*?%\}", text, flags=re.DOTALL):
+            for name, inner in re.findall(r"\bp\.(\w+)(?:\.(\w+))?", tag):
+                if name not in fields and not hasattr(Project, name):
+                    missing.append(f"{path.name}: p.{name}")
+                elif name in ("run", "prose", "code", "pyproject"):
+                    if not hasattr(type(getattr(project, name)), inner):
+                        missing.append(f"{path.name}: p.{name}.{inner}")
+            missing += [
+                f"{path.name}: x.{n}" for n in re.findall(r"\bx\.(\w+)", tag) if n not in pieces
+            ]
+    assert not missing
 
 
 def test_conditional_files_are_named_by_what_the_blueprint_switches_on():

@@ -127,12 +127,12 @@ class FeatureCache(Feature):
     def values(self, project) -> dict:
         """What its partial prints: the cached module, and whether a phase caches the
         evaluation transforms' images."""
-        modes = {phase.get(KEY) for phase in project.phases} - {None, False}
+        modes = {phase.get(KEY) for phase in project.run.phases} - {None, False}
         return {"module": project.plan.first_module.module, "by_eval": "eval" in modes}
 
     def readme(self, project) -> str:
-        cached = [phase["name"] for phase in project.phases if phase.get(KEY)]
-        eval_only = [phase["name"] for phase in project.phases if phase.get(KEY) == "eval"]
+        cached = [phase["name"] for phase in project.run.phases if phase.get(KEY)]
+        eval_only = [phase["name"] for phase in project.run.phases if phase.get(KEY) == "eval"]
         module = project.plan.first_module.module
         return (
             f"**Feature cache**: In phase {', '.join(cached)}, the frozen `{module}`"
