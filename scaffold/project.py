@@ -128,7 +128,6 @@ class Pieces:
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
-    auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
 
 @dataclass
@@ -229,7 +228,6 @@ class Project:
             "per_step": any(
                 schedule_interval(self.blueprint, s) == "step" for s in _schedules(train)
             ),
-            "auxiliary": bool(self.plan.auxiliary),
         }
 
     @cached_property
@@ -915,17 +913,6 @@ class Project:
                 f"**Gradient clipping**: before each optimizer step the gradients are scaled down "
                 f"to a total norm of at most {train.grad_clip} (`train.grad_clip`; under fp16, "
                 "after unscaling)."
-            )
-        if x.auxiliary:
-            heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
-            uses = ", prediction and export" if "export" in x.features else " and prediction"
-            lines.append(
-                f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
-                "weights) give class scores of their own in training, and the loss is the main "
-                "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
-                "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
-                f"that total. In evaluation{uses} the heads do not run: the model returns the class "
-                "scores alone."
             )
         lines += [unit.readme(self) for unit in self.features if unit.readme_part == "recipe"]
         lines = [line for line in lines if line is not None]  # (a feature may have none)
