@@ -115,7 +115,6 @@ class Pieces:
     cub: bool  # CUB-200-2011's files and bounding boxes
     gpu_decode: bool  # JPEG files decoded on the GPU in batches (--decode gpu)
     on_device: bool  # the whole data set held on the GPU (--data-on-device)
-    cuda_graph: bool  # the training step replayed as one CUDA graph (--cuda-graph)
     random_augmentation: bool  # training transforms with random choices, seeded per sample
     loader_workers: bool  # loader processes (--workers): none for a tensor in memory, not augmented
     phases: bool  # phases that train only some modules
@@ -207,7 +206,6 @@ class Project:
             cub=self.dataset == "cub",
             gpu_decode=self.dataset in JPEG_DATASETS,
             on_device=bp.data.on_device,
-            cuda_graph=bp.train.cuda_graph,
             random_augmentation=T.is_random(bp.data.transforms.train),
             loader_workers=bp.loader_workers,
             phases=self.has_phases,
@@ -251,7 +249,7 @@ class Project:
         flags = ["limit_batches", "skip_nonfinite", "precision"]
         flags += ["skip_bad_images"] if not x.in_memory else []
         flags += ["data_on_device"] if x.on_device else []
-        flags += ["cuda_graph"] if x.cuda_graph else []
+        flags += [name for unit in self.features for name in unit.resumed_flags]
         return py_literal(tuple(flags))
 
     @property
