@@ -208,7 +208,7 @@ class Project:
             on_device=bp.data.on_device,
             random_augmentation=T.is_random(bp.data.transforms.train),
             loader_workers=bp.loader_workers,
-            phases=self.has_phases,
+            phases="phases" in names,
             pretrained=bool(self.plan.pretrained),
             any_size=self.plan.size_agnostic,
             convert_channels=self.image.channels not in (1, 3)
@@ -545,9 +545,21 @@ class Project:
 
     @property
     def has_phases(self) -> bool:
-        return len(self.phases) > 1 or any(
-            p["trainable"] != "all" or p["frozen"] for p in self.phases
-        )
+        """More than one phase, or one that trains only some modules: the phases unit is on."""
+        return "phases" in self.pieces.features
+
+    @property
+    def recipe_words(self) -> dict[str, str]:
+        """train.py's words on the recipe: the help's " of every phase", the epoch's ", over all
+        phases", where --set's example setting is, and the name of the recipe's settings."""
+        if self.pieces.phases:
+            return {
+                "every": " of every phase",
+                "over": ", over all phases",
+                "example": "train.phases[1].",
+                "variable": "phase",
+            }
+        return {"every": "", "over": "", "example": "train.", "variable": "train"}
 
     @cached_property
     def config(self) -> dict:

@@ -23,8 +23,9 @@ SOURCES = [
 # blueprint keys that are also plain English words, found in other prose (or shell)
 WORDS = {"deterministic", "export"}
 # features the blueprint's other fields or the model's plan switch on, with no field of their own
-# (top-5 accuracy: more than five classes; the auxiliary heads' loss: the model has such heads)
-DECIDED = {"top5", "auxiliary"}
+# (top-5 accuracy: more than five classes; the auxiliary heads' loss: the model has such heads;
+# the phases' loop: train.phases, the recipe's field, which every project's config resolves)
+DECIDED = {"top5", "auxiliary", "phases"}
 
 
 def files_naming(word: str) -> list[str]:
