@@ -3,8 +3,8 @@ train.py's loop over the phases, each with its trainable parameters, optimizer a
 batch norm statistics of frozen modules kept, and a checkpoint's phase. The blueprint's
 `train.phases` switches it on when there is more than one phase or one trains only some modules;
 the field itself stays with `train` (blueprint.py: every project's recipe is its phases'). Its
-code: templates/_partials/features/phases.py.jinja (phases.py's set_trainable and
-freeze_norm_statistics are in phases.py.jinja)."""
+code, phases.py's set_trainable and freeze_norm_statistics too:
+templates/_partials/features/phases.py.jinja."""
 
 from __future__ import annotations
 
