@@ -13,7 +13,7 @@ from typing import Any
 
 from .blocks.base import DEFINED
 from .errors import BlueprintError, Location, Problem, ProblemCollector
-from .features import FEATURES, unit_fields
+from .features import FEATURES, check_steps, unit_fields
 from .layers import IDENTIFIER, BlocksType, LayerList, Name
 from .names import class_name_problem
 from .presets import NORMALIZE_PRESETS
@@ -315,11 +315,6 @@ class Train(Section):
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
-    cuda_graph: bool = spec_field(
-        Bool(),
-        False,
-        "--cuda-graph replays the whole training step as one CUDA graph (needs data.on_device)",
-    )
     phases: list | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
     )
@@ -681,13 +676,6 @@ def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
             "remove num_workers",
         )
     _check_augmentation(bp, problems)
-    if bp.train.cuda_graph and not data.on_device:
-        problems.add(
-            location_in(bp.train, "cuda_graph"),
-            "train.cuda_graph",
-            "the CUDA-graph step replays batches that are already on the GPU",
-            "set `data.on_device: true` as well",
-        )
 
 
 COLOUR_AUGMENTATIONS = (RandAugment, TrivialAugment, AutoAugment)
@@ -756,16 +744,6 @@ def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
                 f"{path}.frozen",
                 "give either `trainable: [...]` or `frozen: [...]`, not both",
             )
-    optimizers = {train.optimizer.name} | {
-        p.optimizer.name for p in train.phases or [] if p.optimizer is not None
-    }
-    if train.cuda_graph and "rmsprop" in optimizers:
-        problems.add(
-            location_in(train, "cuda_graph"),
-            "train.cuda_graph",
-            "the CUDA-graph step needs an optimizer with a capturable kernel: sgd, adam or adamw, "
-            "not rmsprop",
-        )
     names = [p.name for p in train.phases or [] if p.name]
     for name in {n for n in names if names.count(n) > 1}:
         problems.add(train.location, "train.phases", f"two phases are named '{name}'")
@@ -777,6 +755,7 @@ def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
     train = bp.train
     for unit in FEATURES:
         unit.check(bp, problems)
+    check_steps(bp, problems)
     schedules = [("train.schedule", train.schedule)] + [
         (f"train.phases[{i}].schedule", p.schedule) for i, p in enumerate(train.phases or [])
     ]

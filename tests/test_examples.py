@@ -35,16 +35,17 @@ def test_everything_on_switches_on_every_feature_of_a_classifier():
         "everything_on", load_blueprint(REPO / "examples" / "everything_on.yaml")
     ).pieces
     # what cannot coexist with the rest (the blueprint's header says why)
-    left_out = {"vqa", "cub", "in_memory", "tensor_images", "on_device", "cuda_graph", "phases"}
+    left_out = {"vqa", "cub", "in_memory", "tensor_images", "on_device", "phases"}
     left_out |= {"feature_cache", "pretrained", "convert_channels", "torchvision"}
     off = {name for name, value in vars(pieces).items() if not value}
     assert off == left_out
-    from scaffold.features import FEATURES  # and every unit but the cache and the data path's
+    from scaffold.features import FEATURES  # and every unit but those that cannot coexist
 
     # the data path's: an image folder, a small CNN, and a per-step schedule (the plateau
-    # schedule steps once an epoch)
+    # schedule steps once an epoch); CUDA graphs need the data on the device and refuse batch
+    # mixing; one recipe, no phases
     data_path_left_out = {"vqa", "on_device", "pretrained", "torchvision_data", "plateau"}
-    left_out = {"feature_cache"} | data_path_left_out
+    left_out = {"feature_cache", "cuda_graph", "phases"} | data_path_left_out
     assert set(pieces.features) == {unit.name for unit in FEATURES} - left_out
 
 

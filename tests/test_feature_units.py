@@ -35,9 +35,11 @@ DATA_PATH = {
     "undecodable",
     "vqa",
 }
-# features the blueprint's other fields switch on, with no field of their own (top-5 accuracy:
-# more than five classes; the data path's)
-DECIDED = {"top5", *DATA_PATH}
+# features the blueprint's other fields or the model's plan switch on, with no field of their own
+# (top-5 accuracy: more than five classes; the auxiliary heads' loss: the model has such heads;
+# the phases' loop: train.phases, the recipe's field, which every project's config resolves; the
+# data path's)
+DECIDED = {"top5", "auxiliary", "phases", *DATA_PATH}
 
 
 def files_naming(word: str) -> list[str]:
@@ -105,3 +107,28 @@ def test_units_are_found_in_their_order_and_each_once():
     assert [unit.order for unit in FEATURES] == sorted(unit.order for unit in FEATURES)
     modules = {path.stem for path in (REPO / "scaffold" / "features").glob("*.py")}
     assert modules - {"__init__"} == set(names)
+
+
+def test_a_unit_that_replaces_the_step_is_refused_beside_those_that_need_it(tmp_path):
+    """One check (features.check_steps), not one per pair: each unit that needs the Python step
+    and is on gets a problem at its field that names the replacing unit's field in its fix."""
+    from conftest import run_scaffold
+
+    replacing = [unit for unit in FEATURES if unit.replaces_step]
+    assert [unit.name for unit in replacing] == ["cuda_graph"]
+    (tmp_path / "bp.yaml").write_text(
+        "name: graphed\ninput: {channels: 3, height: 32, width: 32}\n"
+        "model: {layers: [flatten, linear: classes]}\ndata: {on_device: true}\n"
+        "train: {epochs: 1, cuda_graph: true, grad_accum_steps: 2, mixup: true}\n",
+        encoding="utf-8",
+    )
+    done = run_scaffold("validate", "bp.yaml", cwd=tmp_path)
+    assert done.code == 2
+    assert done.err.splitlines() == [
+        "bp.yaml:5:38: train.grad_accum_steps: the CUDA-graph step is one whole optimizer step; "
+        "it cannot add up the gradients of several batches",
+        "  hint: remove cuda_graph, or grad_accum_steps",
+        "bp.yaml:5:59: train.mixup: the CUDA-graph step replays fixed label tensors; mixup makes "
+        "soft labels",
+        "  hint: remove train.mixup or train.cuda_graph",
+    ]

@@ -61,6 +61,12 @@ class Feature:
     most: dict[str, float] = {}
     # its config settings that may be null, by name, and what they are otherwise
     nullable: dict[str, str] = {}
+    # train.py's flags that change what a run computes (checkpoints keep them, --resume restores
+    # them), by argparse's names
+    resumed_flags: tuple[str, ...] = ()
+    # a unit whose code replaces train.py's Python training step (a CUDA graph captures it):
+    # that step in words, for the problems of the units that need it (`needs_python_step`)
+    replaces_step: str = ""
 
     def resolve(self, train) -> None:
         """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
@@ -71,6 +77,12 @@ class Feature:
 
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
+
+    def needs_python_step(self, bp) -> list[tuple[str, str, str]]:
+        """Its fields that are on (in the resolved blueprint `bp`) and need train.py's Python
+        training step, which a unit that replaces it cannot run: (key under `train`, why, fix),
+        the texts with `{step}` (the replacing unit's `replaces_step`) and `{field}` (its key)."""
+        return []
 
     def batches_per_step(self, train) -> int:
         """Batches whose gradients make one optimizer step."""
@@ -183,3 +195,15 @@ def features_of(bp) -> tuple[Feature, ...]:
     """The features a resolved blueprint `bp` switches on, in FEATURES' order (not those the
     model's plan decides, such as pretrained weights: Project.features has every one)."""
     return tuple(unit for unit in FEATURES if unit.on_blueprint(bp))
+
+
+def check_steps(bp, problems: ProblemCollector) -> None:
+    """A unit that replaces train.py's Python training step (`replaces_step`) beside the units
+    that need that step (`needs_python_step`): a problem at each of their fields, naming both."""
+    units = features_of(bp)
+    for replacing in (unit for unit in units if unit.replaces_step):
+        names = {"step": replacing.replaces_step, "field": next(iter(replacing.fields))}
+        for unit in units:
+            for key, why, fix in unit.needs_python_step(bp):
+                where = bp.train.key_locations.get(key, bp.train.location)
+                problems.add(where, f"train.{key}", why.format(**names), fix.format(**names))

@@ -23,16 +23,13 @@ class Accumulation(Feature):
     }
     least = ("train.grad_accum_steps",)
 
-    def check(self, bp, problems) -> None:
-        train = bp.train
-        if train.grad_accum_steps > 1 and train.cuda_graph:
-            problems.add(
-                train.key_locations.get("grad_accum_steps", train.location),
-                "train.grad_accum_steps",
-                "the CUDA-graph step is one whole optimizer step; it cannot add up the gradients "
-                "of several batches",
-                "remove cuda_graph, or grad_accum_steps",
-            )
+    def needs_python_step(self, bp) -> list[tuple[str, str, str]]:
+        if bp.train.grad_accum_steps == 1:
+            return []
+        why = (
+            "{step} is one whole optimizer step; it cannot add up the gradients of several batches"
+        )
+        return [("grad_accum_steps", why, "remove {field}, or grad_accum_steps")]
 
     def on(self, train) -> bool:
         return train.grad_accum_steps > 1

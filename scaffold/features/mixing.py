@@ -70,13 +70,18 @@ class Mixing(Feature):
                     "its answer cannot be blended",
                     f"remove train.{key}",
                 )
-            elif train.cuda_graph:
-                problems.add(
-                    where,
-                    f"train.{key}",
-                    f"the CUDA-graph step replays fixed label tensors; {key} makes soft labels",
-                    f"remove train.{key} or train.cuda_graph",
-                )
+
+    def needs_python_step(self, bp) -> list[tuple[str, str, str]]:
+        if bp.is_vqa:  # refused already (check)
+            return []
+        return [
+            (
+                key,
+                f"{{step}} replays fixed label tensors; {key} makes soft labels",
+                f"remove train.{key} or train.{{field}}",
+            )
+            for key in self.blends_images(bp.train)
+        ]
 
     def blends_images(self, train) -> list[str]:
         return [key for key in KINDS if getattr(train, key) is not None]

@@ -30,7 +30,6 @@ class Pieces:
     cub: bool  # CUB-200-2011's files and bounding boxes
     gpu_decode: bool  # JPEG files decoded on the GPU in batches (--decode gpu)
     on_device: bool  # the whole data set held on the GPU (--data-on-device)
-    cuda_graph: bool  # the training step replayed as one CUDA graph (--cuda-graph)
     random_augmentation: bool  # training transforms with random choices, seeded per sample
     loader_workers: bool  # loader processes (--workers): none for a tensor in memory, not augmented
     phases: bool  # phases that train only some modules
@@ -43,7 +42,6 @@ class Pieces:
     # training features a blueprint switches on (each absent from projects that leave it off)
     features: tuple[str, ...]  # the units of scaffold/features/ it has, by name, in their order
     per_step: bool  # the schedules move after every optimizer step (else once an epoch)
-    auxiliary: bool  # auxiliary heads: the model returns their scores too, their losses weighted
 
     @classmethod
     def of(
@@ -69,7 +67,6 @@ class Pieces:
             cub=dataset == "cub",
             gpu_decode=dataset in JPEG_DATASETS,
             on_device=bp.data.on_device,
-            cuda_graph=bp.train.cuda_graph,
             random_augmentation=T.is_random(bp.data.transforms.train),
             loader_workers=bp.loader_workers,
             phases=has_phases,
@@ -82,6 +79,5 @@ class Pieces:
             feature_cache="feature_cache" in names,
             features=names,
             per_step="per_step" in names,  # its unit decides
-            auxiliary=bool(plan.auxiliary),
         )
 

@@ -72,6 +72,19 @@ class Prose(Part):
         return f"{i.channels}x{i.height}x{i.width}"
 
     @property
+    def recipe_words(self) -> dict[str, str]:
+        """train.py's words on the recipe: the help's " of every phase", the epoch's ", over all
+        phases", where --set's example setting is, and the name of the recipe's settings."""
+        if self.pieces.phases:
+            return {
+                "every": " of every phase",
+                "over": ", over all phases",
+                "example": "train.phases[1].",
+                "variable": "phase",
+            }
+        return {"every": "", "over": "", "example": "train.", "variable": "train"}
+
+    @property
     def auxiliary_text(self) -> str:
         """The auxiliary heads for prose: `aux1` (0.3) and `aux2` (0.3)."""
         heads = [f"`{head.name}` ({head.weight:g})" for head in self.plan.auxiliary]
@@ -125,17 +138,6 @@ class Prose(Part):
                 f"**Gradient clipping**: before each optimizer step the gradients are scaled down "
                 f"to a total norm of at most {train.grad_clip} (`train.grad_clip`; under fp16, "
                 "after unscaling)."
-            )
-        if x.auxiliary:
-            heads = "heads" if len(self.plan.auxiliary) > 1 else "head"
-            uses = ", prediction and export" if "export" in x.features else " and prediction"
-            lines.append(
-                f"**Auxiliary classifiers**: the {heads} {self.auxiliary_text} (their loss "
-                "weights) give class scores of their own in training, and the loss is the main "
-                "one plus each head's loss times its weight (`AUX_WEIGHTS` in model.py), under "
-                "label smoothing and mixed labels alike; `train_loss` and steps.csv's `loss` are "
-                f"that total. In evaluation{uses} the heads do not run: the model returns the class "
-                "scores alone."
             )
         lines += [
             unit.readme(self.project) for unit in self.features if unit.readme_part == "recipe"

@@ -27,9 +27,8 @@ class RunConfig(Part):
 
     @property
     def has_phases(self) -> bool:
-        return len(self.phases) > 1 or any(
-            p["trainable"] != "all" or p["frozen"] for p in self.phases
-        )
+        """More than one phase, or one that trains only some modules: the phases unit is on."""
+        return any(unit.name == "phases" for unit in self.features)
 
     @cached_property
     def config(self) -> dict:
@@ -354,7 +353,7 @@ class RunConfig(Part):
         flags = ["limit_batches", "skip_nonfinite", "precision"]
         flags += ["skip_bad_images"] if not x.in_memory else []
         flags += ["data_on_device"] if x.on_device else []
-        flags += ["cuda_graph"] if x.cuda_graph else []
+        flags += [name for unit in self.features for name in unit.resumed_flags]
         return py_literal(tuple(flags))
 
 
