@@ -15,9 +15,9 @@ from generated import _model_template, blueprint_with_layers, import_generated, 
 from test_counts import check_counts
 from test_language import blueprint, model_of
 
-from scaffold.blocks.emit import float_literal
 from scaffold.plan import build_plan
 from scaffold.render import new_project
+from scaffold.style import float_literal
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 

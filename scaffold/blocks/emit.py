@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 
-from ..style import LINE_LENGTH
+from ..style import LINE_LENGTH, float_literal
 
 # --- expressions ------------------------------------------------------------------------------
 
@@ -537,13 +537,6 @@ def literal(value) -> str:
     if isinstance(value, Expr):
         return value.code()
     raise TypeError(f"no literal for {type(value).__name__}")
-
-
-def float_literal(value: float) -> str:
-    """repr's shortest digits that give `value` back, with the exponent as people write it
-    (torchvision's `eps=1e-6`, not `1e-06`; `1e16`, not `1e+16`)."""
-    digits, e, exponent = repr(value).partition("e")
-    return f"{digits}e{int(exponent)}" if e else digits
 
 
 def pair(values: tuple[int, int]):

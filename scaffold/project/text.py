@@ -11,7 +11,7 @@ import textwrap
 
 import yaml
 
-from ..style import LINE_LENGTH
+from ..style import LINE_LENGTH, float_literal
 
 
 def py_literal(value) -> str:
@@ -20,7 +20,9 @@ def py_literal(value) -> str:
         return _str_literal(value)
     if isinstance(value, bool) or value is None:
         return repr(value)
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return float_literal(value)  # 5e-5, as model.py writes it (not 5e-05)
+    if isinstance(value, int):
         return repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(py_literal(v) for v in value)
