@@ -101,6 +101,46 @@ def test_every_macro_of_a_partial_is_a_point_of_the_skeleton(unit):
     assert macros and macros <= points_printed(), macros - points_printed()
 
 
+def points_replaced() -> set[str]:
+    """The points whose code takes the skeleton's place rather than adding to it: printed as
+    `at("POINT", ...) or DEFAULT`, or set to a name the skeleton then tests with `{% if NAME %}`."""
+    points = set()
+    for path in SOURCES:
+        if path.suffix != ".jinja" or PARTIALS in path.parents:
+            continue
+        text = path.read_text(encoding="utf-8")
+        for call in re.finditer(r"\bat\(\"(\w+)\"", text):
+            depth, end = 0, call.start() + 2
+            for end in range(call.start() + 2, len(text)):  # to the call's closing parenthesis
+                depth += {"(": 1, ")": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+            if re.match(r"\s*or\b", text[end + 1 :]):
+                points.add(call.group(1))
+        for _name, point in re.findall(r"set (\w+) = at\(\"(\w+)\"\) %\}\s*\{%-? if \1 %\}", text):
+            points.add(point)
+    return points
+
+
+def test_a_point_that_replaces_the_skeletons_code_has_one_unit():
+    """Two units that both replaced a point (train_step, the training loop, the loaders, ...)
+    would both be printed there, one after the other, and the generated code would break; a
+    second one must make that explicit (e.g. as cuda_graph's `replaces_step` and the check it
+    gets), so it fails here first."""
+    replaced = points_replaced()
+    assert {"train_step", "training_loop", "step_function", "forward", "loaders"} <= replaced
+    for point in replaced:
+        units = [
+            unit.name
+            for unit in FEATURES
+            if re.search(
+                rf"\{{%-?\s*macro\s+{point}\(",
+                (PARTIALS / f"{unit.name}.py.jinja").read_text(encoding="utf-8"),
+            )
+        ]
+        assert len(units) <= 1, (point, units)
+
+
 def test_units_are_found_in_their_order_and_each_once():
     names = [unit.name for unit in FEATURES]
     assert len(set(names)) == len(names)
