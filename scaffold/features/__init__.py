@@ -33,7 +33,10 @@ class Feature:
     # where its code goes at each point, among the other features' (smaller first)
     order: int = 0
     # its blueprint fields under `train`, and under each of `train.phases`:
-    # {key: spec_field(...)}, in the schema's order
+    # {key: spec_field(...)}, in the schema's order. A field whose value is not what was written
+    # (`true` is a section with its defaults) resolves it while it is read, `spec_field(...,
+    # resolve=...)`, and names the resolved type, `annotation=`: nothing changes a section
+    # after it is built.
     fields: dict[str, Any] = {}
     phase_fields: dict[str, Any] = {}
     # its top-level blueprint fields (beside `model`, `data`, `train`)
@@ -53,13 +56,6 @@ class Feature:
     most: dict[str, float] = {}
     # its config settings that may be null, by name, and what they are otherwise
     nullable: dict[str, str] = {}
-
-    def resolve(self, train) -> None:
-        """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
-
-    def resolve_blueprint(self, bp) -> None:
-        """Resolve its fields of the blueprint `bp` (its `train` section's: `resolve`)."""
-        self.resolve(bp.train)
 
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
@@ -163,12 +159,31 @@ def unit_fields(part: str):
             own = {"blueprint": unit.blueprint_fields, "train": unit.fields}
             own |= {"phase": unit.phase_fields, "schedule": unit.schedule_fields}
             for key, spec in own[part].items():
-                annotations[key] = "Any"
+                annotations[key] = _annotation(unit, key, spec)
                 setattr(cls, key, spec)
         cls.__annotations__ = annotations
         return cls
 
     return add
+
+
+def _annotation(unit: Feature, key: str, spec) -> Any:
+    """The type of a unit's field once read: the one it declares, else its field type's (a
+    plain true/false, integer, number or word; None where its default is None)."""
+    from ..spec import Bool, Enum, Float, Int, Str
+
+    declared = spec.metadata.get("annotation")
+    if declared is not None:
+        return declared
+    plain = {Bool: bool, Int: int, Float: float, Enum: str, Str: str}
+    kind = plain.get(type(spec.metadata["type"]))
+    if kind is None:
+        raise TypeError(
+            f"scaffold/features/{unit.name}.py: the field {key!r} reads "
+            f"{type(spec.metadata['type']).__name__}; declare the type of its value: "
+            "spec_field(..., annotation=...)"
+        )
+    return kind if spec.default is not None else kind | None
 
 
 def features_of(bp) -> tuple[Feature, ...]:
