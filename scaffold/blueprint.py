@@ -253,7 +253,7 @@ class Optimizer(Section):
     )
     nesterov: bool | None = spec_field(Bool(), None, "sgd: Nesterov momentum")
     weight_decay: float | None = spec_field(Float(min=0, max=1), None, "L2 penalty (default 0)")
-    betas: list | None = spec_field(
+    betas: list[float] | None = spec_field(
         ListOf(Float(min=0, max=1), min_items=2, max_items=2), None, "adam/adamw: [beta1, beta2]"
     )
     alpha: float | None = spec_field(Float(min=0, max=1), None, "rmsprop: smoothing constant")
