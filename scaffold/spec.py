@@ -403,9 +403,9 @@ def did_you_mean(word: str, choices, strict: bool = False) -> str:
 T = TypeVar("T")
 
 
-@dataclasses.dataclass
 class Section:
-    """Base of every blueprint section: remembers where it was written, for later messages."""
+    """Base of every blueprint section: remembers where it was written, for later messages.
+    Declared with `section` below (a dataclass's generated code costs `scaffold validate`)."""
 
     location: Location | None = dataclasses.field(default=None, compare=False, repr=False)
     path: str = dataclasses.field(default="", compare=False, repr=False)
@@ -514,6 +514,9 @@ def replaced(section: T, **changes: Any) -> T:
     completed from another while reading, without setting a field of one already built."""
     values = {f.name: getattr(section, f.name) for f in _fields(type(section))}
     return type(section)(**(values | changes))
+
+
+section(Section)
 
 
 def section_fields(section: type) -> dict[str, FieldType]:
