@@ -140,3 +140,31 @@ def test_replaced_builds_a_new_section_and_keeps_the_old_one():
     completed = spec.replaced(data, dataset="mnist")
     assert completed is not data and data.dataset is None
     assert (completed.dataset, completed.path) == ("mnist", "data")
+
+
+def test_a_unit_field_of_another_type_must_declare_its_annotation(monkeypatch):
+    """unit_fields derives the type of a plain field (true/false, a number, a word) and refuses
+    any other field that does not declare the type of its value once read."""
+    from scaffold import features
+    from scaffold.features import Feature, unit_fields
+    from scaffold.spec import Bool, Int, OneOf, section, spec_field
+
+    class Plain(Feature):
+        name = "plain"
+        fields = {
+            "plain_steps": spec_field(Int(min=1), 1, "steps"),
+            "plain": spec_field(Bool(), None, "on, off or unsaid"),
+            "plain_said": spec_field(Bool()),  # required
+        }
+
+    class Switch(Feature):
+        name = "switch"
+        fields = {"switch": spec_field(OneOf(Bool(), Int()), None, "a switch or a count")}
+
+    monkeypatch.setattr(features, "FEATURES", (Plain(),))
+    made = unit_fields("train")(section(type("Made", (Section,), {"__annotations__": {}})))
+    annotations = {"plain_steps": int, "plain": bool | None, "plain_said": bool}
+    assert vars(made)["__annotations__"] == annotations
+    monkeypatch.setattr(features, "FEATURES", (Switch(),))
+    with pytest.raises(TypeError, match=r"features/switch\.py: the field 'switch' .*annotation="):
+        unit_fields("train")(type("Refused", (Section,), {"__annotations__": {}}))

@@ -183,7 +183,7 @@ def _annotation(unit: Feature, key: str, spec) -> Any:
             f"{type(spec.metadata['type']).__name__}; declare the type of its value: "
             "spec_field(..., annotation=...)"
         )
-    return kind if spec.default is not None else kind | None
+    return kind | None if spec.default is None and not spec.metadata["required"] else kind
 
 
 def features_of(bp) -> tuple[Feature, ...]:
