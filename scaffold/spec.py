@@ -1,9 +1,10 @@
 """Declarative field types: one description of each blueprint field gives both its reader and its JSON Schema.
 
-A section of the blueprint is a dataclass (or a class declared with `section`) whose fields
+A section of the blueprint is a class declared with `section` (or a dataclass) whose fields
 carry a `FieldType` in their metadata (see `spec_field`). `read_section` builds it from located YAML
-nodes, collecting every problem with its position; `section_schema` turns the same
-declarations into JSON Schema for `scaffold schema`.
+nodes, collecting every problem with its position, complete: what the user wrote in shorthand and
+what they left out are resolved before the section is constructed, and nothing sets its fields
+afterwards. `section_schema` turns the same declarations into JSON Schema for `scaffold schema`.
 """
 
 from __future__ import annotations
@@ -398,7 +399,7 @@ def did_you_mean(word: str, choices, strict: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sections: dataclasses whose fields declare their type.
+# Sections: classes whose fields declare their type.
 
 T = TypeVar("T")
 
