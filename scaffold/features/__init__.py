@@ -21,6 +21,8 @@ import importlib
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
+from ..spec import Bool, Enum, Float, Int, Str
+
 if TYPE_CHECKING:
     from ..errors import ProblemCollector
 
@@ -149,6 +151,10 @@ def _units() -> tuple[Feature, ...]:
 FEATURES: tuple[Feature, ...] = _units()
 
 
+# the type of a value the field types of scaffold.spec read as plain values
+PLAIN = {Bool: bool, Int: int, Float: float, Enum: str, Str: str}
+
+
 def unit_fields(part: str):
     """A decorator (below @section) that adds every feature's blueprint fields of `part`
     ("blueprint", "train", "phase" or "schedule") to the section class."""
@@ -170,13 +176,10 @@ def unit_fields(part: str):
 def _annotation(unit: Feature, key: str, spec) -> Any:
     """The type of a unit's field once read: the one it declares, else its field type's (a
     plain true/false, integer, number or word; None where its default is None)."""
-    from ..spec import Bool, Enum, Float, Int, Str
-
     declared = spec.metadata.get("annotation")
     if declared is not None:
         return declared
-    plain = {Bool: bool, Int: int, Float: float, Enum: str, Str: str}
-    kind = plain.get(type(spec.metadata["type"]))
+    kind = PLAIN.get(type(spec.metadata["type"]))
     if kind is None:
         raise TypeError(
             f"scaffold/features/{unit.name}.py: the field {key!r} reads "
