@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def check_data(bp: Blueprint, problems: ProblemCollector) -> None:
+    """The data set fits the input, its classes their count, the normalisation the channels."""
     data = bp.data
     if bp.is_vqa and not data.has_questions:
         problems.add(
@@ -59,8 +60,8 @@ def _check_normalize(bp: Blueprint, problems: ProblemCollector) -> None:
                 problems.add(
                     location_of(data.normalize, key),
                     f"data.normalize.{key}",
-                    f"has {count(len(values), 'value')} but the input has "
-                    f"{count(channels, 'channel')}",
+                    f"has {_count(len(values), 'value')} but the input has "
+                    f"{_count(channels, 'channel')}",
                     "give one value per channel",
                 )
     elif data.normalize in NORMALIZE_PRESETS and data.normalize != "half":
@@ -69,11 +70,11 @@ def _check_normalize(bp: Blueprint, problems: ProblemCollector) -> None:
             problems.add(
                 location_of(data, "normalize"),
                 "data.normalize",
-                f"{data.normalize} statistics are for {count(preset_channels, 'channel')}, "
+                f"{data.normalize} statistics are for {_count(preset_channels, 'channel')}, "
                 f"the input has {channels}",
                 "give {mean: [...], std: [...]} with one value per channel, or `half`",
             )
 
 
-def count(n: int, noun: str) -> str:
+def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

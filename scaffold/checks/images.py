@@ -25,6 +25,8 @@ DEVICE_TRANSFORMS = ("pad", "random_crop", "random_horizontal_flip")  # what Dev
 
 
 def check_images(bp: Blueprint, problems: ProblemCollector) -> None:
+    """The transforms, then the data on the GPU and the loader's workers, the augmentations
+    and the images' one size."""
     data, transforms = bp.data, bp.data.transforms
     if is_random(transforms.eval):
         step = next(step for step in transforms.eval if step.RANDOM)

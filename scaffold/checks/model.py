@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 
 def check_model_form(bp: Blueprint, problems: ProblemCollector) -> None:
+    """A class name Python takes, and the layers the input calls for."""
     model = bp.model
     if model.class_name:
         problem = class_name_problem(model.class_name)

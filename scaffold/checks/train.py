@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 
 def check_train(bp: Blueprint, problems: ProblemCollector) -> None:
+    """The recipe's own checks, then each training feature's, then the schedules' interval."""
     train = bp.train
     if train.phases is None and train.epochs is None:
         problems.add(
