@@ -168,3 +168,12 @@ def test_a_unit_field_of_another_type_must_declare_its_annotation(monkeypatch):
     monkeypatch.setattr(features, "FEATURES", (Switch(),))
     with pytest.raises(TypeError, match=r"features/switch\.py: the field 'switch' .*annotation="):
         unit_fields("train")(type("Refused", (Section,), {"__annotations__": {}}))
+
+
+def test_no_unit_resolves_after_reading():
+    """A unit's shorthand resolves in its field (`spec_field(..., resolve=...)`), while the
+    section is read: the methods that rewrote a read section are gone, and one written in a unit
+    would never run."""
+    for unit in FEATURES:
+        for name in ("resolve", "resolve_blueprint"):
+            assert not hasattr(unit, name), f"scaffold/features/{unit.name}.py: {name}()"
