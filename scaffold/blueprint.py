@@ -1,25 +1,32 @@
 """The blueprint: what a user writes, read into typed sections with every problem located.
 
 `load_blueprint(path)` reads and checks a file; `blueprint_from_data(dict)` does the same for
-a blueprint replayed from a generated project's `.copier-answers.yml`. Shape checking of the
-model happens afterwards, in `scaffold.plan`.
+a blueprint replayed from a generated project's `.copier-answers.yml`. Three steps:
+
+1. parse: `scaffold.source` reads the YAML into located nodes;
+2. resolve: `scaffold.spec.read_section` builds the sections below from them, each complete
+   when it is built: shorthand is resolved and defaults are filled while reading (a field's
+   `resolve`, a section's `resolve_values`, a default's factory), so every field holds its
+   declared type and nothing sets a field afterwards;
+3. check: `scaffold.checks` looks at what needs more than one field, grouped by domain.
+
+Shape checking of the model happens afterwards, in `scaffold.plan`.
 """
 
 from __future__ import annotations
 
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .blocks.base import DEFINED
+from .checks import check_blueprint
 from .errors import BlueprintError, Location, Problem, ProblemCollector
-from .features import FEATURES, check_steps, unit_fields
-from .layers import IDENTIFIER, BlocksType, LayerList, Name
-from .names import class_name_problem
+from .features import FEATURES, unit_fields
+from .layers import IDENTIFIER, BlocksType, Defined, LayerList, Name
 from .presets import NORMALIZE_PRESETS
 from .source import MapNode, Node, from_plain, parse_yaml, to_plain
 from .spec import (
-    INVALID,
     Bool,
     Enum,
     FieldType,
@@ -31,20 +38,16 @@ from .spec import (
     Str,
     Struct,
     read_section,
+    replaced,
     section,
     show,
     spec_field,
 )
-from .transforms import (
-    AutoAugment,
-    RandAugment,
-    RandomErasing,
-    TransformList,
-    TrivialAugment,
-    input_size_for,
-    is_random,
-    output_size,
-)
+from .transforms import TransformList, input_size_for, is_random
+
+if TYPE_CHECKING:
+    from .blocks.base import Layer
+    from .transforms import Transform
 
 MAX_BLUEPRINT_BYTES = 1_000_000
 
@@ -81,7 +84,9 @@ class TwoInputs(Section):
     """An image and a question (visual question answering)."""
 
     image: ImageInput = spec_field(Struct(ImageInput), doc="the image input")
-    question: QuestionInput = spec_field(Struct(QuestionInput), {}, "the question input")
+    question: QuestionInput = spec_field(
+        Struct(QuestionInput), doc="the question input", factory=QuestionInput
+    )
 
 
 class InputType(FieldType):
@@ -89,10 +94,7 @@ class InputType(FieldType):
 
     def read(self, node: Node, path: str, problems: ProblemCollector) -> Any:
         if isinstance(node, MapNode) and ({"image", "question"} & set(node.entries)):
-            section = read_section(TwoInputs, node, path, problems)
-            if section is not INVALID and section.question == {}:
-                section.question = QuestionInput()
-            return section
+            return read_section(TwoInputs, node, path, problems)
         return Struct(ImageInput).read(node, path, problems)
 
     def schema(self) -> dict[str, Any]:
@@ -115,10 +117,14 @@ class Model(Section):
         None,
         "load torchvision ImageNet weights into the whole model, e.g. torchvision/resnet50",
     )
-    layers: list | None = spec_field(LayerList, None, "the layers, in order, for one image input")
-    image: list | None = spec_field(LayerList, None, "image branch (two-input models)")
-    question: list | None = spec_field(LayerList, None, "question branch (two-input models)")
-    head: list | None = spec_field(LayerList, None, "where the branches meet (two-input models)")
+    layers: list[Layer] | None = spec_field(
+        LayerList, None, "the layers, in order, for one image input"
+    )
+    image: list[Layer] | None = spec_field(LayerList, None, "image branch (two-input models)")
+    question: list[Layer] | None = spec_field(LayerList, None, "question branch (two-input models)")
+    head: list[Layer] | None = spec_field(
+        LayerList, None, "where the branches meet (two-input models)"
+    )
 
 
 # --- data -------------------------------------------------------------------------------------
@@ -126,6 +132,8 @@ class Model(Section):
 IMAGE_DATASETS = ("synthetic", "image_folder", "cifar10", "mnist", "cub")
 IN_MEMORY_DATASETS = ("synthetic", "cifar10", "mnist")  # small images, held as one tensor
 NATIVE_SIZES = {"mnist": (28, 28), "cifar10": (32, 32)}  # of the images these data sets hold
+FIXED_CLASSES = {"cifar10": 10, "mnist": 10, "cub": 200}  # of the data sets whose classes are set
+DEFAULT_CLASSES = 10  # of the others, unless the blueprint says
 DEFAULT_VAL_SPLIT = 0.1
 VQA_DATASETS = ("vqa", "synthetic_vqa")
 
@@ -134,8 +142,8 @@ VQA_DATASETS = ("vqa", "synthetic_vqa")
 class Normalize(Section):
     """Per-channel mean and standard deviation of the images (values in 0..1)."""
 
-    mean: list = spec_field(ListOf(Float(min=0, max=1), min_items=1), doc="mean per channel")
-    std: list = spec_field(
+    mean: list[float] = spec_field(ListOf(Float(min=0, max=1), min_items=1), doc="mean per channel")
+    std: list[float] = spec_field(
         ListOf(Float(above=0), min_items=1), doc="standard deviation per channel"
     )
 
@@ -144,8 +152,8 @@ class Normalize(Section):
 class Transforms(Section):
     """Image transforms for training and for evaluation."""
 
-    train: list = spec_field(TransformList, [], "training transforms (augmentation)")
-    eval: list = spec_field(TransformList, [], "evaluation transforms (deterministic)")
+    train: list[Transform] = spec_field(TransformList, [], "training transforms (augmentation)")
+    eval: list[Transform] = spec_field(TransformList, [], "evaluation transforms (deterministic)")
 
 
 @section
@@ -160,6 +168,7 @@ class SyntheticSize(Section):
 class Data(Section):
     """Where the training data comes from and how images are prepared."""
 
+    # the blueprint's resolve_values gives it (synthetic, or synthetic_vqa for two inputs)
     dataset: str = spec_field(
         Enum(
             *IMAGE_DATASETS,
@@ -170,7 +179,8 @@ class Data(Section):
         "synthetic, image_folder, cifar10, mnist, cub, vqa or synthetic_vqa",
     )
     root: str | None = spec_field(Str(max_length=4096, what="a path"), None, "default --data-root")
-    classes: Any = spec_field(
+    # the blueprint's resolve_values gives it (the data set's own, or 10); None: VQA's answers
+    classes: int | list[str] | None = spec_field(
         OneOf(
             Int(min=2, max=1_000_000),
             ListOf(Str(max_length=200), min_items=2),
@@ -189,12 +199,14 @@ class Data(Section):
         "the fraction of the training split held out for validation (stratified by class, seeded) "
         "where the data has no validation split of its own",
     )
-    normalize: Any = spec_field(
+    normalize: str | Normalize | None = spec_field(
         OneOf(Enum(*NORMALIZE_PRESETS, "none"), Struct(Normalize), what="a preset or {mean, std}"),
         None,
         "imagenet, cifar10, mnist, half, none, or {mean: [...], std: [...]}",
     )
-    transforms: Transforms = spec_field(Struct(Transforms), None, "train and eval transforms")
+    transforms: Transforms = spec_field(
+        Struct(Transforms), doc="train and eval transforms", factory=Transforms
+    )
     bounding_boxes: bool = spec_field(Bool(), False, "CUB: crop every image to its bird's box")
     num_workers: int = spec_field(
         Int(min=0, max=256), 4, "data loader worker processes (image files, or random transforms)"
@@ -206,8 +218,18 @@ class Data(Section):
         "set on the GPU and augments it there",
     )
     synthetic: SyntheticSize = spec_field(
-        Struct(SyntheticSize), None, "size of the synthetic data set"
+        Struct(SyntheticSize), doc="size of the synthetic data set", factory=SyntheticSize
     )
+
+    @property
+    def has_questions(self) -> bool:
+        """Whether the data set is one of questions about images (visual question answering)."""
+        return self.dataset in VQA_DATASETS
+
+    @property
+    def fixed_classes(self) -> int | None:
+        """The number of classes the data set has, where it is fixed (CIFAR-10, MNIST, CUB)."""
+        return FIXED_CLASSES.get(self.dataset)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -231,11 +253,21 @@ class Optimizer(Section):
     )
     nesterov: bool | None = spec_field(Bool(), None, "sgd: Nesterov momentum")
     weight_decay: float | None = spec_field(Float(min=0, max=1), None, "L2 penalty (default 0)")
-    betas: list | None = spec_field(
+    betas: list[float] | None = spec_field(
         ListOf(Float(min=0, max=1), min_items=2, max_items=2), None, "adam/adamw: [beta1, beta2]"
     )
     alpha: float | None = spec_field(Float(min=0, max=1), None, "rmsprop: smoothing constant")
     eps: float | None = spec_field(Float(above=0, max=1), None, "adam/adamw/rmsprop: epsilon")
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The settings the optimizer takes."""
+        return OPTIMIZER_OPTIONS[self.name]
+
+
+def default_optimizer() -> Optimizer:
+    """The optimizer of a blueprint that names none."""
+    return Optimizer(name="adam", lr=1e-3)
 
 
 # of the schedules stepped by a count: the training features' keys (the warm-up's) and when
@@ -259,7 +291,7 @@ class Schedule(Section):
         Enum(*SCHEDULE_OPTIONS), doc="constant, step, multistep, cosine or plateau"
     )
     step_size: int | None = spec_field(Int(min=1), None, "step: epochs between decays")
-    milestones: list | None = spec_field(
+    milestones: list[int] | None = spec_field(
         ListOf(Int(min=1), min_items=1), None, "multistep: decay epochs"
     )
     gamma: float | None = spec_field(
@@ -275,6 +307,11 @@ class Schedule(Section):
     metric: str | None = spec_field(Enum("val_acc", "val_loss"), None, "plateau: what to watch")
     factor: float | None = spec_field(Float(above=0, max=1), None, "plateau: decay factor (0.1)")
     patience: int | None = spec_field(Int(min=0), None, "plateau: epochs without improvement")
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The settings the schedule takes."""
+        return SCHEDULE_OPTIONS[self.name]
 
 
 ScheduleType = Struct(Schedule, shorthand="name")
@@ -294,8 +331,10 @@ class Phase(Section):
         "phase name",
     )
     epochs: int = spec_field(Int(min=1, max=100_000), doc="epochs in this phase")
-    trainable: Any = spec_field(ModuleNames, "all", "all, or the modules that train (e.g. [fc])")
-    frozen: list = spec_field(ListOf(Name, min_items=1), [], "modules kept frozen")
+    trainable: str | list[str] = spec_field(
+        ModuleNames, "all", "all, or the modules that train (e.g. [fc])"
+    )
+    frozen: list[str] = spec_field(ListOf(Name, min_items=1), [], "modules kept frozen")
     optimizer: Optimizer | None = spec_field(Struct(Optimizer), None, "overrides train.optimizer")
     schedule: Schedule | None = spec_field(ScheduleType, None, "overrides train.schedule")
     batch_size: int | None = spec_field(
@@ -311,13 +350,39 @@ class Train(Section):
     seed: int = spec_field(Int(min=0, max=2**31 - 1), 0, "random seed")
     epochs: int | None = spec_field(Int(min=1, max=100_000), None, "epochs (without phases)")
     batch_size: int = spec_field(Int(min=1, max=1_000_000), 64, "images per step (per GPU)")
-    optimizer: Optimizer = spec_field(Struct(Optimizer), None, "the optimizer")
+    optimizer: Optimizer = spec_field(
+        Struct(Optimizer), doc="the optimizer", factory=default_optimizer
+    )
     schedule: Schedule | None = spec_field(ScheduleType, None, "the learning-rate schedule")
     grad_clip: float | None = spec_field(Float(above=0), None, "clip the gradient norm to this")
     label_smoothing: float = spec_field(Float(min=0, max=1), 0.0, "cross-entropy label smoothing")
-    phases: list | None = spec_field(
+    phases: list[Phase] | None = spec_field(
         ListOf(Struct(Phase), min_items=1), None, "training phases, in order"
     )
+
+    @classmethod
+    def resolve_values(cls, values: dict, location: Location | None, path: str) -> dict:
+        """A phase's optimizer that names none is train's, with the phase's settings."""
+        name = values.setdefault("optimizer", default_optimizer()).name
+        phases = values.get("phases")
+        if phases and any(p.optimizer is not None and p.optimizer.name is None for p in phases):
+            values["phases"] = [
+                (
+                    replaced(phase, optimizer=replaced(phase.optimizer, name=name))
+                    if phase.optimizer is not None and phase.optimizer.name is None
+                    else phase
+                )
+                for phase in phases
+            ]
+        return values
+
+    def schedules(self) -> list[tuple[str, Schedule]]:
+        """Every schedule the blueprint writes (train's, the phases'), with its path."""
+        given = [("train.schedule", self.schedule)] + [
+            (f"train.phases[{i}].schedule", phase.schedule)
+            for i, phase in enumerate(self.phases or [])
+        ]
+        return [(path, schedule) for path, schedule in given if schedule is not None]
 
 
 # --- the blueprint ----------------------------------------------------------------------------
@@ -337,21 +402,38 @@ class Blueprint(Section):
         doc="short name of the model, e.g. bcnn_vgg16",
     )
     description: str = spec_field(Str(max_length=500), "", "one line on what this is")
-    input: Any = spec_field(
+    input: ImageInput | TwoInputs = spec_field(
         InputType(), doc="the input: {channels, height, width}, or {image, question}"
     )
-    blocks: dict = spec_field(
+    blocks: Defined = spec_field(
         BlocksType(),
         {},
         "blocks defined once and used like layers: NAME: {params: {p: default}, layers: [...]}, "
         "values written `$p` or `$in_channels * p`",
     )
     model: Model = spec_field(Struct(Model), doc="the network")
-    data: Data = spec_field(Struct(Data), None, "data set and transforms")
-    train: Train = spec_field(Struct(Train), None, "training recipe")
+    data: Data = spec_field(Struct(Data), None, "data set and transforms")  # resolve_values
+    train: Train = spec_field(Struct(Train), None, "training recipe")  # resolve_values
 
     source: str = field(default="<blueprint>")  # the file it was read from
     raw: dict | None = field(default=None)  # the plain data, as saved in a generated project
+
+    @classmethod
+    def resolve_values(cls, values: dict, location: Location | None, path: str) -> dict:
+        """The data and the recipe complete: a blueprint without them has the defaults', and
+        the data set and its classes follow from the input when the data leave them out."""
+        vqa = isinstance(values["input"], TwoInputs)
+        data = values.get("data") or Data(location=location, path="data")
+        dataset = data.dataset or ("synthetic_vqa" if vqa else "synthetic")
+        classes = data.classes
+        if classes is None and not vqa:
+            classes = FIXED_CLASSES.get(dataset, DEFAULT_CLASSES)
+        if dataset != data.dataset or classes != data.classes:
+            data = replaced(data, dataset=dataset, classes=classes)
+        values["data"] = data
+        if values.get("train") is None:
+            values["train"] = Train(location=location, path="train")
+        return values
 
     @property
     def is_vqa(self) -> bool:
@@ -396,6 +478,10 @@ class Blueprint(Section):
         size = (self.image.height, self.image.width)
         return input_size_for(self.data.transforms.eval, size) or size
 
+    def schedule_interval(self, schedule: Schedule) -> str:
+        """When `schedule` moves (see `schedule_interval`)."""
+        return schedule_interval(self, schedule)
+
 
 def load_blueprint(path: str | Path) -> Blueprint:
     """Read and check a blueprint file (without shape checking), or raise BlueprintError."""
@@ -435,6 +521,7 @@ def blueprint_from_data(data: dict, source: str = "<recorded blueprint>") -> Blu
 
 
 def blueprint_from_node(node: Node, file: str) -> Blueprint:
+    """Read a parsed blueprint into its resolved sections, then check it (scaffold.checks)."""
     problems = ProblemCollector()
     original = node
     if not isinstance(node, MapNode):
@@ -445,339 +532,21 @@ def blueprint_from_node(node: Node, file: str) -> Blueprint:
             f"not {show(node)}",
         )
         problems.raise_if_any()
-    defined = {}
+    defined = Defined()
     if "blocks" in node.entries:  # read first: the layers may use them, wherever they are written
         defined = BlocksType().read(node.entries["blocks"], "blocks", problems)
         rest = {k: v for k, v in node.entries.items() if k != "blocks"}
         node = MapNode(node.location, rest, node.key_locations)
     token = DEFINED.set(defined if isinstance(defined, dict) else {})
     try:
-        blueprint = read_section(Blueprint, node, "", problems)
+        given = {"blocks": defined, "source": file, "raw": to_plain(original)}
+        blueprint = read_section(Blueprint, node, "", problems, given=given)
     finally:
         DEFINED.reset(token)
     problems.raise_if_any()
-    blueprint.blocks = defined
-    blueprint.source = file
-    blueprint.raw = to_plain(original)
-    _apply_defaults(blueprint)
     check_blueprint(blueprint, problems)
     problems.raise_if_any()
     return blueprint
-
-
-def _apply_defaults(bp: Blueprint) -> None:
-    if bp.data is None:
-        bp.data = Data(location=bp.location, path="data")
-    if bp.data.dataset is None:
-        bp.data.dataset = "synthetic_vqa" if bp.is_vqa else "synthetic"
-    if bp.data.classes is None and not bp.is_vqa:
-        bp.data.classes = {"cifar10": 10, "mnist": 10, "cub": 200}.get(bp.data.dataset, 10)
-    if bp.data.synthetic is None:
-        bp.data.synthetic = SyntheticSize()
-    if bp.data.transforms is None:
-        bp.data.transforms = Transforms()
-    if bp.train is None:
-        bp.train = Train(location=bp.location, path="train")
-    if bp.train.optimizer is None:
-        bp.train.optimizer = Optimizer(name="adam", lr=1e-3)
-    for unit in FEATURES:
-        unit.resolve_blueprint(bp)
-
-
-def check_blueprint(bp: Blueprint, problems: ProblemCollector) -> None:
-    """Checks that need more than one field (shape checking comes later, in scaffold.plan)."""
-    _check_model_form(bp, problems)
-    _check_data(bp, problems)
-    _check_train(bp, problems)
-
-
-def _check_model_form(bp: Blueprint, problems: ProblemCollector) -> None:
-    model = bp.model
-    if model.class_name:
-        problem = class_name_problem(model.class_name)
-        if problem:
-            problems.add(
-                _loc(model, "class_name"), "model.class_name", problem, "choose another class name"
-            )
-    branches = {"image": model.image, "question": model.question, "head": model.head}
-    if bp.is_vqa:
-        if model.layers is not None:
-            problems.add(
-                _loc(model, "layers"),
-                "model.layers",
-                "a model with two inputs (image and question) has `image`, `question` and `head` "
-                "instead of `layers`",
-                "move the image layers under `model.image`, the question layers under "
-                "`model.question`, and the attention and classifier under `model.head`",
-            )
-        for key, layers in branches.items():
-            if layers is None:
-                problems.add(
-                    model.location,
-                    f"model.{key}",
-                    f"missing required key '{key}' for a model with image and question inputs",
-                )
-    else:
-        given = [key for key, value in branches.items() if value is not None]
-        for key in given:
-            problems.add(
-                _loc(model, key),
-                f"model.{key}",
-                f"`{key}` is for models with image and question inputs, but `input` is one image",
-                "use `model.layers`, or give `input` an `image` and a `question`",
-            )
-        if model.layers is None and not given:
-            problems.add(model.location, "model.layers", "missing required key 'layers' in model")
-
-
-def _check_data(bp: Blueprint, problems: ProblemCollector) -> None:
-    data = bp.data
-    if bp.is_vqa and data.dataset in IMAGE_DATASETS:
-        problems.add(
-            _loc(data, "dataset"),
-            "data.dataset",
-            f"{data.dataset} has no questions; a model with a question input needs vqa or synthetic_vqa",
-        )
-    if not bp.is_vqa and data.dataset in VQA_DATASETS:
-        problems.add(
-            _loc(data, "dataset"),
-            "data.dataset",
-            f"{data.dataset} is a question-answering data set, but the model has no question input",
-            "add `question` to `input` and split the model into image, question and head",
-        )
-    fixed = {"cifar10": 10, "mnist": 10, "cub": 200}
-    if data.dataset in fixed and bp.num_classes != fixed[data.dataset] and not bp.is_vqa:
-        problems.add(
-            _loc(data, "classes"),
-            "data.classes",
-            f"{data.dataset} has {fixed[data.dataset]} classes, not {bp.num_classes}",
-        )
-    if isinstance(data.classes, list) and len(set(data.classes)) != len(data.classes):
-        twice = sorted({name for name in data.classes if data.classes.count(name) > 1})
-        problems.add(
-            _loc(data, "classes"),
-            "data.classes",
-            f"class names must be different; {', '.join(map(repr, twice))} appears more than once",
-            "rename or remove the repeated names",
-        )
-    channels = bp.image.channels
-    if isinstance(data.normalize, Normalize):
-        for key in ("mean", "std"):
-            values = getattr(data.normalize, key)
-            if len(values) != channels:
-                problems.add(
-                    location_in(data.normalize, key),
-                    f"data.normalize.{key}",
-                    f"has {_count(len(values), 'value')} but the input has "
-                    f"{_count(channels, 'channel')}",
-                    "give one value per channel",
-                )
-    elif data.normalize in NORMALIZE_PRESETS and data.normalize != "half":
-        preset_channels = len(NORMALIZE_PRESETS[data.normalize][0])
-        if preset_channels != channels:
-            problems.add(
-                _loc(data, "normalize"),
-                "data.normalize",
-                f"{data.normalize} statistics are for {_count(preset_channels, 'channel')}, "
-                f"the input has {channels}",
-                "give {mean: [...], std: [...]} with one value per channel, or `half`",
-            )
-    _check_transforms(bp, problems)
-    if data.dataset in ("image_folder", "cub", "vqa"):
-        for split in ("train", "eval"):
-            steps = getattr(data.transforms, split)
-            if steps and not any(_fixes_size(step) for step in steps):
-                problems.add(
-                    location_in(data.transforms, split),
-                    f"data.transforms.{split}",
-                    "images of different sizes cannot be stacked into a batch; no transform here "
-                    "makes every image the same size",
-                    "end with `center_crop` (evaluation) or `random_crop` (training)",
-                )
-            elif not steps:  # no transforms at all: the images keep their own sizes
-                where = data.transforms if data.transforms.location else data
-                problems.add(
-                    location_in(where, split if where is data.transforms else "dataset"),
-                    f"data.transforms.{split}",
-                    f"{data.dataset} images come in different sizes, but no {split} transform makes "
-                    "them the same size, so they cannot be stacked into a batch",
-                    "e.g. `train: [random_resized_crop, random_horizontal_flip]` and "
-                    "`eval: [resize: 256, center_crop]`",
-                )
-
-
-DEVICE_TRANSFORMS = ("pad", "random_crop", "random_horizontal_flip")  # what DeviceData does
-
-
-def _check_transforms(bp: Blueprint, problems: ProblemCollector) -> None:
-    data, transforms = bp.data, bp.data.transforms
-    if is_random(transforms.eval):
-        step = next(step for step in transforms.eval if step.RANDOM)
-        problems.add(
-            step.location or location_in(transforms, "eval"),
-            "data.transforms.eval",
-            f"{step.KIND} is random, but evaluation must see the same images every time",
-            "use `center_crop` or `resize` in eval, and keep random steps for train",
-        )
-    model_size = (bp.image.height, bp.image.width)
-    source = bp.source_size
-    if source is not None:
-        names = {"mnist": "MNIST", "cifar10": "CIFAR-10", "synthetic": "the synthetic"}
-        where = f"{names[data.dataset]} images ({source[0]}x{source[1]})"
-        for split in ("train", "eval"):
-            got = output_size(getattr(transforms, split), source, model_size)
-            if got != model_size:
-                short = model_size[0] - got[0], model_size[1] - got[1]
-                fix = f"`resize: [{model_size[0]}, {model_size[1]}]`"
-                if short[0] == short[1] > 0 and short[0] % 2 == 0:
-                    fix = f"`pad: {short[0] // 2}`"
-                problems.add(
-                    location_in(transforms, split) if transforms.location else data.location,
-                    f"data.transforms.{split}",
-                    f"{where} come out {got[0]}x{got[1]}, but the model takes "
-                    f"{model_size[0]}x{model_size[1]}",
-                    f"add {fix} to data.transforms.{split}",
-                )
-    else:  # image files of any size: the transforms must end in the input size
-        for split in ("train", "eval"):
-            steps = getattr(transforms, split)
-            ends = {output_size(steps, size, model_size) for size in ((1001, 1499), (1499, 1001))}
-            if len(ends) == 1 and ends != {model_size}:
-                (h, w), wanted = ends.pop(), f"{model_size[0]}x{model_size[1]}"
-                problems.add(
-                    location_in(transforms, split) if transforms.location else data.location,
-                    f"data.transforms.{split}",
-                    f"the transforms end in {h}x{w} images, but the model takes {wanted}",
-                    f"end with a crop or resize to {wanted}",
-                )
-    if data.on_device:
-        if not bp.in_memory:
-            problems.add(
-                location_in(data, "on_device"),
-                "data.on_device",
-                f"{data.dataset} data are image files, too many to hold on the GPU; on_device is "
-                "for synthetic, cifar10 and mnist",
-            )
-        for step in transforms.train:
-            if step.KIND not in DEVICE_TRANSFORMS:
-                problems.add(
-                    step.location or location_in(transforms, "train"),
-                    "data.transforms.train",
-                    f"on the GPU (data.on_device) the training transforms can be "
-                    f"{', '.join(DEVICE_TRANSFORMS)}, not {step.KIND}",
-                    "remove on_device, or the transform",
-                )
-    if "num_workers" in data.key_locations and not bp.loader_workers:
-        problems.add(
-            location_in(data, "num_workers"),
-            "data.num_workers",
-            f"{data.dataset} images without random transforms are batched from one tensor in "
-            "memory, transformed once: the loader has no worker processes",
-            "remove num_workers",
-        )
-    _check_augmentation(bp, problems)
-
-
-COLOUR_AUGMENTATIONS = (RandAugment, TrivialAugment, AutoAugment)
-
-
-def _check_augmentation(bp: Blueprint, problems: ProblemCollector) -> None:
-    """RandAugment, TrivialAugment, AutoAugment and random erasing: where each can act (batch
-    mixing's: scaffold/features/)."""
-    steps = bp.data.transforms.train
-    for position, step in enumerate(steps):
-        if isinstance(step, RandomErasing) and position != len(steps) - 1:
-            problems.add(
-                step.location or location_in(bp.data.transforms, "train"),
-                "data.transforms.train",
-                "random_erasing erases part of the finished image, so it comes last (torchvision's "
-                "references erase after every other transform)",
-                "move `random_erasing` to the end of data.transforms.train",
-            )
-        if isinstance(step, COLOUR_AUGMENTATIONS) and bp.image.channels not in (1, 3):
-            problems.add(
-                step.location or location_in(bp.data.transforms, "train"),
-                "data.transforms.train",
-                f"{step.KIND}'s colour operations work on grey or RGB images, not on "
-                f"{bp.image.channels} channels",
-                f"remove {step.KIND}, or give the input 1 or 3 channels",
-            )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _fixes_size(step) -> bool:
-    return getattr(step, "fixes_size", step.FIXES_SIZE)
-
-
-def _check_train(bp: Blueprint, problems: ProblemCollector) -> None:
-    train = bp.train
-    if train.phases is None and train.epochs is None:
-        problems.add(
-            train.location,
-            "train.epochs",
-            "missing required key 'epochs' in train",
-            "e.g. `epochs: 10`",
-        )
-    if train.phases is not None and train.epochs is not None:
-        problems.add(
-            _loc(train, "epochs"),
-            "train.epochs",
-            "give either `epochs` or `phases` (each phase has its own epochs), not both",
-        )
-    _check_optimizer(train.optimizer, "train.optimizer", problems, require=True)
-    if train.schedule is not None:
-        _check_schedule(train.schedule, "train.schedule", problems)
-    for i, phase in enumerate(train.phases or []):
-        path = f"train.phases[{i}]"
-        if phase.optimizer is not None:
-            if phase.optimizer.name is None:
-                phase.optimizer.name = train.optimizer.name
-            _check_optimizer(phase.optimizer, f"{path}.optimizer", problems, require=False)
-        if phase.schedule is not None:
-            _check_schedule(phase.schedule, f"{path}.schedule", problems)
-        if phase.trainable != "all" and phase.frozen:
-            problems.add(
-                _loc(phase, "frozen"),
-                f"{path}.frozen",
-                "give either `trainable: [...]` or `frozen: [...]`, not both",
-            )
-    names = [p.name for p in train.phases or [] if p.name]
-    for name in {n for n in names if names.count(n) > 1}:
-        problems.add(train.location, "train.phases", f"two phases are named '{name}'")
-    _check_training_features(bp, problems)
-
-
-def _check_training_features(bp: Blueprint, problems: ProblemCollector) -> None:
-    """Each training feature's own checks (scaffold/features/), then per-step schedules."""
-    train = bp.train
-    for unit in FEATURES:
-        unit.check(bp, problems)
-    check_steps(bp, problems)
-    schedules = [("train.schedule", train.schedule)] + [
-        (f"train.phases[{i}].schedule", p.schedule) for i, p in enumerate(train.phases or [])
-    ]
-    schedules = [(path, schedule) for path, schedule in schedules if schedule is not None]
-    stepped = [path for path, schedule in schedules if schedule_interval(bp, schedule) == "step"]
-    for path, schedule in schedules if stepped else ():
-        if schedule.name == "plateau":
-            problems.add(
-                schedule.location,
-                f"{path}.name",
-                "the plateau schedule waits for the validation metric, once an epoch; "
-                f"{stepped[0]} moves every optimizer step",
-                "use a cosine, step, multistep or constant schedule with `interval: step`",
-            )
-        elif schedule_interval(bp, schedule) != "step":
-            problems.add(
-                location_in(schedule, "interval"),
-                f"{path}.interval",
-                f"{stepped[0]} moves every optimizer step; the schedules of one blueprint move at "
-                "one interval",
-                "write `interval: step` here too",
-            )
 
 
 def schedule_interval(bp: Blueprint, schedule: Schedule) -> str:
@@ -787,67 +556,3 @@ def schedule_interval(bp: Blueprint, schedule: Schedule) -> str:
         return "epoch"
     base = bp.train.schedule
     return schedule.interval or (base.interval if base is not None else None) or "epoch"
-
-
-def _check_optimizer(opt: Optimizer, path: str, problems: ProblemCollector, require: bool) -> None:
-    if opt.name is None:
-        problems.add(
-            opt.location,
-            f"{path}.name",
-            "missing required key 'name'",
-            "sgd, adam, adamw or rmsprop",
-        )
-        return
-    if require and opt.lr is None:
-        problems.add(opt.location, f"{path}.lr", "missing required key 'lr'", "e.g. `lr: 0.01`")
-    allowed = OPTIMIZER_OPTIONS[opt.name]
-    for key in ("momentum", "nesterov", "weight_decay", "betas", "alpha", "eps"):
-        if getattr(opt, key) is not None and key not in allowed:
-            problems.add(
-                location_in(opt, key),
-                f"{path}.{key}",
-                f"{key} is not a setting of {opt.name}",
-                f"{opt.name} takes " + ", ".join(allowed),
-            )
-    if opt.nesterov and not opt.momentum and opt.name == "sgd":
-        problems.add(
-            location_in(opt, "nesterov"), f"{path}.nesterov", "Nesterov momentum needs momentum > 0"
-        )
-
-
-def _check_schedule(schedule: Schedule, path: str, problems: ProblemCollector) -> None:
-    allowed = SCHEDULE_OPTIONS[schedule.name]
-    for key in (
-        "step_size",
-        "milestones",
-        "gamma",
-        "min_lr",
-        *PER_STEP,
-        "metric",
-        "factor",
-        "patience",
-    ):
-        if getattr(schedule, key) is not None and key not in allowed:
-            problems.add(
-                location_in(schedule, key),
-                f"{path}.{key}",
-                f"{key} is not a setting of the {schedule.name} schedule",
-                f"{schedule.name} takes " + ", ".join(allowed),
-            )
-    if schedule.name == "step" and schedule.step_size is None:
-        problems.add(schedule.location, f"{path}.step_size", "the step schedule needs `step_size`")
-    if schedule.name == "multistep" and schedule.milestones is None:
-        problems.add(
-            schedule.location, f"{path}.milestones", "the multistep schedule needs `milestones`"
-        )
-    if schedule.milestones and sorted(schedule.milestones) != schedule.milestones:
-        problems.add(
-            location_in(schedule, "milestones"), f"{path}.milestones", "milestones must increase"
-        )
-
-
-def _loc(section: Section, key: str) -> Location | None:
-    return section.key_locations.get(key, section.location)
-
-
-location_in = _loc

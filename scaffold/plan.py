@@ -7,6 +7,11 @@ The walk itself holds what no single block decides: the branches of a two-input 
 they meet, the model's output, the training phases' module names, whole-model pretrained
 weights, and the search for the image sizes the model accepts. `scaffold inspect` prints the
 rows; model.py prints `plan.code`. Nothing here imports torch.
+
+The blueprint's checks that need the plan are here, in the model's domain, and run after
+scaffold/checks/ (those of the blueprint alone): the class name against the names model.py binds,
+the helpers' names, the output, the phases' module names, each training feature's `check_plan`
+(its unit's), and the whole-model weights of `model.pretrained` (scaffold/pretrained.py).
 """
 
 from __future__ import annotations

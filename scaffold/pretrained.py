@@ -4,6 +4,9 @@ that its ImageNet weights load with every key and shape matching.
 The model is compared with torchvision's architecture written as blueprint layers
 (`presets.torchvision_reference`) and planned the same way: every module with parameters must have
 the same state_dict name, kind and parameter count. ResNets get a message naming the stage.
+
+A check of the model's domain that needs the plan, so scaffold/plan.py runs it once over the
+finished plan, after the blueprint's own checks (scaffold/checks/).
 """
 
 from __future__ import annotations

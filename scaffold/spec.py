@@ -1,9 +1,10 @@
 """Declarative field types: one description of each blueprint field gives both its reader and its JSON Schema.
 
-A section of the blueprint is a dataclass (or a class declared with `section`) whose fields
+A section of the blueprint is a class declared with `section` (or a dataclass) whose fields
 carry a `FieldType` in their metadata (see `spec_field`). `read_section` builds it from located YAML
-nodes, collecting every problem with its position; `section_schema` turns the same
-declarations into JSON Schema for `scaffold schema`.
+nodes, collecting every problem with its position, complete: what the user wrote in shorthand and
+what they left out are resolved before the section is constructed, and nothing sets its fields
+afterwards. `section_schema` turns the same declarations into JSON Schema for `scaffold schema`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import math
 import re
 import weakref
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .errors import Location, ProblemCollector
@@ -397,14 +399,14 @@ def did_you_mean(word: str, choices, strict: bool = False) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Sections: dataclasses whose fields declare their type.
+# Sections: classes whose fields declare their type.
 
 T = TypeVar("T")
 
 
-@dataclasses.dataclass
 class Section:
-    """Base of every blueprint section: remembers where it was written, for later messages."""
+    """Base of every blueprint section: remembers where it was written, for later messages.
+    Declared with `section` below (a dataclass's generated code costs `scaffold validate`)."""
 
     location: Location | None = dataclasses.field(default=None, compare=False, repr=False)
     path: str = dataclasses.field(default="", compare=False, repr=False)
@@ -414,12 +416,32 @@ class Section:
 
 
 def spec_field(
-    field_type: FieldType, default: Any = REQUIRED, doc: str = "", key: str | None = None
+    field_type: FieldType,
+    default: Any = REQUIRED,
+    doc: str = "",
+    key: str | None = None,
+    *,
+    factory: Callable[[], Any] | None = None,
+    resolve: Callable[[Any, Location | None, str], Any] | None = None,
+    annotation: Any = None,
 ):
-    """A dataclass field read from the blueprint key `key` (default: the field name)."""
+    """A dataclass field read from the blueprint key `key` (default: the field name).
+
+    `factory` makes the default when the key is absent (a section, complete). `resolve` turns
+    what was written into the field's value while the section is read, before it is built:
+    `resolve(value, where, path)`, `where` the key's location (e.g. a switch's `true` into its
+    section with the defaults, or None for `false`); the default is already the resolved value.
+    `annotation` is the type of the resolved value, for a field a feature unit declares
+    (scaffold/features/)."""
     metadata = {"type": field_type, "doc": doc, "key": key}
-    if default is REQUIRED:
+    if resolve is not None:
+        metadata["resolve"] = resolve
+    if annotation is not None:
+        metadata["annotation"] = annotation
+    if default is REQUIRED and factory is None:
         return dataclasses.field(default=None, metadata={**metadata, "required": True})
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata={**metadata, "required": False})
     if isinstance(default, (list, dict)):
         return dataclasses.field(
             default_factory=lambda: type(default)(default), metadata={**metadata, "required": False}
@@ -488,6 +510,16 @@ def _section_eq(self, other: object) -> bool:
     )
 
 
+def replaced(section: T, **changes: Any) -> T:
+    """A new section like `section` (its location too) with `changes`: how a section is
+    completed from another while reading, without setting a field of one already built."""
+    values = {f.name: getattr(section, f.name) for f in _fields(type(section))}
+    return type(section)(**(values | changes))
+
+
+section(Section)
+
+
 def section_fields(section: type) -> dict[str, FieldType]:
     return {
         (f.metadata.get("key") or f.name): f.metadata["type"]
@@ -499,21 +531,36 @@ def section_fields(section: type) -> dict[str, FieldType]:
 _READ_PLANS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a defined block's go with it
 
 
-def _read_plan(section: type) -> tuple[dict[str, dataclasses.Field], set[str]]:
-    """A section's fields by key, and the names of all its fields (once per class: a defined
-    block's layers are read at each of its uses)."""
+def _read_plan(section: type) -> tuple[dict[str, dataclasses.Field], set[str], Callable | None]:
+    """A section's fields by key, the names of all its fields, and its `resolve_values` (once
+    per class: a defined block's layers are read at each of its uses)."""
     plan = _READ_PLANS.get(section)
     if plan is None:
         fields = _fields(section)
         declared = [f for f in fields if "type" in f.metadata]
         keys = {(f.metadata.get("key") or f.name): f for f in declared}
-        plan = _READ_PLANS[section] = (keys, {f.name for f in fields})
+        resolve = getattr(section, "resolve_values", None)
+        plan = _READ_PLANS[section] = (keys, {f.name for f in fields}, resolve)
     return plan
 
 
-def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCollector) -> T:
-    """Build `section` from a mapping; unknown keys, missing keys and bad values become problems."""
-    keys, names = _read_plan(section)
+def read_section(
+    section: type[T],
+    node: MapNode,
+    path: str,
+    problems: ProblemCollector,
+    *,
+    location: Location | None = None,
+    given: dict[str, Any] | None = None,
+) -> T:
+    """Build `section` from a mapping; unknown keys, missing keys and bad values become problems.
+
+    The section is complete when built, and nothing sets its fields afterwards: each field's
+    `resolve` (see `spec_field`) turns its shorthand into its value, and the class's
+    `resolve_values(values, location, path)`, if it has one, fills in what depends on more
+    than one field, before the section is constructed. `location` is where the section was
+    written (default: the mapping's), and `given` holds values read elsewhere."""
+    keys, names, resolve_values = _read_plan(section)
     values: dict[str, Any] = {}
     ok = True
     for key, value_node in node.entries.items():
@@ -527,9 +574,13 @@ def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCo
             ok = False
             continue
         spec = keys[key]
-        value = spec.metadata["type"].read(value_node, _join(path, key), problems)
+        metadata = spec.metadata
+        value = metadata["type"].read(value_node, _join(path, key), problems)
         if value is INVALID:
             ok = False
+        elif "resolve" in metadata:
+            where = node.key_locations.get(key, node.location)
+            values[spec.name] = metadata["resolve"](value, where, _join(path, key))
         else:
             values[spec.name] = value
     for key, spec in keys.items():
@@ -541,16 +592,20 @@ def read_section(section: type[T], node: MapNode, path: str, problems: ProblemCo
                 spec.metadata["doc"],
             )
             ok = False
-    extra = {}
-    if "location" in names:
-        extra["location"] = node.location
-    if "path" in names:
-        extra["path"] = path
-    if "key_locations" in names:
-        extra["key_locations"] = dict(node.key_locations)
     if not ok:
         return INVALID
-    return section(**values, **extra)
+    if given:
+        values.update(given)
+    location = node.location if location is None else location
+    if resolve_values is not None:
+        values = resolve_values(values, location, path)
+    if "location" in names:
+        values["location"] = location
+    if "path" in names:
+        values["path"] = path
+    if "key_locations" in names:
+        values["key_locations"] = dict(node.key_locations)
+    return section(**values)
 
 
 def section_schema(section: type) -> dict[str, Any]:
@@ -652,8 +707,4 @@ def read_tagged(
             )
             return INVALID
         args = MapNode(args.location, {cls.SHORTHAND: args}, {cls.SHORTHAND: args.location})
-    result = read_section(cls, args, tagged_path, problems)
-    if result is not INVALID:
-        result.location = node.location
-        result.path = tagged_path
-    return result
+    return read_section(cls, args, tagged_path, problems, location=node.location)

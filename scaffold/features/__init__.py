@@ -29,6 +29,8 @@ import importlib
 import pkgutil
 from typing import TYPE_CHECKING, Any
 
+from ..spec import Bool, Enum, Float, Int, Str
+
 if TYPE_CHECKING:
     from ..errors import ProblemCollector
 
@@ -41,7 +43,10 @@ class Feature:
     # where its code goes at each point, among the other features' (smaller first)
     order: int = 0
     # its blueprint fields under `train`, and under each of `train.phases`:
-    # {key: spec_field(...)}, in the schema's order
+    # {key: spec_field(...)}, in the schema's order. A field whose value is not what was written
+    # (`true` is a section with its defaults) resolves it while it is read, `spec_field(...,
+    # resolve=...)`, and names the resolved type, `annotation=`: nothing changes a section
+    # after it is built.
     fields: dict[str, Any] = {}
     phase_fields: dict[str, Any] = {}
     # its top-level blueprint fields (beside `model`, `data`, `train`)
@@ -67,13 +72,6 @@ class Feature:
     # a unit whose code replaces train.py's Python training step (a CUDA graph captures it):
     # that step in words, for the problems of the units that need it (`needs_python_step`)
     replaces_step: str = ""
-
-    def resolve(self, train) -> None:
-        """Replace the fields' shorthand (`true`, a number) by their sections, defaults filled."""
-
-    def resolve_blueprint(self, bp) -> None:
-        """Resolve its fields of the blueprint `bp` (its `train` section's: `resolve`)."""
-        self.resolve(bp.train)
 
     def check(self, bp, problems: ProblemCollector) -> None:
         """Problems of its fields that need more than one value (of the blueprint `bp`) to see."""
@@ -173,6 +171,10 @@ def _units() -> tuple[Feature, ...]:
 FEATURES: tuple[Feature, ...] = _units()
 
 
+# the type of a value the field types of scaffold.spec read as plain values
+PLAIN = {Bool: bool, Int: int, Float: float, Enum: str, Str: str}
+
+
 def unit_fields(part: str):
     """A decorator (below @section) that adds every feature's blueprint fields of `part`
     ("blueprint", "train", "phase" or "schedule") to the section class."""
@@ -183,12 +185,28 @@ def unit_fields(part: str):
             own = {"blueprint": unit.blueprint_fields, "train": unit.fields}
             own |= {"phase": unit.phase_fields, "schedule": unit.schedule_fields}
             for key, spec in own[part].items():
-                annotations[key] = "Any"
+                annotations[key] = _annotation(unit, key, spec)
                 setattr(cls, key, spec)
         cls.__annotations__ = annotations
         return cls
 
     return add
+
+
+def _annotation(unit: Feature, key: str, spec) -> Any:
+    """The type of a unit's field once read: the one it declares, else its field type's (a
+    plain true/false, integer, number or word; None where its default is None)."""
+    declared = spec.metadata.get("annotation")
+    if declared is not None:
+        return declared
+    kind = PLAIN.get(type(spec.metadata["type"]))
+    if kind is None:
+        raise TypeError(
+            f"scaffold/features/{unit.name}.py: the field {key!r} reads "
+            f"{type(spec.metadata['type']).__name__}; declare the type of its value: "
+            "spec_field(..., annotation=...)"
+        )
+    return kind | None if spec.default is None and not spec.metadata["required"] else kind
 
 
 def features_of(bp) -> tuple[Feature, ...]:

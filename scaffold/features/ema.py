@@ -34,6 +34,14 @@ class ModelEMA(Section):
     )
 
 
+def resolve(ema: bool | float | ModelEMA, where, path: str) -> ModelEMA | None:
+    """`ema: true` (the defaults) or `ema: DECAY` is a section written at the key; false: off."""
+    if isinstance(ema, ModelEMA):
+        return ema
+    decay = ema if isinstance(ema, float) else ModelEMA.decay
+    return ModelEMA(decay=decay, location=where, path=path) if ema else None
+
+
 class ModelEma(Feature):
     name = "ema"
     order = 10
@@ -43,18 +51,13 @@ class ModelEma(Feature):
             None,
             "also keep an exponential moving average of the weights: true (timm's decay 0.9998 "
             "every step), a decay, or {decay, every, warmup}",
+            resolve=resolve,
+            annotation=ModelEMA | None,
         )
     }
     imports = ("from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn",)
     least = ("train.ema.every",)
     most = {"train.ema.decay": 1}
-
-    def resolve(self, train) -> None:
-        ema = train.ema
-        if isinstance(ema, (bool, float)):  # `ema: true` (the defaults) or `ema: DECAY`
-            where = train.key_locations.get("ema", train.location)
-            decay = ema if isinstance(ema, float) else ModelEMA.decay
-            train.ema = ModelEMA(decay=decay, location=where, path="train.ema") if ema else None
 
     def check(self, bp, problems) -> None:
         ema = bp.train.ema

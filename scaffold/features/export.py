@@ -13,22 +13,26 @@ from . import Feature
 FORMATS = {"onnx": ".onnx", "torch_export": ".pt2"}
 
 
+def resolve(export: bool | list[str], where, path: str) -> list[str]:
+    """`true`: every format; false: none; a list: each format once, in FORMATS' order."""
+    formats = list(FORMATS) if export is True else export or []
+    return [f for f in FORMATS if f in formats]
+
+
 class Export(Feature):
     name = "export"
     order = 100
     blueprint_fields = {
         "export": spec_field(
             OneOf(Bool(), ListOf(Enum(*FORMATS), min_items=1), what="true, false or formats"),
-            False,
+            [],
             "python -m PKG.export writes the trained model as ONNX and/or torch.export files: "
             "true (both), or a list of onnx, torch_export",
+            resolve=resolve,
+            annotation=list[str],
         )
     }
     readme_part = "data"
-
-    def resolve_blueprint(self, bp) -> None:
-        formats = list(FORMATS) if bp.export is True else bp.export or []
-        bp.export = [f for f in FORMATS if f in formats]  # each once, in this order
 
     def on_blueprint(self, bp) -> bool:
         return bool(bp.export)

@@ -22,6 +22,7 @@ class FeatureCache(Feature):
             "keep them on disk and train the rest from them; `eval`: from the evaluation "
             "transforms' images, when the training transforms are random (the phase then trains "
             "without them)",
+            annotation=bool | str,
         )
     }
     readme_part = "data"

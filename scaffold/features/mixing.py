@@ -29,9 +29,22 @@ class CutMix(Section):
 
 
 def _switch(section: type, doc: str):
-    """A setting given as `true` (its defaults), `false` (off), its alpha, or a mapping."""
+    """A setting given as `true` (its defaults), `false` (off), its alpha, or a mapping: read as
+    the section, or None when off."""
+
+    def resolve(value: bool | Section, where, path: str) -> Section | None:
+        if isinstance(value, bool):  # true: the defaults, written at the key; false: off
+            return section(location=where, path=path) if value else None
+        return value
+
     alternatives = Bool(), Struct(section, shorthand="alpha")
-    return spec_field(OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"), None, doc)
+    return spec_field(
+        OneOf(*alternatives, what="true, false, alpha or {alpha: ...}"),
+        None,
+        doc,
+        resolve=resolve,
+        annotation=section | None,
+    )
 
 
 KINDS = {"mixup": MixUp, "cutmix": CutMix}
@@ -50,13 +63,6 @@ class Mixing(Feature):
     }
     imports = ("from torchvision.transforms import v2",)
     readme_part = "data"
-
-    def resolve(self, train) -> None:
-        for key, kind in KINDS.items():
-            value = getattr(train, key)
-            if isinstance(value, bool):  # true: the defaults; false: off
-                where = train.key_locations.get(key, train.location)
-                setattr(train, key, kind(location=where, path=f"train.{key}") if value else None)
 
     def check(self, bp, problems) -> None:
         train = bp.train

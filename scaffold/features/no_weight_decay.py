@@ -21,6 +21,7 @@ class NoWeightDecay(Feature):
             "parameters without weight decay: norm (the weights and biases of batch, group and "
             "layer norms, torchvision's --norm-weight-decay 0), bias (every bias); [norm, bias] is "
             "timm's and nanoGPT's rule",
+            annotation=list[str],
         )
     }
 

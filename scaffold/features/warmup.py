@@ -17,15 +17,6 @@ def used_schedules(train) -> list:
     return [getattr(phase, "schedule", None) or train.schedule for phase in train.phases or [None]]
 
 
-def written_schedules(train) -> list:
-    """Every schedule the blueprint writes, with its path."""
-    given = [("train.schedule", train.schedule)] + [
-        (f"train.phases[{i}].schedule", phase.schedule)
-        for i, phase in enumerate(train.phases or [])
-    ]
-    return [(path, schedule) for path, schedule in given if schedule is not None]
-
-
 class Warmup(Feature):
     name = "warmup"
     order = 90
@@ -42,7 +33,7 @@ class Warmup(Feature):
     nullable = {FACTOR: "float"}
 
     def check(self, bp, problems) -> None:
-        for path, schedule in written_schedules(bp.train):
+        for path, schedule in bp.train.schedules():
             if schedule.warmup_factor is not None and not schedule.warmup_epochs:
                 problems.add(
                     schedule.key_locations.get(FACTOR, schedule.location),
@@ -56,7 +47,7 @@ class Warmup(Feature):
 
     def factor(self, train) -> bool:
         """Whether a schedule states the factor its warm-up starts from."""
-        return any(s.warmup_factor is not None for _, s in written_schedules(train))
+        return any(s.warmup_factor is not None for _, s in train.schedules())
 
     def phases_config(self, bp, phases: list[dict]) -> None:
         factor = self.factor(bp.train)
