@@ -33,7 +33,7 @@ PROBED = {
     "train.optimizer.lr": ("optimizer", 0.005),
     "train.optimizer.momentum": ("optimizer", 0.5),
     "train.optimizer.nesterov": ("optimizer", False),
-    "train.optimizer.weight_decay": ("optimizer", 5e-05),
+    "train.optimizer.weight_decay": ("optimizer", 5e-5),
     "train.schedule.step_size": ("schedule", 11),
     "train.schedule.gamma": ("schedule", 0.5),
 }

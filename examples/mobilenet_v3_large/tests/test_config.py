@@ -34,7 +34,7 @@ PROBED = {
     "train.optimizer.alpha": ("optimizer", 0.5),
     "train.optimizer.eps": ("optimizer", 0.1),
     "train.optimizer.momentum": ("optimizer", 0.5),
-    "train.optimizer.weight_decay": ("optimizer", 5e-06),
+    "train.optimizer.weight_decay": ("optimizer", 5e-6),
     "train.schedule.step_size": ("schedule", 3),
     "train.schedule.warmup_factor": ("schedule", 0.5),
     "train.schedule.gamma": ("schedule", 0.5),

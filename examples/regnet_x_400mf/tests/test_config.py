@@ -35,7 +35,7 @@ PROBED = {
     "train.optimizer.lr": ("optimizer", 0.005),
     "train.optimizer.momentum": ("optimizer", 0.5),
     "train.optimizer.nesterov": ("optimizer", True),
-    "train.optimizer.weight_decay": ("optimizer", 2.5e-05),
+    "train.optimizer.weight_decay": ("optimizer", 2.5e-5),
     "train.schedule.warmup_factor": ("schedule", 0.5),
     "train.schedule.min_lr": ("schedule", 0.005),
     "train.schedule.warmup_epochs": ("schedule", 2),

@@ -33,7 +33,7 @@ PROBED = {
     "train.optimizer.lr": ("optimizer", 0.05),
     "train.optimizer.momentum": ("optimizer", 0.5),
     "train.optimizer.nesterov": ("optimizer", True),
-    "train.optimizer.weight_decay": ("optimizer", 5e-05),
+    "train.optimizer.weight_decay": ("optimizer", 5e-5),
     "train.schedule.step_size": ("schedule", 31),
     "train.schedule.gamma": ("schedule", 0.5),
 }

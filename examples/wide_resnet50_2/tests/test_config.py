@@ -33,7 +33,7 @@ PROBED = {
     "train.optimizer.lr": ("optimizer", 0.005),
     "train.optimizer.momentum": ("optimizer", 0.5),
     "train.optimizer.nesterov": ("optimizer", True),
-    "train.optimizer.weight_decay": ("optimizer", 5e-05),
+    "train.optimizer.weight_decay": ("optimizer", 5e-5),
     "train.schedule.min_lr": ("schedule", 0.005),
 }
 # the settings one short training run shows at work, and their values in it
