@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 
-from ..style import LINE_LENGTH, float_literal
+from ..style import LINE_LENGTH, py_literal
 
 # --- expressions ------------------------------------------------------------------------------
 
@@ -520,23 +520,14 @@ def literal(value) -> str:
     """A Python literal for plain data, with black's double quotes."""
     if isinstance(value, Symbolic):
         return value.expr.code()
-    if isinstance(value, str):
-        text = repr(value)
-        if text.startswith("'") and '"' not in value:
-            text = '"' + text[1:-1].replace("\\'", "'") + '"'
-        return text
-    if isinstance(value, float):
-        return float_literal(value)
-    if isinstance(value, (bool, int)) or value is None:
-        return repr(value)
-    if isinstance(value, tuple):
+    if isinstance(value, Expr):
+        return value.code()
+    if isinstance(value, tuple):  # (its items may be expressions)
         inner = ", ".join(literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
     if isinstance(value, list):
         return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, Expr):
-        return value.code()
-    raise TypeError(f"no literal for {type(value).__name__}")
+    return py_literal(value)  # a string, number, bool or None
 
 
 def pair(values: tuple[int, int]):

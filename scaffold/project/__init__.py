@@ -26,12 +26,13 @@ from ..blueprint import Blueprint
 from ..features import FEATURES, Feature
 from ..names import package_name_problem
 from ..plan import ModelPlan, build_plan
+from ..style import py_literal
 from .code import CodeText
 from .pieces import Pieces
 from .prose import Prose
 from .pyproject import PyProject
 from .run_config import RunConfig
-from .text import comment_text, docstring_text, py_literal, wrapped, yaml_text
+from .text import comment_text, docstring_text, wrapped, yaml_text
 
 __all__ = [
     "Pieces",

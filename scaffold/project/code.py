@@ -9,9 +9,8 @@ import json
 from .. import transforms as T
 from ..blueprint import Normalize
 from ..presets import NORMALIZE_PRESETS
-from ..style import LINE_LENGTH
+from ..style import LINE_LENGTH, py_literal
 from .part import Part
-from .text import py_literal
 
 
 class CodeText(Part):

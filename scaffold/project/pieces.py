@@ -80,4 +80,3 @@ class Pieces:
             features=names,
             per_step="per_step" in names,  # its unit decides
         )
-

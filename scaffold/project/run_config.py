@@ -12,9 +12,9 @@ from functools import cached_property
 
 from ..blueprint import Blueprint, Optimizer, Phase, Schedule
 from ..features import features_of
-from ..style import LINE_LENGTH
+from ..style import LINE_LENGTH, py_literal
 from .part import Part
-from .text import py_literal, yaml_text
+from .text import yaml_text
 
 
 class RunConfig(Part):

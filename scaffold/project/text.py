@@ -11,35 +11,7 @@ import textwrap
 
 import yaml
 
-from ..style import LINE_LENGTH, float_literal
-
-
-def py_literal(value) -> str:
-    """A Python literal for plain data (str, numbers, bools, None, lists, tuples, dicts)."""
-    if isinstance(value, str):
-        return _str_literal(value)
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        return float_literal(value)  # 5e-5, as model.py writes it (not 5e-05)
-    if isinstance(value, int):
-        return repr(value)
-    if isinstance(value, tuple):
-        inner = ", ".join(py_literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(py_literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no literal for {type(value).__name__}")
-
-
-def _str_literal(text: str) -> str:
-    # repr() escapes quotes, backslashes, newlines and non-printables; prefer double quotes as black does
-    literal = repr(text)
-    if literal.startswith("'") and '"' not in text:
-        literal = '"' + literal[1:-1].replace("\\'", "'") + '"'
-    return literal
+from ..style import LINE_LENGTH
 
 
 def docstring_text(text: str) -> str:
