@@ -40,7 +40,7 @@ class Feature:
 
     # the unit's name: its partial is templates/_partials/features/NAME.py.jinja
     name: str = ""
-    # where its code goes at each point, among the other features' (smaller first)
+    # where its code goes at each point, among the other features' (smaller first; each unit its own)
     order: int = 0
     # its blueprint fields under `train`, and under each of `train.phases`:
     # {key: spec_field(...)}, in the schema's order. A field whose value is not what was written

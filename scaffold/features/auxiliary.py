@@ -10,7 +10,7 @@ from . import Feature
 
 class AuxiliaryLoss(Feature):
     name = "auxiliary"
-    order = 1  # its README item first, before the blueprint's features
+    order = 10  # its README item first, before the blueprint's features
 
     def on(self, train) -> bool:
         return False  # the blueprint's `train` alone never has it: the model's plan decides

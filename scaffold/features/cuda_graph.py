@@ -15,7 +15,7 @@ KEY = "cuda_graph"
 
 class CudaGraph(Feature):
     name = "cuda_graph"
-    order = 15  # train_one_epoch's parameter `step` after the other units' (the moving average's)
+    order = 150  # train_one_epoch's parameter `step` after the other units' (the moving average's)
     fields = {
         KEY: spec_field(
             Bool(),

@@ -11,7 +11,7 @@ from . import Feature
 
 class Deterministic(Feature):
     name = "deterministic"
-    order = 80
+    order = 800
     fields = {
         "deterministic": spec_field(
             Bool(),

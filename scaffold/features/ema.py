@@ -44,7 +44,7 @@ def resolve(ema: bool | float | ModelEMA, where, path: str) -> ModelEMA | None:
 
 class ModelEma(Feature):
     name = "ema"
-    order = 10
+    order = 100
     fields = {
         "ema": spec_field(
             OneOf(Bool(), DECAY, Struct(ModelEMA), what="true, a decay or {decay, every, warmup}"),

@@ -21,7 +21,7 @@ def resolve(export: bool | list[str], where, path: str) -> list[str]:
 
 class Export(Feature):
     name = "export"
-    order = 100
+    order = 1000
     blueprint_fields = {
         "export": spec_field(
             OneOf(Bool(), ListOf(Enum(*FORMATS), min_items=1), what="true, false or formats"),

@@ -13,7 +13,7 @@ KEY = "cache_features"
 
 class FeatureCache(Feature):
     name = "feature_cache"
-    order = 90
+    order = 900
     phase_fields = {
         KEY: spec_field(
             OneOf(Bool(), Enum("eval"), what="true, false or eval"),

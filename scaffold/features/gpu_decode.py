@@ -12,7 +12,7 @@ JPEG_DATASETS = ("image_folder", "cub", "vqa")  # image files, worth decoding on
 
 class GpuDecode(Feature):
     name = "gpu_decode"
-    order = 3  # its flag first among the speed's; its start_run before the features' helpers
+    order = 30  # its flag first among the speed's; its start_run before the features' helpers
 
     def on_blueprint(self, bp) -> bool:
         return bp.data.dataset in JPEG_DATASETS

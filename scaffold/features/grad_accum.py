@@ -12,7 +12,7 @@ from . import Feature
 
 class Accumulation(Feature):
     name = "grad_accum"
-    order = 20
+    order = 200
     fields = {
         "grad_accum_steps": spec_field(
             Int(min=1, max=10_000),

@@ -9,7 +9,7 @@ from . import Feature
 
 class ImageSize(Feature):
     name = "image_size"
-    order = 1  # its flag first among the data's
+    order = 15  # its flag first among the data's
 
     def on_blueprint(self, bp) -> bool:
         return False  # the model's plan decides (on_project)

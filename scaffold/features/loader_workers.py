@@ -10,7 +10,7 @@ from . import Feature
 
 class LoaderWorkers(Feature):
     name = "loader_workers"
-    order = 2  # its flag after --image-size; the workers' count before the data on the device
+    order = 20  # its flag after --image-size; the workers' count before the data on the device
 
     def on_blueprint(self, bp) -> bool:
         return bp.loader_workers

@@ -52,7 +52,7 @@ KINDS = {"mixup": MixUp, "cutmix": CutMix}
 
 class Mixing(Feature):
     name = "mixing"
-    order = 5
+    order = 50
     fields = {
         "mixup": _switch(MixUp, "mixup of training batches: true (alpha 0.2), or its alpha"),
         "cutmix": _switch(

@@ -13,7 +13,7 @@ KINDS = ("norm", "bias")
 
 class NoWeightDecay(Feature):
     name = "no_weight_decay"
-    order = 30
+    order = 300
     fields = {
         "no_weight_decay": spec_field(
             ListOf(Enum(*KINDS)),

@@ -10,7 +10,7 @@ from . import Feature
 
 class OnDevice(Feature):
     name = "on_device"
-    order = 4  # its flag after --decode; its data after the loader workers' count
+    order = 40  # its flag after --decode; its data after the loader workers' count
 
     def on_blueprint(self, bp) -> bool:
         return bp.data.on_device

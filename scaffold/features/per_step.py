@@ -9,7 +9,7 @@ from . import Feature
 
 class PerStep(Feature):
     name = "per_step"
-    order = 8  # after an optimizer step, the schedule steps before the training features' code
+    order = 80  # after an optimizer step, the schedule steps before the training features' code
 
     def on_blueprint(self, bp) -> bool:
         train = bp.train

@@ -13,7 +13,7 @@ from . import Feature
 
 class Phases(Feature):
     name = "phases"
-    order = 2  # its column first in the epoch's row, and its imports first
+    order = 25  # its column first in the epoch's row, and its imports first
 
     def on(self, train) -> bool:
         phases = train.phases or []

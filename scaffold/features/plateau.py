@@ -10,7 +10,7 @@ from . import Feature
 
 class Plateau(Feature):
     name = "plateau"
-    order = 9
+    order = 90
 
     def on_blueprint(self, bp) -> bool:
         train = bp.train

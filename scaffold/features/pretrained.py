@@ -10,7 +10,7 @@ from . import Feature
 
 class Pretrained(Feature):
     name = "pretrained"
-    order = 120  # its flags after --download
+    order = 1200  # its flags after --download
 
     def on_blueprint(self, bp) -> bool:
         return False  # the model's plan decides (on_project)

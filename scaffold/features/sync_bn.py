@@ -10,7 +10,7 @@ from . import Feature
 
 class SyncBatchNorm(Feature):
     name = "sync_bn"
-    order = 70
+    order = 700
     fields = {
         "sync_bn": spec_field(
             Bool(),

@@ -10,7 +10,7 @@ from . import Feature
 
 class TensorBoard(Feature):
     name = "tensorboard"
-    order = 60
+    order = 600
     fields = {
         "tensorboard": spec_field(
             Bool(),

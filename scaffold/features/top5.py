@@ -10,7 +10,7 @@ from . import Feature
 
 class TopFive(Feature):
     name = "top5"
-    order = 5  # its metrics.csv column first, as its key comes first in the epoch's row
+    order = 55  # its metrics.csv column first, as its key comes first in the epoch's row
 
     def on_blueprint(self, bp) -> bool:
         return bp.num_classes > 5

@@ -11,7 +11,7 @@ TORCHVISION_SETS = {"mnist": "MNIST", "cifar10": "CIFAR10"}  # torchvision's cla
 
 class TorchvisionData(Feature):
     name = "torchvision_data"
-    order = 110  # its flag after the training features'
+    order = 1100  # its flag after the training features'
 
     def on_blueprint(self, bp) -> bool:
         return bp.data.dataset in TORCHVISION_SETS

@@ -11,7 +11,7 @@ from . import Feature
 
 class Undecodable(Feature):
     name = "undecodable"
-    order = 130  # its flag after the training features' run-control flags
+    order = 1300  # its flag after the training features' run-control flags
 
     def on_blueprint(self, bp) -> bool:
         return not bp.in_memory

@@ -11,7 +11,7 @@ from . import Feature
 
 class QuestionAnswering(Feature):
     name = "vqa"
-    order = 50  # its vocabularies saved before the training features' output files
+    order = 500  # its vocabularies saved before the training features' output files
 
     def on_blueprint(self, bp) -> bool:
         return bp.is_vqa

@@ -19,7 +19,7 @@ def used_schedules(train) -> list:
 
 class Warmup(Feature):
     name = "warmup"
-    order = 90
+    order = 905
     schedule_fields = {
         EPOCHS: spec_field(Int(min=0), None, "linear warm-up epochs"),
         FACTOR: spec_field(
